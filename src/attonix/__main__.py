@@ -1,0 +1,5 @@
+"""`python -m attonix`."""
+
+from attonix.cli import main
+
+main()

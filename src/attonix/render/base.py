@@ -1,0 +1,129 @@
+"""What every renderer returns: artifacts (relative path + content), and the one function that
+writes them to disk atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import yaml
+
+from attonix.errors import Error
+
+Format = Literal["yaml", "yaml-multi", "json", "text"]
+MANIFEST = ".attonix-manifest.json"
+
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class RenderError(Error):
+    """A renderer produced something invalid, or its output could not be written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One rendered file: ``target`` it belongs to, relative ``path``, ``content`` and format.
+
+    ``content`` is a mapping (yaml/json), a list of mappings (yaml-multi: one document each)
+    or a string (text).
+    """
+
+    target: str
+    path: str
+    content: Any
+    format: Format = "yaml"
+
+    def __post_init__(self) -> None:
+        p = PurePosixPath(self.path)
+        if (not self.path or p.is_absolute() or ".." in p.parts or "\\" in self.path
+                or str(p) != self.path):
+            raise RenderError(
+                f"artifact path {self.path!r} must be relative and normalised, without '..'",
+                hint="This is a renderer bug; report it with the blueprint that caused it.",
+            )
+
+    def text(self) -> str:
+        """The file's exact bytes as text: deterministic for the same content."""
+        return to_text(self.content, self.format)
+
+
+def dump_yaml(doc: Any) -> str:
+    """Deterministic block-style YAML (insertion order kept, no aliases, wide lines)."""
+    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=4096))
+
+
+def to_text(content: Any, fmt: Format) -> str:
+    """Serialise content in ``fmt``."""
+    if fmt == "text":
+        text = str(content)
+        return text if text.endswith("\n") else text + "\n"
+    if fmt == "json":
+        return json.dumps(content, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    if fmt == "yaml-multi":
+        return "".join("---\n" + dump_yaml(doc) for doc in content)
+    return dump_yaml(content)
+
+
+def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write ``artifacts`` below ``out_dir``; remove files an earlier render wrote that are gone.
+
+    Every file is serialised before anything is written and each file is replaced atomically,
+    so a failure never leaves a half-written file. Files Attonix did not write are left alone.
+    """
+    root = Path(out_dir)
+    texts: dict[str, str] = {}
+    for art in artifacts:
+        if art.path in texts:
+            raise RenderError(f"two artifacts want the same path {art.path!r}",
+                              hint="This is a renderer bug; report it.")
+        texts[art.path] = art.text()
+    if root.exists() and not root.is_dir():
+        raise RenderError(f"{root} exists and is not a directory",
+                          hint="Choose another output directory with -o.")
+    root.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(root)
+    written: list[Path] = []
+    for rel, text in sorted(texts.items()):
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(dest, text)
+        written.append(dest)
+    for rel in sorted(previous - set(texts)):
+        stale = root / rel
+        if stale.is_file() and PurePosixPath(rel).parts and ".." not in PurePosixPath(rel).parts:
+            stale.unlink()
+    _atomic_write(root / MANIFEST, json.dumps(sorted(texts), indent=1) + "\n")
+    return written
+
+
+def _read_manifest(root: Path) -> set[str]:
+    try:
+        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {p for p in data if isinstance(p, str)} if isinstance(data, list) else set()
+
+
+def _atomic_write(dest: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def by_target(artifacts: Iterable[Artifact]) -> dict[str, list[Artifact]]:
+    """Group artifacts by target, keeping order."""
+    out: dict[str, list[Artifact]] = {}
+    for art in artifacts:
+        out.setdefault(art.target, []).append(art)
+    return out
