@@ -32,7 +32,7 @@ class Loaded:
 
 
 def load_file(path: str | os.PathLike[str]) -> Loaded:
-    """Read, parse and validate the blueprint at ``path``; raise ``BlueprintInvalid`` if not valid."""
+    """Read, parse and validate the blueprint at ``path``; raise ``BlueprintInvalid`` if not."""
     data, problem = read_bytes(path)
     if problem is not None or data is None:
         raise BlueprintInvalid([problem] if problem else [])
@@ -48,14 +48,18 @@ def load_bytes(data: bytes | str, *, file: str = "<blueprint>") -> Loaded:
 
 
 def validate_data(value: Any, source: SourceMap) -> Loaded:
-    """Validate already-parsed data against the model and the cross-reference rules."""
+    """Validate parsed data against the model and the cross-reference rules."""
     if not isinstance(value, dict):
-        raise BlueprintInvalid([Diagnostic(
-            code="BP012",
-            message=f"the document is a {_kind(value)}, not a mapping",
-            location=source.locate(()),
-            hint="A blueprint starts with 'apiVersion: attonix.io/v1' and 'kind: DataCenter'.",
-        )])
+        raise BlueprintInvalid(
+            [
+                Diagnostic(
+                    code="BP012",
+                    message=f"the document is a {_kind(value)}, not a mapping",
+                    location=source.locate(()),
+                    hint="Start the blueprint with 'apiVersion: attonix.io/v1', 'kind: DataCenter'.",
+                )
+            ]
+        )
     try:
         blueprint = Blueprint.model_validate(value)
     except pydantic.ValidationError as exc:
@@ -190,7 +194,6 @@ def _from_pydantic(
         location = source.locate(path, key=locate_key)
         if kind == "missing":
             location = source.locate(path[:-1])
-        out.append(Diagnostic(code=code, message=message, location=location, path=path,
-                              hint=hint))
+        out.append(Diagnostic(code=code, message=message, location=location, path=path, hint=hint))
     out.sort(key=lambda d: (d.location.line, d.location.col))
     return out

@@ -53,6 +53,22 @@ HostRole = Literal[
 ]
 
 
+def _admin_only() -> list[RoleName]:
+    return ["admin"]
+
+
+def _zuul_pipelines() -> list[ZuulPipeline]:
+    return ["check", "gate", "post", "deploy"]
+
+
+def _ci_stages() -> list[CiStage]:
+    return ["lint", "test", "build", "check", "render", "deploy"]
+
+
+def _all_hosts() -> list[HostRole | Literal["all"]]:
+    return ["all"]
+
+
 class Model(BaseModel):
     """Base of every blueprint model: immutable and strict about unknown keys."""
 
@@ -169,9 +185,7 @@ class CephPool(Model):
     @model_validator(mode="after")
     def _min_size(self) -> CephPool:
         if self.min_size > self.replicas:
-            raise ValueError(
-                f"min_size ({self.min_size}) cannot exceed replicas ({self.replicas})"
-            )
+            raise ValueError(f"min_size ({self.min_size}) cannot exceed replicas ({self.replicas})")
         return self
 
 
@@ -341,7 +355,7 @@ class RoleBinding(Model):
 class AccessControl(Model):
     """Who may do what, per environment; MFA requirements per role."""
 
-    mfa_required_for: list[RoleName] = Field(default_factory=lambda: ["admin"])
+    mfa_required_for: list[RoleName] = Field(default_factory=_admin_only)
     session_minutes: int = Field(15, ge=1, le=1440)
     bindings: list[RoleBinding] = Field(default_factory=list)
 
@@ -405,12 +419,8 @@ class Zuul(Model):
 
     tenant: Name
     url: Url
-    pipelines: list[Literal["check", "gate", "post", "deploy", "periodic"]] = Field(
-        default_factory=lambda: ["check", "gate", "post", "deploy"]
-    )
-    nodeset_label: Annotated[str, StringConstraints(min_length=1, max_length=64)] = (
-        "ubuntu-noble"
-    )
+    pipelines: list[ZuulPipeline] = Field(default_factory=_zuul_pipelines)
+    nodeset_label: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "ubuntu-noble"
 
 
 class GitHub(Model):
@@ -427,6 +437,7 @@ class GitLab(Model):
     url: Url = "https://gitlab.com"
 
 
+ZuulPipeline = Literal["check", "gate", "post", "deploy", "periodic"]
 CiStage = Literal["lint", "test", "build", "scan", "check", "render", "plan", "deploy"]
 
 
@@ -442,9 +453,7 @@ class Pipeline(Model):
     branches: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=lambda: ["main"]
     )
-    stages: list[CiStage] = Field(
-        default_factory=lambda: ["lint", "test", "build", "check", "render", "deploy"]
-    )
+    stages: list[CiStage] = Field(default_factory=_ci_stages)
     deploy_environment: Name | None = None
     services: list[Name] = Field(
         default_factory=list, description="Backend or frontend services this pipeline builds."
@@ -468,7 +477,7 @@ class ChefRole(Model):
 
     name: Name
     run_list: list[Annotated[str, StringConstraints(pattern=r"^(recipe|role)\[[a-z0-9_:-]+\]$")]]
-    hosts_with: list[HostRole | Literal["all"]] = Field(default_factory=lambda: ["all"])
+    hosts_with: list[HostRole | Literal["all"]] = Field(default_factory=_all_hosts)
 
 
 class Chef(Model):
@@ -814,7 +823,7 @@ class Policy(Model):
 class Blueprint(Model):
     """The whole data center."""
 
-    api_version: Literal["attonix.io/v1"] = Field(API_VERSION, alias="apiVersion")
+    api_version: Literal["attonix.io/v1"] = Field("attonix.io/v1", alias="apiVersion")
     kind: Literal["DataCenter"] = "DataCenter"
     metadata: Metadata
     hosts: list[Host] = Field(default_factory=list)
@@ -856,7 +865,9 @@ class Blueprint(Model):
     @functools.cached_property
     def workloads_by_name(self) -> dict[str, Service | Frontend]:
         """Backend services and frontends keyed by name."""
-        return {w.name: w for w in (*self.services.backend, *self.services.frontend)}
+        out: dict[str, Service | Frontend] = {s.name: s for s in self.services.backend}
+        out.update((f.name, f) for f in self.services.frontend)
+        return out
 
     @functools.cached_property
     def pools_by_name(self) -> dict[str, tuple[Ceph, CephPool]]:

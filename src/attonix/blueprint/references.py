@@ -16,9 +16,11 @@ class _Checker:
         self.problems: list[Diagnostic] = []
 
     def error(self, code: str, path: Path, message: str, hint: str) -> None:
-        self.problems.append(Diagnostic(
-            code=code, message=message, location=self.source.locate(path), path=path, hint=hint
-        ))
+        self.problems.append(
+            Diagnostic(
+                code=code, message=message, location=self.source.locate(path), path=path, hint=hint
+            )
+        )
 
     def unique(self, what: str, items: Iterable[tuple[Path, str]]) -> set[str]:
         """Report duplicate names; return the set of names."""
@@ -26,8 +28,12 @@ class _Checker:
         for path, name in items:
             if name in first:
                 line = self.source.locate(first[name]).line
-                self.error("BP020", path, f"duplicate {what} name {name!r} (first at line {line})",
-                           f"Give each {what} its own name.")
+                self.error(
+                    "BP020",
+                    path,
+                    f"duplicate {what} name {name!r} (first at line {line})",
+                    f"Give each {what} its own name.",
+                )
             else:
                 first[name] = path
         return set(first)
@@ -37,8 +43,11 @@ class _Checker:
             return
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f"Did you mean {close[0]!r}? " if close else ""
-        hint += (f"Declare a {what} named {name!r}, or use one of: {', '.join(sorted(known))}."
-                 if known and len(known) <= 12 else f"Declare a {what} named {name!r} first.")
+        hint += (
+            f"Declare a {what} named {name!r}, or use one of: {', '.join(sorted(known))}."
+            if known and len(known) <= 12
+            else f"Declare a {what} named {name!r} first."
+        )
         self.error("BP021", path, f"unknown {what} {name!r}", hint)
 
     def refs(self, base: Path, names: Sequence[str], known: set[str], what: str) -> None:
@@ -51,45 +60,81 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     c = _Checker(source)
     hosts = c.unique("host", ((("hosts", i, "name"), h.name) for i, h in enumerate(bp.hosts)))
     clusters_list = bp.orchestration.clusters
-    clusters = c.unique("cluster", (
-        (("orchestration", "clusters", i, "name"), k.name) for i, k in enumerate(clusters_list)))
+    clusters = c.unique(
+        "cluster",
+        ((("orchestration", "clusters", i, "name"), k.name) for i, k in enumerate(clusters_list)),
+    )
     kube = {k.name for k in clusters_list if k.kind == "kubernetes"}
-    secrets = c.unique("secret", (
-        (("security", "secrets", i, "name"), s.name) for i, s in enumerate(bp.security.secrets)))
-    zones = c.unique("firewall zone", (
-        (("security", "firewall", "zones", i, "name"), z.name)
-        for i, z in enumerate(bp.security.firewall.zones)))
-    c.unique("firewall rule", (
-        (("security", "firewall", "rules", i, "name"), r.name)
-        for i, r in enumerate(bp.security.firewall.rules)))
-    c.unique("ceph cluster", (
-        (("storage", "ceph", i, "name"), x.name) for i, x in enumerate(bp.storage.ceph)))
-    c.unique("ceph pool", (
-        (("storage", "ceph", i, "pools", j, "name"), p.name)
-        for i, x in enumerate(bp.storage.ceph) for j, p in enumerate(x.pools)))
+    secrets = c.unique(
+        "secret",
+        ((("security", "secrets", i, "name"), s.name) for i, s in enumerate(bp.security.secrets)),
+    )
+    zones = c.unique(
+        "firewall zone",
+        (
+            (("security", "firewall", "zones", i, "name"), z.name)
+            for i, z in enumerate(bp.security.firewall.zones)
+        ),
+    )
+    c.unique(
+        "firewall rule",
+        (
+            (("security", "firewall", "rules", i, "name"), r.name)
+            for i, r in enumerate(bp.security.firewall.rules)
+        ),
+    )
+    c.unique(
+        "ceph cluster",
+        ((("storage", "ceph", i, "name"), x.name) for i, x in enumerate(bp.storage.ceph)),
+    )
+    c.unique(
+        "ceph pool",
+        (
+            (("storage", "ceph", i, "pools", j, "name"), p.name)
+            for i, x in enumerate(bp.storage.ceph)
+            for j, p in enumerate(x.pools)
+        ),
+    )
     pool_type = {p.name: p.type for x in bp.storage.ceph for p in x.pools}
-    c.unique("openstack cloud", (
-        (("storage", "openstack", i, "name"), x.name) for i, x in enumerate(bp.storage.openstack)))
-    c.unique("vsphere", (
-        (("storage", "vsphere", i, "name"), x.name) for i, x in enumerate(bp.storage.vsphere)))
-    databases = c.unique("database", (
-        (("databases", i, "name"), d.name) for i, d in enumerate(bp.databases)))
+    c.unique(
+        "openstack cloud",
+        ((("storage", "openstack", i, "name"), x.name) for i, x in enumerate(bp.storage.openstack)),
+    )
+    c.unique(
+        "vsphere",
+        ((("storage", "vsphere", i, "name"), x.name) for i, x in enumerate(bp.storage.vsphere)),
+    )
+    databases = c.unique(
+        "database", ((("databases", i, "name"), d.name) for i, d in enumerate(bp.databases))
+    )
     backend = bp.services.backend
     frontend = bp.services.frontend
-    workloads = c.unique("service", [
-        *((("services", "backend", i, "name"), s.name) for i, s in enumerate(backend)),
-        *((("services", "frontend", i, "name"), f.name) for i, f in enumerate(frontend)),
-    ])
+    workloads = c.unique(
+        "service",
+        [
+            *((("services", "backend", i, "name"), s.name) for i, s in enumerate(backend)),
+            *((("services", "frontend", i, "name"), f.name) for i, f in enumerate(frontend)),
+        ],
+    )
     backend_names = {s.name for s in backend}
-    groups = c.unique("group", (
-        (("users", "groups", i, "name"), g.name) for i, g in enumerate(bp.users.groups)))
-    accounts = c.unique("account", (
-        (("users", "accounts", i, "name"), a.name) for i, a in enumerate(bp.users.accounts)))
-    c.unique("pipeline", (
-        (("cicd", "pipelines", i, "name"), p.name) for i, p in enumerate(bp.cicd.pipelines)))
-    c.unique("load balancer", (
-        (("ha", "load_balancers", i, "name"), lb.name)
-        for i, lb in enumerate(bp.ha.load_balancers)))
+    groups = c.unique(
+        "group", ((("users", "groups", i, "name"), g.name) for i, g in enumerate(bp.users.groups))
+    )
+    accounts = c.unique(
+        "account",
+        ((("users", "accounts", i, "name"), a.name) for i, a in enumerate(bp.users.accounts)),
+    )
+    c.unique(
+        "pipeline",
+        ((("cicd", "pipelines", i, "name"), p.name) for i, p in enumerate(bp.cicd.pipelines)),
+    )
+    c.unique(
+        "load balancer",
+        (
+            (("ha", "load_balancers", i, "name"), lb.name)
+            for i, lb in enumerate(bp.ha.load_balancers)
+        ),
+    )
 
     zone_names = {h.zone for h in bp.hosts}
     rack_names = {h.rack for h in bp.hosts}
@@ -107,13 +152,16 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     for i, o in enumerate(bp.storage.openstack):
         base = ("storage", "openstack", i)
         c.ref((*base, "credentials_secret"), o.credentials_secret, secrets, "secret")
-        nets = c.unique("openstack network", (
-            ((*base, "networks", j, "name"), n.name) for j, n in enumerate(o.networks)))
+        nets = c.unique(
+            "openstack network",
+            (((*base, "networks", j, "name"), n.name) for j, n in enumerate(o.networks)),
+        )
         for j, g in enumerate(o.instances):
             c.ref((*base, "instances", j, "network"), g.network, nets, "openstack network")
     for i, v in enumerate(bp.storage.vsphere):
-        c.ref(("storage", "vsphere", i, "credentials_secret"), v.credentials_secret, secrets,
-              "secret")
+        c.ref(
+            ("storage", "vsphere", i, "credentials_secret"), v.credentials_secret, secrets, "secret"
+        )
 
     for i, rule in enumerate(bp.security.firewall.rules):
         base = ("security", "firewall", "rules", i)
@@ -125,23 +173,34 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         c.refs((*base, "groups"), b.groups, groups, "group")
     idp = bp.users.identity_provider
     if idp.client_secret is not None:
-        c.ref(("users", "identity_provider", "client_secret"), idp.client_secret, secrets,
-              "secret")
+        c.ref(("users", "identity_provider", "client_secret"), idp.client_secret, secrets, "secret")
     for i, a in enumerate(bp.users.accounts):
         c.refs(("users", "accounts", i, "groups"), a.groups, groups, "group")
 
     chef = bp.configuration.chef
     if chef is not None:
-        c.ref(("configuration", "chef", "validation_secret"), chef.validation_secret, secrets,
-              "secret")
+        c.ref(
+            ("configuration", "chef", "validation_secret"),
+            chef.validation_secret,
+            secrets,
+            "secret",
+        )
     for i, p in enumerate(bp.cicd.pipelines):
         base = ("cicd", "pipelines", i)
         if getattr(bp.cicd, p.provider) is None:
-            c.error("BP021", (*base, "provider"), f"provider {p.provider!r} is not configured",
-                    f"Add a 'cicd.{p.provider}' section, or pick a configured provider.")
+            c.error(
+                "BP021",
+                (*base, "provider"),
+                f"provider {p.provider!r} is not configured",
+                f"Add a 'cicd.{p.provider}' section, or pick a configured provider.",
+            )
         if getattr(bp.cicd, p.source) is None:
-            c.error("BP021", (*base, "source"), f"source {p.source!r} is not configured",
-                    f"Add a 'cicd.{p.source}' section.")
+            c.error(
+                "BP021",
+                (*base, "source"),
+                f"source {p.source!r} is not configured",
+                f"Add a 'cicd.{p.source}' section.",
+            )
         c.refs((*base, "services"), p.services, workloads, "service")
 
     def pool(path: Path, name: str | None, allowed: tuple[str, ...]) -> None:
@@ -149,8 +208,12 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
             return
         c.ref(path, name, set(pool_type), "ceph pool")
         if name in pool_type and pool_type[name] not in allowed:
-            c.error("BP022", path, f"pool {name!r} is {pool_type[name]} storage",
-                    f"Use a pool of type {' or '.join(allowed)}.")
+            c.error(
+                "BP022",
+                path,
+                f"pool {name!r} is {pool_type[name]} storage",
+                f"Use a pool of type {' or '.join(allowed)}.",
+            )
 
     for i, d in enumerate(bp.databases):
         base = ("databases", i)
@@ -173,11 +236,17 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
                 c.refs((*base, "placement", "racks"), w.placement.racks, rack_names, "rack")
                 c.refs((*base, "placement", "hosts"), w.placement.hosts, hosts, "host")
             port_numbers = {p.port for p in w.ports}
-            if w.health is not None and w.health.port is not None \
-                    and w.health.port not in port_numbers:
-                c.error("BP022", (*base, "health", "port"),
-                        f"health port {w.health.port} is not one of the service's ports",
-                        "Use one of the ports listed under 'ports'.")
+            if (
+                w.health is not None
+                and w.health.port is not None
+                and w.health.port not in port_numbers
+            ):
+                c.error(
+                    "BP022",
+                    (*base, "health", "port"),
+                    f"health port {w.health.port} is not one of the service's ports",
+                    "Use one of the ports listed under 'ports'.",
+                )
             c.unique("port", (((*base, "ports", j, "name"), p.name) for j, p in enumerate(w.ports)))
     for i, s in enumerate(backend):
         base = ("services", "backend", i)
@@ -186,13 +255,18 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         for j, vol in enumerate(s.volumes):
             pool((*base, "volumes", j, "pool"), vol.pool, ("block", "filesystem"))
     for i, f in enumerate(frontend):
-        c.refs(("services", "frontend", i, "backends"), f.backends, backend_names,
-               "backend service")
+        c.refs(
+            ("services", "frontend", i, "backends"), f.backends, backend_names, "backend service"
+        )
 
     for i, lb in enumerate(bp.ha.load_balancers):
         base = ("ha", "load_balancers", i)
         c.refs((*base, "hosts"), lb.hosts, hosts, "host")
         for j, fe in enumerate(lb.frontends):
-            c.ref((*base, "frontends", j, "backend"), fe.backend, workloads | clusters,
-                  "service or cluster")
+            c.ref(
+                (*base, "frontends", j, "backend"),
+                fe.backend,
+                workloads | clusters,
+                "service or cluster",
+            )
     return c.problems

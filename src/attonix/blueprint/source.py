@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from attonix.blueprint.diagnostics import Diagnostic, Location, Path, PathPart
+from attonix.blueprint.diagnostics import Diagnostic, Location, Path
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NODES = 2_000_000
@@ -95,8 +95,7 @@ class _Builder:
                 raise _Unsafe(
                     f"aliases expand to more than {MAX_ALIAS_EXPANSIONS:,} copied values",
                     node,
-                    "Remove alias chains that multiply content (a 'YAML bomb'); "
-                    "write values out.",
+                    "Remove alias chains that multiply content (a 'YAML bomb'); write values out.",
                 )
         else:
             self.seen.add(id(node))
@@ -151,8 +150,7 @@ class _Builder:
             key = key_node.value
             if key in out:
                 raise _Unsafe(
-                    f"duplicate key {key!r} (first at line "
-                    f"{self.source.keys[(*path, key)][0]})",
+                    f"duplicate key {key!r} (first at line {self.source.keys[(*path, key)][0]})",
                     key_node,
                     "Keep one of the two; YAML would silently drop the first.",
                 )
@@ -190,7 +188,11 @@ def _text_problem(data: bytes, file: str) -> Diagnostic | None:
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
         return _diag(
-            "BP001", "the file contains NUL bytes: it is binary, not YAML", file, line, 1,
+            "BP001",
+            "the file contains NUL bytes: it is binary, not YAML",
+            file,
+            line,
+            1,
             "Point Attonix at the blueprint's YAML file.",
         )
     try:
@@ -199,8 +201,12 @@ def _text_problem(data: bytes, file: str) -> Diagnostic | None:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         return _diag(
-            "BP001", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-            file, line, col, "Save the blueprint as UTF-8.",
+            "BP001",
+            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file,
+            line,
+            col,
+            "Save the blueprint as UTF-8.",
         )
     return None
 
@@ -212,25 +218,41 @@ def read_bytes(path: str | os.PathLike[str]) -> tuple[bytes | None, Diagnostic |
     try:
         size = p.stat().st_size
         if not p.is_file():
-            return None, _diag("BP001", "not a regular file", name, 1, 1,
-                               "Give the path of a blueprint YAML file.")
+            return None, _diag(
+                "BP001", "not a regular file", name, 1, 1, "Give the path of a blueprint YAML file."
+            )
         if size > MAX_BYTES:
             return None, _diag(
                 "BP001",
                 f"the file is {size / 1048576:.1f} MiB; blueprints are limited to "
                 f"{MAX_BYTES // 1048576} MiB",
-                name, 1, 1, "Split generated content out, or check you named the right file.",
+                name,
+                1,
+                1,
+                "Split generated content out, or check you named the right file.",
             )
         with p.open("rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None, _diag("BP001", "no such file", name, 1, 1, "Check the path.")
     except OSError as exc:
-        return None, _diag("BP001", f"cannot read the file: {exc.strerror}", name, 1, 1,
-                           "Check the path and its permissions.")
+        return None, _diag(
+            "BP001",
+            f"cannot read the file: {exc.strerror}",
+            name,
+            1,
+            1,
+            "Check the path and its permissions.",
+        )
     if len(data) > MAX_BYTES:
-        return None, _diag("BP001", "the file grew past the size limit while being read",
-                           name, 1, 1, "Retry once the file is written.")
+        return None, _diag(
+            "BP001",
+            "the file grew past the size limit while being read",
+            name,
+            1,
+            1,
+            "Retry once the file is written.",
+        )
     return data, None
 
 
@@ -239,9 +261,20 @@ def parse(data: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
     source = SourceMap(file)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_BYTES:
-        return None, source, [_diag(
-            "BP001", f"the document is larger than {MAX_BYTES // 1048576} MiB", file, 1, 1,
-            "Blueprints are small; check you named the right file.")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP001",
+                    f"the document is larger than {MAX_BYTES // 1048576} MiB",
+                    file,
+                    1,
+                    1,
+                    "Blueprints are small; check you named the right file.",
+                )
+            ],
+        )
     problem = _text_problem(raw, file)
     if problem:
         return None, source, [problem]
@@ -252,28 +285,91 @@ def parse(data: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        return None, source, [_diag("BP002", f"YAML syntax error: {what}", file, line, col,
-                                    "Fix the YAML syntax at this position.")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP002",
+                    f"YAML syntax error: {what}",
+                    file,
+                    line,
+                    col,
+                    "Fix the YAML syntax at this position.",
+                )
+            ],
+        )
     except yaml.YAMLError as exc:
-        return None, source, [_diag("BP002", f"YAML error: {exc}", file, 1, 1,
-                                    "Fix the YAML syntax.")]
+        return (
+            None,
+            source,
+            [_diag("BP002", f"YAML error: {exc}", file, 1, 1, "Fix the YAML syntax.")],
+        )
     except RecursionError:
-        return None, source, [_diag("BP003", f"nesting deeper than {MAX_DEPTH} levels",
-                                    file, 1, 1, "Blueprints are shallow; flatten the file.")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP003",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    file,
+                    1,
+                    1,
+                    "Blueprints are shallow; flatten the file.",
+                )
+            ],
+        )
     documents = [n for n in nodes if n is not None]
     if not documents:
-        return None, source, [_diag("BP004", "the file is empty", file, 1, 1,
-                                    "Start from examples/attonixcorp.yaml.")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP004",
+                    "the file is empty",
+                    file,
+                    1,
+                    1,
+                    "Start from examples/attonixcorp.yaml.",
+                )
+            ],
+        )
     if len(documents) > 1:
         line, col = _pos(documents[1])
-        return None, source, [_diag("BP003", "more than one YAML document", file, line, col,
-                                    "Keep one blueprint per file (remove the '---').")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP003",
+                    "more than one YAML document",
+                    file,
+                    line,
+                    col,
+                    "Keep one blueprint per file (remove the '---').",
+                )
+            ],
+        )
     try:
         value = _Builder(source).build(documents[0], (), 0)
     except _Unsafe as exc:
         line, col = _pos(exc.node) if exc.node is not None else (1, 1)
         return None, source, [_diag("BP003", str(exc), file, line, col, exc.hint)]
     except RecursionError:
-        return None, source, [_diag("BP003", f"nesting deeper than {MAX_DEPTH} levels",
-                                    file, 1, 1, "Blueprints are shallow; flatten the file.")]
+        return (
+            None,
+            source,
+            [
+                _diag(
+                    "BP003",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    file,
+                    1,
+                    1,
+                    "Blueprints are shallow; flatten the file.",
+                )
+            ],
+        )
     return value, source, []

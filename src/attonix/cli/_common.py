@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -23,7 +24,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     """Human text or machine JSON."""
 
     text = "text"
@@ -101,8 +102,6 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         except Error as exc:
             fail(exc.message, hint=exc.hint)
         except Exception as exc:
-            import os
-
             if os.environ.get("ATTONIX_DEBUG"):
                 raise
             fail(

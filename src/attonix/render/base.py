@@ -40,8 +40,13 @@ class Artifact:
 
     def __post_init__(self) -> None:
         p = PurePosixPath(self.path)
-        if (not self.path or p.is_absolute() or ".." in p.parts or "\\" in self.path
-                or str(p) != self.path):
+        if (
+            not self.path
+            or p.is_absolute()
+            or ".." in p.parts
+            or "\\" in self.path
+            or str(p) != self.path
+        ):
             raise RenderError(
                 f"artifact path {self.path!r} must be relative and normalised, without '..'",
                 hint="This is a renderer bug; report it with the blueprint that caused it.",
@@ -54,8 +59,16 @@ class Artifact:
 
 def dump_yaml(doc: Any) -> str:
     """Deterministic block-style YAML (insertion order kept, no aliases, wide lines)."""
-    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True, width=4096))
+    return str(
+        yaml.dump(
+            doc,
+            Dumper=_Dumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+            width=4096,
+        )
+    )
 
 
 def to_text(content: Any, fmt: Format) -> str:
@@ -80,12 +93,15 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     texts: dict[str, str] = {}
     for art in artifacts:
         if art.path in texts:
-            raise RenderError(f"two artifacts want the same path {art.path!r}",
-                              hint="This is a renderer bug; report it.")
+            raise RenderError(
+                f"two artifacts want the same path {art.path!r}",
+                hint="This is a renderer bug; report it.",
+            )
         texts[art.path] = art.text()
     if root.exists() and not root.is_dir():
-        raise RenderError(f"{root} exists and is not a directory",
-                          hint="Choose another output directory with -o.")
+        raise RenderError(
+            f"{root} exists and is not a directory", hint="Choose another output directory with -o."
+        )
     root.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(root)
     written: list[Path] = []

@@ -14,12 +14,18 @@ Renderer = Callable[..., Sequence[Artifact]]
 
 #: target name -> ("module", "function", one-line description)
 TARGETS: dict[str, tuple[str, str, str]] = {
-    "kubernetes": ("attonix.render.kubernetes", "render",
-                   "Kustomize tree per cluster: workloads, NetworkPolicies, RBAC, "
-                   "cert-manager, Rook-Ceph, database operators"),
+    "kubernetes": (
+        "attonix.render.kubernetes",
+        "render",
+        "Kustomize tree per cluster: workloads, NetworkPolicies, RBAC, "
+        "cert-manager, Rook-Ceph, database operators",
+    ),
     "swarm": ("attonix.render.swarm", "render", "Compose-spec stack file per swarm cluster"),
-    "podman": ("attonix.render.podman", "render",
-               "Kubernetes YAML for podman kube play plus Quadlet units"),
+    "podman": (
+        "attonix.render.podman",
+        "render",
+        "Kubernetes YAML for podman kube play plus Quadlet units",
+    ),
 }
 
 
