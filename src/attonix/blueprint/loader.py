@@ -56,7 +56,7 @@ def validate_data(value: Any, source: SourceMap) -> Loaded:
                     code="BP012",
                     message=f"the document is a {_kind(value)}, not a mapping",
                     location=source.locate(()),
-                    hint="Start the blueprint with 'apiVersion: attonix.io/v1', 'kind: DataCenter'.",
+                    hint="Begin with 'apiVersion: attonix.io/v1' and 'kind: DataCenter'.",
                 )
             ]
         )
