@@ -1,0 +1,354 @@
+"""Kubernetes-shaped container, pod and Deployment builders shared by every target that speaks
+the Kubernetes pod API (the Kubernetes renderer and ``podman kube play``).
+
+Pure functions of the blueprint: the same workload always gives the same dictionaries, with
+keys in a fixed order. Secure defaults come from the blueprint's ``ContainerSecurity`` (non-root,
+read-only root filesystem, every capability dropped, seccomp ``RuntimeDefault``); secrets are
+only ever mounted by reference, never copied into the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attonix.blueprint.model import (
+    Blueprint,
+    Database,
+    DomainLevel,
+    Frontend,
+    Service,
+)
+from attonix.render.labels import INSTANCE, NAME, component_labels, image_tag
+
+Workload = Service | Frontend
+
+#: Node label that carries each failure-domain level. ``host`` and ``zone`` are the well-known
+#: labels the kubelet and cloud providers set; racks have no standard label, so hosts carry ours.
+TOPOLOGY_KEYS: dict[DomainLevel, str] = {
+    "host": "kubernetes.io/hostname",
+    "zone": "topology.kubernetes.io/zone",
+    "rack": "attonix.io/rack",
+}
+
+#: Default port of each database engine (what services connect to).
+DATABASE_PORTS: dict[str, int] = {
+    "postgresql": 5432,
+    "biganimal": 5432,
+    "mysql": 3306,
+    "mongodb": 27017,
+}
+
+SECRETS_DIR = "/run/secrets"
+TMP_SIZE = "64Mi"
+
+
+def namespace_of(bp: Blueprint, w: Workload) -> str:
+    """The namespace a workload runs in: its own, else one named after the blueprint."""
+    return w.namespace or bp.metadata.name
+
+
+def component_of(w: Workload) -> str:
+    """The ``app.kubernetes.io/component`` value of a workload."""
+    return "frontend" if isinstance(w, Frontend) else "service"
+
+
+def selector_labels(bp: Blueprint, name: str) -> dict[str, str]:
+    """The immutable subset of labels used in selectors (never the version)."""
+    labels = component_labels(bp, name, component="")
+    return {NAME: labels[NAME], INSTANCE: labels[INSTANCE]}
+
+
+def workload_labels(bp: Blueprint, w: Workload) -> dict[str, str]:
+    """Full labels of a workload's objects and pods (standard labels plus the blueprint's)."""
+    return component_labels(bp, w.name, component=component_of(w), version=image_tag(w.image))
+
+
+def env_prefix(name: str) -> str:
+    """An environment-variable prefix for a blueprint name (``pg-main`` -> ``PG_MAIN``)."""
+    return name.upper().replace("-", "_")
+
+
+def _secret_volume_name(secret: str) -> str:
+    return f"secret-{secret}"[:63].rstrip("-")
+
+
+def _db_volume_name(db: str) -> str:
+    return f"db-{db}"[:63].rstrip("-")
+
+
+def database_mount_path(db: Database) -> str:
+    """Where a database's credentials files (``username``, ``password``...) are mounted."""
+    return f"{SECRETS_DIR}/databases/{db.name}"
+
+
+def database_env(db: Database, *, host: str) -> list[dict[str, Any]]:
+    """Connection settings for one database as env vars; credentials are a directory of files.
+
+    Credentials are mounted as files (never as env values) so that they do not leak through
+    ``/proc/*/environ`` or crash dumps; the env var only says where the files are.
+    """
+    p = env_prefix(db.name)
+    return [
+        {"name": f"{p}_HOST", "value": host},
+        {"name": f"{p}_PORT", "value": str(DATABASE_PORTS[db.engine])},
+        {"name": f"{p}_DATABASE", "value": db.database},
+        {"name": f"{p}_ENGINE", "value": db.engine},
+        {"name": f"{p}_CREDENTIALS_DIR", "value": database_mount_path(db)},
+        {"name": f"{p}_TLS", "value": "require" if db.tls else "disable"},
+    ]
+
+
+def _probe(w: Workload, *, liveness: bool) -> dict[str, Any] | None:
+    if w.health is None:
+        return None
+    port = w.health.port or w.ports[0].port
+    return {
+        "httpGet": {"path": w.health.path, "port": port, "scheme": "HTTP"},
+        "initialDelaySeconds": w.health.initial_delay_seconds * (2 if liveness else 1),
+        "periodSeconds": w.health.period_seconds,
+        "timeoutSeconds": 2,
+        "failureThreshold": 3,
+    }
+
+
+def security_context(w: Workload) -> dict[str, Any]:
+    """The container securityContext: hardened unless the blueprint explicitly relaxes it."""
+    sec = w.security
+    uid = 0 if sec.run_as_root else sec.run_as_user
+    caps: dict[str, Any] = {"drop": ["ALL"]}
+    if sec.capabilities_add:
+        caps["add"] = sorted(set(sec.capabilities_add))
+    return {
+        "allowPrivilegeEscalation": sec.privileged,
+        "capabilities": caps,
+        "privileged": sec.privileged,
+        "readOnlyRootFilesystem": sec.read_only_root_filesystem,
+        "runAsGroup": uid,
+        "runAsNonRoot": not sec.run_as_root,
+        "runAsUser": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container(
+    bp: Blueprint, w: Workload, *, database_hosts: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The Kubernetes container spec of a backend service or frontend.
+
+    ``database_hosts`` maps database names to the host name services reach them at; when
+    given, each of the service's databases gets connection env vars and a credentials mount.
+    """
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(w.env.items())]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    for sm in w.secrets:
+        mounts.append(
+            {
+                "name": _secret_volume_name(sm.secret),
+                "mountPath": sm.mount_path or f"{SECRETS_DIR}/{sm.secret}",
+                "readOnly": True,
+            }
+        )
+    if isinstance(w, Service):
+        for vol in w.volumes:
+            mounts.append({"name": vol.name, "mountPath": vol.mount_path})
+        if database_hosts is not None:
+            for name in w.databases:
+                db = bp.databases_by_name[name]
+                env.extend(database_env(db, host=database_hosts[name]))
+                mounts.append(
+                    {
+                        "name": _db_volume_name(name),
+                        "mountPath": database_mount_path(db),
+                        "readOnly": True,
+                    }
+                )
+    spec: dict[str, Any] = {
+        "name": w.name,
+        "image": w.image,
+        # Always re-resolve the tag so a node never runs a stale copy of a moved tag.
+        "imagePullPolicy": "Always",
+    }
+    if isinstance(w, Service) and w.command:
+        spec["command"] = list(w.command)
+    spec["ports"] = [
+        {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in w.ports
+    ]
+    if env:
+        spec["env"] = env
+    res = w.resources
+    limits = {}
+    if res.cpu_limit is not None:
+        limits["cpu"] = res.cpu_limit
+    if res.memory_limit is not None:
+        limits["memory"] = res.memory_limit
+    spec["resources"] = {"requests": {"cpu": res.cpu, "memory": res.memory}}
+    if limits:
+        spec["resources"]["limits"] = limits
+    readiness = _probe(w, liveness=False)
+    liveness = _probe(w, liveness=True)
+    if readiness is not None and liveness is not None:
+        spec["readinessProbe"] = readiness
+        spec["livenessProbe"] = liveness
+    spec["securityContext"] = security_context(w)
+    spec["volumeMounts"] = mounts
+    return spec
+
+
+def volumes(bp: Blueprint, w: Workload) -> list[dict[str, Any]]:
+    """The pod volumes a workload's container mounts (tmp, secrets, database credentials)."""
+    out: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
+    for sm in w.secrets:
+        out.append(
+            {
+                "name": _secret_volume_name(sm.secret),
+                "secret": {"secretName": sm.secret, "defaultMode": 0o440},
+            }
+        )
+    if isinstance(w, Service):
+        for name in w.databases:
+            db = bp.databases_by_name[name]
+            out.append(
+                {
+                    "name": _db_volume_name(name),
+                    "secret": {"secretName": db.credentials_secret, "defaultMode": 0o440},
+                }
+            )
+        for vol in w.volumes:
+            out.append(
+                {
+                    "name": vol.name,
+                    "persistentVolumeClaim": {"claimName": f"{vol.name}-{w.name}"[:63]},
+                }
+            )
+    return out
+
+
+def pod_security_context(w: Workload) -> dict[str, Any]:
+    """The pod-level securityContext (ids, fsGroup for mounted volumes, seccomp)."""
+    sec = w.security
+    uid = 0 if sec.run_as_root else sec.run_as_user
+    return {
+        "fsGroup": uid,
+        "runAsGroup": uid,
+        "runAsNonRoot": not sec.run_as_root,
+        "runAsUser": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def scheduling(bp: Blueprint, w: Workload, *, labels: dict[str, str]) -> dict[str, Any]:
+    """Topology spread over the workload's failure domain and node affinity from ``placement``.
+
+    The declared domain is a hard constraint (``DoNotSchedule``): losing one domain must never
+    take every replica. Below zone or rack level, hosts are also spread, softly.
+    """
+    level = bp.spread_of(w)
+    constraints = [
+        {
+            "maxSkew": 1,
+            "topologyKey": TOPOLOGY_KEYS[level],
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": dict(labels)},
+        }
+    ]
+    if level != "host":
+        constraints.append(
+            {
+                "maxSkew": 1,
+                "topologyKey": TOPOLOGY_KEYS["host"],
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": dict(labels)},
+            }
+        )
+    out: dict[str, Any] = {"topologySpreadConstraints": constraints}
+    affinity = node_affinity(w)
+    if affinity:
+        out["affinity"] = {"nodeAffinity": affinity}
+    return out
+
+
+def node_affinity(w: Workload) -> dict[str, Any]:
+    """Required node affinity for a workload pinned by ``placement`` ({} when not pinned)."""
+    if w.placement is None:
+        return {}
+    pins: list[tuple[DomainLevel, list[str]]] = [
+        ("zone", w.placement.zones),
+        ("rack", w.placement.racks),
+        ("host", w.placement.hosts),
+    ]
+    exprs = [
+        {"key": TOPOLOGY_KEYS[level], "operator": "In", "values": sorted(set(values))}
+        for level, values in pins
+        if values
+    ]
+    if not exprs:
+        return {}
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": exprs}]
+        }
+    }
+
+
+def pod_spec(
+    bp: Blueprint,
+    w: Workload,
+    *,
+    labels: dict[str, str],
+    database_hosts: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The pod spec of a workload: its container, volumes, scheduling and security settings.
+
+    ``labels`` are the selector labels that spread constraints match on. The ServiceAccount
+    token is mounted only for services that declare ``kubernetes_api_access``.
+    """
+    api_access = isinstance(w, Service) and w.kubernetes_api_access
+    spec: dict[str, Any] = {
+        "serviceAccountName": w.name,
+        "automountServiceAccountToken": api_access,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(w),
+        "containers": [container(bp, w, database_hosts=database_hosts)],
+        "volumes": volumes(bp, w),
+        "terminationGracePeriodSeconds": 30,
+    }
+    spec.update(scheduling(bp, w, labels=labels))
+    return spec
+
+
+def replicas_of(w: Workload) -> int:
+    """Initial replicas: the declared count, raised to the autoscaler's minimum."""
+    if w.autoscaling is not None:
+        return max(w.replicas, w.autoscaling.min_replicas)
+    return w.replicas
+
+
+def deployment(
+    bp: Blueprint, w: Workload, *, database_hosts: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An ``apps/v1`` Deployment running ``w`` with zero-downtime rolling updates."""
+    sel = selector_labels(bp, w.name)
+    labels = workload_labels(bp, w)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": w.name,
+            "namespace": namespace_of(bp, w),
+            "labels": dict(labels),
+        },
+        "spec": {
+            "replicas": replicas_of(w),
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": sel},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {
+                # A copy: a shared object would be dumped as a YAML anchor.
+                "metadata": {"labels": dict(labels)},
+                "spec": pod_spec(bp, w, labels=sel, database_hosts=database_hosts),
+            },
+        },
+    }
