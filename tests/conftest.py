@@ -1,0 +1,23 @@
+"""Shared fixtures: paths to the repository, the example blueprint and the shared test data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "attonixcorp.yaml"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def example_path() -> Path:
+    """The Attonixcorp example blueprint."""
+    return EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def example_text() -> str:
+    """The example blueprint's text."""
+    return EXAMPLE.read_text(encoding="utf-8")
