@@ -1,0 +1,127 @@
+"""Every cross-section reference is checked, at the line of the reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from attonix.blueprint import BlueprintInvalid, load_bytes
+
+
+def diags(example_text: str, mutate: Any) -> list[tuple[str, str, str]]:
+    data = yaml.safe_load(example_text)
+    mutate(data)
+    with pytest.raises(BlueprintInvalid) as info:
+        load_bytes(yaml.safe_dump(data, sort_keys=False))
+    return [(d.code, d.pointer, d.message) for d in info.value.diagnostics]
+
+
+def backend(d: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in d["services"]["backend"] if s["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pointer", "message"),
+    [
+        (
+            lambda d: d["orchestration"]["clusters"][0]["workers"].append("wk-z9"),
+            "orchestration.clusters[0].workers[6]",
+            "unknown host 'wk-z9'",
+        ),
+        (
+            lambda d: d["storage"]["ceph"][0].update(kubernetes_cluster="swarm-edge"),
+            "storage.ceph[0].kubernetes_cluster",
+            "unknown kubernetes cluster 'swarm-edge'",
+        ),
+        (
+            lambda d: d["storage"]["openstack"][0]["instances"][0].update(network="nope"),
+            "storage.openstack[0].instances[0].network",
+            "unknown openstack network 'nope'",
+        ),
+        (
+            lambda d: d["storage"]["vsphere"][0].update(credentials_secret="vs-creds"),
+            "storage.vsphere[0].credentials_secret",
+            "unknown secret 'vs-creds'",
+        ),
+        (
+            lambda d: d["security"]["firewall"]["rules"][0].update(destination="dmzz"),
+            "security.firewall.rules[0].destination",
+            "unknown firewall zone 'dmzz'",
+        ),
+        (
+            lambda d: d["security"]["access_control"]["bindings"][1].update(users=["bobby"]),
+            "security.access_control.bindings[1].users[0]",
+            "unknown account 'bobby'",
+        ),
+        (
+            lambda d: d["users"]["accounts"][0].update(groups=["admins"]),
+            "users.accounts[0].groups[0]",
+            "unknown group 'admins'",
+        ),
+        (
+            lambda d: d["configuration"]["chef"].update(validation_secret="x"),
+            "configuration.chef.validation_secret",
+            "unknown secret 'x'",
+        ),
+        (
+            lambda d: d["cicd"].pop("gitlab"),
+            "cicd.pipelines[2].provider",
+            "provider 'gitlab' is not configured",
+        ),
+        (
+            lambda d: d["cicd"]["pipelines"][0]["services"].append("ghost"),
+            "cicd.pipelines[0].services[2]",
+            "unknown service 'ghost'",
+        ),
+        (
+            lambda d: d["databases"][0]["backup"].update(object_pool="ceph-bucket"),
+            "databases[0].backup.object_pool",
+            "unknown ceph pool 'ceph-bucket'",
+        ),
+        (
+            lambda d: backend(d, "orders-api").update(depends_on=["orders-api"]),
+            "services.backend[2].depends_on[0]",
+            "unknown backend service 'orders-api'",
+        ),
+        (
+            lambda d: backend(d, "attonix-server")["secrets"].append({"secret": "jwt"}),
+            "services.backend[0].secrets[2].secret",
+            "unknown secret 'jwt'",
+        ),
+        (
+            lambda d: backend(d, "docs").update(zone="lan"),
+            "services.backend[6].zone",
+            "unknown firewall zone 'lan'",
+        ),
+        (
+            lambda d: backend(d, "docs").update(placement={"racks": ["rack-z"]}),
+            "services.backend[6].placement.racks[0]",
+            "unknown rack 'rack-z'",
+        ),
+        (
+            lambda d: backend(d, "docs").update(health={"port": 9999}),
+            "services.backend[6].health.port",
+            "health port 9999 is not one of the service's ports",
+        ),
+        (
+            lambda d: d["services"]["frontend"][0].update(backends=["attonix-console"]),
+            "services.frontend[0].backends[0]",
+            "unknown backend service 'attonix-console'",
+        ),
+        (
+            lambda d: d["ha"]["load_balancers"][0]["frontends"][0].update(backend="portal"),
+            "ha.load_balancers[0].frontends[0].backend",
+            "unknown service or cluster 'portal'",
+        ),
+        (
+            lambda d: d["services"]["frontend"][0].update(name="attonix-server"),
+            "services.frontend[0].name",
+            "duplicate service name 'attonix-server'",
+        ),
+    ],
+)
+def test_reference_errors(example_text: str, mutate: Any, pointer: str, message: str) -> None:
+    found = diags(example_text, mutate)
+    assert any(p == pointer and m.startswith(message) for _, p, m in found), found

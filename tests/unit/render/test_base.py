@@ -1,0 +1,64 @@
+"""Artifacts and the one function that writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attonix.render.base import MANIFEST, Artifact, RenderError, to_text, write_artifacts
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x.yaml", "a/../../b", "", "a//b", "a\\b"])
+def test_artifact_paths_must_be_relative_and_normal(path: str) -> None:
+    with pytest.raises(RenderError, match="must be relative"):
+        Artifact(target="t", path=path, content={})
+
+
+def test_serialisation_is_deterministic_and_ordered() -> None:
+    doc = {"kind": "A", "apiVersion": "v1", "metadata": {"name": "ü"}}
+    text = to_text(doc, "yaml")
+    assert text == "kind: A\napiVersion: v1\nmetadata:\n  name: ü\n"
+    assert to_text([doc, {"b": 1}], "yaml-multi") == "---\n" + text + "---\nb: 1\n"
+    assert json.loads(to_text(doc, "json")) == doc
+    assert to_text("x", "text") == "x\n"
+
+
+def test_write_prunes_only_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_artifacts(
+        [Artifact("t", "a/one.yaml", {"a": 1}), Artifact("t", "two.txt", "hi", "text")], out
+    )
+    (out / "mine.txt").write_text("keep me")
+    assert (out / "a" / "one.yaml").read_text() == "a: 1\n"
+    assert json.loads((out / MANIFEST).read_text()) == ["a/one.yaml", "two.txt"]
+
+    write_artifacts([Artifact("t", "two.txt", "changed", "text")], out)
+    assert not (out / "a" / "one.yaml").exists()
+    assert (out / "two.txt").read_text() == "changed\n"
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_nothing_written_when_an_artifact_cannot_serialise(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="represent"):
+        write_artifacts(
+            [Artifact("t", "ok.yaml", {"a": 1}), Artifact("t", "bad.yaml", {"x": object()})], out
+        )
+    assert not out.exists()
+
+
+def test_duplicate_paths_are_a_bug(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="same path"):
+        write_artifacts(
+            [Artifact("t", "x", "a", "text"), Artifact("t", "x", "b", "text")], tmp_path
+        )
+
+
+def test_output_must_be_a_directory(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(RenderError, match="not a directory"):
+        write_artifacts([Artifact("t", "x", "a", "text")], f)
