@@ -23,7 +23,30 @@ MAX_NODES = 2_000_000
 MAX_ALIAS_EXPANSIONS = 100_000
 MAX_DEPTH = 64
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Plain scalars starting with one of these may resolve to a non-string (bool, null, number,
+# timestamp, merge key); anything else is a string, without running the resolver's regexes.
+_MAYBE_TYPED = frozenset("0123456789+-.~<ntfyoNTFYO")
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader with a faster implicit-tag resolver (same results, memoised)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            if not value or value[0] not in _MAYBE_TYPED:
+                return "tag:yaml.org,2002:str" if value else super().resolve(kind, value, implicit)
+            tag = self._tags.get(value)
+            if tag is None:
+                tag = self._tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 _STR = "tag:yaml.org,2002:str"
