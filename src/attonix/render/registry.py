@@ -26,6 +26,25 @@ TARGETS: dict[str, tuple[str, str, str]] = {
         "render",
         "Kubernetes YAML for podman kube play plus Quadlet units",
     ),
+    "cloud-init": (
+        "attonix.render.cloudinit",
+        "render",
+        "cloud-init user-data per Ubuntu host: users, SSH, hardening, packages",
+    ),
+    "nftables": (
+        "attonix.render.nftables",
+        "render",
+        "nftables ruleset per host from the firewall zones and rules",
+    ),
+    "chef": ("attonix.render.chef", "render", "Chef cookbook, roles and policy for the hosts"),
+    "cicd": (
+        "attonix.render.cicd",
+        "render",
+        "Zuul tenant and jobs, GitHub Actions workflows, GitLab CI pipelines",
+    ),
+    "openstack": ("attonix.render.openstack", "render", "OpenStack Heat templates"),
+    "vsphere": ("attonix.render.vsphere", "render", "vSphere VM and cluster specifications"),
+    "diagram": ("attonix.render.diagram", "render", "Architecture diagram (SVG and Mermaid)"),
 }
 
 
