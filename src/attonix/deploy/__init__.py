@@ -1,1 +1,101 @@
-"""deploy layer."""
+"""The deploy layer: drivers that converge live targets towards the rendered blueprint.
+
+Targets are listed in :data:`DRIVERS`, an explicit registry; a driver module is imported only
+when its target is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from attonix.blueprint.model import Blueprint
+from attonix.deploy.base import (
+    Change,
+    DeployError,
+    Driver,
+    EngineUnavailable,
+    LockHeld,
+    Plan,
+    Progress,
+    Result,
+    ServiceStatus,
+)
+from attonix.deploy.secrets import (
+    ChainSecretSource,
+    EnvSecretSource,
+    FileSecretSource,
+    SecretMissing,
+    SecretSource,
+)
+
+#: target name -> (module, driver class)
+DRIVERS: dict[str, tuple[str, str]] = {
+    "swarm": ("attonix.deploy.swarm", "SwarmDriver"),
+    "podman": ("attonix.deploy.podman", "PodmanDriver"),
+    "kubernetes": ("attonix.deploy.kubernetes", "KubernetesDriver"),
+}
+
+
+def get_driver(
+    target: str, blueprint: Blueprint, *, cluster: str | None = None, secrets: SecretSource
+) -> Driver:
+    """The driver for ``target`` and one of the blueprint's clusters of that kind.
+
+    ``cluster`` may be omitted when the blueprint has exactly one cluster of the kind.
+    """
+    try:
+        module_name, cls_name = DRIVERS[target]
+    except KeyError:
+        raise DeployError(
+            f"no deploy driver for target {target!r}",
+            hint=f"Use one of: {', '.join(sorted(DRIVERS))}.",
+        ) from None
+    chosen = pick_cluster(blueprint, kind=target, name=cluster)
+    cls: Any = getattr(importlib.import_module(module_name), cls_name)
+    driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
+    return driver
+
+
+def pick_cluster(blueprint: Blueprint, *, kind: str, name: str | None) -> str:
+    """The name of the cluster of ``kind`` to work on: ``name``, or the only one there is."""
+    clusters = [c.name for c in blueprint.orchestration.clusters if c.kind == kind]
+    if name is not None:
+        if name not in clusters:
+            raise DeployError(
+                f"the blueprint has no {kind} cluster named {name!r}",
+                hint=f"{kind} clusters: {', '.join(clusters) or 'none'}.",
+            )
+        return name
+    if len(clusters) == 1:
+        return clusters[0]
+    if not clusters:
+        raise DeployError(
+            f"the blueprint declares no {kind} cluster",
+            hint="Add one under orchestration.clusters, or pick another --target.",
+        )
+    raise DeployError(
+        f"the blueprint has {len(clusters)} {kind} clusters: {', '.join(clusters)}",
+        hint="Choose one with --cluster.",
+    )
+
+
+__all__ = [
+    "DRIVERS",
+    "ChainSecretSource",
+    "Change",
+    "DeployError",
+    "Driver",
+    "EngineUnavailable",
+    "EnvSecretSource",
+    "FileSecretSource",
+    "LockHeld",
+    "Plan",
+    "Progress",
+    "Result",
+    "SecretMissing",
+    "SecretSource",
+    "ServiceStatus",
+    "get_driver",
+    "pick_cluster",
+]
