@@ -6,6 +6,7 @@ auth, vault and backup services are built on these functions.
 
 from __future__ import annotations
 
+from attonix.server.security.envelope import KeyRing, Sealed
 from attonix.server.security.errors import (
     ArchiveError,
     InvalidToken,
@@ -35,7 +36,9 @@ __all__ = [
     "AccessClaims",
     "ArchiveError",
     "InvalidToken",
+    "KeyRing",
     "PkiError",
+    "Sealed",
     "SecurityError",
     "TokenSigner",
     "VaultError",
