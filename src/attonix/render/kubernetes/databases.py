@@ -1,0 +1,313 @@
+"""Databases through their operators: PostgreSQL -> CloudNativePG ``Cluster`` (+ backups to the
+Ceph object store), MySQL -> MySQL Operator ``InnoDBCluster``, MongoDB -> ``MongoDBCommunity``,
+EDB BigAnimal -> an ExternalName Service per client namespace (no operator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attonix.blueprint.model import Database, Service
+from attonix.render import workloads as wl
+from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
+from attonix.render.kubernetes.certificates import database_tls_secret
+from attonix.render.kubernetes.rook import bucket_class, object_store_endpoint
+from attonix.render.workloads import TOPOLOGY_KEYS
+
+CNPG = "postgresql.cnpg.io/v1"
+MYSQL = "mysql.oracle.com/v2"
+MONGO = "mongodbcommunity.mongodb.com/v1"
+OBC = "objectbucket.io/v1alpha1"
+
+
+def backup_bucket(db: Database) -> str:
+    """The bucket (and its ObjectBucketClaim, Secret and ConfigMap) holding a db's backups."""
+    return f"{db.name}-backups"
+
+
+def _labels(ctx: Ctx, db: Database) -> dict[str, str]:
+    return ctx.labels(db.name, component="database", version=db.version)
+
+
+def _storage_class(ctx: Ctx, db: Database) -> str:
+    return ctx.pool(db.storage.pool, kind="block", what=f"database {db.name}")[1].name
+
+
+def exact_version(version: str) -> str:
+    """A three-part server version (``8.4`` -> ``8.4.0``): these operators pull exact images."""
+    parts = version.split(".")
+    return ".".join(parts + ["0"] * (3 - len(parts)))
+
+
+def _five_field_cron(schedule: str) -> str:
+    # CloudNativePG takes six fields (with seconds); Kubernetes-style cron takes five.
+    fields = schedule.split()
+    return " ".join(fields[1:] if len(fields) == 6 else fields)
+
+
+def _bucket_claim(ctx: Ctx, db: Database) -> dict[str, Any] | None:
+    if not db.backup.enabled or db.engine not in ("postgresql", "mysql"):
+        return None
+    _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
+    return obj(
+        OBC,
+        "ObjectBucketClaim",
+        backup_bucket(db),
+        namespace=DATABASES_NAMESPACE,
+        labels=_labels(ctx, db),
+        spec={"bucketName": backup_bucket(db), "storageClassName": bucket_class(pool)},
+    )
+
+
+def postgresql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """A CloudNativePG Cluster (and its ScheduledBackup) for a PostgreSQL database."""
+    spec: dict[str, Any] = {
+        "instances": db.replicas,
+        "imageName": f"ghcr.io/cloudnative-pg/postgresql:{db.version}",
+        "primaryUpdateStrategy": "unsupervised",
+        "enableSuperuserAccess": False,
+        "postgresql": {"parameters": {"ssl_min_protocol_version": "TLSv1.3"}},
+        "bootstrap": {
+            "initdb": {
+                "database": db.database,
+                "owner": db.database,
+                "secret": {"name": db.credentials_secret},
+            }
+        },
+        "storage": {"size": db.storage.size, "storageClass": _storage_class(ctx, db)},
+        "affinity": {
+            "enablePodAntiAffinity": True,
+            "podAntiAffinityType": "required",
+            "topologyKey": TOPOLOGY_KEYS[ctx.bp.spread_of(db)],
+        },
+    }
+    if db.synchronous_replicas:
+        spec["postgresql"]["synchronous"] = {
+            "method": "any",
+            "number": db.synchronous_replicas,
+            "dataDurability": "required",
+        }
+    if db.tls:
+        secret = database_tls_secret(db)
+        spec["certificates"] = {"serverTLSSecret": secret, "serverCASecret": secret}
+    docs: list[dict[str, Any]] = []
+    claim = _bucket_claim(ctx, db)
+    if claim is not None:
+        _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
+        creds = backup_bucket(db)  # the Secret Rook creates for the claim
+        spec["backup"] = {
+            "retentionPolicy": f"{db.backup.retention_days}d",
+            "barmanObjectStore": {
+                "destinationPath": f"s3://{backup_bucket(db)}/",
+                "endpointURL": object_store_endpoint(pool),
+                "s3Credentials": {
+                    "accessKeyId": {"name": creds, "key": "AWS_ACCESS_KEY_ID"},
+                    "secretAccessKey": {"name": creds, "key": "AWS_SECRET_ACCESS_KEY"},
+                },
+                "wal": {"compression": "gzip", "encryption": "AES256"},
+                "data": {"compression": "gzip", "encryption": "AES256"},
+            },
+        }
+        docs.append(claim)
+    labels = _labels(ctx, db)
+    docs.insert(
+        0, obj(CNPG, "Cluster", db.name, namespace=DATABASES_NAMESPACE, labels=labels, spec=spec)
+    )
+    if claim is not None:
+        docs.append(
+            obj(
+                CNPG,
+                "ScheduledBackup",
+                db.name,
+                namespace=DATABASES_NAMESPACE,
+                labels=labels,
+                spec={
+                    "schedule": db.backup.schedule,
+                    "backupOwnerReference": "self",
+                    "cluster": {"name": db.name},
+                    "method": "barmanObjectStore",
+                    "immediate": True,
+                },
+            )
+        )
+    return docs
+
+
+def mysql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """An InnoDBCluster (Group Replication + MySQL Router) for a MySQL database."""
+    spec: dict[str, Any] = {
+        # Holds rootUser/rootHost/rootPassword; created by the deploy driver from the vault.
+        "secretName": db.credentials_secret,
+        "instances": db.replicas,
+        "version": exact_version(db.version),
+        "router": {"instances": 2},
+        "tlsUseSelfSigned": False,
+        "datadirVolumeClaimTemplate": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": _storage_class(ctx, db),
+            "resources": {"requests": {"storage": db.storage.size}},
+        },
+        "podSpec": {
+            "affinity": {
+                "podAntiAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "topologyKey": TOPOLOGY_KEYS[ctx.bp.spread_of(db)],
+                            "labelSelector": {"matchLabels": {"mysql.oracle.com/cluster": db.name}},
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    if db.tls:
+        spec["tlsSecretName"] = database_tls_secret(db)
+        spec["tlsCASecretName"] = database_tls_secret(db)
+    docs: list[dict[str, Any]] = []
+    claim = _bucket_claim(ctx, db)
+    if claim is not None:
+        _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
+        spec["backupProfiles"] = [
+            {
+                "name": "object-store",
+                "dumpInstance": {
+                    "storage": {
+                        "s3": {
+                            "bucketName": backup_bucket(db),
+                            "prefix": f"/{db.name}",
+                            # MySQL Shell's S3 config/credentials files, derived by the deploy
+                            # driver from the claim's Secret.
+                            "config": f"{backup_bucket(db)}-mysqlsh",
+                            "endpoint": object_store_endpoint(pool),
+                        }
+                    }
+                },
+            }
+        ]
+        spec["backupSchedules"] = [
+            {
+                "name": "daily",
+                "schedule": _five_field_cron(db.backup.schedule),
+                "backupProfileName": "object-store",
+                "enabled": True,
+                "deleteBackupData": False,
+            }
+        ]
+        docs.append(claim)
+    docs.insert(
+        0,
+        obj(
+            MYSQL,
+            "InnoDBCluster",
+            db.name,
+            namespace=DATABASES_NAMESPACE,
+            labels=_labels(ctx, db),
+            spec=spec,
+        ),
+    )
+    return docs
+
+
+def mongodb(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """A MongoDBCommunity replica set with SCRAM authentication and TLS."""
+    security: dict[str, Any] = {"authentication": {"modes": ["SCRAM"]}}
+    if db.tls:
+        security["tls"] = {
+            "enabled": True,
+            "optional": False,
+            "certificateKeySecretRef": {"name": database_tls_secret(db)},
+            "caCertificateSecretRef": {"name": database_tls_secret(db)},
+        }
+    spec = {
+        "members": db.replicas,
+        "type": "ReplicaSet",
+        "version": exact_version(db.version),
+        "security": security,
+        "users": [
+            {
+                "name": db.database,
+                "db": "admin",
+                "passwordSecretRef": {"name": db.credentials_secret, "key": "password"},
+                "roles": [{"name": "readWrite", "db": db.database}],
+                "scramCredentialsSecretName": f"{db.name}-{db.database}".replace("_", "-"),
+            }
+        ],
+        "additionalMongodConfig": {"storage.wiredTiger.engineConfig.journalCompressor": "zlib"},
+        "statefulSet": {
+            "spec": {
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data-volume"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "storageClassName": _storage_class(ctx, db),
+                            "resources": {"requests": {"storage": db.storage.size}},
+                        },
+                    }
+                ],
+                "template": {
+                    "spec": {
+                        "affinity": {
+                            "podAntiAffinity": {
+                                "requiredDuringSchedulingIgnoredDuringExecution": [
+                                    {
+                                        "topologyKey": TOPOLOGY_KEYS[ctx.bp.spread_of(db)],
+                                        "labelSelector": {"matchLabels": {"app": f"{db.name}-svc"}},
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                },
+            }
+        },
+    }
+    return [
+        obj(
+            MONGO,
+            "MongoDBCommunity",
+            db.name,
+            namespace=DATABASES_NAMESPACE,
+            labels=_labels(ctx, db),
+            spec=spec,
+        )
+    ]
+
+
+def biganimal(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """ExternalName Services to the managed endpoint, in each namespace of its clients."""
+    assert db.managed is not None
+    namespaces = sorted(
+        {
+            wl.namespace_of(ctx.bp, w)
+            for w in ctx.workloads
+            if isinstance(w, Service) and db.name in w.databases
+        }
+    )
+    return [
+        obj(
+            "v1",
+            "Service",
+            db.name,
+            namespace=ns,
+            labels=_labels(ctx, db),
+            annotations={"attonix.io/credentials-secret": db.credentials_secret},
+            spec={
+                "type": "ExternalName",
+                "externalName": db.managed.endpoint,
+                "ports": [{"name": "postgresql", "port": 5432, "protocol": "TCP"}],
+            },
+        )
+        for ns in namespaces
+    ]
+
+
+def databases(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every database resource rendered into this cluster."""
+    out: list[dict[str, Any]] = []
+    builders = {"postgresql": postgresql, "mysql": mysql, "mongodb": mongodb}
+    for db in ctx.databases:
+        out.extend(builders[db.engine](ctx, db))
+    for db in ctx.bp.databases:
+        if db.engine == "biganimal":
+            out.extend(biganimal(ctx, db))
+    return out
