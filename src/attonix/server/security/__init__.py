@@ -30,6 +30,16 @@ from attonix.server.security.tokens import (
     new_opaque_token,
     tokens_equal,
 )
+from attonix.server.security.totp import (
+    hash_recovery_code,
+    new_recovery_codes,
+    new_totp_secret,
+    provisioning_uri,
+    qr_svg,
+    totp_now,
+    verify_recovery_code,
+    verify_totp,
+)
 
 __all__ = [
     "DUMMY_HASH",
@@ -45,10 +55,18 @@ __all__ = [
     "check_password_policy",
     "generate_password",
     "hash_password",
+    "hash_recovery_code",
     "hash_token",
     "needs_rehash",
     "new_opaque_token",
+    "new_recovery_codes",
+    "new_totp_secret",
+    "provisioning_uri",
+    "qr_svg",
     "tokens_equal",
+    "totp_now",
     "verify_dummy",
     "verify_password",
+    "verify_recovery_code",
+    "verify_totp",
 ]
