@@ -1,0 +1,104 @@
+import { buildDiagram, findingsFor, layout, stateOf } from "./diagram";
+
+const blueprint = {
+  metadata: { name: "dc", environment: "prod", domain: "example.com" },
+  hosts: [
+    { name: "cp-a", address: "10.0.0.1", zone: "zone-a", rack: "r1", roles: ["compute"] },
+    { name: "wk-a", address: "10.0.0.2", zone: "zone-a", rack: "r1", roles: ["compute", "storage"] },
+  ],
+  orchestration: { clusters: [{ name: "k8s", kind: "kubernetes", version: "1.35", control_plane: ["cp-a"], workers: ["wk-a"] }] },
+  storage: { ceph: [{ name: "ceph-main", mode: "rook", kubernetes_cluster: "k8s", pools: [{ name: "blk", type: "block" }] }] },
+  security: { tls: { ca: { name: "int-ca", common_name: "CA" } }, firewall: { rules: [{ name: "r" }] } },
+  cicd: { zuul: { tenant: "t", url: "https://z" }, pipelines: [{ name: "p1", provider: "zuul", repository: "o/r" }] },
+  configuration: { chef: { server_url: "https://chef", organization: "o", roles: [] } },
+  databases: [{ name: "pg", engine: "postgresql", version: "16", primary: true, cluster: "k8s" }],
+  services: {
+    backend: [{ name: "api", cluster: "k8s", image: "i", databases: ["pg"], ports: [] }],
+    frontend: [{ name: "web", cluster: "k8s", image: "i", backends: ["api"] }],
+  },
+  ha: { load_balancers: [{ name: "lb", frontends: [{ name: "f", port: 443, backend: "web" }, { name: "k", port: 6443, backend: "kubernetes-api:k8s" }] }] },
+};
+
+describe("buildDiagram", () => {
+  const model = buildDiagram(blueprint);
+
+  it("puts every plan layer's components in their layer, with policy component ids", () => {
+    const byLayer = (l: string) => model.nodes.filter((n) => n.layer === l).map((n) => n.id);
+    expect(byLayer("frontend")).toEqual(["frontend/web"]);
+    expect(byLayer("backend")).toEqual(["service/api"]);
+    expect(byLayer("ha")).toEqual(["load-balancer/lb"]);
+    expect(byLayer("databases")).toEqual(["database/pg"]);
+    expect(byLayer("configuration")).toEqual(["configuration/chef"]);
+    expect(byLayer("cicd")).toEqual(["cicd/zuul", "pipeline/p1"]);
+    expect(byLayer("security")).toEqual(["security/ca", "security/encryption", "security/firewall", "security/access-control"]);
+    expect(byLayer("storage")).toEqual(["ceph/ceph-main"]);
+    expect(byLayer("orchestration")).toEqual(["cluster/k8s"]);
+    expect(byLayer("hosts")).toEqual(["host/cp-a", "host/wk-a"]);
+  });
+
+  it("links what the blueprint references, resolving workload kinds and the kubernetes API", () => {
+    const has = (from: string, to: string) => model.edges.some((e) => e.from === from && e.to === to);
+    expect(has("frontend/web", "service/api")).toBe(true);
+    expect(has("service/api", "database/pg")).toBe(true);
+    expect(has("database/pg", "cluster/k8s")).toBe(true);
+    expect(has("cluster/k8s", "host/wk-a")).toBe(true);
+    expect(has("ceph/ceph-main", "cluster/k8s")).toBe(true);
+    expect(has("load-balancer/lb", "frontend/web")).toBe(true);
+    expect(has("load-balancer/lb", "cluster/k8s")).toBe(true);
+    expect(has("pipeline/p1", "cicd/zuul")).toBe(true);
+  });
+
+  it("drops links to unknown names instead of drawing them to nowhere", () => {
+    const m = buildDiagram({ services: { backend: [{ name: "a", cluster: "nope", databases: ["gone"] }] } });
+    expect(m.edges).toEqual([]);
+  });
+
+  it("survives an empty or malformed blueprint", () => {
+    expect(buildDiagram(null).nodes.map((n) => n.layer)).toEqual(["security", "security", "security", "security"]);
+    expect(() => buildDiagram({ hosts: "x", databases: [null] })).not.toThrow();
+  });
+});
+
+describe("findings and state", () => {
+  const model = buildDiagram(blueprint);
+  const pg = model.nodes.find((n) => n.id === "database/pg");
+  const api = model.nodes.find((n) => n.id === "service/api");
+  if (!pg || !api) throw new Error("fixture");
+
+  it("attaches findings by component id or by blueprint path under the node", () => {
+    const findings = [
+      { severity: "high", component: "database/pg", path: "databases[0].replicas" },
+      { severity: "low", component: null, path: "databases[0].backup" },
+      { severity: "low", component: null, path: "databases[10]" },
+      { severity: "medium", component: "service/api", path: "services.backend[0]" },
+    ];
+    expect(findingsFor(pg, findings).map((f) => f.severity)).toEqual(["high", "low"]);
+    expect(stateOf(pg, findings)).toBe("error");
+    expect(stateOf(api, findings)).toBe("warning");
+  });
+
+  it("ignores suppressed findings and lets health override", () => {
+    expect(stateOf(pg, [{ severity: "critical", component: "database/pg", suppressed: true }])).toBe("ok");
+    expect(stateOf(pg, [], "down")).toBe("error");
+    expect(stateOf(pg, [], "degraded")).toBe("warning");
+    expect(stateOf(pg, [], "unknown")).toBe("unknown");
+    expect(stateOf(pg, [{ severity: "info", component: "database/pg" }])).toBe("ok");
+  });
+});
+
+describe("layout", () => {
+  it("wraps long layers and never overlaps boxes", () => {
+    const many = { hosts: Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, zone: "z" })) };
+    const l = layout(buildDiagram(many), 1180);
+    const boxes = [...l.placed.values()];
+    for (const a of boxes) {
+      for (const b of boxes) {
+        if (a === b) continue;
+        const overlap = Math.abs(a.x - b.x) < l.boxW && Math.abs(a.y - b.y) < l.boxH;
+        expect(overlap).toBe(false);
+      }
+      expect(a.x + l.boxW).toBeLessThanOrEqual(l.width);
+    }
+    expect(new Set(boxes.filter((b) => b.node.layer === "hosts").map((b) => b.y)).size).toBe(4); // 6 boxes of 156px fit beside the labels
+  });
+});
