@@ -375,7 +375,8 @@ def _text(
         "\t}",
         "}",
     ]
-    return "\n".join(out) + "\n"
+    # Spaces, not tabs: the ruleset is also embedded in YAML, where tabs force quoted strings.
+    return "\n".join(out).replace("\t", "    ") + "\n"
 
 
 def nft_host_ruleset(bp: Blueprint, host: Host) -> str:
