@@ -12,11 +12,15 @@ from attonix.policy.placement import ceph_hosts, domain_of
 def _monitors(ctx: Context) -> Iterator[Issue]:
     for i, c in enumerate(ctx.blueprint.storage.ceph):
         if c.monitors < 3 or c.monitors % 2 == 0:
-            why = "fewer than three" if c.monitors < 3 else "an even number, which adds no fault"
+            why = (
+                "losing one leaves no majority"
+                if c.monitors < 3
+                else "an even count tolerates no more failures than one fewer"
+            )
             yield Issue(
                 ("storage", "ceph", i, "monitors"),
                 f"ceph/{c.name}",
-                f"Ceph cluster {c.name!r} runs {c.monitors} monitor(s): {why} tolerance",
+                f"Ceph cluster {c.name!r} runs {c.monitors} monitor(s): {why}",
             )
 
 
