@@ -6,6 +6,7 @@ auth, vault and backup services are built on these functions.
 
 from __future__ import annotations
 
+from attonix.server.security.archive import open_archive, seal_archive
 from attonix.server.security.envelope import KeyRing, Sealed
 from attonix.server.security.errors import (
     ArchiveError,
@@ -75,8 +76,10 @@ __all__ = [
     "new_opaque_token",
     "new_recovery_codes",
     "new_totp_secret",
+    "open_archive",
     "provisioning_uri",
     "qr_svg",
+    "seal_archive",
     "tokens_equal",
     "totp_now",
     "verify_dummy",
