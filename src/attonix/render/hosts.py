@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from attonix.blueprint.model import Blueprint, Cluster, FirewallZone, Host, LoadBalancer
+from attonix.blueprint.model import Blueprint, Chef, Cluster, FirewallZone, Host, LoadBalancer
 from attonix.render.base import RenderError
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -192,6 +192,13 @@ def sysctl_text(bp: Blueprint, host: Host) -> str:
 def sshd_text() -> str:
     """The sshd_config drop-in that hardens SSH on every host."""
     return SSHD_HARDENING.format(user=ADMIN_USER)
+
+
+def chef_run_list(host: Host, chef: Chef) -> list[str]:
+    """``role[...]`` for each Chef role whose ``hosts_with`` names one of the host's roles or
+    ``all``, in blueprint order."""
+    wanted = {*host.roles, "all"}
+    return [f"role[{r.name}]" for r in chef.roles if wanted & set(r.hosts_with)]
 
 
 def parse_ports(ports: Iterable[int | str], *, where: str) -> list[str]:

@@ -145,11 +145,6 @@ def _runcmd(host: Host, chef: Chef | None) -> list[str | list[str]]:
     return cmds
 
 
-def _run_list(host: Host, chef: Chef) -> list[str]:
-    roles = {*host.roles, "all"}
-    return [f"role[{r.name}]" for r in chef.roles if roles & set(r.hosts_with)]
-
-
 def _chef_module(bp: Blueprint, host: Host, chef: Chef) -> dict[str, Any]:
     return {
         "install_type": "omnibus",
@@ -162,7 +157,7 @@ def _chef_module(bp: Blueprint, host: Host, chef: Chef) -> dict[str, Any]:
         "validation_key": hosts.CHEF_VALIDATION_KEY,
         # 'system' tells cloud-init to use the key file delivered out of band, never a value.
         "validation_cert": "system",
-        "run_list": _run_list(host, chef),
+        "run_list": hosts.chef_run_list(host, chef),
         "chef_license": "accept",
         "ssl_verify_mode": ":verify_peer",
         "exec": False,

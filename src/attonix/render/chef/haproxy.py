@@ -1,0 +1,204 @@
+"""haproxy and keepalived for the blueprint's haproxy load balancers.
+
+The haproxy configuration is produced here, in Python, as plain text, so that it can be checked
+with ``haproxy -c`` without Chef. The cookbook's ``haproxy.cfg.erb`` is that same text, with
+each load balancer's sections wrapped in a condition on the node's own load balancers: the only
+thing Chef decides is which of them the node serves.
+
+Backends: a backend service or frontend is reached on the hosts of its cluster — through the
+ingress controller (443, or 80 for ``http``) on Kubernetes, on its first port (published on the
+host) on Swarm and Podman. A Kubernetes cluster named as a backend is its API server (6443) on
+the control-plane hosts. Retries, redispatch and ``retry-on all-retryable-errors`` with health
+checks make a dying backend invisible to clients.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from attonix.blueprint.model import Blueprint, Host, LoadBalancer, LoadBalancerFrontend
+from attonix.render import hosts
+from attonix.render.base import RenderError
+
+KUBE_API_PORT = 6443
+
+_GLOBAL = """\
+# Managed by attonix: haproxy for the load balancers of blueprint {name}.
+global
+    log /dev/log local0
+    log /dev/log local1 notice
+    chroot /var/lib/haproxy
+    stats socket /run/haproxy/admin.sock mode 660 level admin
+    stats timeout 30s
+    user haproxy
+    group haproxy
+    daemon
+    maxconn 20000
+
+defaults
+    log global
+    mode tcp
+    option dontlognull
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout check 5s
+    # A failed attempt goes to another server, so clients do not see a backend dying.
+    retries 3
+    option redispatch
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where a frontend's traffic goes: servers, their port, and how their health is checked."""
+
+    servers: tuple[Host, ...]
+    port: int
+    health_path: str | None
+
+
+def upstream(bp: Blueprint, frontend: LoadBalancerFrontend) -> Upstream:
+    """The servers behind ``frontend`` (see the module docstring for the mapping)."""
+    name = frontend.backend.removeprefix("kubernetes-api:")
+    workload = bp.workloads_by_name.get(name)
+    if workload is None:
+        cluster = bp.clusters_by_name.get(name)
+        if cluster is None or cluster.kind != "kubernetes":
+            raise RenderError(
+                f"ha.load_balancers: frontend {frontend.name}: backend {frontend.backend!r} is "
+                "neither a service nor a kubernetes cluster",
+                hint="Name a backend service, a frontend, or a kubernetes cluster (its API).",
+            )
+        servers = [bp.hosts_by_name[n] for n in cluster.control_plane if n in bp.hosts_by_name]
+        return Upstream(tuple(servers), KUBE_API_PORT, None)
+    cluster = bp.clusters_by_name[workload.cluster]
+    servers = bp.cluster_hosts(cluster)
+    health = workload.health.path if workload.health is not None else None
+    if cluster.kind == "kubernetes":
+        port = 80 if frontend.protocol == "http" else 443
+        return Upstream(tuple(servers), port, "/healthz" if health else None)
+    return Upstream(tuple(servers), workload.ports[0].port, health)
+
+
+def _sections(bp: Blueprint, lb: LoadBalancer) -> str:
+    bind_host = str(lb.virtual_ip) if lb.virtual_ip is not None else ""
+    if lb.virtual_ip is not None and lb.virtual_ip.version == 6:
+        bind_host = f"[{bind_host}]"
+    out: list[str] = []
+    for fe in lb.frontends:
+        up = upstream(bp, fe)
+        mode = "http" if fe.protocol == "http" else "tcp"
+        name = f"{lb.name}-{fe.name}"
+        out += [
+            "",
+            f"frontend {name}",
+            f"    bind {bind_host}:{fe.port}",
+            f"    mode {mode}",
+            f"    option {'httplog' if mode == 'http' else 'tcplog'}",
+            f"    default_backend {name}",
+            "",
+            f"backend {name}",
+            f"    mode {mode}",
+            f"    balance {'roundrobin' if mode == 'http' else 'leastconn'}",
+            "    retries 3",
+            "    option redispatch",
+            "    retry-on all-retryable-errors",
+        ]
+        if mode == "http" and up.health_path:
+            out += [f"    option httpchk GET {up.health_path}", "    http-check expect status 200"]
+        out.append("    default-server inter 2s fall 3 rise 2")
+        if not up.servers:
+            out.append(f"    # no hosts in the cluster behind {fe.backend}")
+        for host in up.servers:
+            address = f"[{host.address}]" if host.address.version == 6 else str(host.address)
+            out.append(f"    server {host.name} {address}:{up.port} check")
+    return "\n".join(out) + "\n"
+
+
+def haproxy_lbs(bp: Blueprint) -> list[LoadBalancer]:
+    """The load balancers haproxy serves (kind haproxy), in blueprint order."""
+    return [lb for lb in bp.ha.load_balancers if lb.kind == "haproxy"]
+
+
+def haproxy_config(bp: Blueprint, lbs: Sequence[LoadBalancer]) -> str:
+    """The complete haproxy.cfg for a node that serves ``lbs``."""
+    return _GLOBAL.format(name=bp.metadata.name) + "".join(_sections(bp, lb) for lb in lbs)
+
+
+def haproxy_template(bp: Blueprint) -> str:
+    """``haproxy.cfg.erb``: every load balancer's sections, each kept only on its own nodes."""
+    parts = [_GLOBAL.format(name=bp.metadata.name)]
+    for lb in haproxy_lbs(bp):
+        parts.append(f"<% if @load_balancers.include?('{lb.name}') -%>\n")
+        parts.append(_sections(bp, lb))
+        parts.append("<% end -%>\n")
+    return "".join(parts)
+
+
+def router_id(lb: LoadBalancer) -> int:
+    """A stable VRRP virtual router id (1-255) for the load balancer, derived from its name."""
+    return zlib.crc32(lb.name.encode()) % 255 + 1
+
+
+def keepalived_attributes(bp: Blueprint, host: Host) -> list[dict[str, Any]]:
+    """The node attributes keepalived.conf.erb needs for each load balancer ``host`` is in."""
+    out: list[dict[str, Any]] = []
+    for lb in hosts.load_balancers_of(bp, host):
+        if lb.virtual_ip is None:
+            continue
+        members = [n for n in lb.hosts if n in bp.hosts_by_name]
+        out.append(
+            {
+                "name": lb.name,
+                "virtual_ip": str(lb.virtual_ip),
+                "router_id": router_id(lb),
+                # The first listed host is the preferred holder of the virtual IP.
+                "priority": 150 - 10 * members.index(host.name),
+                "unicast_src_ip": str(host.address),
+                "peers": [str(bp.hosts_by_name[n].address) for n in members if n != host.name],
+            }
+        )
+    return out
+
+
+KEEPALIVED_TEMPLATE = """\
+# Managed by attonix (Chef): VRRP moves each virtual IP to a healthy haproxy.
+global_defs {
+    enable_script_security
+    script_user root
+    router_id <%= node['hostname'] %>
+}
+
+vrrp_script chk_haproxy {
+    script "/usr/bin/pgrep -x haproxy"
+    interval 2
+    fall 2
+    rise 2
+}
+<% @load_balancers.each do |lb| -%>
+
+vrrp_instance <%= lb['name'] %> {
+    state BACKUP
+    interface <%= @interface %>
+    virtual_router_id <%= lb['router_id'] %>
+    priority <%= lb['priority'] %>
+    advert_int 1
+    unicast_src_ip <%= lb['unicast_src_ip'] %>
+    unicast_peer {
+<% lb['peers'].each do |peer| -%>
+        <%= peer %>
+<% end -%>
+    }
+    virtual_ipaddress {
+        <%= lb['virtual_ip'] %>
+    }
+    track_script {
+        chk_haproxy
+    }
+}
+<% end -%>
+"""
