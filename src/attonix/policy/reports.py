@@ -78,7 +78,7 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
         "helpUri": f"{INFORMATION_URI}#{rule.id.lower()}",
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
         "properties": {
-            "tags": ["security", rule.area.value],
+            "tags": sorted({"security", rule.area.value}),
             "security-severity": _SECURITY_SEVERITY[rule.severity],
             "problem.severity": "error" if rule.severity.rank >= Severity.high.rank else "warning",
         },
