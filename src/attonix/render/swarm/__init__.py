@@ -1,0 +1,321 @@
+"""Docker Swarm target: one Compose-spec stack file per swarm cluster.
+
+Every service is hardened (non-root user, read-only root filesystem, all capabilities dropped,
+tmpfs ``/tmp``), health-checked, updated one task at a time with automatic rollback, spread
+over its failure domain and attached only to the overlay networks its firewall zone may use
+(see :mod:`attonix.render.swarm.network`). Secrets are *external*: the file names them, the
+deploy step creates them from the secret source under versioned names, and containers see them
+as files — no value is ever written here.
+
+Two choices follow from how Swarm behaves rather than from taste:
+
+* ``endpoint_mode: dnsrr`` — the virtual-IP mode and the ingress routing mesh both need IPVS in
+  the kernel; DNS round robin works everywhere, and the blueprint's load balancers (haproxy)
+  already balance across published ports.
+* services with published ports publish in ``host`` mode, one task per port per node, and update
+  ``stop-first``: the scheduler cannot start a second task on a node whose port is taken, so
+  ``start-first`` would never finish there. Services without published ports update
+  ``start-first`` and so never drop below their replica count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+from attonix.blueprint.model import Blueprint, Cluster, Frontend, Service
+from attonix.render.base import Artifact
+from attonix.render.labels import ZONE, blueprint_labels, component_labels
+from attonix.render.swarm.network import isolated_network, networks_of
+from attonix.render.workloads import (
+    SECRETS_DIR,
+    component_of,
+    database_env,
+    database_mount_path,
+    replicas_of,
+    workload_labels,
+)
+
+TARGET = "swarm"
+COMPOSE_VERSION = "3.9"
+TMP_BYTES = 64 * 1024 * 1024
+#: Docker refuses secret names longer than 64 characters; versioning appends 11.
+_SECRET_BASE_MAX = 53
+
+Workload = Service | Frontend
+
+
+def stack_name(bp: Blueprint, cluster: str) -> str:
+    """The ``docker stack`` namespace of a cluster's stack (prefixes every resource name)."""
+    return f"{bp.metadata.name}-{cluster}"
+
+
+def stack_path(cluster: str) -> str:
+    """The artifact path of a cluster's stack file."""
+    return f"swarm/{cluster}/docker-stack.yaml"
+
+
+def secret_ref(secret: str, key: str) -> str:
+    """The compose key of one key of a declared secret (one engine secret per key)."""
+    return f"{secret}_{key}"
+
+
+def secret_base(bp: Blueprint, secret: str, key: str) -> str:
+    """The engine name of a secret key before versioning: ``<blueprint>-<secret>-<key>``."""
+    base = f"{bp.metadata.name}-{secret}-{key}"
+    if len(base) <= _SECRET_BASE_MAX:
+        return base
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    return f"{base[: _SECRET_BASE_MAX - 9]}-{digest}"
+
+
+def secret_mounts(bp: Blueprint, w: Workload) -> list[tuple[str, str, str]]:
+    """``(secret, key, file path)`` for every secret file a workload mounts, in order."""
+    out: list[tuple[str, str, str]] = []
+    for mount in w.secrets:
+        declared = bp.secrets_by_name.get(mount.secret)
+        keys = declared.keys if declared else ["value"]
+        base = mount.mount_path or f"{SECRETS_DIR}/{mount.secret}"
+        out.extend((mount.secret, key, f"{base}/{key}") for key in keys)
+    if isinstance(w, Service):
+        for name in w.databases:
+            db = bp.databases_by_name.get(name)
+            if db is None:
+                continue
+            declared = bp.secrets_by_name.get(db.credentials_secret)
+            keys = declared.keys if declared else ["value"]
+            path = database_mount_path(db)
+            out.extend((db.credentials_secret, key, f"{path}/{key}") for key in keys)
+    return out
+
+
+def published(bp: Blueprint, w: Workload) -> bool:
+    """True when a workload's ports are published on the nodes (exposed or load-balanced)."""
+    if w.expose is not None:
+        return True
+    return any(f.backend == w.name for lb in bp.ha.load_balancers for f in lb.frontends)
+
+
+def _cpus(quantity: str) -> str:
+    if quantity.endswith("m"):
+        return f"{int(quantity[:-1]) / 1000:g}"
+    return f"{float(quantity):g}"
+
+
+def _memory(quantity: str) -> str:
+    # Docker's units are binary, like Kubernetes' Ki/Mi/Gi/Ti.
+    return quantity[:-2] + quantity[-2].lower()
+
+
+def _resources(w: Workload) -> dict[str, Any]:
+    r = w.resources
+    limits: dict[str, Any] = {}
+    if r.cpu_limit is not None:
+        limits["cpus"] = _cpus(r.cpu_limit)
+    if r.memory_limit is not None:
+        limits["memory"] = _memory(r.memory_limit)
+    out: dict[str, Any] = {}
+    if limits:
+        out["limits"] = limits
+    out["reservations"] = {"cpus": _cpus(r.cpu), "memory": _memory(r.memory)}
+    return out
+
+
+def _healthcheck(w: Workload) -> dict[str, Any]:
+    if w.health is None:
+        return {"disable": True}
+    url = f"http://127.0.0.1:{w.health.port or w.ports[0].port}{w.health.path}"
+    # Docker runs checks inside the container: use whichever HTTP client the image has.
+    probe = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"
+    return {
+        "test": ["CMD-SHELL", probe],
+        "interval": f"{w.health.period_seconds}s",
+        "timeout": "2s",
+        "retries": 3,
+        "start_period": f"{w.health.initial_delay_seconds}s",
+    }
+
+
+def _monitor(w: Workload) -> str:
+    # Long enough for a new task to fail its first health checks before the update moves on.
+    if w.health is None:
+        return "10s"
+    return f"{max(5, w.health.initial_delay_seconds + 2 * w.health.period_seconds)}s"
+
+
+def _constraints(bp: Blueprint, cluster: Cluster, w: Workload) -> list[str]:
+    pin = w.placement
+    if pin is None:
+        return []
+    hosts = bp.cluster_hosts(cluster)
+    out: list[str] = []
+    # Swarm constraints are AND-ed; "one of several" becomes "none of the others".
+    for label, wanted, known in (
+        ("node.labels.zone", pin.zones, sorted({h.zone for h in hosts})),
+        ("node.labels.rack", pin.racks, sorted({h.rack for h in hosts})),
+        ("node.hostname", pin.hosts, sorted(h.name for h in hosts)),
+    ):
+        if len(wanted) == 1:
+            out.append(f"{label}=={wanted[0]}")
+        elif wanted:
+            out.extend(f"{label}!={other}" for other in known if other not in wanted)
+    return out
+
+
+def _placement(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
+    placement: dict[str, Any] = {}
+    constraints = _constraints(bp, cluster, w)
+    if constraints:
+        placement["constraints"] = constraints
+    domain = bp.spread_of(w)
+    if domain in ("zone", "rack"):
+        placement["preferences"] = [{"spread": f"node.labels.{domain}"}]
+    else:
+        nodes = max(1, len(bp.cluster_hosts(cluster)))
+        placement["max_replicas_per_node"] = max(1, math.ceil(replicas_of(w) / nodes))
+    return placement
+
+
+def _user(w: Workload) -> str:
+    uid = 0 if w.security.run_as_root else w.security.run_as_user
+    return f"{uid}:{uid}"
+
+
+def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
+    """The compose service of one workload on ``cluster``."""
+    labels = dict(workload_labels(bp, w))
+    if w.zone:
+        labels[ZONE] = w.zone
+    uid = 0 if w.security.run_as_root else w.security.run_as_user
+    env = dict(sorted(w.env.items()))
+    if isinstance(w, Service):
+        for name in w.databases:
+            db = bp.databases_by_name.get(name)
+            if db is not None:
+                env.update((e["name"], e["value"]) for e in database_env(db, host=db.name))
+    out: dict[str, Any] = {"image": w.image}
+    if isinstance(w, Service) and w.command:
+        out["command"] = list(w.command)
+    if env:
+        out["environment"] = env
+    out["user"] = _user(w)
+    out["read_only"] = w.security.read_only_root_filesystem
+    out["cap_drop"] = ["ALL"]
+    if w.security.capabilities_add:
+        out["cap_add"] = sorted(set(w.security.capabilities_add))
+    out["healthcheck"] = _healthcheck(w)
+    is_published = published(bp, w)
+    if is_published:
+        out["ports"] = [
+            {
+                "target": p.port,
+                "published": p.port,
+                "protocol": p.protocol.lower(),
+                "mode": "host",
+            }
+            for p in w.ports
+        ]
+    out["networks"] = networks_of(bp, zone=w.zone, service=w.name)
+    mounts = secret_mounts(bp, w)
+    if mounts:
+        out["secrets"] = [
+            {
+                "source": secret_ref(secret, key),
+                "target": path,
+                "uid": str(uid),
+                "gid": str(uid),
+                "mode": 0o400,
+            }
+            for secret, key, path in mounts
+        ]
+    volumes: list[dict[str, Any]] = [
+        {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": TMP_BYTES}}  # noqa: S108
+    ]
+    if isinstance(w, Service):
+        volumes.extend(
+            {"type": "volume", "source": f"{w.name}-{v.name}", "target": v.mount_path}
+            for v in w.volumes
+        )
+    out["volumes"] = volumes
+    out["labels"] = labels
+    order = "stop-first" if is_published else "start-first"
+    out["deploy"] = {
+        "mode": "replicated",
+        "replicas": replicas_of(w),
+        "endpoint_mode": "dnsrr",
+        # A copy: the YAML dumper would otherwise write an anchor and an alias.
+        "labels": dict(labels),
+        "update_config": {
+            "parallelism": 1,
+            "delay": "0s",
+            "order": order,
+            "failure_action": "rollback",
+            "monitor": _monitor(w),
+            "max_failure_ratio": 0,
+        },
+        "rollback_config": {
+            "parallelism": 1,
+            "delay": "0s",
+            "order": order,
+            "failure_action": "pause",
+            "monitor": _monitor(w),
+        },
+        "restart_policy": {"condition": "any", "delay": "2s", "window": "30s"},
+        "placement": _placement(bp, cluster, w),
+        "resources": _resources(w),
+    }
+    return out
+
+
+def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
+    """The compose document of one swarm cluster."""
+    workloads = [w for w in bp.workloads_by_name.values() if w.cluster == cluster.name]
+    workloads.sort(key=lambda w: (component_of(w), w.name))
+    services = {w.name: service(bp, cluster, w) for w in workloads}
+    encrypted = bp.security.encryption.in_transit.overlay_encryption
+    networks: dict[str, Any] = {}
+    for name in sorted({n for s in services.values() for n in s["networks"]}):
+        net: dict[str, Any] = {"driver": "overlay"}
+        if encrypted:
+            net["driver_opts"] = {"encrypted": "true"}
+        net["attachable"] = False
+        net["labels"] = {
+            **blueprint_labels(bp),
+            "attonix.io/network": name,
+            "attonix.io/isolated": str(name.startswith(isolated_network(""))).lower(),
+        }
+        networks[name] = net
+    doc: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services, "networks": networks}
+    secrets: dict[str, Any] = {}
+    for w in workloads:
+        for secret, key, _ in secret_mounts(bp, w):
+            secrets[secret_ref(secret, key)] = {
+                "external": True,
+                "name": secret_base(bp, secret, key),
+            }
+    if secrets:
+        doc["secrets"] = dict(sorted(secrets.items()))
+    volumes: dict[str, Any] = {}
+    for w in workloads:
+        if isinstance(w, Service):
+            for v in w.volumes:
+                volumes[f"{w.name}-{v.name}"] = {
+                    "driver": "local",
+                    "labels": component_labels(bp, f"{w.name}-{v.name}", component="volume"),
+                }
+    if volumes:
+        doc["volumes"] = volumes
+    return doc
+
+
+def render(bp: Blueprint) -> list[Artifact]:
+    """One stack file per swarm cluster that runs at least one workload."""
+    out: list[Artifact] = []
+    for cluster in bp.orchestration.clusters:
+        if cluster.kind != "swarm":
+            continue
+        if not any(w.cluster == cluster.name for w in bp.workloads_by_name.values()):
+            continue
+        out.append(Artifact(TARGET, stack_path(cluster.name), stack(bp, cluster)))
+    return out
