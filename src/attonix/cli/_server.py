@@ -1,9 +1,335 @@
-"""CLI commands for this layer (registered by attonix.cli)."""
+"""CLI commands of the Central Server: serve, up, worker, db, users, audit, vault, backup, openapi.
+
+Every command builds the one ``Settings`` object (ATTONIX_* variables, .env) and calls the
+same service functions as the API. Server modules are imported inside the commands so that
+`attonix validate` and friends never pay for (or need) the server's dependencies.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from attonix.cli._common import fail, guarded, print_json, stderr, stdout
+
+_SERVER_HINT = "Install the server extra: pip install 'attonix[server]'."
+
+
+def _settings(**overrides: Any) -> Any:
+    try:
+        from attonix.server.settings import Settings  # noqa: PLC0415
+    except ImportError:
+        fail("the Central Server's dependencies are not installed", hint=_SERVER_HINT)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _ctx(settings: Any, *, migrate_ok: bool = False) -> Any:
+    from attonix.server.app import prepare_database  # noqa: PLC0415
+    from attonix.server.context import build_context  # noqa: PLC0415
+
+    ctx = build_context(settings)
+    if not migrate_ok:
+        prepare_database(ctx)
+    return ctx
+
+
+def _system() -> Any:
+    from attonix.server.audit import Actor  # noqa: PLC0415
+
+    return Actor(name="cli", source_ip="local")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("serve")(serve)
+    app.command("up")(up)
+    app.command("worker")(worker)
+    app.command("openapi")(openapi)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+    db = typer.Typer(help="The Central Server's database schema.", no_args_is_help=True)
+    db.command("upgrade")(db_upgrade)
+    app.add_typer(db, name="db")
+    users = typer.Typer(help="Central Server accounts.", no_args_is_help=True)
+    users.command("create-admin")(users_create_admin)
+    users.command("list")(users_list)
+    users.command("reset-password")(users_reset_password)
+    users.command("disable")(users_disable)
+    users.command("unlock")(users_unlock)
+    app.add_typer(users, name="users")
+    audit = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+    audit.command("verify")(audit_verify)
+    audit.command("export")(audit_export)
+    app.add_typer(audit, name="audit")
+    vault = typer.Typer(help="The secrets vault's keys.", no_args_is_help=True)
+    vault.command("new-kek")(vault_new_kek)
+    vault.command("rotate")(vault_rotate)
+    app.add_typer(vault, name="vault")
+
+
+@guarded
+def openapi(
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write to a file."),
+) -> None:
+    """Print the Central Server's OpenAPI document (the console's client is generated from it)."""
+    import json  # noqa: PLC0415
+
+    from attonix.server.app import openapi_document  # noqa: PLC0415
+
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _run_uvicorn(
+    settings: Any,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from attonix.server.app import create_app  # noqa: PLC0415
+
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together", code=2)
+    ssl: dict[str, Any] = (
+        {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
+    )
+    if workers > 1:
+        # Several processes: each builds its own app from the environment (uvicorn factory).
+        import os  # noqa: PLC0415
+
+        os.environ["ATTONIX_TLS"] = "true" if tls_cert else os.environ.get("ATTONIX_TLS", "false")
+        uvicorn.run(
+            "attonix.server.asgi:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            **ssl,
+        )
+        return
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **ssl,
+    )
+
+
+@guarded
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    tls_cert: Path | None = typer.Option(None, help="PEM certificate (enables HTTPS and HSTS)."),
+    tls_key: Path | None = typer.Option(None, help="PEM private key of --tls-cert."),
+) -> None:
+    """Run the Central Server (embedded SQLite unless ATTONIX_DATABASE_URL is set)."""
+    settings = _settings(tls=True if tls_cert else None)
+    ctx = _ctx(settings)  # refuse an outdated schema before binding the port
+    ctx.db.dispose()
+    stderr().print(f"Attonix Central Server on http{'s' if tls_cert else ''}://{host}:{port}")
+    _run_uvicorn(
+        settings, host=host, port=port, workers=workers, tls_cert=tls_cert, tls_key=tls_key
+    )
+
+
+@guarded
+def up(
+    blueprint: Path = typer.Argument(
+        Path("examples/attonixcorp.yaml"), help="Blueprint to import as the environment."
+    ),
+    environment: str = typer.Option("prod", help="Environment to import it into."),
+    admin: str = typer.Option("admin", help="Name of the bootstrap administrator."),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8080),
+) -> None:
+    """Start the Central Server with BLUEPRINT imported and an administrator (first run only)."""
+    from attonix.server.bootstrap import bootstrap  # noqa: PLC0415
+
+    settings = _settings()
+    ctx = _ctx(settings)
+    report = bootstrap(ctx, blueprint=blueprint, environment=environment, admin=admin)
+    out = stdout()
+    if report.admin_password:
+        out.print(f"Administrator [bold]{admin}[/]  one-time password: {report.admin_password}")
+        out.print("  (shown once; change it at first sign-in, then enrol MFA)")
+    for line in report.lines:
+        out.print(line)
+    ctx.db.dispose()
+    _run_uvicorn(settings, host=host, port=port, workers=1, tls_cert=None, tls_key=None)
+
+
+@guarded
+def worker() -> None:
+    """Run a job worker process (any number may run against the same database)."""
+    from attonix.server.jobs import BackgroundWorker  # noqa: PLC0415
+
+    ctx = _ctx(_settings())
+    stderr().print("Attonix worker polling for jobs (Ctrl-C to stop)")
+    w = BackgroundWorker(ctx)
+    with contextlib.suppress(KeyboardInterrupt):
+        w.loop()
+
+
+@guarded
+def db_upgrade() -> None:
+    """Apply pending schema migrations (idempotent)."""
+    from attonix.server.db import migrate  # noqa: PLC0415
+
+    ctx = _ctx(_settings(), migrate_ok=True)
+    state = migrate.upgrade(ctx.db)
+    stdout().print(f"schema at revision {state.current} ({ctx.db.dialect})")
+
+
+@guarded
+def users_create_admin(name: str = typer.Argument(..., help="Account name.")) -> None:
+    """Create a global administrator and print its one-time password (once)."""
+    from attonix.server.auth import users  # noqa: PLC0415
+
+    created = users.create_admin(_ctx(_settings()), name=name, actor=_system())
+    stdout().print(f"Administrator {name} created. One-time password: {created.one_time_password}")
+    stderr().print("Change it at first sign-in; MFA enrolment follows.")
+
+
+@guarded
+def users_list(as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+    """List accounts."""
+    from attonix.server.auth import users  # noqa: PLC0415
+
+    rows = users.list_users(_ctx(_settings()))
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+        return
+    for u in rows:
+        flags = [f for f, on in (("admin", u.is_admin), ("disabled", u.disabled)) if on]
+        stdout().print(f"{u.name:20} {u.email:30} {','.join(u.groups):20} {' '.join(flags)}")
+
+
+@guarded
+def users_reset_password(name: str) -> None:
+    """Give an account a new one-time password (printed once) and end its sessions."""
+    from attonix.server.auth import users  # noqa: PLC0415
+
+    out = users.reset_password(_ctx(_settings()), name, actor=_system())
+    stdout().print(f"One-time password for {name}: {out.one_time_password}")
+
+
+@guarded
+def users_disable(name: str) -> None:
+    """Disable an account (its sessions end at once)."""
+    from attonix.server.auth import users  # noqa: PLC0415
+
+    users.update_user(_ctx(_settings()), name, disabled=True, actor=_system())
+    stdout().print(f"{name} disabled")
+
+
+@guarded
+def users_unlock(name: str) -> None:
+    """Lift a sign-in lockout."""
+    from attonix.server.auth import users  # noqa: PLC0415
+
+    users.update_user(_ctx(_settings()), name, unlock=True, actor=_system())
+    stdout().print(f"{name} unlocked")
+
+
+@guarded
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 and name each edited or deleted entry."""
+    from attonix.server import audit  # noqa: PLC0415
+
+    ctx = _ctx(_settings())
+    with ctx.db.session() as s:
+        result = audit.verify(s)
+    if result.ok:
+        stdout().print(f"audit chain intact: {result.checked} entries")
+        return
+    for p in result.problems:
+        stderr().print(f"entry {p['seq']}: {p['problem']}")
+    fail(f"the audit chain is broken ({len(result.problems)} problem(s))")
+
+
+@guarded
+def audit_export(
+    output: Path | None = typer.Option(None, "-o", "--output", help="File (default stdout)."),
+) -> None:
+    """Export the audit chain as JSON lines."""
+    from attonix.server import audit  # noqa: PLC0415
+
+    ctx = _ctx(_settings())
+    with ctx.db.session() as s:
+        if output is None:
+            for line in audit.export_lines(s):
+                sys.stdout.write(line)
+            return
+        with output.open("w", encoding="utf-8") as fh:
+            fh.writelines(audit.export_lines(s))
+
+
+@guarded
+def vault_new_kek(kek_id: str | None = typer.Option(None, "--id", help="Key id.")) -> None:
+    """Print a new key-encryption-key line; append it to the key file, then run `vault rotate`."""
+    from attonix.server.security.envelope import KeyRing  # noqa: PLC0415
+
+    sys.stdout.write(KeyRing.generate_line(kek_id) + "\n")
+
+
+@guarded
+def vault_rotate() -> None:
+    """Re-wrap every secret's data key with the active (last) key; the server keeps serving."""
+    from attonix.server import vault  # noqa: PLC0415
+
+    result = vault.rotate(_ctx(_settings()), actor=_system())
+    stdout().print(f"{result.rewrapped} secret(s) re-wrapped with key {result.active_kek}")
+
+
+@guarded
+def backup(
+    output: Path = typer.Option(..., "-o", "--output", help="Archive file to write."),
+    passphrase_env: str = typer.Option(
+        "ATTONIX_BACKUP_PASSPHRASE", help="Environment variable holding the passphrase."
+    ),
+) -> None:
+    """Write one encrypted, checksummed archive of the whole server state."""
+    import attonix.server.backup as backups  # noqa: PLC0415
+
+    passphrase = _passphrase(passphrase_env)
+    info = backups.backup(_ctx(_settings()), output=output, passphrase=passphrase)
+    stdout().print(f"backup written to {output}: {info}")
+
+
+@guarded
+def restore(
+    archive: Path = typer.Argument(..., help="Archive written by `attonix backup`."),
+    passphrase_env: str = typer.Option("ATTONIX_BACKUP_PASSPHRASE"),
+) -> None:
+    """Restore an archive into an empty database (any engine); the audit chain must verify."""
+    import attonix.server.backup as backups  # noqa: PLC0415
+
+    passphrase = _passphrase(passphrase_env)
+    info = backups.restore(_ctx(_settings()), archive=archive, passphrase=passphrase)
+    stdout().print(f"restored: {info}")
+
+
+def _passphrase(var: str) -> str:
+    import os  # noqa: PLC0415
+
+    value = os.environ.get(var, "")
+    if not value:
+        fail(f"set the backup passphrase in ${var}", hint="Never pass it on the command line.")
+    return value

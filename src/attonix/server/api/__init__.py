@@ -1,0 +1,24 @@
+"""HTTP routes, one module per resource; each route declares its permission with Require."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from attonix.server.api import (
+    account,
+    admin,
+    audit,
+    auth,
+    deployments,
+    environments,
+    jobs,
+    secrets,
+    system,
+)
+
+
+def include_routers(app: FastAPI, *, prefix: str) -> None:
+    """Mount every router: probes and metrics at the root, the API under ``prefix``."""
+    app.include_router(system.router)
+    for module in (auth, account, admin, environments, secrets, deployments, jobs, audit):
+        app.include_router(module.router, prefix=prefix)

@@ -1,0 +1,156 @@
+"""Environments and their blueprint versions: upload, list, show, diff, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from attonix.server import environments
+from attonix.server.auth.deps import Ctx, Require, actor_of
+from attonix.server.auth.rbac import Permission, Principal
+from attonix.server.schemas import (
+    NAME_PATTERN,
+    Diagnostic,
+    DiffOut,
+    EnvironmentOut,
+    ImportResult,
+    VersionDetail,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/environments", tags=["environments"])
+Env = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
+Version = Annotated[int, Path(ge=1, le=1_000_000)]
+
+
+class EnvironmentIn(BaseModel):
+    """A new environment."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    description: str = Field("", max_length=500)
+
+
+class BlueprintIn(BaseModel):
+    """Blueprint YAML to store as the next version."""
+
+    source: str = Field(min_length=1, max_length=4_000_000)
+    filename: str = Field("datacenter.yaml", min_length=1, max_length=255)
+
+
+class InvalidBlueprint(BaseModel):
+    """422 problem body for a blueprint that does not validate."""
+
+    title: str
+    status: int
+    detail: str
+    diagnostics: list[Diagnostic]
+
+
+@router.get("", response_model=list[EnvironmentOut], name="list_environments")
+def list_environments(
+    ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.ENV_LIST))]
+) -> list[EnvironmentOut]:
+    """The environments the caller may see."""
+    return environments.list_environments(ctx, p)
+
+
+@router.post("", response_model=EnvironmentOut, status_code=201, name="create_environment")
+def create_environment(
+    body: EnvironmentIn,
+    request: Request,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.ENV_CREATE))],
+) -> EnvironmentOut:
+    """Create an environment (global administrators)."""
+    return environments.create_environment(
+        ctx, name=body.name, description=body.description, actor=actor_of(request, p)
+    )
+
+
+@router.get("/{env}", response_model=EnvironmentOut, name="get_environment")
+def get_environment(
+    env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.ENV_READ))]
+) -> EnvironmentOut:
+    """One environment."""
+    return environments.get_environment(ctx, env)
+
+
+@router.post(
+    "/{env}/blueprints",
+    response_model=ImportResult,
+    status_code=201,
+    name="upload_blueprint",
+    responses={422: {"model": InvalidBlueprint, "description": "The blueprint is invalid."}},
+)
+def upload_blueprint(
+    env: Env,
+    body: BlueprintIn,
+    request: Request,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_WRITE))],
+) -> ImportResult:
+    """Validate, check and store a blueprint as the next version (422 with diagnostics)."""
+    return environments.upload(
+        ctx,
+        environment=env,
+        source=body.source,
+        filename=body.filename,
+        actor=actor_of(request, p),
+        reconcile_identity=p.is_admin,
+    )
+
+
+@router.get("/{env}/blueprints", response_model=list[VersionOut], name="list_versions")
+def list_versions(
+    env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))]
+) -> list[VersionOut]:
+    """Stored versions, newest first."""
+    return environments.list_versions(ctx, env)
+
+
+@router.get("/{env}/blueprints/{version}", response_model=VersionDetail, name="get_version")
+def get_version(
+    env: Env,
+    version: Version,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+) -> VersionDetail:
+    """A version's raw YAML, parsed JSON and findings."""
+    return environments.get_version(ctx, env, version)
+
+
+@router.get("/{env}/diff", response_model=DiffOut, name="diff_versions")
+def diff_versions(
+    env: Env,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+    from_version: Annotated[int, Query(alias="from", ge=1, le=1_000_000)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=1_000_000)],
+) -> DiffOut:
+    """Unified diff between two versions."""
+    return environments.diff(ctx, env, from_version, to_version)
+
+
+@router.get(
+    "/{env}/blueprints/{version}/render/{target}",
+    name="render_version",
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}, "description": "A .tar.gz"}},
+)
+def render_version(
+    env: Env,
+    version: Version,
+    target: Annotated[str, Path(max_length=32)],
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+) -> Response:
+    """The rendered files of one target, as a .tar.gz download."""
+    data = environments.render_tarball(ctx, env, version, target)
+    name = f"{env}-v{version}-{target}.tar.gz"
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,1 @@
+"""Authentication, sessions, MFA, accounts and the authorization dependency."""

@@ -1,0 +1,90 @@
+"""The ONE authorization dependency: ``Require(Permission.X)`` on every route, deny by default."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from attonix.server.audit import Actor
+from attonix.server.auth import sessions
+from attonix.server.auth.rbac import Permission, Principal
+from attonix.server.context import ServerContext
+from attonix.server.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="An access token or an API token.")
+
+
+def get_ctx(request: Request) -> ServerContext:
+    """The server context of the running app."""
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address; X-Forwarded-For is believed only from a trusted proxy."""
+    peer = request.client.host if request.client else ""
+    ctx: ServerContext = request.app.state.ctx
+    if peer in ctx.settings.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return peer
+
+
+def anonymous_actor(request: Request) -> Actor:
+    """An actor for unauthenticated calls (sign-in), named later by the service."""
+    return Actor(name="anonymous", source_ip=client_ip(request))
+
+
+class Require:
+    """Dependency that authenticates the caller and checks one permission.
+
+    Environment-scoped permissions read the ``env`` path parameter. The app factory refuses
+    to start if any API route lacks this dependency.
+    """
+
+    def __init__(self, permission: Permission) -> None:
+        """Remember which permission the route needs."""
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        """Show the permission (it names the dependency in debugging output)."""
+        return f"Require({self.permission.value})"
+
+    def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | None:
+        """Resolve the principal and check the permission; raise 401/403 otherwise."""
+        if self.permission is Permission.PUBLIC:
+            return None
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("Sign in first: this endpoint needs a bearer token.")
+        principal = sessions.authenticate(get_ctx(request), credentials.credentials)
+        request.state.principal = principal
+        env = request.path_params.get("env")
+        if not principal.can(self.permission, env):
+            if principal.restricted == "password_change":
+                raise Forbidden(
+                    "Change your one-time password before doing anything else.",
+                    hint="POST /api/v1/me/password",
+                )
+            if principal.restricted == "mfa_enrollment":
+                raise Forbidden(
+                    "Your role requires multi-factor authentication; enrol a device first.",
+                    hint="POST /api/v1/me/mfa/enroll, then /api/v1/me/mfa/confirm.",
+                )
+            where = f" in environment {env!r}" if env else ""
+            raise Forbidden(f"You lack the {self.permission.value!r} permission{where}.")
+        return principal
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """The audit actor for an authenticated request."""
+    return Actor(name=principal.name, source_ip=client_ip(request))

@@ -1,0 +1,390 @@
+"""Accounts, groups, role bindings and API tokens: the services behind the CLI and the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from attonix.server import audit
+from attonix.server.audit import Actor
+from attonix.server.auth.rbac import ROLES, Permission
+from attonix.server.auth.sessions import API_TOKEN_PREFIX
+from attonix.server.context import ServerContext
+from attonix.server.db.models import (
+    ApiToken,
+    AuthSession,
+    Group,
+    GroupMember,
+    RoleBinding,
+    User,
+    utcnow,
+)
+from attonix.server.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from attonix.server.schemas import (
+    ApiTokenCreated,
+    ApiTokenOut,
+    BindingOut,
+    GroupOut,
+    UserCreated,
+    UserOut,
+)
+from attonix.server.security import passwords
+from attonix.server.security.tokens import new_opaque_token
+
+
+def get_user(s: Session, name: str) -> User:
+    """The user called ``name`` or 404."""
+    user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"No user named {name!r}.")
+    return user
+
+
+def _group(s: Session, name: str) -> Group:
+    group = s.execute(select(Group).where(Group.name == name)).scalar_one_or_none()
+    if group is None:
+        raise NotFound(f"No group named {name!r}.")
+    return group
+
+
+def _revoke_sessions(s: Session, user_id: int, reason: str) -> None:
+    s.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+def add_user(
+    s: Session,
+    *,
+    name: str,
+    email: str = "",
+    full_name: str = "",
+    is_admin: bool = False,
+    groups: list[str] | None = None,
+    source: str = "local",
+    actor: Actor,
+) -> tuple[User, str]:
+    """Create an account with a one-time password (to change at first sign-in), in ``s``."""
+    if s.execute(select(User.id).where(User.name == name)).first() is not None:
+        raise Conflict(f"A user named {name!r} already exists.")
+    otp = passwords.generate_password()
+    user = User(
+        name=name,
+        email=email,
+        full_name=full_name,
+        is_admin=is_admin,
+        password_hash=passwords.hash_password(otp),
+        must_change_password=True,
+        source=source,
+    )
+    user.groups = [_group(s, g) for g in groups or []]
+    s.add(user)
+    s.flush()
+    audit.record(
+        s,
+        actor,
+        "user.create",
+        target=f"user/{name}",
+        detail={"admin": is_admin, "groups": sorted(groups or []), "source": source},
+    )
+    return user, otp
+
+
+def create_user(
+    ctx: ServerContext,
+    *,
+    name: str,
+    email: str = "",
+    full_name: str = "",
+    is_admin: bool = False,
+    groups: list[str] | None = None,
+    actor: Actor,
+) -> UserCreated:
+    """Create (invite) a user; the one-time password is returned this once."""
+    with ctx.db.session() as s:
+        user, otp = add_user(
+            s,
+            name=name,
+            email=email,
+            full_name=full_name,
+            is_admin=is_admin,
+            groups=groups,
+            actor=actor,
+        )
+        return UserCreated(user=UserOut.of(user), one_time_password=otp)
+
+
+def create_admin(ctx: ServerContext, *, name: str, actor: Actor) -> UserCreated:
+    """First-run bootstrap: a global administrator with a one-time password."""
+    return create_user(ctx, name=name, is_admin=True, actor=actor)
+
+
+def list_users(ctx: ServerContext) -> list[UserOut]:
+    """Every account, by name."""
+    with ctx.db.session() as s:
+        return [UserOut.of(u) for u in s.execute(select(User).order_by(User.name)).scalars()]
+
+
+def show_user(ctx: ServerContext, name: str) -> UserOut:
+    """One account."""
+    with ctx.db.session() as s:
+        return UserOut.of(get_user(s, name))
+
+
+def update_user(
+    ctx: ServerContext,
+    name: str,
+    *,
+    email: str | None = None,
+    full_name: str | None = None,
+    is_admin: bool | None = None,
+    disabled: bool | None = None,
+    groups: list[str] | None = None,
+    unlock: bool = False,
+    actor: Actor,
+) -> UserOut:
+    """Change an account; disabling it ends its sessions at once."""
+    with ctx.db.session() as s:
+        user = get_user(s, name)
+        changes: dict[str, object] = {}
+        for field, value in (
+            ("email", email),
+            ("full_name", full_name),
+            ("is_admin", is_admin),
+            ("disabled", disabled),
+        ):
+            if value is not None and getattr(user, field) != value:
+                setattr(user, field, value)
+                changes[field] = value
+        if groups is not None:
+            user.groups = [_group(s, g) for g in sorted(set(groups))]
+            changes["groups"] = sorted(set(groups))
+        if unlock:
+            user.locked_until, user.failed_logins = None, 0
+            changes["unlocked"] = True
+        if disabled:
+            _revoke_sessions(s, user.id, "disabled")
+        user.updated_at = utcnow()
+        audit.record(s, actor, "user.update", target=f"user/{name}", detail=changes)
+        s.flush()
+        return UserOut.of(user)
+
+
+def delete_user(ctx: ServerContext, name: str, *, actor: Actor) -> None:
+    """Delete an account, its sessions, tokens and direct bindings."""
+    with ctx.db.session() as s:
+        user = get_user(s, name)
+        if user.name == actor.name:
+            raise Conflict("You cannot delete your own account.")
+        s.execute(
+            delete(RoleBinding).where(
+                RoleBinding.subject_kind == "user", RoleBinding.subject == name
+            )
+        )
+        s.delete(user)
+        audit.record(s, actor, "user.delete", target=f"user/{name}")
+
+
+def reset_password(ctx: ServerContext, name: str, *, actor: Actor) -> UserCreated:
+    """Give a user a new one-time password and end their sessions."""
+    with ctx.db.session() as s:
+        user = get_user(s, name)
+        otp = passwords.generate_password()
+        user.password_hash = passwords.hash_password(otp)
+        user.must_change_password = True
+        _revoke_sessions(s, user.id, "password-reset")
+        audit.record(s, actor, "user.password_reset", target=f"user/{name}")
+        return UserCreated(user=UserOut.of(user), one_time_password=otp)
+
+
+def change_password(
+    ctx: ServerContext, *, user_id: int, current: str, new: str, actor: Actor
+) -> None:
+    """Change one's own password after checking the current one and the policy."""
+    error: Exception | None = None
+    with ctx.db.session() as s:
+        user = s.get(User, user_id)
+        if user is None or user.password_hash is None:
+            raise NotFound("No such user.")
+        if not passwords.verify_password(user.password_hash, current):
+            audit.record(s, actor, "user.password_change", outcome="failure")
+            error = Unauthorized("The current password is wrong.")
+        else:
+            problems = passwords.check_password_policy(
+                new,
+                min_length=ctx.settings.password_min_length,
+                username=user.name,
+                email=user.email,
+            )
+            if new == current:
+                problems.append("Choose a password different from the current one.")
+            if problems:
+                raise Unprocessable(" ".join(problems), hint="Choose another password.")
+            user.password_hash = passwords.hash_password(new)
+            user.must_change_password = False
+            audit.record(s, actor, "user.password_change", target=f"user/{user.name}")
+    if error is not None:
+        raise error
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def list_groups(ctx: ServerContext) -> list[GroupOut]:
+    """Every group with its members."""
+    with ctx.db.session() as s:
+        return [GroupOut.of(g) for g in s.execute(select(Group).order_by(Group.name)).scalars()]
+
+
+def create_group(
+    ctx: ServerContext, *, name: str, description: str = "", members: list[str], actor: Actor
+) -> GroupOut:
+    """Create a group with the named members."""
+    with ctx.db.session() as s:
+        if s.execute(select(Group.id).where(Group.name == name)).first() is not None:
+            raise Conflict(f"A group named {name!r} already exists.")
+        group = Group(name=name, description=description)
+        group.members = [get_user(s, m) for m in sorted(set(members))]
+        s.add(group)
+        audit.record(s, actor, "group.create", target=f"group/{name}", detail={"members": members})
+        s.flush()
+        return GroupOut.of(group)
+
+
+def delete_group(ctx: ServerContext, name: str, *, actor: Actor) -> None:
+    """Delete a group and its bindings."""
+    with ctx.db.session() as s:
+        group = _group(s, name)
+        s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+        s.execute(
+            delete(RoleBinding).where(
+                RoleBinding.subject_kind == "group", RoleBinding.subject == name
+            )
+        )
+        s.delete(group)
+        audit.record(s, actor, "group.delete", target=f"group/{name}")
+
+
+# --------------------------------------------------------------------------- bindings
+
+
+def list_bindings(ctx: ServerContext) -> list[BindingOut]:
+    """Every role binding."""
+    with ctx.db.session() as s:
+        rows = s.execute(
+            select(RoleBinding).order_by(RoleBinding.environment, RoleBinding.role, RoleBinding.id)
+        ).scalars()
+        return [BindingOut.model_validate(b) for b in rows]
+
+
+def create_binding(
+    ctx: ServerContext,
+    *,
+    role: str,
+    environment: str,
+    subject_kind: str,
+    subject: str,
+    actor: Actor,
+) -> BindingOut:
+    """Grant ``role`` in ``environment`` to a user or group."""
+    if role not in ROLES:
+        raise BadRequest(f"Unknown role {role!r}.", hint=f"Use one of {', '.join(ROLES)}.")
+    with ctx.db.session() as s:
+        if subject_kind == "user":
+            get_user(s, subject)
+        else:
+            _group(s, subject)
+        binding = RoleBinding(
+            role=role, environment=environment, subject_kind=subject_kind, subject=subject
+        )
+        s.add(binding)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict("This binding already exists.") from None
+        audit.record(
+            s,
+            actor,
+            "binding.create",
+            target=f"{subject_kind}/{subject}",
+            detail={"role": role, "environment": environment},
+        )
+        return BindingOut.model_validate(binding)
+
+
+def delete_binding(ctx: ServerContext, binding_id: int, *, actor: Actor) -> None:
+    """Remove a role binding."""
+    with ctx.db.session() as s:
+        b = s.get(RoleBinding, binding_id)
+        if b is None:
+            raise NotFound(f"No binding {binding_id}.")
+        s.delete(b)
+        audit.record(
+            s,
+            actor,
+            "binding.delete",
+            target=f"{b.subject_kind}/{b.subject}",
+            detail={"role": b.role, "environment": b.environment},
+        )
+
+
+# --------------------------------------------------------------------------- API tokens
+
+TOKEN_SCOPES = sorted(p.value for p in Permission if p not in (Permission.PUBLIC, Permission.SELF))
+
+
+def create_api_token(
+    ctx: ServerContext,
+    *,
+    user_id: int,
+    name: str,
+    scopes: list[str],
+    expires_days: int | None,
+    actor: Actor,
+) -> ApiTokenCreated:
+    """Create a scoped API token; its value is returned once and stored only as a hash."""
+    unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
+    if unknown or not scopes:
+        raise BadRequest(
+            f"Unknown or missing scopes: {', '.join(unknown) or '(none given)'}.",
+            hint=f"Choose among: {', '.join(TOKEN_SCOPES)}.",
+        )
+    token, digest = new_opaque_token(API_TOKEN_PREFIX)
+    with ctx.db.session() as s:
+        row = ApiToken(
+            user_id=user_id,
+            name=name,
+            token_hash=digest,
+            scopes=sorted(set(scopes)),
+            expires_at=(utcnow() + dt.timedelta(days=expires_days)) if expires_days else None,
+        )
+        s.add(row)
+        s.flush()
+        audit.record(
+            s, actor, "api_token.create", target=f"api_token/{row.id}", detail={"scopes": scopes}
+        )
+        return ApiTokenCreated(token=token, info=ApiTokenOut.model_validate(row))
+
+
+def list_api_tokens(ctx: ServerContext, *, user_id: int) -> list[ApiTokenOut]:
+    """The caller's API tokens (metadata only)."""
+    with ctx.db.session() as s:
+        rows = s.execute(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+        ).scalars()
+        return [ApiTokenOut.model_validate(r) for r in rows]
+
+
+def revoke_api_token(ctx: ServerContext, *, user_id: int, token_id: int, actor: Actor) -> None:
+    """Revoke one of the caller's API tokens."""
+    with ctx.db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None or row.user_id != user_id:
+            raise NotFound(f"No API token {token_id}.")
+        row.revoked_at = utcnow()
+        audit.record(s, actor, "api_token.revoke", target=f"api_token/{token_id}")

@@ -1,0 +1,193 @@
+"""Deployments: check → render → plan (a job) → approve → apply (a job), and rollback.
+
+Statuses: ``planning`` → ``awaiting_approval`` → ``approved`` → ``applying`` → ``succeeded`` |
+``failed``; ``rejected`` and ``plan_failed`` end early. In environments listed in the
+``two_person_rule`` setting the approver must differ from the requester.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attonix.server import audit, jobs
+from attonix.server.audit import Actor
+from attonix.server.context import ServerContext
+from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, JobLog, utcnow
+from attonix.server.errors import BadRequest, Conflict, Forbidden, NotFound
+from attonix.server.schemas import DeploymentOut, JobLogLine, JobOut
+from attonix.server.vault import environment_row
+
+DEPLOY_TARGETS = ("kubernetes", "podman", "swarm")
+
+
+def _out(s: Session, d: Deployment) -> DeploymentOut:
+    env = s.get(Environment, d.environment_id)
+    ver = s.get(BlueprintVersion, d.version_id)
+    job_id = s.execute(
+        select(Job.id).where(Job.deployment_id == d.id).order_by(Job.id.desc()).limit(1)
+    ).scalar()
+    return DeploymentOut(
+        id=d.id,
+        environment=env.name if env else "",
+        version=ver.version if ver else 0,
+        target=d.target,
+        status=d.status,
+        requested_by=d.requested_by,
+        approved_by=d.approved_by,
+        plan=d.plan,
+        findings=d.findings,
+        rollback_of=d.rollback_of,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        job_id=job_id,
+    )
+
+
+def _get(s: Session, environment: str, deployment_id: int) -> Deployment:
+    env = environment_row(s, environment)
+    d = s.get(Deployment, deployment_id)
+    if d is None or d.environment_id != env.id:
+        raise NotFound(f"No deployment {deployment_id} in {environment!r}.")
+    return d
+
+
+def request(
+    ctx: ServerContext,
+    *,
+    environment: str,
+    version: int,
+    target: str,
+    actor: Actor,
+    rollback_of: int | None = None,
+) -> DeploymentOut:
+    """Ask for a deployment of ``version`` to ``target``; planning starts as a job."""
+    if target not in DEPLOY_TARGETS:
+        raise BadRequest(
+            f"Unknown deploy target {target!r}.", hint=f"Use one of: {', '.join(DEPLOY_TARGETS)}."
+        )
+    with ctx.db.session() as s:
+        env = environment_row(s, environment)
+        ver = s.execute(
+            select(BlueprintVersion).where(
+                BlueprintVersion.environment_id == env.id, BlueprintVersion.version == version
+            )
+        ).scalar_one_or_none()
+        if ver is None:
+            raise NotFound(f"Environment {environment!r} has no version {version}.")
+        d = Deployment(
+            environment_id=env.id,
+            version_id=ver.id,
+            target=target,
+            status="planning",
+            requested_by=actor.name,
+            rollback_of=rollback_of,
+        )
+        s.add(d)
+        s.flush()
+        job = jobs.enqueue(s, "deploy.plan", {"deployment": d.id})
+        job.deployment_id = d.id
+        audit.record(
+            s,
+            actor,
+            "deployment.rollback" if rollback_of else "deployment.request",
+            target=f"deployment/{d.id}",
+            detail={"environment": environment, "version": version, "target": target},
+        )
+        s.flush()
+        return _out(s, d)
+
+
+def rollback(
+    ctx: ServerContext, *, environment: str, deployment_id: int, actor: Actor
+) -> DeploymentOut:
+    """Deploy again the version an earlier deployment applied (through approval as usual)."""
+    with ctx.db.session() as s:
+        d = _get(s, environment, deployment_id)
+        ver = s.get(BlueprintVersion, d.version_id)
+        assert ver is not None
+        version, target = ver.version, d.target
+    return request(
+        ctx,
+        environment=environment,
+        version=version,
+        target=target,
+        actor=actor,
+        rollback_of=deployment_id,
+    )
+
+
+def decide(
+    ctx: ServerContext, *, environment: str, deployment_id: int, approve: bool, actor: Actor
+) -> DeploymentOut:
+    """Approve (enqueue the apply) or reject a planned deployment."""
+    with ctx.db.session() as s:
+        d = _get(s, environment, deployment_id)
+        if d.status != "awaiting_approval":
+            raise Conflict(f"Deployment {deployment_id} is {d.status}, not awaiting approval.")
+        if approve and environment in ctx.settings.two_person_rule and d.requested_by == actor.name:
+            raise Forbidden(
+                f"In {environment!r} a deployment must be approved by someone other than its "
+                "requester (two-person rule).",
+                hint="Ask another operator or administrator to approve it.",
+            )
+        d.status = "approved" if approve else "rejected"
+        d.approved_by, d.updated_at = actor.name, utcnow()
+        if approve:
+            job = jobs.enqueue(
+                s, "deploy.apply", {"deployment": d.id}, lock_key=f"apply:{environment}:{d.target}"
+            )
+            job.deployment_id = d.id
+        audit.record(
+            s,
+            actor,
+            "deployment.approve" if approve else "deployment.reject",
+            target=f"deployment/{d.id}",
+        )
+        s.flush()
+        return _out(s, d)
+
+
+def list_deployments(ctx: ServerContext, environment: str) -> list[DeploymentOut]:
+    """Deployment history of an environment, newest first."""
+    with ctx.db.session() as s:
+        env = environment_row(s, environment)
+        rows = s.execute(
+            select(Deployment)
+            .where(Deployment.environment_id == env.id)
+            .order_by(Deployment.id.desc())
+        ).scalars()
+        return [_out(s, d) for d in rows]
+
+
+def get_deployment(ctx: ServerContext, environment: str, deployment_id: int) -> DeploymentOut:
+    """One deployment."""
+    with ctx.db.session() as s:
+        return _out(s, _get(s, environment, deployment_id))
+
+
+def deployment_jobs(ctx: ServerContext, environment: str, deployment_id: int) -> list[JobOut]:
+    """The plan and apply jobs of a deployment."""
+    with ctx.db.session() as s:
+        _get(s, environment, deployment_id)
+        rows = s.execute(
+            select(Job).where(Job.deployment_id == deployment_id).order_by(Job.id)
+        ).scalars()
+        return [JobOut.model_validate(j) for j in rows]
+
+
+def log_lines(
+    ctx: ServerContext, environment: str, deployment_id: int, *, after: int = 0
+) -> tuple[list[JobLogLine], bool]:
+    """Log lines after id ``after`` of the deployment's jobs, and whether it has finished."""
+    with ctx.db.session() as s:
+        d = _get(s, environment, deployment_id)
+        job_ids = select(Job.id).where(Job.deployment_id == deployment_id)
+        rows = s.execute(
+            select(JobLog)
+            .where(JobLog.job_id.in_(job_ids), JobLog.id > after)
+            .order_by(JobLog.id)
+            .limit(500)
+        ).scalars()
+        done = d.status in ("succeeded", "failed", "rejected", "plan_failed", "awaiting_approval")
+        return [JobLogLine.model_validate(r) for r in rows], done

@@ -1,0 +1,192 @@
+"""Environments and their versioned blueprints: upload (validate, check, store), show, diff,
+render."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from attonix.server import audit, identity, pipeline
+from attonix.server.audit import Actor
+from attonix.server.auth.rbac import Principal
+from attonix.server.context import ServerContext
+from attonix.server.db.models import BlueprintVersion, Environment
+from attonix.server.errors import BadRequest, Conflict, NotFound
+from attonix.server.schemas import (
+    DiffOut,
+    EnvironmentOut,
+    IdentityDrift,
+    ImportResult,
+    VersionDetail,
+    VersionOut,
+)
+from attonix.server.vault import environment_row
+
+
+def _latest(s: Session, env_id: int) -> int | None:
+    latest: int | None = s.execute(
+        select(func.max(BlueprintVersion.version)).where(BlueprintVersion.environment_id == env_id)
+    ).scalar()
+    return latest
+
+
+def _out(s: Session, env: Environment) -> EnvironmentOut:
+    return EnvironmentOut(
+        name=env.name,
+        description=env.description,
+        mfa_required_for=list(env.mfa_required_for),
+        latest_version=_latest(s, env.id),
+        created_at=env.created_at,
+    )
+
+
+def create_environment(
+    ctx: ServerContext, *, name: str, description: str = "", actor: Actor
+) -> EnvironmentOut:
+    """Create an empty environment."""
+    with ctx.db.session() as s:
+        if s.execute(select(Environment.id).where(Environment.name == name)).first():
+            raise Conflict(f"An environment named {name!r} already exists.")
+        env = Environment(name=name, description=description, mfa_required_for=["admin"])
+        s.add(env)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict(f"An environment named {name!r} already exists.") from None
+        audit.record(s, actor, "environment.create", target=f"environment/{name}")
+        return _out(s, env)
+
+
+def list_environments(ctx: ServerContext, principal: Principal) -> list[EnvironmentOut]:
+    """The environments the principal may see."""
+    with ctx.db.session() as s:
+        envs = s.execute(select(Environment).order_by(Environment.name)).scalars().all()
+        visible = set(principal.visible_environments([e.name for e in envs]))
+        return [_out(s, e) for e in envs if e.name in visible]
+
+
+def get_environment(ctx: ServerContext, name: str) -> EnvironmentOut:
+    """One environment."""
+    with ctx.db.session() as s:
+        return _out(s, environment_row(s, name))
+
+
+def upload(
+    ctx: ServerContext,
+    *,
+    environment: str,
+    source: str,
+    filename: str = "datacenter.yaml",
+    actor: Actor,
+    reconcile_identity: bool,
+) -> ImportResult:
+    """Validate and check a blueprint, store it as the next version, and (for global admins)
+    reconcile its users, groups and bindings. Invalid text raises ``BlueprintInvalid`` (422)."""
+    loaded = pipeline.load(source, filename=filename)
+    found = pipeline.findings(loaded)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    with ctx.db.session() as s:
+        env = environment_row(s, environment)
+        version = (_latest(s, env.id) or 0) + 1
+        row = BlueprintVersion(
+            environment_id=env.id,
+            version=version,
+            sha256=digest,
+            source=source,
+            filename=filename[:255],
+            findings=found,
+            uploaded_by=actor.name,
+        )
+        s.add(row)
+        env.mfa_required_for = sorted(loaded.blueprint.security.access_control.mfa_required_for)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict("Another upload took this version number; upload again.") from None
+        audit.record(
+            s,
+            actor,
+            "blueprint.upload",
+            target=f"environment/{environment}/v{version}",
+            detail={"sha256": digest, "findings": len(found)},
+        )
+        if reconcile_identity:
+            drift = identity.reconcile(s, loaded.blueprint, actor=actor)
+        else:
+            drift = IdentityDrift(skipped="Only global administrators reconcile identity.")
+        return ImportResult(version=VersionOut.model_validate(row), identity=drift)
+
+
+def _version(s: Session, environment: str, version: int) -> BlueprintVersion:
+    env = environment_row(s, environment)
+    row = s.execute(
+        select(BlueprintVersion).where(
+            BlueprintVersion.environment_id == env.id, BlueprintVersion.version == version
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Environment {environment!r} has no version {version}.")
+    return row
+
+
+def list_versions(ctx: ServerContext, environment: str) -> list[VersionOut]:
+    """Every stored version, newest first."""
+    with ctx.db.session() as s:
+        env = environment_row(s, environment)
+        rows = s.execute(
+            select(BlueprintVersion)
+            .where(BlueprintVersion.environment_id == env.id)
+            .order_by(BlueprintVersion.version.desc())
+        ).scalars()
+        return [VersionOut.model_validate(r) for r in rows]
+
+
+def get_version(ctx: ServerContext, environment: str, version: int) -> VersionDetail:
+    """A version's raw YAML and its parsed JSON."""
+    with ctx.db.session() as s:
+        row = _version(s, environment, version)
+        parsed: dict[str, Any] = pipeline.load(
+            row.source, filename=row.filename
+        ).blueprint.model_dump(mode="json", by_alias=True)
+        return VersionDetail(
+            **VersionOut.model_validate(row).model_dump(), source=row.source, parsed=parsed
+        )
+
+
+def load_version(ctx: ServerContext, environment: str, version: int) -> pipeline.Loaded:
+    """A stored version, loaded."""
+    with ctx.db.session() as s:
+        row = _version(s, environment, version)
+        return pipeline.load(row.source, filename=row.filename)
+
+
+def diff(ctx: ServerContext, environment: str, a: int, b: int) -> DiffOut:
+    """Unified diff of version ``a`` to version ``b``."""
+    with ctx.db.session() as s:
+        old, new = _version(s, environment, a), _version(s, environment, b)
+        text = "".join(
+            difflib.unified_diff(
+                old.source.splitlines(keepends=True),
+                new.source.splitlines(keepends=True),
+                fromfile=f"{environment}/v{a}",
+                tofile=f"{environment}/v{b}",
+            )
+        )
+        return DiffOut(from_version=a, to_version=b, diff=text)
+
+
+def render_tarball(ctx: ServerContext, environment: str, version: int, target: str) -> bytes:
+    """The rendered files of ``target`` for a version, as a .tar.gz."""
+    if target not in pipeline.RENDER_TARGETS:
+        raise BadRequest(
+            f"Unknown render target {target!r}.",
+            hint=f"Use one of: {', '.join(pipeline.RENDER_TARGETS)}.",
+        )
+    loaded = load_version(ctx, environment, version)
+    artifacts = pipeline.render_target(loaded, target)
+    return pipeline.tarball(artifacts, prefix=f"{environment}-v{version}-{target}")

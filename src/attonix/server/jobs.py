@@ -1,0 +1,205 @@
+"""Background jobs stored in the database: enqueue, claim with row locks, heartbeat, retry.
+
+Claiming uses ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB ≥ 10.6, so any
+number of workers (in-process or ``attonix worker``) share the queue without a coordinator.
+Fallback on SQLite, which has no row locks: every transaction there starts with
+``BEGIN IMMEDIATE`` (see db.engine), so claimers are serialised and a plain SELECT then UPDATE
+is safe. A job whose heartbeat is older than ``job_stale_seconds`` (its worker died) is put
+back in the queue until ``max_attempts``. ``running_lock`` (unique) lets at most one job per
+lock key run at once — one apply per target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from attonix.server.context import ServerContext
+from attonix.server.db.models import Job, JobLog, utcnow
+from attonix.server.errors import NotFound
+
+log = logging.getLogger("attonix.server.jobs")
+
+LogFn = Callable[[str], None]
+Handler = Callable[[ServerContext, Job, LogFn], dict[str, Any]]
+
+
+def handlers() -> dict[str, Handler]:
+    """The explicit table of job kinds (in attonix.server.tasks)."""
+    # Imported here: tasks import the domain services, which enqueue through this module.
+    from attonix.server.tasks import HANDLERS  # noqa: PLC0415
+
+    return HANDLERS
+
+
+def enqueue(
+    session: Any, kind: str, payload: dict[str, Any], *, lock_key: str | None = None
+) -> Job:
+    """Add a job in the caller's transaction (it exists only if the change commits)."""
+    job = Job(kind=kind, payload=payload, status="queued", lock_key=lock_key)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def append_log(ctx: ServerContext, job_id: int, line: str) -> None:
+    """Add one line to a job's log (own transaction, visible to streaming readers at once)."""
+    with ctx.db.session() as s:
+        s.add(JobLog(job_id=job_id, line=line[:2000]))
+
+
+def claim(ctx: ServerContext, worker: str) -> Job | None:
+    """Take the oldest runnable job, or None. Safe with any number of concurrent workers."""
+    for _ in range(5):
+        try:
+            with ctx.db.session() as s:
+                q = (
+                    select(Job)
+                    .where(Job.status == "queued", Job.run_after <= utcnow())
+                    .order_by(Job.id)
+                    .limit(1)
+                )
+                if ctx.db.skip_locked:
+                    q = q.with_for_update(skip_locked=True)
+                job = s.execute(q).scalar_one_or_none()
+                if job is None:
+                    return None
+                now = utcnow()
+                job.status, job.worker, job.running_lock = "running", worker, job.lock_key
+                job.attempts += 1
+                job.started_at = job.heartbeat_at = now
+                s.flush()
+                s.expunge(job)
+                return job
+        except IntegrityError:
+            # Another job with the same lock key is running: leave this one queued a moment.
+            _postpone_locked(ctx)
+    return None
+
+
+def _postpone_locked(ctx: ServerContext) -> None:
+    with ctx.db.session() as s:
+        running = select(Job.running_lock).where(Job.running_lock.is_not(None))
+        s.execute(
+            update(Job)
+            .where(Job.status == "queued", Job.lock_key.in_(running))
+            .values(run_after=utcnow() + dt.timedelta(seconds=2))
+        )
+
+
+def heartbeat(ctx: ServerContext, job_id: int) -> None:
+    """Tell the others this job's worker is alive."""
+    with ctx.db.session() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
+
+
+def finish(
+    ctx: ServerContext, job_id: int, *, result: dict[str, Any] | None, error: str = ""
+) -> None:
+    """Mark a job done (or failed with ``error``) and release its lock."""
+    with ctx.db.session() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                status="failed" if error else "succeeded",
+                error=error[:2000],
+                result=result or {},
+                finished_at=utcnow(),
+                running_lock=None,
+            )
+        )
+
+
+def reap_stale(ctx: ServerContext) -> int:
+    """Requeue (or fail, after max attempts) running jobs whose worker stopped beating."""
+    cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.job_stale_seconds)
+    with ctx.db.session() as s:
+        stale = and_(
+            Job.status == "running", or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None))
+        )
+        failed = s.execute(
+            update(Job)
+            .where(stale, Job.attempts >= Job.max_attempts)
+            .values(status="failed", error="worker died; no attempts left", running_lock=None)
+        )
+        retried = s.execute(
+            update(Job)
+            .where(stale, Job.attempts < Job.max_attempts)
+            .values(status="queued", worker=None, running_lock=None)
+        )
+        return int(getattr(retried, "rowcount", 0) or 0) + int(getattr(failed, "rowcount", 0) or 0)
+
+
+def run_one(ctx: ServerContext, worker: str) -> Job | None:
+    """Claim and run one job (with a heartbeat thread); return it, or None if idle."""
+    job = claim(ctx, worker)
+    if job is None:
+        return None
+    fn = handlers().get(job.kind)
+    stop = threading.Event()
+
+    def beat() -> None:
+        interval = max(1.0, ctx.settings.job_stale_seconds / 4)
+        while not stop.wait(interval):
+            heartbeat(ctx, job.id)
+
+    beater = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{job.id}")
+    beater.start()
+    try:
+        if fn is None:
+            raise NotFound(f"No handler for job kind {job.kind!r}.")
+        result = fn(ctx, job, lambda line: append_log(ctx, job.id, line))
+        finish(ctx, job.id, result=result)
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.warning("job failed", extra={"job": job.id, "kind": job.kind})
+        append_log(ctx, job.id, f"error: {message}")
+        finish(ctx, job.id, result=None, error=message)
+    finally:
+        stop.set()
+    return job
+
+
+def worker_name() -> str:
+    """An id for this worker: host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class BackgroundWorker:
+    """Polls the queue in a daemon thread until stopped."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        """Prepare (not start) the worker."""
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.loop, daemon=True, name="attonix-worker")
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to stop and wait for the current job."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def loop(self) -> None:
+        """Reap stale jobs, run what is queued, sleep when idle."""
+        name = worker_name()
+        while not self._stop.is_set():
+            try:
+                reap_stale(self.ctx)
+                if run_one(self.ctx, name) is not None:
+                    continue
+            except OperationalError:
+                log.warning("database unavailable; worker retries")
+            self._stop.wait(self.ctx.settings.worker_poll_seconds)

@@ -1,0 +1,266 @@
+"""Typed shapes the services return and the API publishes (the console's client is generated
+from them). No shape here ever carries a secret value, a password hash or a token hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from attonix.server.db import models
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"
+RoleName = Literal["admin", "operator", "developer", "auditor"]
+
+
+class Out(BaseModel):
+    """Base of response models: built from ORM rows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserOut(Out):
+    """A user as administrators see it."""
+
+    id: int
+    name: str
+    email: str
+    full_name: str
+    is_admin: bool
+    disabled: bool
+    mfa_enabled: bool
+    must_change_password: bool
+    source: str
+    groups: list[str] = Field(default_factory=list)
+    locked_until: dt.datetime | None = None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, user: models.User) -> UserOut:
+        """Build from a row, with group names."""
+        return cls(
+            id=user.id,
+            name=user.name,
+            email=user.email,
+            full_name=user.full_name,
+            is_admin=user.is_admin,
+            disabled=user.disabled,
+            mfa_enabled=user.mfa_enabled,
+            must_change_password=user.must_change_password,
+            source=user.source,
+            groups=sorted(g.name for g in user.groups),
+            locked_until=user.locked_until,
+            created_at=user.created_at,
+        )
+
+
+class UserCreated(BaseModel):
+    """A new account and its one-time password (shown once; to be changed at first sign-in)."""
+
+    user: UserOut
+    one_time_password: str
+
+
+class GroupOut(Out):
+    """A group and its members."""
+
+    name: str
+    description: str
+    source: str
+    members: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, group: models.Group) -> GroupOut:
+        """Build from a row, with member names."""
+        return cls(
+            name=group.name,
+            description=group.description,
+            source=group.source,
+            members=sorted(u.name for u in group.members),
+        )
+
+
+class BindingOut(Out):
+    """A role granted to a user or a group in one environment."""
+
+    id: int
+    role: str
+    environment: str
+    subject_kind: Literal["user", "group"]
+    subject: str
+    source: str
+    disabled: bool
+
+
+class ApiTokenOut(Out):
+    """An API token's metadata (never its value)."""
+
+    id: int
+    name: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiTokenCreated(BaseModel):
+    """A new API token: its value is shown this once and stored only as a hash."""
+
+    token: str
+    info: ApiTokenOut
+
+
+class EnvironmentOut(Out):
+    """An environment and its newest blueprint version."""
+
+    name: str
+    description: str
+    mfa_required_for: list[str]
+    latest_version: int | None = None
+    created_at: dt.datetime
+
+
+class Diagnostic(BaseModel):
+    """A blueprint problem at file:line:col."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    severity: str
+    message: str
+    hint: str = ""
+    file: str = ""
+    line: int = 0
+    col: int = 0
+    path: str = ""
+
+
+class VersionOut(Out):
+    """One stored blueprint version (without its text)."""
+
+    version: int
+    sha256: str
+    filename: str
+    uploaded_by: str
+    created_at: dt.datetime
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class VersionDetail(VersionOut):
+    """A blueprint version with its raw YAML and parsed JSON."""
+
+    source: str
+    parsed: dict[str, Any]
+
+
+class DiffOut(BaseModel):
+    """A unified diff between two versions."""
+
+    from_version: int
+    to_version: int
+    diff: str
+
+
+class SecretOut(Out):
+    """A secret's metadata. The value is write-only and never appears here."""
+
+    name: str
+    keys: list[str]
+    version: int
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class DeploymentOut(Out):
+    """A deployment request and where it stands."""
+
+    id: int
+    environment: str
+    version: int
+    target: str
+    status: str
+    requested_by: str
+    approved_by: str | None
+    plan: dict[str, Any]
+    findings: list[dict[str, Any]]
+    rollback_of: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    job_id: int | None = None
+
+
+class JobOut(Out):
+    """A background job."""
+
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    worker: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    error: str
+    result: dict[str, Any]
+
+
+class JobLogLine(Out):
+    """One log line of a job."""
+
+    id: int
+    at: dt.datetime
+    line: str
+
+
+class CertificateOut(Out):
+    """An issued certificate (the private key stays sealed in the vault)."""
+
+    name: str
+    kind: str
+    cert_pem: str
+    not_after: dt.datetime
+    issued_at: dt.datetime
+
+
+class AuditEntryOut(BaseModel):
+    """One audit record."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    source_ip: str
+    outcome: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(BaseModel):
+    """The result of recomputing the audit chain."""
+
+    ok: bool
+    checked: int
+    problems: list[dict[str, Any]]
+
+
+class IdentityDrift(BaseModel):
+    """What importing a blueprint's users section changed, or would have deleted."""
+
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    disabled: list[str] = Field(default_factory=list)
+    not_in_blueprint: list[str] = Field(default_factory=list)
+    one_time_passwords: dict[str, str] = Field(default_factory=dict)
+    skipped: str = Field(
+        "", description="Why identity was not reconciled (only global admins reconcile it)."
+    )
+
+
+class ImportResult(BaseModel):
+    """A stored blueprint version and the identity reconciliation it caused."""
+
+    version: VersionOut
+    identity: IdentityDrift

@@ -1,0 +1,139 @@
+"""The Central Server's settings: one pydantic-settings object, built once and passed down.
+
+Every value can be set through an ``ATTONIX_``-prefixed environment variable or a ``.env``
+file in the working directory; the defaults give a working embedded server with nothing
+else running (SQLite and key files under the user's data directory).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8081"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its database and keys (the user's data directory)."""
+    return Path(platformdirs.user_data_dir("attonix", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the Central Server can be configured with (env prefix ``ATTONIX_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTONIX_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory for the embedded SQLite database and generated key files.",
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty means the embedded SQLite file in data_dir. "
+        "postgresql+psycopg://… or mysql+pymysql://… for production.",
+    )
+    auto_migrate: bool | None = Field(
+        None,
+        description="Upgrade the schema on start. Default: only for the embedded SQLite database.",
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connections per process.")
+    db_max_overflow: int = Field(10, ge=0, le=200)
+
+    kek: SecretStr | None = Field(
+        None, description="Key-encryption key lines (`id:base64`), newline separated."
+    )
+    kek_file: Path | None = Field(
+        None, description="File with key-encryption keys; default data_dir/kek (created)."
+    )
+    signing_key: SecretStr | None = Field(
+        None, description="Access-token signing key; default data_dir/signing.key (created)."
+    )
+    previous_signing_keys: list[SecretStr] = Field(
+        default_factory=list, description="Older signing keys still accepted during rotation."
+    )
+    issuer: str = "attonix"
+    audience: str = "attonix-api"
+    access_ttl_seconds: int = Field(600, ge=30, le=86400)
+    refresh_ttl_seconds: int = Field(7 * 86400, ge=300)
+    mfa_challenge_seconds: int = Field(300, ge=30, le=3600)
+
+    login_max_failures: int = Field(5, ge=1, description="Failures before an account locks.")
+    login_lockout_seconds: int = Field(300, ge=1)
+    login_ip_max_attempts: int = Field(
+        30, ge=1, description="Login attempts per source address per window."
+    )
+    login_ip_window_seconds: int = Field(60, ge=1)
+    password_min_length: int = Field(12, ge=8)
+
+    cors_origins: list[str] = Field(
+        default_factory=lambda: [DEFAULT_CONSOLE_ORIGIN],
+        description="Origins allowed to call the API from a browser (the console).",
+    )
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
+    tls: bool = Field(False, description="Set when served over TLS (enables HSTS).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses whose X-Forwarded-For is believed for the client address.",
+    )
+
+    run_workers: bool = Field(True, description="Run the job worker inside the API process.")
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    job_stale_seconds: int = Field(
+        60, ge=5, description="Heartbeat age after which a job is retried."
+    )
+    two_person_rule: list[str] = Field(
+        default_factory=lambda: ["prod"],
+        description="Environments where a deployment's approver must differ from its requester.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def effective_database_url(self) -> str:
+        """The database to use: the configured URL, else the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'attonix.db'}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when the server uses its embedded SQLite database."""
+        return self.effective_database_url().startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        """Whether to upgrade the schema on start (the embedded database does by default)."""
+        return self.embedded if self.auto_migrate is None else self.auto_migrate
+
+    def kek_path(self) -> Path:
+        """The key-encryption-key file in use."""
+        return self.kek_file or self.data_dir / "kek"
+
+    def resolve_signing_key(self) -> str:
+        """The token signing key: configured, else read (or created once) in data_dir."""
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value()
+        path = self.data_dir / "signing.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write_private(path, secrets.token_urlsafe(48))
+        return path.read_text(encoding="utf-8").strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only; never overwrite an existing key."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create a key file readable by its owner only (fails if it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_private(path, text)
