@@ -202,7 +202,7 @@ def destroy_cmd(
     _confirm(
         f"Remove every resource of this blueprint from {target} cluster {driver.cluster}?", yes
     )
-    result = _run_with_progress(lambda progress: driver.destroy(progress), "destroying")
+    result = _run_with_progress(driver.destroy, "destroying")
     _print_result(result, "destroy")
 
 
