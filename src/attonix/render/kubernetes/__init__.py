@@ -4,7 +4,6 @@ operators' resources — validated offline against the cluster version's schemas
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Literal
 
@@ -55,8 +54,16 @@ def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
         if cert is not None:
             docs.append(cert)
     docs.extend(databases.databases(ctx))
-    # Independent copies: shared sub-objects would otherwise become YAML anchors.
-    return sorted((copy.deepcopy(d) for d in docs), key=kustomize.sort_key)
+    # Fresh trees: a sub-object shared between two places would be dumped as a YAML anchor.
+    return sorted((_fresh(d) for d in docs), key=kustomize.sort_key)
+
+
+def _fresh(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _fresh(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fresh(v) for v in node]
+    return node
 
 
 def render(

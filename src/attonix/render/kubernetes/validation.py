@@ -147,7 +147,7 @@ def load_crds(paths: Iterable[str | os.PathLike[str]]) -> dict[tuple[str, str], 
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for f in files:
         try:
-            docs = list(yaml.load_all(f.read_text("utf-8"), Loader=_Loader))  # noqa: S506
+            docs = list(yaml.load_all(f.read_text("utf-8"), Loader=_Loader))
         except (OSError, yaml.YAMLError) as exc:
             raise RenderError(
                 f"cannot read CRD file {f}: {exc}", hint="Fix or remove it."
