@@ -1,0 +1,255 @@
+"""The nftables target: zone membership, rule order, sets, policies (content, not counts)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from attonix.blueprint.loader import load_file
+from attonix.blueprint.model import Blueprint
+from attonix.render import hosts
+from attonix.render.base import RenderError
+from attonix.render.nftables import render
+
+
+def blueprint(**overrides: Any) -> Blueprint:
+    doc: dict[str, Any] = {
+        "metadata": {"name": "lab", "domain": "lab.example.com"},
+        "security": {
+            "tls": {"ca": {"name": "ca", "common_name": "Lab CA"}},
+            "firewall": {
+                "default_policy": "deny",
+                "zones": [
+                    {"name": "client", "cidrs": ["10.200.0.0/26"]},
+                    {"name": "server", "cidrs": ["10.200.0.128/25", "fd00:200::/64"]},
+                    {"name": "ops", "cidrs": ["10.200.0.64/27"]},
+                ],
+                "rules": [
+                    {"name": "web", "source": "client", "destination": "server", "ports": [8080]},
+                    {
+                        "name": "range",
+                        "source": "ops",
+                        "destination": "server",
+                        "ports": ["9100-9199", 22],
+                        "protocol": "udp",
+                    },
+                    {
+                        "name": "no-ops",
+                        "source": "ops",
+                        "destination": "server",
+                        "ports": [8080],
+                        "action": "deny",
+                    },
+                    {
+                        "name": "public",
+                        "source": "internet",
+                        "destination": "client",
+                        "ports": [443],
+                    },
+                ],
+            },
+        },
+        "hosts": [
+            {"name": "srv", "address": "10.200.0.130", "zone": "z", "rack": "r"},
+            {"name": "cli", "address": "10.200.0.10", "zone": "z", "rack": "r"},
+            {"name": "lone", "address": "192.0.2.7", "zone": "z", "rack": "r"},
+        ],
+    }
+    doc.update(overrides)
+    return Blueprint.model_validate(doc)
+
+
+def files(bp: Blueprint) -> dict[str, str]:
+    return {a.path: a.text() for a in render(bp)}
+
+
+def input_rules(text: str) -> list[str]:
+    lines = [line.strip() for line in text.split("chain input {", 1)[1].splitlines()]
+    return [line for line in lines[: lines.index("}")] if line]
+
+
+def test_one_file_per_host_and_zone() -> None:
+    out = files(blueprint())
+    assert sorted(out) == [
+        "nftables/cli.nft",
+        "nftables/lone.nft",
+        "nftables/srv.nft",
+        "nftables/zones/client.nft",
+        "nftables/zones/ops.nft",
+        "nftables/zones/server.nft",
+    ]
+
+
+def test_host_gets_rules_of_zones_containing_its_address() -> None:
+    text = files(blueprint())["nftables/srv.nft"]
+    rules = input_rules(text)
+    web = 'ip saddr @zone_client tcp dport { 8080 } counter accept comment "allow web: client -> '
+    assert web + 'server"' in rules
+    ops = "ip saddr @zone_ops udp dport { 9100-9199, 22 } counter accept comment "
+    assert ops + '"allow range: ops -> server"' in rules
+    # The client zone's internet rule is not for the server.
+    assert not any("dport { 443 }" in r for r in rules)
+    assert "elements = { 10.200.0.0/26 }" in text
+    assert "zones: server" in text
+
+
+def test_internet_source_matches_any_address() -> None:
+    rules = input_rules(files(blueprint())["nftables/cli.nft"])
+    assert 'tcp dport { 443 } counter accept comment "allow public: internet -> client"' in rules
+
+
+def test_deny_rules_come_before_allows() -> None:
+    rules = input_rules(files(blueprint())["nftables/srv.nft"])
+    deny = rules.index(
+        'ip saddr @zone_ops tcp dport { 8080 } counter drop comment "deny no-ops: ops -> server"'
+    )
+    first_allow = min(i for i, r in enumerate(rules) if 'comment "allow' in r)
+    assert deny < first_allow
+    # ... but after established traffic, loopback and ICMP.
+    assert rules.index("ct state established,related accept") < deny
+
+
+def test_default_deny_drops_counts_and_logs_at_a_limited_rate() -> None:
+    text = files(blueprint())["nftables/srv.nft"]
+    assert "type filter hook input priority filter; policy drop;" in text
+    rules = input_rules(text)
+    assert re.fullmatch(
+        r'limit rate \d+/minute burst \d+ packets log prefix "attonix drop input: " level info',
+        rules[-2],
+    )
+    assert rules[-1] == "counter drop"
+    assert text.splitlines()[2] == "flush ruleset"
+
+
+def test_default_allow_accepts_and_keeps_deny_rules() -> None:
+    base = blueprint().security.model_dump()
+    base["firewall"]["default_policy"] = "allow"
+    text = files(blueprint(security=base))["nftables/srv.nft"]
+    assert "type filter hook input priority filter; policy accept;" in text
+    assert 'counter drop comment "deny no-ops' in text
+    assert 'log prefix "attonix drop input' not in text
+
+
+def test_host_outside_every_zone_gets_only_the_baseline() -> None:
+    rules = input_rules(files(blueprint())["nftables/lone.nft"])
+    assert not any("dport" in r for r in rules)
+    assert "zones: none" in files(blueprint())["nftables/lone.nft"]
+
+
+def test_icmp_is_rate_limited() -> None:
+    rules = input_rules(files(blueprint())["nftables/srv.nft"])
+    echo = [r for r in rules if "echo-request" in r]
+    assert len(echo) == 2 and all("limit rate" in r for r in echo)
+
+
+def test_zone_view_has_the_zone_rules_and_no_host_rules() -> None:
+    text = files(blueprint())["nftables/zones/server.nft"]
+    assert "@zone_client" in text and "@zone_ops" in text
+    assert "bastion" not in text
+
+
+def test_ipv6_cidrs_get_their_own_set() -> None:
+    base = blueprint().security.model_dump()
+    base["firewall"]["rules"].append(
+        {
+            "name": "v6",
+            "source": "server",
+            "destination": "client",
+            "ports": [53],
+            "protocol": "udp",
+            "action": "allow",
+        }
+    )
+    text = files(blueprint(security=base))["nftables/cli.nft"]
+    assert "set zone_server_v6 {" in text and "type ipv6_addr" in text
+    assert "ip6 saddr @zone_server_v6 udp dport { 53 }" in text
+    assert "ip saddr @zone_server udp dport { 53 }" in text
+
+
+def test_bastions_cluster_peers_and_vrrp() -> None:
+    bp = blueprint(
+        hosts=[
+            {
+                "name": "b1",
+                "address": "10.200.0.70",
+                "zone": "z",
+                "rack": "r",
+                "roles": ["bastion"],
+            },
+            {
+                "name": "k1",
+                "address": "10.200.0.131",
+                "zone": "z",
+                "rack": "r",
+                "roles": ["compute"],
+            },
+            {
+                "name": "k2",
+                "address": "10.200.0.132",
+                "zone": "z",
+                "rack": "r",
+                "roles": ["compute"],
+            },
+            {
+                "name": "lb1",
+                "address": "10.200.0.20",
+                "zone": "z",
+                "rack": "r",
+                "roles": ["load-balancer"],
+            },
+            {
+                "name": "lb2",
+                "address": "10.200.0.21",
+                "zone": "z",
+                "rack": "r",
+                "roles": ["load-balancer"],
+            },
+        ],
+        orchestration={
+            "clusters": [
+                {
+                    "name": "kube",
+                    "kind": "kubernetes",
+                    "version": "1.33",
+                    "control_plane": ["k1"],
+                    "workers": ["k1", "k2"],
+                }
+            ]
+        },
+        ha={
+            "load_balancers": [
+                {"name": "edge", "hosts": ["lb1", "lb2"], "virtual_ip": "10.200.0.140"}
+            ]
+        },
+    )
+    out = files(bp)
+    k1 = out["nftables/k1.nft"]
+    assert "set cluster_kube {" in k1 and "elements = { 10.200.0.132 }" in k1
+    assert 'ip saddr @cluster_kube counter accept comment "kubernetes cluster kube peers"' in k1
+    assert "ip saddr @role_bastion tcp dport { 22 } counter accept" in k1
+    # Container hosts keep the engine's tables and forward its traffic.
+    assert "flush ruleset" not in k1
+    assert "table inet attonix\ndelete table inet attonix" in k1
+    assert "hook forward priority filter; policy accept;" in k1
+    lb1 = out["nftables/lb1.nft"]
+    assert "ip saddr @lb_edge meta l4proto 112 counter accept" in lb1
+    # Its address is in client; its virtual IP is in server, so it takes that zone's rules too.
+    assert "zones: client, server" in lb1 and "@zone_client tcp dport { 8080 }" in lb1
+    assert "hook forward priority filter; policy drop;" in lb1
+
+
+def test_bad_port_range_is_an_error() -> None:
+    base = blueprint().security.model_dump()
+    base["firewall"]["rules"][0]["ports"] = ["9000-80"]
+    with pytest.raises(RenderError, match="9000-80"):
+        render(blueprint(security=base))
+
+
+def test_render_is_deterministic_for_the_example(example_path: Any) -> None:
+    bp = load_file(example_path).blueprint
+    first = [(a.path, a.text()) for a in render(bp)]
+    again = [(a.path, a.text()) for a in render(load_file(example_path).blueprint)]
+    assert first == again
+    assert hosts.host_zones(bp, bp.hosts_by_name["lb-a"])[0].name == "dmz"
