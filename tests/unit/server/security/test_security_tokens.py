@@ -102,7 +102,7 @@ def test_jti_is_unique() -> None:
 
 
 def test_hand_crafted_valid_token_verifies() -> None:
-    # Guards the helpers below: the same construction with one change must be what fails.
+    # Guards craft() and friends: the same construction with one change must be what fails.
     claims = signer().verify_access(craft(valid_header(), valid_payload(), KEY), now=NOW)
     assert claims.subject == "alice"
 
