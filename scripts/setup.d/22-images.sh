@@ -14,7 +14,7 @@ build_tar() {  # build_tar VERSION OUT.tar
   dir="$(mktemp -d)"
   mkdir -p "$dir/bin" "$dir/www" "$dir/tmp" "$dir/etc" "$dir/run/secrets"
   cp /bin/busybox "$dir/bin/busybox"
-  for applet in sh httpd wget nc cat ls sleep env id echo; do ln -s busybox "$dir/bin/$applet"; done
+  for applet in sh httpd wget nc cat ls sleep env id echo timeout usleep nslookup; do ln -s busybox "$dir/bin/$applet"; done
   echo "attonix-test-httpd version $version" >"$dir/www/index.html"
   echo "$version" >"$dir/www/version"
   echo ok >"$dir/www/healthz"
