@@ -1,52 +1,47 @@
 /**
- * What each role may do, so the console shows only the actions the API would allow. The API
- * stays the authority: a refused call is still shown as a problem; this only avoids offering
- * buttons that are certain to be refused.
+ * Whether to offer an action, from the permissions the API reports for the caller (`GET /me`:
+ * permissions per environment plus global ones). The API stays the authority: a refused call
+ * is still shown as a problem; this only avoids offering buttons that are certain to fail.
  */
 
-export type Role = "admin" | "operator" | "developer" | "auditor";
-export const ROLES: readonly Role[] = ["admin", "operator", "developer", "auditor"];
+export type Permission =
+  | "blueprint:write"
+  | "deploy:request"
+  | "deploy:approve"
+  | "secret:read"
+  | "secret:write"
+  | "cert:write"
+  | "audit:read"
+  | "users:read"
+  | "users:write"
+  | "env:create"
+  | "jobs:read";
 
-export type Action =
-  | "blueprint.upload"
-  | "deployment.start"
-  | "deployment.approve"
-  | "deployment.apply"
-  | "deployment.rollback"
-  | "secret.write"
-  | "admin.manage"
-  | "audit.read"
-  | "audit.verify";
-
-const ALLOWED: Record<Action, readonly Role[]> = {
-  "blueprint.upload": ["admin", "operator", "developer"],
-  "deployment.start": ["admin", "operator"],
-  "deployment.approve": ["admin", "operator"],
-  "deployment.apply": ["admin", "operator"],
-  "deployment.rollback": ["admin", "operator"],
-  "secret.write": ["admin"],
-  "admin.manage": ["admin"],
-  "audit.read": ["admin", "auditor"],
-  "audit.verify": ["admin", "auditor"],
-};
-
-export interface RoleSource {
-  /** Global administrators may do everything everywhere. */
+export interface Access {
   isAdmin: boolean;
-  /** Roles per environment name. */
-  roles: Record<string, readonly string[]>;
+  /** Permission names per environment name. */
+  environments: Record<string, { roles: readonly string[]; permissions: readonly string[] }>;
+  /** Permissions that are not tied to an environment (users, audit…). */
+  global: readonly string[];
 }
 
-/** Whether the caller's roles allow `action` in `env` (or in any environment when env is null). */
-export function can(who: RoleSource | null, action: Action, env: string | null): boolean {
+/**
+ * Whether the caller holds `permission` in `env`; with env null: globally, or in at least one
+ * environment for environment-scoped permissions (used by pages that span environments).
+ */
+export function can(who: Access | null, permission: Permission, env: string | null): boolean {
   if (!who) return false;
-  if (who.isAdmin) return true;
-  const allowed = ALLOWED[action];
-  const envs = env === null ? Object.keys(who.roles) : [env];
-  return envs.some((e) => (who.roles[e] ?? []).some((r) => (allowed as readonly string[]).includes(r)));
+  if (who.global.includes(permission)) return true;
+  if (env !== null) return who.environments[env]?.permissions.includes(permission) ?? false;
+  return Object.values(who.environments).some((e) => e.permissions.includes(permission));
 }
 
 /** The environments the caller has any role in, sorted. */
-export function environmentsOf(who: RoleSource | null): string[] {
-  return who ? Object.keys(who.roles).filter((e) => (who.roles[e] ?? []).length > 0).sort() : [];
+export function environmentsOf(who: Access | null): string[] {
+  return who ? Object.keys(who.environments).sort() : [];
+}
+
+/** Roles in an environment, for display ("operator, developer"). */
+export function rolesIn(who: Access | null, env: string): string {
+  return who?.environments[env]?.roles.join(", ") ?? "";
 }

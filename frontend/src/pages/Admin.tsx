@@ -1,0 +1,262 @@
+import { useState, type SyntheticEvent } from "react";
+import { call } from "../api/client";
+import { can } from "../auth/roles";
+import { ProblemView } from "../components/ProblemView";
+import { useAction, useAsync } from "../components/useAsync";
+import { useApp } from "../context";
+import type { components } from "../api/schema";
+
+type BindingIn = components["schemas"]["BindingIn"];
+
+const ROLES = ["admin", "operator", "developer", "auditor"] as const;
+
+export function Users() {
+  const { api, access } = useApp();
+  const users = useAsync(() => call(api.GET("/api/v1/users")), "");
+  const writable = can(access, "users:write", null);
+  const [form, setForm] = useState({ name: "", email: "", full_name: "", groups: "", is_admin: false });
+  const [otp, setOtp] = useState<{ user: string; password: string } | null>(null);
+  const { busy, problem, run } = useAction();
+  const create = (e: SyntheticEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      const out = await call(
+        api.POST("/api/v1/users", {
+          body: { ...form, groups: form.groups.split(",").map((g) => g.trim()).filter(Boolean) },
+        }),
+      );
+      setOtp({ user: out.user.name, password: out.one_time_password });
+      setForm({ name: "", email: "", full_name: "", groups: "", is_admin: false });
+      users.reload();
+    });
+  };
+  const act = (name: string, what: "disable" | "enable" | "reset-mfa") =>
+    void run(async () => {
+      if (what === "reset-mfa") await call(api.POST("/api/v1/users/{name}/reset-mfa", { params: { path: { name } } }));
+      else await call(api.PATCH("/api/v1/users/{name}", { params: { path: { name } }, body: { disabled: what === "disable", unlock: false } }));
+      users.reload();
+    });
+  return (
+    <>
+      <h1>Users</h1>
+      <ProblemView problem={users.problem ?? problem} />
+      {otp ? (
+        <div className="notice" role="status">
+          One-time password for <strong>{otp.user}</strong> (shown once; they must change it at first sign-in):{" "}
+          <code className="secret" data-testid="one-time-password">{otp.password}</code>{" "}
+          <button onClick={() => setOtp(null)}>Done</button>
+        </div>
+      ) : null}
+      <table className="grid">
+        <thead>
+          <tr>
+            <th scope="col">Name</th><th scope="col">Full name</th><th scope="col">Groups</th><th scope="col">Admin</th>
+            <th scope="col">MFA</th><th scope="col">State</th>{writable ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}
+          </tr>
+        </thead>
+        <tbody>
+          {(users.data ?? []).map((u) => (
+            <tr key={u.id}>
+              <td>{u.name}</td>
+              <td>{u.full_name}</td>
+              <td>{(u.groups ?? []).join(", ")}</td>
+              <td>{u.is_admin ? "yes" : ""}</td>
+              <td>{u.mfa_enabled ? "on" : "off"}</td>
+              <td>{u.disabled ? "disabled" : u.locked_until ? "locked" : "active"}</td>
+              {writable ? (
+                <td className="actions">
+                  <button onClick={() => act(u.name, u.disabled ? "enable" : "disable")}>{u.disabled ? "Enable" : "Disable"}</button>
+                  {u.mfa_enabled ? <button onClick={() => act(u.name, "reset-mfa")}>Reset MFA</button> : null}
+                </td>
+              ) : null}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {writable ? (
+        <form onSubmit={create} className="card inline" aria-labelledby="nu">
+          <h2 id="nu">New user</h2>
+          <label>User name <input required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></label>
+          <label>Email <input type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} /></label>
+          <label>Full name <input value={form.full_name} onChange={(e) => setForm({ ...form, full_name: e.target.value })} /></label>
+          <label>Groups <input value={form.groups} onChange={(e) => setForm({ ...form, groups: e.target.value })} /></label>
+          <label className="check"><input type="checkbox" checked={form.is_admin} onChange={(e) => setForm({ ...form, is_admin: e.target.checked })} /> Administrator</label>
+          <button type="submit" className="primary" disabled={busy}>Create user</button>
+        </form>
+      ) : null}
+    </>
+  );
+}
+
+export function Groups() {
+  const { api, access } = useApp();
+  const groups = useAsync(() => call(api.GET("/api/v1/groups")), "");
+  const writable = can(access, "users:write", null);
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [members, setMembers] = useState("");
+  const { busy, problem, run } = useAction();
+  const create = (e: SyntheticEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await call(api.POST("/api/v1/groups", { body: { name, description, members: members.split(",").map((m) => m.trim()).filter(Boolean) } }));
+      setName("");
+      setDescription("");
+      setMembers("");
+      groups.reload();
+    });
+  };
+  const remove = (g: string) =>
+    void run(async () => {
+      await call(api.DELETE("/api/v1/groups/{name}", { params: { path: { name: g } } }));
+      groups.reload();
+    });
+  return (
+    <>
+      <h1>Groups</h1>
+      <ProblemView problem={groups.problem ?? problem} />
+      <table className="grid">
+        <thead>
+          <tr><th scope="col">Name</th><th scope="col">Description</th><th scope="col">Members</th>{writable ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}</tr>
+        </thead>
+        <tbody>
+          {(groups.data ?? []).map((g) => (
+            <tr key={g.name}>
+              <td>{g.name}</td><td>{g.description}</td><td>{(g.members ?? []).join(", ")}</td>
+              {writable ? <td><button onClick={() => remove(g.name)} aria-label={`Delete group ${g.name}`}>Delete</button></td> : null}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {writable ? (
+        <form onSubmit={create} className="card inline" aria-labelledby="ng">
+          <h2 id="ng">New group</h2>
+          <label>Name <input required value={name} onChange={(e) => setName(e.target.value)} /></label>
+          <label>Description <input value={description} onChange={(e) => setDescription(e.target.value)} /></label>
+          <label>Members <input value={members} onChange={(e) => setMembers(e.target.value)} /></label>
+          <button type="submit" className="primary" disabled={busy}>Create group</button>
+        </form>
+      ) : null}
+    </>
+  );
+}
+
+export function Bindings() {
+  const { api, access } = useApp();
+  const bindings = useAsync(() => call(api.GET("/api/v1/bindings")), "");
+  const writable = can(access, "users:write", null);
+  const [form, setForm] = useState<BindingIn>({ environment: "", role: "operator", subject_kind: "user", subject: "" });
+  const { busy, problem, run } = useAction();
+  const create = (e: SyntheticEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await call(api.POST("/api/v1/bindings", { body: form }));
+      setForm({ ...form, subject: "" });
+      bindings.reload();
+    });
+  };
+  const remove = (id: number) =>
+    void run(async () => {
+      await call(api.DELETE("/api/v1/bindings/{binding_id}", { params: { path: { binding_id: id } } }));
+      bindings.reload();
+    });
+  const rows = [...(bindings.data ?? [])].sort((a, b) => a.environment.localeCompare(b.environment) || a.role.localeCompare(b.role));
+  return (
+    <>
+      <h1>Role bindings</h1>
+      <p className="muted">Who holds which role in each environment. Bindings from the blueprint are marked with their source.</p>
+      <ProblemView problem={bindings.problem ?? problem} />
+      <table className="grid">
+        <thead>
+          <tr><th scope="col">Environment</th><th scope="col">Role</th><th scope="col">Subject</th><th scope="col">Source</th>{writable ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}</tr>
+        </thead>
+        <tbody>
+          {rows.map((b) => (
+            <tr key={b.id} className={b.disabled ? "muted" : undefined}>
+              <td>{b.environment}</td><td>{b.role}</td><td>{b.subject_kind} {b.subject}</td><td>{b.source}</td>
+              {writable ? <td><button onClick={() => remove(b.id)} aria-label={`Remove ${b.role} of ${b.subject} in ${b.environment}`}>Remove</button></td> : null}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {writable ? (
+        <form onSubmit={create} className="card inline" aria-labelledby="nb">
+          <h2 id="nb">New binding</h2>
+          <label>Environment <input required value={form.environment} onChange={(e) => setForm({ ...form, environment: e.target.value })} /></label>
+          <label>Role
+            <select value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as BindingIn["role"] })}>
+              {ROLES.map((r) => <option key={r}>{r}</option>)}
+            </select>
+          </label>
+          <label>Kind
+            <select value={form.subject_kind} onChange={(e) => setForm({ ...form, subject_kind: e.target.value as BindingIn["subject_kind"] })}>
+              <option>user</option><option>group</option>
+            </select>
+          </label>
+          <label>Subject <input required value={form.subject} onChange={(e) => setForm({ ...form, subject: e.target.value })} /></label>
+          <button type="submit" className="primary" disabled={busy}>Add binding</button>
+        </form>
+      ) : null}
+    </>
+  );
+}
+
+export function Audit() {
+  const { api } = useApp();
+  const [action, setAction] = useState("");
+  const [actor, setActor] = useState("");
+  const [target, setTarget] = useState("");
+  const [applied, setApplied] = useState("");
+  const entries = useAsync(
+    () => call(api.GET("/api/v1/audit", { params: { query: { limit: 500, ...(applied ? { action: applied } : {}) } } })),
+    applied,
+  );
+  const verify = useAction();
+  const [verdict, setVerdict] = useState<{ ok: boolean; checked: number; problems: unknown[] } | null>(null);
+  const check = () =>
+    void verify.run(async () => {
+      setVerdict(await call(api.GET("/api/v1/audit/verify")));
+    });
+  const rows = (entries.data ?? []).filter(
+    (e) => (!actor || e.actor.includes(actor)) && (!target || e.target.includes(target)),
+  );
+  return (
+    <>
+      <h1>Audit log</h1>
+      <form className="inline filters" onSubmit={(e) => { e.preventDefault(); setApplied(action.trim()); }}>
+        <label>Action <input value={action} onChange={(e) => setAction(e.target.value)} placeholder="e.g. auth.login" /></label>
+        <label>Actor contains <input value={actor} onChange={(e) => setActor(e.target.value)} /></label>
+        <label>Target contains <input value={target} onChange={(e) => setTarget(e.target.value)} /></label>
+        <button type="submit">Apply</button>
+        <button type="button" onClick={check} disabled={verify.busy}>Verify integrity</button>
+      </form>
+      {verdict ? (
+        <p className={verdict.ok ? "ok-banner" : "problem"} role="status">
+          {verdict.ok
+            ? `Integrity verified: ${verdict.checked} entries, hash chain intact.`
+            : `Integrity check FAILED after ${verdict.checked} entries: ${verdict.problems.map((p) => JSON.stringify(p)).join("; ")}`}
+        </p>
+      ) : null}
+      <ProblemView problem={entries.problem ?? verify.problem} />
+      <table className="grid audit">
+        <thead>
+          <tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr>
+        </thead>
+        <tbody>
+          {rows.map((e) => (
+            <tr key={e.seq} className={e.outcome !== "success" ? "warn-row" : undefined}>
+              <td>{e.seq}</td>
+              <td>{new Date(e.at).toLocaleString()}</td>
+              <td>{e.actor}</td>
+              <td><code>{e.action}</code></td>
+              <td>{e.target}</td>
+              <td>{e.outcome}</td>
+              <td className="detail">{Object.keys(e.detail).length ? JSON.stringify(e.detail) : ""}</td>
+            </tr>
+          ))}
+          {!entries.loading && rows.length === 0 ? <tr><td colSpan={7}>No entries match.</td></tr> : null}
+        </tbody>
+      </table>
+    </>
+  );
+}
