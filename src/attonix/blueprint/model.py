@@ -657,6 +657,14 @@ class Placement(Model):
     hosts: list[Name] = Field(default_factory=list)
 
 
+SshPublicKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
+        r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$",
+        max_length=16384,
+    ),
+]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 
 
@@ -755,6 +763,10 @@ class Account(Model):
     full_name: Annotated[str, StringConstraints(max_length=200)] = ""
     groups: list[Name] = Field(default_factory=list)
     disabled: bool = False
+    ssh_keys: list[SshPublicKey] = Field(
+        default_factory=list,
+        description="OpenSSH public keys; admins of this environment get them on every host.",
+    )
 
 
 class Users(Model):
@@ -883,6 +895,21 @@ class Blueprint(Model):
         """The hosts of a cluster that run workloads (workers, else the control plane)."""
         names = cluster.workers or cluster.control_plane
         return [self.hosts_by_name[n] for n in dict.fromkeys(names) if n in self.hosts_by_name]
+
+    def accounts_with_role(self, role: RoleName) -> list[Account]:
+        """Enabled accounts bound to ``role`` in this environment, directly or by group."""
+        env = self.metadata.environment
+        users: set[str] = set()
+        groups: set[str] = set()
+        for b in self.security.access_control.bindings:
+            if b.role == role and env in b.environments:
+                users.update(b.users)
+                groups.update(b.groups)
+        return [
+            a
+            for a in self.users.accounts
+            if not a.disabled and (a.name in users or groups.intersection(a.groups))
+        ]
 
     def spread_of(self, workload: Service | Frontend | Database) -> DomainLevel:
         """The failure-domain level replicas of ``workload`` spread over."""

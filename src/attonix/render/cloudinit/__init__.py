@@ -35,8 +35,13 @@ _KEY_WAIT_SECONDS = 1800
 
 
 def render(bp: Blueprint, *, admin_ssh_keys: Sequence[str] = ()) -> list[Artifact]:
-    """user-data and meta-data for every host; ``admin_ssh_keys`` are OpenSSH public keys."""
-    keys = _check_keys(admin_ssh_keys)
+    """user-data and meta-data for every host.
+
+    The ``attonix`` administrator gets the SSH keys of the accounts bound to the admin role in
+    this environment, plus ``admin_ssh_keys`` (OpenSSH public keys) given here.
+    """
+    declared = [k for a in bp.accounts_with_role("admin") for k in a.ssh_keys]
+    keys = _check_keys(list(dict.fromkeys([*declared, *admin_ssh_keys])))
     out: list[Artifact] = []
     for host in sorted(bp.hosts, key=lambda h: h.name):
         text = user_data(bp, host, keys=keys)

@@ -52,13 +52,30 @@ def test_admin_logs_in_with_keys_only(example: Blueprint) -> None:
     assert doc["ssh_pwauth"] is False and doc["disable_root"] is True
     [user] = doc["users"]
     assert user["name"] == "attonix" and user["lock_passwd"] is True
-    assert user["ssh_authorized_keys"] == [KEY]
+    alice = example.users.accounts[0].ssh_keys[0]
+    assert alice.endswith("alice@attonixcorp.com")
+    # the environment's admins (alice, through the platform group) plus the keys passed in
+    assert user["ssh_authorized_keys"] == [alice, KEY]
     assert not {"passwd", "hashed_passwd", "plain_text_passwd"} & set(user)
     assert "chpasswd" not in doc and "password" not in doc
     sshd = files_of(doc)[hosts.SSHD_DROP_IN]
     for line in ("PermitRootLogin no", "PasswordAuthentication no", "AllowUsers attonix"):
         assert line in sshd.splitlines()
     assert "cbc" not in sshd and "sha1" not in sshd.replace("sha1-", "")
+
+
+def test_only_admins_of_this_environment_get_keys(example: Blueprint) -> None:
+    bob = example.users.accounts[1].model_copy(
+        update={"ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJvYmtleQ bob@x"]}
+    )
+    accounts = [example.users.accounts[0], bob, *example.users.accounts[2:]]
+    bp = example.model_copy(
+        update={"users": example.users.model_copy(update={"accounts": accounts})}
+    )
+    [user] = docs(bp)["cloud-init/cp-a/user-data"]["users"]
+    assert [k.rsplit(" ", 1)[1] for k in user["ssh_authorized_keys"]] == [
+        "alice@attonixcorp.com"
+    ]  # bob is an operator, not an admin
 
 
 def test_private_keys_are_refused(example: Blueprint) -> None:
