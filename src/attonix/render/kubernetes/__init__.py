@@ -4,6 +4,7 @@ operators' resources — validated offline against the cluster version's schemas
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Literal
 
@@ -54,16 +55,9 @@ def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
         if cert is not None:
             docs.append(cert)
     docs.extend(databases.databases(ctx))
-    # Fresh trees: a sub-object shared between two places would be dumped as a YAML anchor.
-    return sorted((_fresh(d) for d in docs), key=kustomize.sort_key)
-
-
-def _fresh(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _fresh(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fresh(v) for v in node]
-    return node
+    # Fresh trees (a JSON round trip is the fastest deep copy): a sub-object shared between
+    # two places would be dumped as a YAML anchor.
+    return sorted(json.loads(json.dumps(docs)), key=kustomize.sort_key)
 
 
 def render(

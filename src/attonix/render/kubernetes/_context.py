@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ class Ctx:
     bp: Blueprint
     cluster: Cluster
 
-    @property
+    @functools.cached_property
     def workloads(self) -> list[Workload]:
         """Backend services then frontends of this cluster, in blueprint order."""
         every: list[Workload] = [*self.bp.services.backend, *self.bp.services.frontend]
@@ -67,6 +68,15 @@ class Ctx:
             for c in self.bp.storage.ceph
             if c.mode == "rook" and c.kubernetes_cluster == self.cluster.name
         ]
+
+    @functools.cached_property
+    def callers(self) -> dict[str, list[Workload]]:
+        """Workload name -> the workloads that call it (``depends_on`` and ``backends``)."""
+        out: dict[str, list[Workload]] = {}
+        for w in self.workloads:
+            for target in getattr(w, "depends_on", []) + getattr(w, "backends", []):
+                out.setdefault(target, []).append(w)
+        return out
 
     def workload_namespaces(self) -> list[str]:
         """Namespaces of the workloads, sorted."""

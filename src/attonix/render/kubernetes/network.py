@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attonix.blueprint.model import Database, Frontend, Service
+from attonix.blueprint.model import Database, Service
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, OPERATOR_NAMESPACES, Ctx, obj
 
@@ -119,21 +119,11 @@ def namespace_baseline(ctx: Ctx, namespace: str) -> list[dict[str, Any]]:
     return [deny, dns]
 
 
-def _callers(ctx: Ctx, target: wl.Workload) -> list[wl.Workload]:
-    out: list[wl.Workload] = []
-    for w in ctx.workloads:
-        if (isinstance(w, Service) and target.name in w.depends_on) or (
-            isinstance(w, Frontend) and target.name in w.backends
-        ):
-            out.append(w)
-    return out
-
-
 def workload_policy(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
     """Ingress from declared callers and the ingress controller; egress to declared peers."""
     ports = [{"protocol": p.protocol, "port": p.port} for p in w.ports]
     ingress: list[dict[str, Any]] = []
-    callers = _callers(ctx, w)
+    callers = ctx.callers.get(w.name, [])
     if callers:
         ingress.append({"from": [_workload_peer(ctx, c) for c in callers], "ports": ports})
     if w.expose is not None:

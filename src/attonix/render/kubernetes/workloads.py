@@ -3,7 +3,6 @@ Service, HorizontalPodAutoscaler, PodDisruptionBudget and Ingress."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from attonix.blueprint.model import Service
@@ -246,4 +245,4 @@ def workload_objects(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
     ):
         if extra is not None:
             docs.append(extra)
-    return [copy.deepcopy(d) for d in docs]
+    return docs
