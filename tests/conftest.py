@@ -21,3 +21,10 @@ def example_path() -> Path:
 def example_text() -> str:
     """The example blueprint's text."""
     return EXAMPLE.read_text(encoding="utf-8")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-golden`` rewrites the golden files of renderer tests after review."""
+    parser.addoption(
+        "--update-golden", action="store_true", help="Rewrite golden files (review the diff)."
+    )
