@@ -28,6 +28,10 @@ from attonix.deploy.swarm import views
 from attonix.render import render
 
 SHOP = Path(__file__).parents[2] / "fixtures" / "deploy" / "shop.yaml"
+NOTICE_THEN_FAIL = (
+    "import sys; e = sys.stderr; e.write('notice\\nboom: no such image\\n'); sys.exit(4)"
+)
+DAEMON_DOWN = "import sys; sys.stderr.write('Cannot connect to the Docker daemon'); sys.exit(1)"
 DECLARED = [Secret(name="pg-creds", keys=["username", "password"])]
 
 
@@ -254,7 +258,7 @@ def test_failing_command_names_command_code_and_stderr() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; print('notice', file=sys.stderr); print('boom: no such image', file=sys.stderr); sys.exit(4)",
+                NOTICE_THEN_FAIL,
             ]
         )
     err = exc.value
@@ -271,7 +275,7 @@ def test_missing_binary_and_unreachable_engine_are_one_sentence() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; print('Cannot connect to the Docker daemon', file=sys.stderr); sys.exit(1)",
+                DAEMON_DOWN,
             ],
             unavailable=lambda done: "Cannot connect" in done.stderr,
         )
