@@ -58,7 +58,10 @@ def group_by_domain(hosts: Iterable[Host], level: DomainLevel) -> dict[str, list
 
 def spread(hosts: Sequence[Host], count: int, level: DomainLevel) -> list[Host]:
     """The host of each of ``count`` replicas, spread round-robin over domains at ``level``."""
-    groups = list(group_by_domain(hosts, level).values())
+    return _round_robin(list(group_by_domain(hosts, level).values()), count)
+
+
+def _round_robin(groups: Sequence[Sequence[Host]], count: int) -> list[Host]:
     if not groups:
         return []
     out: list[Host] = []
@@ -115,18 +118,14 @@ class Placer:
     """
 
     blueprint: Blueprint
-    _candidates: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], list[Host]] = (
-        field(default_factory=dict, repr=False)
+    _candidates: dict[_Key, list[Host]] = field(default_factory=dict, repr=False)
+    _groups: dict[tuple[_Key, DomainLevel], list[list[Host]]] = field(
+        default_factory=dict, repr=False
     )
 
     def candidates(self, cluster: Cluster, placement: Placement | None) -> list[Host]:
         """The hosts of ``cluster`` allowed by ``placement``."""
-        key = (
-            cluster.name,
-            tuple(placement.zones) if placement else (),
-            tuple(placement.racks) if placement else (),
-            tuple(placement.hosts) if placement else (),
-        )
+        key = _key(cluster, placement)
         found = self._candidates.get(key)
         if found is None:
             hosts = self.blueprint.cluster_hosts(cluster)
@@ -148,14 +147,40 @@ class Placer:
         cluster = self.blueprint.clusters_by_name.get(database.cluster)
         return [] if cluster is None else self.candidates(cluster, None)
 
+    def domains(
+        self, cluster: Cluster, placement: Placement | None, level: DomainLevel
+    ) -> list[list[Host]]:
+        """The allowed hosts of ``cluster`` grouped by domain at ``level``, in name order."""
+        key = (_key(cluster, placement), level)
+        found = self._groups.get(key)
+        if found is None:
+            hosts = self.candidates(cluster, placement)
+            found = list(group_by_domain(hosts, level).values())
+            self._groups[key] = found
+        return found
+
+    def workload_domains(self, workload: Service | Frontend) -> list[list[Host]]:
+        """A workload's allowed hosts grouped by domain at its spread level."""
+        cluster = self.blueprint.clusters_by_name.get(workload.cluster)
+        if cluster is None:
+            return []
+        return self.domains(cluster, workload.placement, self.blueprint.spread_of(workload))
+
     def place_workload(self, workload: Service | Frontend) -> Counter[str]:
         """Replicas per host name for a running workload."""
-        hosts = self.workload_hosts(workload)
-        level = self.blueprint.spread_of(workload)
-        return Counter(h.name for h in spread(hosts, running_replicas(workload), level))
+        groups = self.workload_domains(workload)
+        return Counter(h.name for h in _round_robin(groups, running_replicas(workload)))
 
     def place_database(self, database: Database) -> Counter[str]:
         """Instances per host name for a database run inside the data center."""
-        hosts = self.database_hosts(database)
-        level = self.blueprint.spread_of(database)
-        return Counter(h.name for h in spread(hosts, database.replicas, level))
+        cluster = self.blueprint.clusters_by_name.get(database.cluster or "")
+        if database.cluster is None or cluster is None:
+            return Counter()
+        groups = self.domains(cluster, None, self.blueprint.spread_of(database))
+        return Counter(h.name for h in _round_robin(groups, database.replicas))
+
+
+def _key(cluster: Cluster, placement: Placement | None) -> _Key:
+    if placement is None:
+        return (cluster.name, (), (), ())
+    return (cluster.name, tuple(placement.zones), tuple(placement.racks), tuple(placement.hosts))

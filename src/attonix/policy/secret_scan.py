@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from attonix.blueprint.diagnostics import Path
@@ -61,7 +60,7 @@ _SAFE_SUFFIXES = frozenset(
 _HARMLESS_VALUES = frozenset({"", "true", "false", "yes", "no", "none", "null", "0", "1"})
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")),
+    ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")),
     ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
     (
         "a JSON Web Token",
@@ -72,8 +71,19 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("a password inside a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
 )
+# One pass over each string instead of one per pattern (blueprints hold many strings).
+_ANY_PATTERN = re.compile(
+    "|".join(f"(?P<p{i}>{pattern.pattern})" for i, (_, pattern) in enumerate(_PATTERNS))
+)
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
-_DIGEST = re.compile(r"sha(?:256|384|512):[0-9a-f]{64,128}")
+# Public material that is long and random by design, never a secret: image digests, SSH
+# public keys and PEM certificates or public keys.
+_PUBLIC = re.compile(
+    r"sha(?:256|384|512):[0-9a-f]{64,128}"
+    r"|(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-\S+@openssh\.com) [A-Za-z0-9+/]+=*"
+    r"|-----BEGIN (CERTIFICATE|PUBLIC KEY)-----.*?-----END \1-----",
+    re.DOTALL,
+)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
@@ -116,24 +126,34 @@ def looks_like_secret(text: str) -> str | None:
     """What kind of secret ``text`` contains (for the message), or None."""
     if len(text) < 16:
         return None
-    for kind, pattern in _PATTERNS:
-        if pattern.search(text):
-            return kind
-    # Image digests are long hex by design; they are not secrets.
-    cleaned = _DIGEST.sub("", text)
+    match = _ANY_PATTERN.search(text)
+    if match is not None:
+        return next(_PATTERNS[int(k[1:])][0] for k, v in match.groupdict().items() if v)
+    if len(text) < 24:
+        return None
+    cleaned = _PUBLIC.sub("", text)
     for token in _TOKEN.findall(cleaned):
         if _high_entropy(token):
             return "a high-entropy string (a key or token)"
     return None
 
 
-def strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """Every string in plain data (dicts, lists, scalars) with its path."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from strings(item, (*path, i))
+def strings(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
+    """Every string of at least 16 characters in plain data, with its path.
+
+    Shorter strings cannot hold any of the secrets looked for. An explicit stack rather than
+    recursion: generated blueprints hold hundreds of thousands of values.
+    """
+    out: list[tuple[Path, str]] = []
+    stack: list[tuple[Path, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if len(item) >= 16:
+                out.append((where, item))
+        elif kind is dict:
+            stack.extend(((*where, k), v) for k, v in item.items() if type(v) is not int)
+        elif kind is list:
+            stack.extend(((*where, i), v) for i, v in enumerate(item))
+    return out

@@ -456,6 +456,12 @@ QUIET: list[tuple[str, Edit]] = [
     ("ATX048", lambda d: svc(d, 0)["env"].update(DB_PASSWORD_FILE="/run/secrets/db/password")),
     ("ATX048", lambda d: svc(d, 0)["env"].update(API_TOKEN="${API_TOKEN}", TOKEN_TTL="3600")),
     ("ATX049", lambda d: d["metadata"].update(description="Attonixcorp data cloud " * 20)),
+    (
+        "ATX049",
+        lambda d: d["users"]["accounts"][1].update(
+            ssh_keys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHb7Qz9XkLm2Pq4Rt8Vw1Yx3Zn6Cd0Ef bob@x"]
+        ),
+    ),
     ("ATX056", lambda d: fw_rule(d, "mgmt", "app", [22, 3389])),
     ("ATX057", lambda d: fw_rule(d, "app", "data", [6379])),
     ("ATX058", lambda d: fw_rule(d, "internet", "dmz", ["8000-8099"])),

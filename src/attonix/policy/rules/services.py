@@ -33,15 +33,14 @@ def _spread(ctx: Context) -> Iterator[Issue]:
     bp = ctx.blueprint
     placer = Placer(bp)
     for path, component, w in _running(bp):
-        hosts = placer.workload_hosts(w)
+        groups = placer.workload_domains(w)
         level = bp.spread_of(w)
-        domains = {domain_of(h, level) for h in hosts}
-        if running_replicas(w) >= 2 and len(hosts) >= 2 and len(domains) < 2:
+        if running_replicas(w) >= 2 and len(groups) == 1 and len(groups[0]) >= 2:
             where = ("placement",) if w.placement else ("cluster",)
             yield Issue(
                 (*path, *where),
                 component,
-                f"every replica of {component} lands in {level} {next(iter(domains))!r}",
+                f"every replica of {component} lands in {level} {domain_of(groups[0][0], level)!r}",
                 hint=f"Allow hosts in a second {level} (placement or the cluster's hosts), "
                 "or spread over a finer level.",
             )
