@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from attonix import __version__
 from attonix.server.api import include_routers
@@ -42,11 +42,21 @@ def route_requirement(route: APIRoute) -> Require | None:
     return None
 
 
+def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """Every (method, full path, route) of the app's API routes, included routers flattened."""
+    out = []
+    for rc in iter_route_contexts(app.routes):
+        route = rc.original_route
+        if isinstance(route, APIRoute) and rc.path:
+            out.extend((m, rc.path, route) for m in sorted(rc.methods or ()))
+    return out
+
+
 def _check_every_route_declares_a_permission(app: FastAPI) -> None:
     missing = [
-        f"{sorted(r.methods or ())} {r.path}"
-        for r in app.routes
-        if isinstance(r, APIRoute) and route_requirement(r) is None
+        f"{method} {path}"
+        for method, path, route in api_routes(app)
+        if route_requirement(route) is None
     ]
     if missing:
         raise RuntimeError(f"routes without Require(...): {', '.join(missing)}")

@@ -47,8 +47,10 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         plan = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
         summary = plan.to_dict()
         log(f"plan: {summary.get('counts', {})}")
-    except Error as exc:
-        _set(ctx, dep_id, status="plan_failed", plan={"error": exc.message, "hint": exc.hint})
+    except Exception as exc:
+        # Whatever went wrong, the deployment must not stay "planning" forever.
+        message = exc.message if isinstance(exc, Error) else f"{type(exc).__name__}: {exc}"
+        _set(ctx, dep_id, status="plan_failed", plan={"error": message[:2000]})
         raise
     _set(ctx, dep_id, status="awaiting_approval", plan=summary, findings=found)
     return {"deployment": dep_id, "status": "awaiting_approval"}
@@ -63,9 +65,8 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         plan, result = pipeline.apply(
             loaded, d.target, secrets=VaultSecretSource(ctx, env), progress=log
         )
-    except Error as exc:
+    except Exception:
         _set(ctx, dep_id, status="failed")
-        log(f"apply failed: {exc.message}")
         raise
     outcome = result.to_dict()
     _set(ctx, dep_id, status="succeeded" if result.ok else "failed", plan=plan.to_dict())
