@@ -44,7 +44,7 @@ def route_requirement(route: APIRoute) -> Require | None:
 
 def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     """Every (method, full path, route) of the app's API routes, included routers flattened."""
-    out = []
+    out: list[tuple[str, str, APIRoute]] = []
     for rc in iter_route_contexts(app.routes):
         route = rc.original_route
         if isinstance(route, APIRoute) and rc.path:

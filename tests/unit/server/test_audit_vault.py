@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from typing import Any
@@ -39,7 +40,7 @@ def test_every_change_is_chained_with_actor_time_and_ip(
     create = next(e for e in entries if e["action"] == "environment.create")
     assert create["actor"] == "root-admin" and create["target"] == "environment/prod"
     assert create["source_ip"] == "testclient"
-    for prev, cur in zip(entries, entries[1:], strict=False):
+    for prev, cur in itertools.pairwise(entries):
         assert cur["prev_hash"] == prev["hash"] and cur["seq"] == prev["seq"] + 1
     verify = client.get(f"{V}/audit/verify", headers=admin.headers).json()
     assert verify == {"ok": True, "checked": len(entries), "problems": []}

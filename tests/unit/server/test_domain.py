@@ -95,7 +95,8 @@ def test_identity_is_reconciled_and_never_silently_deleted(
         assert [g.name for g in carol.groups] == ["developers"]
     # dave leaves the blueprint, bob's binding is removed, carol's name changes.
     text = example.replace(
-        "    - {name: dave, email: dave@attonixcorp.com, full_name: Dave Auditor, groups: [auditors]}\n",
+        "    - {name: dave, email: dave@attonixcorp.com, "
+        "full_name: Dave Auditor, groups: [auditors]}\n",
         "",
     ).replace("      - {role: operator, environments: [prod, staging], users: [bob]}\n", "")
     text = text.replace("full_name: Carol Developer", "full_name: Carol Dev")
