@@ -18,7 +18,14 @@ from attonix.errors import Error
 Format = Literal["yaml", "yaml-multi", "json", "text"]
 MANIFEST = ".attonix-manifest.json"
 
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc]
+    """Never writes anchors/aliases: a shared dict is written out in full wherever it appears."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 class RenderError(Error):

@@ -25,6 +25,13 @@ def test_serialisation_is_deterministic_and_ordered() -> None:
     assert to_text("x", "text") == "x\n"
 
 
+def test_shared_values_are_written_out_not_aliased() -> None:
+    shared = {"app": "x"}
+    text = to_text({"a": shared, "b": shared}, "yaml")
+    assert text == "a:\n  app: x\nb:\n  app: x\n"
+    assert "&" not in text and "*" not in text
+
+
 def test_write_prunes_only_what_it_wrote(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_artifacts(
