@@ -145,6 +145,7 @@ def generate_blueprint(services: int, *, databases: int, hosts: int) -> str:
                 {
                     "name": "edge",
                     "hosts": lbs,
+                    "virtual_ip": "10.99.0.10",
                     "frontends": [
                         {"name": "k8s-api", "port": 6443, "protocol": "tcp", "backend": "k8s"}
                     ],
