@@ -52,7 +52,16 @@ def get_driver(
             hint=f"Use one of: {', '.join(sorted(DRIVERS))}.",
         ) from None
     chosen = pick_cluster(blueprint, kind=target, name=cluster)
-    cls: Any = getattr(importlib.import_module(module_name), cls_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise DeployError(
+            f"the {target} deploy driver is not available in this version of Attonix",
+            hint="Render the files with `attonix render --target` and apply them by hand.",
+        ) from None
+    cls: Any = getattr(module, cls_name)
     driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
     return driver
 
