@@ -23,7 +23,8 @@ CONNECTIONS = {"github": GithubDriver(), "gitlab": GitlabDriver(), "timer": Time
 
 
 class _Connections:
-    connections = {n: types.SimpleNamespace(driver=d) for n, d in CONNECTIONS.items()}
+    def __init__(self) -> None:
+        self.connections = {n: types.SimpleNamespace(driver=d) for n, d in CONNECTIONS.items()}
 
     def getSource(self, name: str) -> object:  # noqa: N802 - Zuul's interface
         if name not in ("github", "gitlab"):
