@@ -1,31 +1,28 @@
 /** The pages of one environment. */
+import { Blueprints } from "./Blueprints";
+import { Deployments } from "./Deployments";
+import { Findings } from "./Findings";
+import { Overview } from "./Overview";
+import { Secrets } from "./Secrets";
 
-const TITLES: Record<string, string> = {
-  overview: "Overview",
-  blueprints: "Blueprints",
-  findings: "Findings",
-  deployments: "Deployments",
-  secrets: "Secrets",
+const PAGES: Record<string, [string, (p: { env: string }) => React.JSX.Element]> = {
+  overview: ["Overview", Overview],
+  blueprints: ["Blueprints", Blueprints],
+  findings: ["Findings", Findings],
+  deployments: ["Deployments", Deployments],
+  secrets: ["Secrets", Secrets],
 };
 
 export function EnvPage({ env, page }: { env: string; page: string }) {
-  const title = TITLES[page];
-  if (!title) return <h1>Page not found</h1>;
+  const entry = PAGES[page];
+  if (!entry) return <h1>Page not found</h1>;
+  const [title, Page] = entry;
   return (
     <>
       <h1>
         {title} <span className="muted">· {env}</span>
       </h1>
-      <Unavailable what={title.toLowerCase()} />
+      <Page env={env} />
     </>
-  );
-}
-
-/** Said plainly when the connected server does not offer what a page needs. */
-export function Unavailable({ what }: { what: string }) {
-  return (
-    <p className="notice" role="status">
-      This server does not offer {what} yet: its API has no endpoint for it.
-    </p>
   );
 }
