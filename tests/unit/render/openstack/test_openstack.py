@@ -1,0 +1,168 @@
+"""The openstack target: HOT structure, HA placement, encrypted boot volumes, security
+groups derived from the firewall, no credentials. A live check against a real cloud runs
+only when ATTONIX_TEST_OPENSTACK_CLOUD names a clouds.yaml entry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from attonix.blueprint.loader import load_file
+from attonix.blueprint.model import Blueprint
+from attonix.render.base import write_artifacts
+from attonix.render.registry import render
+
+from .hot import problems
+
+
+@pytest.fixture
+def example(example_path: Path) -> Blueprint:
+    return load_file(example_path).blueprint
+
+
+def _files(bp: Blueprint) -> dict[str, Any]:
+    return {a.path: a.content for a in render(bp, "openstack")}
+
+
+def _on_app_network(example_path: Path, tmp_path: Path) -> Blueprint:
+    data = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    cloud = data["storage"]["openstack"][0]
+    cloud["networks"] = [{"name": "app-net", "cidr": "10.20.2.0/25", "external": True}]
+    cloud["instances"][0]["network"] = "app-net"
+    path = tmp_path / "datacenter.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_file(path).blueprint
+
+
+def test_stack_is_structurally_valid_heat(example: Blueprint) -> None:
+    files = _files(example)
+    assert sorted(files) == [
+        "openstack/openstack-main/env.yaml",
+        "openstack/openstack-main/stack.yaml",
+    ]
+    assert problems(files["openstack/openstack-main/stack.yaml"]) == []
+
+
+def test_checker_is_not_a_rubber_stamp(example: Blueprint) -> None:
+    stack = _files(example)["openstack/openstack-main/stack.yaml"]
+    stack["resources"]["batch-worker-01"]["properties"]["flavour"] = "m1.small"
+    stack["resources"]["batch-worker-02"]["properties"]["networks"][0]["port"] = {
+        "get_resource": "missing-port"
+    }
+    stack["resources"]["odd"] = {"type": "OS::Nova::Serverr"}
+    assert sorted(problems(stack)) == [
+        ".resources.batch-worker-02.properties.networks[0].port: get_resource "
+        "'missing-port' names nothing in the template",
+        "resource batch-worker-01: unknown property 'flavour'",
+        "resource odd: type 'OS::Nova::Serverr' is not allowed",
+    ]
+
+
+def test_instances_spread_over_zones_with_anti_affinity(example: Blueprint) -> None:
+    res = _files(example)["openstack/openstack-main/stack.yaml"]["resources"]
+    servers = {n: r["properties"] for n, r in res.items() if r["type"] == "OS::Nova::Server"}
+    assert sorted(servers) == [f"batch-worker-0{i}" for i in range(1, 7)]
+    zones = [servers[n]["availability_zone"] for n in sorted(servers)]
+    assert zones == ["nova-a", "nova-b", "nova-c"] * 2
+    assert res["batch-worker-servers"] == {
+        "type": "OS::Nova::ServerGroup",
+        "properties": {"name": "attonixcorp-batch-worker", "policies": ["anti-affinity"]},
+    }
+    for name, props in servers.items():
+        assert props["scheduler_hints"] == {"group": {"get_resource": "batch-worker-servers"}}
+        (bdm,) = props["block_device_mapping_v2"]
+        assert bdm["boot_index"] == 0 and bdm["volume_id"] == {"get_resource": f"{name}-boot"}
+        vol = res[f"{name}-boot"]["properties"]
+        assert res[f"{name}-boot"]["type"] == "OS::Cinder::Volume"
+        assert vol["size"] == 100 and vol["volume_type"] == {"get_param": "volume_type"}
+        assert props["user_data"] == {"get_param": "user_data"}
+
+
+def test_environment_and_parameters(example: Blueprint) -> None:
+    files = _files(example)
+    stack = files["openstack/openstack-main/stack.yaml"]
+    assert stack["parameters"]["volume_type"]["default"] == "encrypted"
+    assert stack["parameters"]["user_data"]["hidden"] is True
+    assert files["openstack/openstack-main/env.yaml"] == {
+        "parameters": {
+            "volume_type": "encrypted",
+            "batch_worker_image": "ubuntu-24.04",
+            "batch_worker_flavor": "m1.large",
+        }
+    }
+
+
+def test_no_credentials_in_templates(example: Blueprint) -> None:
+    text = "".join(a.text() for a in render(example, "openstack"))
+    cloud = example.storage.openstack[0]
+    for leaked in (cloud.auth_url, cloud.credentials_secret, "password", "application_credential"):
+        assert leaked not in text
+
+
+def test_security_groups_follow_the_firewall(
+    example: Blueprint, example_path: Path, tmp_path: Path
+) -> None:
+    # The example's batch network lies in no firewall zone: nothing may reach it.
+    res = _files(example)["openstack/openstack-main/stack.yaml"]["resources"]
+    assert res["batch-worker-secgroup"]["properties"]["rules"] == []
+    # On the app zone's range, exactly the rules whose destination is 'app' are allowed.
+    bp = _on_app_network(example_path, tmp_path)
+    stack = _files(bp)["openstack/openstack-main/stack.yaml"]
+    assert problems(stack) == []
+    rules = stack["resources"]["batch-worker-secgroup"]["properties"]["rules"]
+    got = {(r["remote_ip_prefix"], r["port_range_min"], r["port_range_max"]) for r in rules}
+    assert got == {
+        ("10.10.0.0/24", 8000, 8000),
+        ("10.20.1.0/24", 8000, 8000),
+        ("10.20.2.0/24", 8000, 8000),
+        ("10.20.2.0/24", 9000, 9000),
+        ("10.10.9.0/24", 22, 22),
+        ("10.10.9.0/24", 6443, 6443),
+    }
+    assert all(r["direction"] == "ingress" and r["protocol"] == "tcp" for r in rules)
+    assert stack["resources"]["app-net-router"]["properties"]["external_gateway_info"] == {
+        "network": {"get_param": "external_network"}
+    }
+
+
+def test_deterministic(example: Blueprint) -> None:
+    assert [a.text() for a in render(example, "openstack")] == [
+        a.text() for a in render(example, "openstack")
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    not os.environ.get("ATTONIX_TEST_OPENSTACK_CLOUD"),
+    reason="set ATTONIX_TEST_OPENSTACK_CLOUD to a clouds.yaml entry to validate against Heat",
+)
+def test_heat_validates_the_template(example: Blueprint, tmp_path: Path) -> None:
+    cli = shutil.which("openstack")
+    assert cli, "the openstack client (python-openstackclient, python-heatclient) is missing"
+    write_artifacts(render(example, "openstack"), tmp_path)
+    base = tmp_path / "openstack" / "openstack-main"
+    res = subprocess.run(
+        [
+            cli,
+            "--os-cloud",
+            os.environ["ATTONIX_TEST_OPENSTACK_CLOUD"],
+            "orchestration",
+            "template",
+            "validate",
+            "-t",
+            str(base / "stack.yaml"),
+            "-e",
+            str(base / "env.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
