@@ -61,7 +61,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "attonix_http_requests_total",
-            "HTTP requests by method, route and status.",
+            "HTTP requests by method, route (operationId) and status.",
             ["method", "route", "status"],
             registry=self.registry,
         )
@@ -155,8 +155,9 @@ class RequestPlumbing:
 
     def _observe(self, scope: Scope, status: int, start: float, request_id: str) -> None:
         elapsed = time.perf_counter() - start
+        # The route's name (its operationId) keeps label values bounded and stable.
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(route, "name", None) or "unmatched"
         self.metrics.requests.labels(scope["method"], template, str(status)).inc()
         self.metrics.latency.labels(scope["method"], template).observe(elapsed)
         state = scope.get("state", {})
