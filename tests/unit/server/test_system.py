@@ -1,4 +1,4 @@
-"""Probes, hardening (headers, CORS, 413, problem bodies, metrics), schema checks, backup/restore."""
+"""Probes, hardening (headers, CORS, 413, problems, metrics), schema checks, backup/restore."""
 
 from __future__ import annotations
 
