@@ -1,0 +1,80 @@
+"""The vsphere target's spec: what the driver converges towards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attonix.blueprint.loader import load_file
+from attonix.blueprint.model import Blueprint
+from attonix.render.registry import render
+
+
+@pytest.fixture
+def example(example_path: Path) -> Blueprint:
+    return load_file(example_path).blueprint
+
+
+def test_spec_content(example: Blueprint) -> None:
+    (art,) = render(example, "vsphere")
+    assert art.path == "vsphere/vsphere-main/spec.json" and art.format == "json"
+    spec = json.loads(art.text())
+    assert spec["cluster"] == {
+        "name": "Compute-Cluster",
+        "ha": {"enabled": True, "host_monitoring": "enabled", "admission_control": True},
+        "drs": {"enabled": True, "behavior": "fullyAutomated"},
+    }
+    assert spec["folders"] == ["attonix/legacy"]
+    assert spec["groups"] == [
+        {
+            "name": "legacy-erp",
+            "folder": "attonix/legacy",
+            "vms": ["legacy-erp-01", "legacy-erp-02"],
+            "rule": {
+                "name": "attonix-legacy-erp-anti-affinity",
+                "type": "anti-affinity",
+                "enabled": True,
+                "mandatory": True,
+            },
+        }
+    ]
+    assert spec["vms"][1] == {
+        "name": "legacy-erp-02",
+        "group": "legacy-erp",
+        "folder": "attonix/legacy",
+        "template": "ubuntu-24.04-template",
+        "cpus": 8,
+        "memory_mib": 32768,
+        "disk_gib": 200,
+        "datastore": "vsan-datastore",
+        "network": "VM Network",
+        "encrypted": True,
+    }
+    assert spec["encryption"] == {"enabled": True, "storage_policy": "VM Encryption Policy"}
+    assert spec["owner"]["attribute"] == "attonix.io/blueprint"
+    assert spec["owner"]["value"] == "attonixcorp"
+
+
+def test_credentials_by_name_only(example: Blueprint) -> None:
+    (art,) = render(example, "vsphere")
+    spec = json.loads(art.text())
+    assert spec["credentials_secret"] == "vsphere-credentials"
+    assert "password" not in art.text() and "username" not in art.text()
+
+
+def test_single_vm_group_has_no_rule(example: Blueprint) -> None:
+    vc = example.storage.vsphere[0]
+    one = vc.model_copy(update={"vms": [vc.vms[0].model_copy(update={"count": 1, "folder": ""})]})
+    bp = example.model_copy(
+        update={"storage": example.storage.model_copy(update={"vsphere": [one]})}
+    )
+    spec = json.loads(render(bp, "vsphere")[0].text())
+    assert spec["groups"][0]["rule"] is None
+    assert spec["groups"][0]["vms"] == ["legacy-erp-01"]
+    assert spec["folders"] == ["attonix/attonixcorp"]
+
+
+def test_deterministic(example: Blueprint) -> None:
+    assert render(example, "vsphere")[0].text() == render(example, "vsphere")[0].text()
