@@ -17,7 +17,7 @@ from attonix.server.api import include_routers
 from attonix.server.auth.deps import Require
 from attonix.server.context import ServerContext, build_context
 from attonix.server.db import migrate
-from attonix.server.errors import install_error_handlers
+from attonix.server.errors import Problem, install_error_handlers
 from attonix.server.jobs import BackgroundWorker
 from attonix.server.middleware import Metrics, RequestPlumbing, configure_logging
 from attonix.server.settings import Settings
@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
 
     include_routers(app, prefix=API_PREFIX)
     _check_every_route_declares_a_permission(app)
+    _publish_problem_schema(app)
 
     app.add_middleware(
         CORSMiddleware,
@@ -119,6 +120,23 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
     )
     app.add_middleware(RequestPlumbing, settings=settings, metrics=metrics)
     return app
+
+
+def _publish_problem_schema(app: FastAPI) -> None:
+    """Add the problem-details schema that every error response refers to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_document(settings: Settings | None = None) -> dict[str, Any]:

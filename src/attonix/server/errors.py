@@ -109,6 +109,25 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+#: Error responses every API route may give, documented once for the OpenAPI document.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("Bad request"),
+    401: _problem("Missing or invalid credentials"),
+    403: _problem("Permission denied"),
+    404: _problem("Not found"),
+    409: _problem("Conflict with the current state"),
+    413: _problem("Request body too large"),
+    422: _problem("Invalid content (diagnostics or field errors included)"),
+    429: _problem("Throttled; see Retry-After"),
+}
+
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",

@@ -15,10 +15,11 @@ from attonix.server.api import (
     secrets,
     system,
 )
+from attonix.server.errors import PROBLEM_RESPONSES
 
 
 def include_routers(app: FastAPI, *, prefix: str) -> None:
     """Mount every router: probes and metrics at the root, the API under ``prefix``."""
     app.include_router(system.router)
     for module in (auth, account, admin, environments, secrets, deployments, jobs, audit):
-        app.include_router(module.router, prefix=prefix)
+        app.include_router(module.router, prefix=prefix, responses=PROBLEM_RESPONSES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from attonix.server.db.models import Environment, User
 from attonix.server.errors import NotFound
 from attonix.server.schemas import ApiTokenCreated, ApiTokenOut
 
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 router = APIRouter(prefix="/me", tags=["account"])
 Self = Annotated[Principal, Depends(Require(Permission.SELF))]
 Full = Annotated[Principal, Depends(Require(Permission.ENV_LIST))]
@@ -163,6 +164,6 @@ def create_api_token(body: TokenIn, request: Request, ctx: Ctx, p: Full) -> ApiT
 
 
 @router.delete("/tokens/{token_id}", status_code=204, name="revoke_api_token")
-def revoke_api_token(token_id: int, request: Request, ctx: Ctx, p: Full) -> None:
+def revoke_api_token(token_id: RowId, request: Request, ctx: Ctx, p: Full) -> None:
     """Revoke one of the caller's API tokens."""
     users.revoke_api_token(ctx, user_id=p.user_id, token_id=token_id, actor=actor_of(request, p))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from attonix.server.auth import mfa, users
@@ -19,6 +19,7 @@ from attonix.server.schemas import (
     UserOut,
 )
 
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 router = APIRouter(tags=["admin"])
 Reader = Annotated[Principal, Depends(Require(Permission.USERS_READ))]
 Writer = Annotated[Principal, Depends(Require(Permission.USERS_WRITE))]
@@ -167,6 +168,6 @@ def create_binding(body: BindingIn, request: Request, ctx: Ctx, p: Writer) -> Bi
 
 
 @router.delete("/bindings/{binding_id}", status_code=204, name="delete_binding")
-def delete_binding(binding_id: int, request: Request, ctx: Ctx, p: Writer) -> None:
+def delete_binding(binding_id: RowId, request: Request, ctx: Ctx, p: Writer) -> None:
     """Remove a role binding."""
     users.delete_binding(ctx, binding_id, actor=actor_of(request, p))

@@ -12,7 +12,6 @@ from attonix.server.auth.deps import Ctx, Require, actor_of
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.schemas import (
     NAME_PATTERN,
-    Diagnostic,
     DiffOut,
     EnvironmentOut,
     ImportResult,
@@ -37,15 +36,6 @@ class BlueprintIn(BaseModel):
 
     source: str = Field(min_length=1, max_length=4_000_000)
     filename: str = Field("datacenter.yaml", min_length=1, max_length=255)
-
-
-class InvalidBlueprint(BaseModel):
-    """422 problem body for a blueprint that does not validate."""
-
-    title: str
-    status: int
-    detail: str
-    diagnostics: list[Diagnostic]
 
 
 @router.get("", response_model=list[EnvironmentOut], name="list_environments")
@@ -82,7 +72,6 @@ def get_environment(
     response_model=ImportResult,
     status_code=201,
     name="upload_blueprint",
-    responses={422: {"model": InvalidBlueprint, "description": "The blueprint is invalid."}},
 )
 def upload_blueprint(
     env: Env,
