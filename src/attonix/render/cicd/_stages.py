@@ -66,7 +66,7 @@ def stage_order(bp: Blueprint, index: int) -> tuple[list[str], bool]:
     Raises :class:`RenderError` naming the pipeline when its stages deploy before the gate.
     """
     p = bp.cicd.pipelines[index]
-    stages = list(dict.fromkeys(p.stages))
+    stages: list[str] = list(dict.fromkeys(p.stages))
     where = f"cicd.pipelines[{index}].stages"
     if "deploy" not in stages:
         return stages, False

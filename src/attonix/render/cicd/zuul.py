@@ -34,7 +34,7 @@ _RECHECK = r"(?i)^\s*recheck\s*$"
 
 def sources(bp: Blueprint) -> list[str]:
     """The connections (``github``, ``gitlab``) the tenant reads projects from."""
-    used = {p.source for p in bp.cicd.pipelines if p.provider == "zuul"}
+    used: set[str] = {p.source for p in bp.cicd.pipelines if p.provider == "zuul"}
     if not used:
         used = {n for n, v in (("github", bp.cicd.github), ("gitlab", bp.cicd.gitlab)) if v}
     return sorted(used)
