@@ -172,7 +172,6 @@ def commands(
 ) -> tuple[str, ...]:
     """The shell commands of one stage (the same in every provider)."""
     bpf = BLUEPRINT_FILE
-    env = pipeline.deploy_environment or bp.metadata.environment
     if stage == "lint":
         return (f"attonix validate {bpf}", "make lint")
     if stage == "test":
@@ -188,15 +187,15 @@ def commands(
         return ("make scan",)
     if stage == "check":
         return (
-            f"attonix check {bpf} --fail-on medium --format sarif > {SARIF_FILE}",
+            f"attonix check {bpf} --fail-on medium --format sarif -o {SARIF_FILE}",
             *_render_commands(targets),
         )
     if stage == "render":
         return _render_commands(targets)
     if stage == "plan":
-        return tuple(f"attonix plan {bpf} --target {t} --environment {env}" for t in targets)
+        return tuple(f"attonix plan {bpf} --target {t}" for t in targets)
     if stage == "deploy":
-        return tuple(f"attonix apply {bpf} --target {t} --environment {env} --yes" for t in targets)
+        return tuple(f"attonix apply {bpf} --target {t} --yes" for t in targets)
     raise RenderError(f"unknown CI stage {stage!r}", hint="This is a renderer bug; report it.")
 
 

@@ -343,7 +343,7 @@ def playbooks() -> dict[str, list[dict[str, Any]]]:
                     {
                         "name": "Policy gate",
                         "ansible.builtin.shell": f"attonix check {BLUEPRINT_FILE} --fail-on medium "
-                        f"--format sarif > {SARIF_FILE}",
+                        f"--format sarif -o {SARIF_FILE}",
                         "args": {"chdir": workdir},
                     },
                     {

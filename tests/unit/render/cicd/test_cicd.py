@@ -78,7 +78,7 @@ def test_gitlab_deploy_needs_the_gate_and_is_serialised(example: Blueprint) -> N
     assert doc["deploy"]["rules"][-1] == {"if": '$CI_COMMIT_BRANCH == "main"'}
     gate = doc["attonix-check"]
     assert gate["script"][0] == (
-        "attonix check datacenter.yaml --fail-on medium --format sarif > attonix.sarif"
+        "attonix check datacenter.yaml --fail-on medium --format sarif -o attonix.sarif"
     )
     assert gate["artifacts"]["when"] == "always" and "attonix.sarif" in gate["artifacts"]["paths"]
 
