@@ -149,7 +149,7 @@ def test_haproxy_accepts_the_config_chef_renders(example: Blueprint, tmp_path: P
     # The template is the Python-produced config, only filtered per node.
     assert cfg == haproxy.haproxy_config(example, haproxy.haproxy_lbs(example))
     assert "retry-on all-retryable-errors" in cfg and "option redispatch" in cfg
-    assert "server cp-a 10.10.1.10:6443 check" in cfg
+    assert "server cp-a 10.20.2.10:6443 check" in cfg
     (tmp_path / "haproxy.cfg").write_text(cfg)
     proc = _run("haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg"))
     assert proc.returncode == 0 and "Configuration file is valid" in proc.stdout, proc.stderr
@@ -170,6 +170,6 @@ def test_keepalived_template_renders_each_members_vrrp(example: Blueprint, tmp_p
         {"hostname": "lb-b"},
     )
     assert "vrrp_instance lb-edge {" in text
-    assert "priority 140" in text and "unicast_src_ip 10.10.2.5" in text
-    assert "        10.10.1.5\n" in text and "        10.10.0.10\n" in text
+    assert "priority 140" in text and "unicast_src_ip 10.10.0.6" in text
+    assert "        10.10.0.5\n" in text and "        10.10.0.10\n" in text
     assert "interface eth0" in text and "router_id lb-b" in text

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from attonix.blueprint import Loaded, load_file
 from attonix.policy import RULES, RULES_BY_ID, check
 
 D = dict[str, Any]
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "attonixcorp.yaml"
+
+
+def _example() -> D:
+    return yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 def db(d: D, i: int) -> D:
@@ -56,7 +63,8 @@ SRV = ("services", "backend", 0)
 DB0 = ("databases", 0)
 CEPH = ("storage", "ceph", 0)
 POOL0 = (*CEPH, "pools", 0)
-FW = ("security", "firewall", "rules", 7)
+# the rule ``fw_rule`` appends lands after the example's own rules
+FW = ("security", "firewall", "rules", len(_example()["security"]["firewall"]["rules"]))
 LB = ("ha", "load_balancers", 0)
 PIPE = ("cicd", "pipelines")
 

@@ -67,7 +67,7 @@ def test_node_run_lists_follow_host_roles(example: Blueprint, out: dict[str, Any
 def test_node_attributes(out: dict[str, Any]) -> None:
     attrs = out["chef/nodes/lb-b.json"]["normal"]["attonix"]
     [lb] = attrs["load_balancers"]
-    assert lb["virtual_ip"] == "10.10.0.10" and lb["peers"] == ["10.10.1.5"]
+    assert lb["virtual_ip"] == "10.10.0.10" and lb["peers"] == ["10.10.0.5"]
     assert (
         lb["priority"]
         < out["chef/nodes/lb-a.json"]["normal"]["attonix"]["load_balancers"][0]["priority"]
@@ -99,7 +99,7 @@ def test_haproxy_backends_are_the_cluster_hosts(example: Blueprint) -> None:
     for setting in ("retries 3", "option redispatch", "retry-on all-retryable-errors"):
         assert console.count(setting) == 1
     assert "bind 10.10.0.10:443" in cfg
-    assert "server sw-a 10.10.1.31:8080 check" in cfg
+    assert "server sw-a 10.20.1.31:8080 check" in cfg
 
 
 def test_haproxy_template_keeps_each_lb_for_its_nodes(example: Blueprint) -> None:

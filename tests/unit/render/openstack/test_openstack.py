@@ -118,7 +118,8 @@ def test_security_groups_follow_the_firewall(
     rules = stack["resources"]["batch-worker-secgroup"]["properties"]["rules"]
     got = {(r["remote_ip_prefix"], r["port_range_min"], r["port_range_max"]) for r in rules}
     assert got == {
-        ("10.10.0.0/24", 8000, 8000),
+        ("10.10.0.0/24", 443, 443),
+        ("10.10.0.0/24", 6443, 6443),
         ("10.20.1.0/24", 8000, 8000),
         ("10.20.2.0/24", 8000, 8000),
         ("10.20.2.0/24", 9000, 9000),
