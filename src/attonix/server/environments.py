@@ -71,9 +71,25 @@ def list_environments(ctx: ServerContext, principal: Principal) -> list[Environm
 
 
 def get_environment(ctx: ServerContext, name: str) -> EnvironmentOut:
-    """One environment."""
-    with ctx.db.session() as s:
-        return _out(s, environment_row(s, name))
+    """One environment (a single read: it is the API's most frequent call)."""
+    latest = (
+        select(func.max(BlueprintVersion.version))
+        .where(BlueprintVersion.environment_id == Environment.id)
+        .scalar_subquery()
+    )
+    with ctx.db.read() as conn:
+        row = conn.execute(
+            select(
+                Environment.name,
+                Environment.description,
+                Environment.mfa_required_for,
+                Environment.created_at,
+                latest.label("latest_version"),
+            ).where(Environment.name == name)
+        ).first()
+    if row is None:
+        raise NotFound(f"No environment named {name!r}.")
+    return EnvironmentOut.model_validate(row._mapping)
 
 
 def upload(

@@ -24,7 +24,7 @@ def list_audit(
     ctx: Ctx,
     p: Reader,
     after: Annotated[
-        int, Query(ge=0, description="Return entries after this sequence number.")
+        int, Query(ge=0, le=2**31 - 1, description="Entries after this sequence number.")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +42,12 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         with self.sessions() as s, s.begin():
             yield s
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in autocommit mode for a single read (no BEGIN/COMMIT round trips)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
@@ -95,4 +101,6 @@ def _sqlite_tuning(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # single reads (Database.read) take no lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,210 @@
+"""Load figures of the Central Server on PostgreSQL: an authenticated read, sign-ins, a login storm.
+
+Starts `attonix serve --workers 2` on loopback against a fresh PostgreSQL database, then drives
+it with wrk (Debian package; scripts/setup.d/30-databases.sh installs it):
+
+1. GET /api/v1/environments/prod with a bearer token — 50 connections, 2 threads;
+2. POST /api/v1/auth/login with the right password (per-address throttle lifted) — the cost
+   of argon2id sign-ins;
+3. the same storm with the default throttle — every answer must be 200, 401 or 429, never 5xx.
+
+Usage: .venv/bin/python bench/bench_server.py [--seconds 15] [--connections 50]
+Bounded: loopback only, fixed duration, the database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get(
+    "ATTONIX_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+PASSWORD = "Bench-Password-2024-xyz"
+
+STATUS_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) codes = {} end
+function response(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("codes")) do total[k] = (total[k] or 0) + v end
+  end
+  for k, v in pairs(total) do io.write(string.format("status %d %d\\n", k, v)) end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310  loopback only
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server not ready at {url}")
+
+
+def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(  # noqa: S310
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        data: dict[str, Any] = json.loads(r.read())
+        return data
+
+
+def run_wrk(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(["wrk", *args], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat: dict[str, str] = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    codes = {int(k): int(v) for k, v in re.findall(r"^status (\d+) (\d+)", out, re.M)}
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests_per_second": rps,
+        "latency": lat,
+        "status_codes": codes,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=2)
+    opts = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: run scripts/setup.d/30-databases.sh")
+
+    name = f"atx_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    tmp = Path(tempfile.mkdtemp(prefix="attonix-bench-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    from attonix.server.security.envelope import KeyRing
+
+    env = {
+        **os.environ,
+        "ATTONIX_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{name}",
+        "ATTONIX_DATA_DIR": str(tmp),
+        "ATTONIX_SIGNING_KEY": uuid.uuid4().hex * 2,
+        "ATTONIX_KEK": KeyRing.generate_line("bench"),
+        "ATTONIX_RUN_WORKERS": "false",
+        "ATTONIX_LOG_LEVEL": "warning",
+        "ATTONIX_LOGIN_IP_MAX_ATTEMPTS": "1000000",
+        "ATTONIX_DB_POOL_SIZE": "20",
+    }
+    attonix = str(VENV_BIN / "attonix")
+    server: subprocess.Popen[bytes] | None = None
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "workers": opts.workers}
+    try:
+        subprocess.run([attonix, "db", "upgrade"], env=env, check=True, capture_output=True)
+        _seed(env)
+        server = _serve(attonix, env, port, opts.workers)
+        wait_ready(f"{base}/readyz")
+        token = post_json(f"{base}/api/v1/auth/login", {"username": "bench", "password": PASSWORD})
+        access = token["tokens"]["access_token"]
+        lua = tmp / "status.lua"
+        lua.write_text(STATUS_LUA)
+        common = ["-t", "2", "-c", str(opts.connections), "-d", f"{opts.seconds}s", "--latency"]
+        results["authenticated_read"] = run_wrk(
+            [
+                *common,
+                "-s",
+                str(lua),
+                "-H",
+                f"Authorization: Bearer {access}",
+                f"{base}/api/v1/environments/prod",
+            ]
+        )
+        body = json.dumps({"username": "bench", "password": PASSWORD})
+        login_lua = tmp / "login.lua"
+        login_lua.write_text(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n' + STATUS_LUA
+        )
+        results["login"] = run_wrk([*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"])
+        # The storm, with the default per-address throttle (30 attempts a minute).
+        server.terminate()
+        server.wait(timeout=30)
+        env.pop("ATTONIX_LOGIN_IP_MAX_ATTEMPTS")
+        with create_engine(env["ATTONIX_DATABASE_URL"]).begin() as c:
+            c.execute(text("DELETE FROM throttles"))
+        server = _serve(attonix, env, port, opts.workers)
+        wait_ready(f"{base}/readyz")
+        results["login_storm_throttled"] = run_wrk(
+            [*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"]
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(results, indent=2, sort_keys=True))
+    storm = results["login_storm_throttled"]["status_codes"]
+    return 1 if any(code >= 500 for code in storm) else 0
+
+
+def _serve(attonix: str, env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [attonix, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _seed(env: dict[str, str]) -> None:
+    """A developer bound in prod (no MFA needed for that role) and the example blueprint."""
+    code = f"""
+from attonix.server.settings import Settings
+from attonix.server.context import build_context
+from attonix.server.audit import Actor
+from attonix.server.environments import create_environment, upload
+from attonix.server.db.models import User, RoleBinding
+from attonix.server.security import hash_password
+ctx = build_context(Settings())
+a = Actor("bench")
+create_environment(ctx, name="prod", actor=a)
+upload(ctx, environment="prod", source=open({str(ROOT / "examples" / "attonixcorp.yaml")!r}).read(),
+       actor=a, reconcile_identity=False)
+with ctx.db.session() as s:
+    s.add(User(name="bench", password_hash=hash_password({PASSWORD!r})))
+    s.add(RoleBinding(role="developer", environment="prod", subject_kind="user", subject="bench"))
+"""
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
