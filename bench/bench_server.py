@@ -31,6 +31,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from attonix.server.security.envelope import KeyRing
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get(
@@ -63,7 +65,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310  loopback only
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -72,10 +74,10 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(  # noqa: S310
+    req = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10) as r:
         data: dict[str, Any] = json.loads(r.read())
         return data
 
@@ -110,8 +112,6 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="attonix-bench-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    from attonix.server.security.envelope import KeyRing
-
     env = {
         **os.environ,
         "ATTONIX_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{name}",
