@@ -3,9 +3,14 @@
 # site with `busybox httpd`, imported into both Docker and Podman as
 #   localhost/attonix-test-httpd:1 and :2  (they differ only in /www/version)
 # The server listens on $PORT (default 8080); /healthz answers for health checks.
+# /bin/curl is a tiny wget-backed stand-in: Podman turns a Kubernetes httpGet probe into the
+# health check `curl -f URL`, so an image without curl could never become healthy under it.
+# REVISION changes whenever the Podman image changes; Podman images of an older revision are
+# rebuilt (Docker's are only built when missing, so running swarm services keep their image).
 source "$(dirname "$0")/../lib.sh"
 apt_install busybox-static
 IMAGE=localhost/attonix-test-httpd
+REVISION=4
 have_docker() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 have_podman() { command -v podman >/dev/null && podman info >/dev/null 2>&1; }
 
@@ -18,6 +23,13 @@ build_tar() {  # build_tar VERSION OUT.tar
   echo "attonix-test-httpd version $version" >"$dir/www/index.html"
   echo "$version" >"$dir/www/version"
   echo ok >"$dir/www/healthz"
+  printf '%s\n' '#!/bin/sh' \
+    '# curl [-f] [-s...] URL -> busybox wget (no -T: busybox wget -T crashes in containers)' \
+    'url=; for a in "$@"; do case "$a" in -*) ;; *) url="$a" ;; esac; done' \
+    '# Podman keeps the probe scheme as written (HTTP://); wget wants it lower-case.' \
+    'case "$url" in HTTP://*) url="http://${url#HTTP://}" ;; HTTPS://*) url="https://${url#HTTPS://}" ;; esac' \
+    'exec wget -q -O /dev/null "$url"' >"$dir/bin/curl"
+  chmod 755 "$dir/bin/curl"
   echo "root:x:0:0:root:/:/bin/sh" >"$dir/etc/passwd"
   echo "root:x:0:" >"$dir/etc/group"
   chmod 1777 "$dir/tmp"
@@ -26,6 +38,9 @@ build_tar() {  # build_tar VERSION OUT.tar
 }
 
 CMD='CMD ["/bin/sh", "-c", "exec httpd -f -p ${PORT:-8080} -h /www"]'
+# Podman runs the command as PID 1 without an init, and PID 1 ignores SIGTERM unless it traps
+# it: the shell stays PID 1, traps TERM and stops httpd, so pods stop at once, not after 10 s.
+PODMAN_CMD='CMD ["/bin/sh", "-c", "httpd -f -p ${PORT:-8080} -h /www & trap \"kill $! 2>/dev/null; exit 0\" TERM INT; wait"]'
 for version in 1 2; do
   tarball="$(mktemp --suffix=.tar)"
   built=0
@@ -34,10 +49,12 @@ for version in 1 2; do
     log "docker import $IMAGE:$version"
     docker import --change "$CMD" --change 'ENV PATH=/bin' "$tarball" "$IMAGE:$version" >/dev/null
   fi
-  if have_podman && ! podman image exists "$IMAGE:$version"; then
+  rev="$(podman image inspect --format '{{index .Config.Labels "io.attonix.test.revision"}}' "$IMAGE:$version" 2>/dev/null || true)"
+  if have_podman && [ "$rev" != "$REVISION" ]; then
     [ "$built" = 1 ] || build_tar "$version" "$tarball"
     log "podman import $IMAGE:$version"
-    podman import -q --change "$CMD" --change 'ENV PATH=/bin' "$tarball" "$IMAGE:$version" >/dev/null
+    podman import -q --change "$PODMAN_CMD" --change 'ENV PATH=/bin' \
+      --change "LABEL io.attonix.test.revision=$REVISION" "$tarball" "$IMAGE:$version" >/dev/null
   fi
   rm -f "$tarball"
 done

@@ -233,6 +233,25 @@ def no_progress(message: str) -> None:
     """A progress callback that ignores every message."""
 
 
+#: One step of an apply or destroy: a label for progress and results, and the action.
+Step = tuple[str, Callable[[], object]]
+
+
+def run_steps(target: str, cluster: str, steps: Sequence[Step], progress: Progress) -> Result:
+    """Run labelled steps in order; on the first failure record it and what was not done."""
+    result = Result(target, cluster)
+    for i, (label, step) in enumerate(steps):
+        progress(label)
+        try:
+            step()
+        except DeployError as exc:
+            result.error = f"{label}: {exc.message}"
+            result.not_done = [lbl for lbl, _ in steps[i:]]
+            return result
+        result.done.append(label)
+    return result
+
+
 class Driver(Protocol):
     """One live target (and cluster): plan, apply, status, destroy."""
 

@@ -28,6 +28,7 @@ from attonix.deploy.base import (
     ServiceStatus,
     compare,
     no_progress,
+    run_steps,
 )
 from attonix.deploy.secrets import SecretSource, version_tag
 from attonix.deploy.state import TargetLock, secret_key, state_dir
@@ -424,20 +425,3 @@ def _service_status(
     if desired != spec_replicas and not orphan:
         message = message or f"engine wants {spec_replicas} replicas (drift)"
     return ServiceStatus(name, desired, running, healthy, image=image, message=message)
-
-
-def run_steps(
-    target: str, cluster: str, steps: list[tuple[str, Any]], progress: Progress
-) -> Result:
-    """Run labelled steps in order; on the first failure record it and what was not done."""
-    result = Result(target, cluster)
-    for i, (label, step) in enumerate(steps):
-        progress(label)
-        try:
-            step()
-        except DeployError as exc:
-            result.error = f"{label}: {exc.message}"
-            result.not_done = [lbl for lbl, _ in steps[i:]]
-            return result
-        result.done.append(label)
-    return result

@@ -1,0 +1,205 @@
+"""Comparable views of Podman pods, built from the rendered kube YAML (desired) and from
+``podman inspect`` of the pods' containers (observed), and the per-service status derived from
+the same inspect documents — all pure, so planning and status are tested without an engine.
+
+A view keeps what Attonix sets and what an operator could change by replaying another YAML:
+image, replicas (pods whose container runs), environment, published ports, mounts, user,
+read-only root, memory limit, health check and labels. Engine additions (``HOSTNAME``, the
+image's own ``ENV``, ``io.podman`` labels) are left out so an untouched pod compares equal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from attonix.deploy.base import ServiceStatus
+
+#: Variables Podman adds to every container.
+_ENGINE_ENV = frozenset({"HOSTNAME", "container", "TERM", "HOME"})
+#: Only these label namespaces are Attonix's (images and Podman add others).
+_OWN_LABEL_PREFIXES = ("app.kubernetes.io/", "attonix.io/")
+_URL = re.compile(r"(https?)(://[^\s'\"]+)", re.IGNORECASE)
+_QUANTITY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_UNITS = {
+    None: 1,
+    "Ki": 1 << 10,
+    "Mi": 1 << 20,
+    "Gi": 1 << 30,
+    "Ti": 1 << 40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (``64Mi``) in bytes."""
+    m = _QUANTITY.match(quantity)
+    if m is None:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def own_labels(labels: dict[str, str] | None) -> dict[str, str]:
+    """The Attonix labels among ``labels``, sorted by key."""
+    return {k: v for k, v in sorted((labels or {}).items()) if k.startswith(_OWN_LABEL_PREFIXES)}
+
+
+def health_url(container: dict[str, Any]) -> str | None:
+    """The URL Podman probes for a kube container's httpGet liveness probe."""
+    probe = container.get("livenessProbe") or {}
+    get = probe.get("httpGet")
+    if not get:
+        return None
+    return f"{get.get('scheme', 'HTTP').lower()}://localhost:{get['port']}{get.get('path', '/')}"
+
+
+def pod_from_kube(doc: dict[str, Any]) -> dict[str, Any]:
+    """The view of the pods a rendered Deployment asks for (secret names already versioned)."""
+    pod = doc["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    sources: dict[str, str] = {}
+    for vol in pod.get("volumes", []):
+        if "secret" in vol:
+            sources[vol["name"]] = vol["secret"]["secretName"]
+        else:
+            sources[vol["name"]] = vol["name"]
+    sec = c.get("securityContext", {})
+    limits = c.get("resources", {}).get("limits", {})
+    return {
+        "image": c["image"],
+        "replicas": int(doc["spec"].get("replicas", 1)),
+        "env": {e["name"]: e.get("value", "") for e in sorted(c.get("env", []), key=_name)},
+        "ports": sorted(
+            f"{p.get('hostIP', '')}:{p['hostPort']}->{p['containerPort']}/"
+            f"{p.get('protocol', 'TCP').lower()}"
+            for p in c.get("ports", [])
+            if "hostPort" in p
+        ),
+        "mounts": sorted(
+            f"{m['mountPath']} <- {sources.get(m['name'], m['name'])}"
+            for m in c.get("volumeMounts", [])
+        ),
+        "user": f"{sec['runAsUser']}:{sec['runAsGroup']}" if "runAsUser" in sec else "",
+        "read_only": bool(sec.get("readOnlyRootFilesystem", False)),
+        "memory_limit": memory_bytes(limits["memory"]) if "memory" in limits else 0,
+        "health": health_url(c),
+        "labels": own_labels(doc["spec"]["template"]["metadata"].get("labels")),
+    }
+
+
+def _name(entry: dict[str, Any]) -> str:
+    return str(entry["name"])
+
+
+def _env(entries: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        out[key] = value
+    return out
+
+
+def container_view(info: dict[str, Any], *, image_env: Iterable[str] = ()) -> dict[str, Any]:
+    """The view of one live container (from ``podman inspect``), replicas not yet counted.
+
+    ``image_env`` is the image's own ``ENV``: entries the container inherits unchanged from its
+    image are not the blueprint's and are left out.
+    """
+    cfg = info.get("Config", {})
+    host = info.get("HostConfig", {})
+    inherited = _env(image_env)
+    env = {
+        k: v
+        for k, v in _env(cfg.get("Env") or []).items()
+        if k not in _ENGINE_ENV and inherited.get(k) != v
+    }
+    ports = []
+    for key, bindings in sorted((info.get("NetworkSettings", {}).get("Ports") or {}).items()):
+        for b in bindings or []:
+            ports.append(f"{b.get('HostIp', '')}:{b.get('HostPort')}->{key}")
+    health = cfg.get("Healthcheck") or {}
+    found = _URL.search(" ".join(health.get("Test") or []))
+    return {
+        "image": cfg.get("Image") or info.get("ImageName", ""),
+        "replicas": 1,
+        "env": dict(sorted(env.items())),
+        "ports": sorted(ports),
+        "mounts": sorted(
+            f"{m['Destination']} <- {m.get('Name') or m.get('Source', '')}"
+            for m in info.get("Mounts") or []
+            if m.get("Type") == "volume"
+        ),
+        "user": cfg.get("User", ""),
+        "read_only": bool(host.get("ReadonlyRootfs", False)),
+        "memory_limit": int(host.get("Memory") or 0),
+        "health": found.group(1).lower() + found.group(2) if found else None,
+        "labels": own_labels(cfg.get("Labels")),
+    }
+
+
+def running(info: dict[str, Any]) -> bool:
+    """True when the container's process is running (restarting counts as not running)."""
+    state = info.get("State", {})
+    return bool(state.get("Running")) and state.get("Status") == "running"
+
+
+def service_view(
+    desired: dict[str, Any] | None, containers: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The observed view of a service from its pods' app containers (views, see above).
+
+    ``replicas`` counts running containers. When replicas differ from one another, the one that
+    differs from ``desired`` is shown, so a change made to one pod is never hidden.
+    """
+    if not containers:
+        return None
+    views = [c["view"] for c in containers]
+    shown = views[0]
+    if desired is not None:
+        wanted = {k: v for k, v in desired.items() if k != "replicas"}
+        for v in views:
+            if {k: x for k, x in v.items() if k != "replicas"} != wanted:
+                shown = v
+                break
+    return {**shown, "replicas": sum(1 for c in containers if c["running"])}
+
+
+def service_status(
+    name: str,
+    *,
+    desired: int,
+    containers: list[dict[str, Any]],
+    healthy: int,
+    image: str,
+    orphan: bool = False,
+) -> ServiceStatus:
+    """The status of one service from its containers (``{"info", "running", ...}``).
+
+    The message says what an operator would look at first: restarts in progress or done,
+    exited containers, missing pods, or that the service is not in the blueprint.
+    """
+    up = sum(1 for c in containers if c["running"])
+    restarts = sum(int(c["info"].get("RestartCount") or 0) for c in containers)
+    notes: list[str] = []
+    down = [c for c in containers if not c["running"]]
+    for c in down[:2]:
+        state = c["info"].get("State", {})
+        notes.append(
+            f"{c['info'].get('Name', '?')} is {state.get('Status', 'unknown')}"
+            f" (exit code {state.get('ExitCode', '?')})"
+        )
+    if len(containers) < desired:
+        notes.append(f"{desired - len(containers)} of {desired} pods missing")
+    if restarts:
+        notes.append(f"restarted {restarts} time(s) by Podman")
+    if up > healthy:
+        notes.append(f"{up - healthy} running but not healthy")
+    if orphan:
+        notes.insert(0, "not in the blueprint (will be removed)")
+    if not containers and not orphan:
+        notes = ["not deployed"]
+    return ServiceStatus(name, desired, up, healthy, image=image, message="; ".join(notes))

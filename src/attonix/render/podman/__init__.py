@@ -1,0 +1,208 @@
+"""Podman target: per podman cluster, Kubernetes YAML for ``podman kube play`` and Quadlet units.
+
+For each backend service or frontend of a podman cluster Attonix writes
+``podman/<cluster>/<service>.yaml`` — one ``apps/v1`` Deployment built by the shared
+:mod:`attonix.render.workloads` builders, so the pod is hardened exactly as on Kubernetes — and
+``podman/<cluster>/<service>.kube``, a Quadlet unit that lets systemd keep the pods running on
+an Ubuntu host. ``podman/<cluster>/<network>.network`` declares the cluster's bridge network.
+
+What Podman does differently from a Kubernetes cluster shapes the YAML:
+
+* no scheduler and no Service objects: a workload with ``expose`` publishes its ports on the
+  host (``hostPort``), so it can run one replica per host; other workloads list no ports at all
+  (Podman 4.3 would publish each ``containerPort`` on the host) and are reached by pod name on
+  the cluster network (``<deployment>-pod-<n>``);
+* no registry pulls on start (``imagePullPolicy: IfNotPresent``): a Podman host starts from its
+  local image store, which ``podman auto-update`` or an explicit pull refreshes;
+* secrets are Podman secrets holding a Kubernetes ``Secret`` document, mounted as files; the
+  YAML names them, the deploy step creates them from the secret source under versioned names;
+* ``optional: false`` is written on every secret volume: Podman 4.3 dereferences the field
+  without a nil check and crashes when it is absent (containers/podman#16636);
+* Podman 4.3 turns an ``emptyDir`` into a named volume called after the pod volume, so the
+  scratch ``/tmp`` volume gets a name unique to the service.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+from attonix.blueprint.model import Blueprint, Cluster, Frontend, Service
+from attonix.render.base import Artifact, RenderError
+from attonix.render.labels import blueprint_labels
+from attonix.render.podman.quadlet import kube_unit, network_unit
+from attonix.render.workloads import deployment, replicas_of
+
+TARGET = "podman"
+#: Podman refuses names longer than 253, but volume paths and pod names stay readable short.
+_NAME_MAX = 50
+
+Workload = Service | Frontend
+
+__all__ = [
+    "TARGET",
+    "deployment_name",
+    "kube_doc",
+    "network_name",
+    "render",
+    "secret_base",
+    "tmp_volume",
+    "unit_path",
+    "workloads_of",
+    "yaml_path",
+]
+
+
+def _short(name: str) -> str:
+    if len(name) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: _NAME_MAX - 9]}-{digest}"
+
+
+def deployment_name(bp: Blueprint, w: Workload) -> str:
+    """The Deployment (and pod name prefix) of a workload: ``<blueprint>-<service>``.
+
+    Podman names are host-wide, so the blueprint name keeps two blueprints apart.
+    """
+    return _short(f"{bp.metadata.name}-{w.name}")
+
+
+def network_name(bp: Blueprint, cluster: str) -> str:
+    """The bridge network the cluster's pods share: ``<blueprint>-<cluster>``."""
+    return _short(f"{bp.metadata.name}-{cluster}")
+
+
+def secret_base(bp: Blueprint, secret: str) -> str:
+    """The Podman secret name of a declared secret before versioning."""
+    return _short(f"{bp.metadata.name}-{secret}")
+
+
+def tmp_volume(bp: Blueprint, w: Workload) -> str:
+    """The pod volume (and, under Podman 4.3, named volume) mounted on ``/tmp``."""
+    return f"{deployment_name(bp, w)}-tmp"
+
+
+def yaml_path(cluster: str, service: str) -> str:
+    """The artifact path of a service's kube YAML."""
+    return f"podman/{cluster}/{service}.yaml"
+
+
+def unit_path(cluster: str, service: str) -> str:
+    """The artifact path of a service's Quadlet ``.kube`` unit."""
+    return f"podman/{cluster}/{service}.kube"
+
+
+def workloads_of(bp: Blueprint, cluster: str) -> list[Workload]:
+    """Backend services then frontends of a cluster, in blueprint order."""
+    every: list[Workload] = [*bp.services.backend, *bp.services.frontend]
+    return [w for w in every if w.cluster == cluster]
+
+
+def host_ip(bp: Blueprint, cluster: Cluster) -> str:
+    """The address published ports bind to: the only worker's address, else every address."""
+    if len(cluster.workers) == 1 and cluster.workers[0] in bp.hosts_by_name:
+        return str(bp.hosts_by_name[cluster.workers[0]].address)
+    return ""
+
+
+def _published(bp: Blueprint, cluster: Cluster, w: Workload) -> list[dict[str, Any]]:
+    if w.expose is None:
+        return []
+    if replicas_of(w) > 1:
+        raise RenderError(
+            f"{w.name}: an exposed workload on podman cluster {cluster.name} publishes its "
+            f"ports on the host, so it can run one replica per host, not {replicas_of(w)}",
+            hint="Set replicas: 1 (one per host) and balance hosts with ha.load_balancers, "
+            "or run it on a kubernetes or swarm cluster.",
+        )
+    addr = host_ip(bp, cluster)
+    out = []
+    for p in w.ports:
+        port: dict[str, Any] = {"hostPort": p.port}
+        if addr:
+            port["hostIP"] = addr
+        out.append(port)
+    return out
+
+
+def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
+    """The Deployment ``podman kube play`` runs for one workload.
+
+    Kubernetes-only fields Podman ignores (service accounts, topology spread, affinity) are
+    dropped so the file says only what takes effect.
+    """
+    doc = copy.deepcopy(deployment(bp, w))
+    name = deployment_name(bp, w)
+    doc["metadata"] = {"name": name, "labels": doc["metadata"]["labels"]}
+    pod = doc["spec"]["template"]["spec"]
+    for key in (
+        "serviceAccountName",
+        "automountServiceAccountToken",
+        "enableServiceLinks",
+        "topologySpreadConstraints",
+        "affinity",
+    ):
+        pod.pop(key, None)
+    pod["restartPolicy"] = "Always"
+    tmp = tmp_volume(bp, w)
+    for vol in pod["volumes"]:
+        if vol["name"] == "tmp":
+            vol["name"] = tmp
+        if "secret" in vol:
+            vol["secret"] = {
+                "secretName": secret_base(bp, vol["secret"]["secretName"]),
+                "defaultMode": vol["secret"]["defaultMode"],
+                "optional": False,
+            }
+    c = pod["containers"][0]
+    c["imagePullPolicy"] = "IfNotPresent"
+    for mount in c["volumeMounts"]:
+        if mount["name"] == "tmp":
+            mount["name"] = tmp
+    published = _published(bp, cluster, w)
+    if published:
+        for port, host in zip(c["ports"], published, strict=True):
+            port.update(host)
+    else:
+        # Podman 4.3 publishes a containerPort without hostPort on the same host port, so a
+        # second replica could never start; ports are informational in a pod spec anyway.
+        del c["ports"]
+    return doc
+
+
+def render(bp: Blueprint) -> list[Artifact]:
+    """Kube YAML, Quadlet ``.kube`` units and the network unit of every podman cluster."""
+    out: list[Artifact] = []
+    for cluster in bp.orchestration.clusters:
+        if cluster.kind != TARGET:
+            continue
+        workloads = workloads_of(bp, cluster.name)
+        if not workloads:
+            continue
+        net = network_name(bp, cluster.name)
+        out.append(
+            Artifact(
+                TARGET,
+                f"podman/{cluster.name}/{net}.network",
+                network_unit(net, labels=blueprint_labels(bp)),
+                "text",
+            )
+        )
+        for w in workloads:
+            doc = kube_doc(bp, cluster, w)
+            out.append(Artifact(TARGET, yaml_path(cluster.name, w.name), doc, "yaml"))
+            ports = [
+                (p.get("hostIP", ""), p["hostPort"], p["containerPort"])
+                for p in doc["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+                if "hostPort" in p
+            ]
+            unit = kube_unit(
+                description=f"Attonix {bp.metadata.name} {w.name} (podman kube play)",
+                yaml_file=f"{w.name}.yaml",
+                network=f"{net}.network",
+                ports=ports,
+            )
+            out.append(Artifact(TARGET, unit_path(cluster.name, w.name), unit, "text"))
+    return sorted(out, key=lambda a: a.path)
