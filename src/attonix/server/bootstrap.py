@@ -71,6 +71,8 @@ def bootstrap(
             f"identity: {len(result.identity.created)} created, "
             f"{len(result.identity.updated)} updated"
         )
+        for name, otp in sorted(result.identity.one_time_passwords.items()):
+            report.lines.append(f"  account {name}: one-time password {otp} (shown once)")
     else:
         report.lines.append(f"{environment} already holds {blueprint} (unchanged)")
     return report
