@@ -139,6 +139,31 @@ def reap_stale(ctx: ServerContext) -> int:
         return int(getattr(retried, "rowcount", 0) or 0) + int(getattr(failed, "rowcount", 0) or 0)
 
 
+PERIODIC = {"pki.rotate": "pki_rotate_seconds"}
+
+
+def schedule_periodic(ctx: ServerContext) -> list[str]:
+    """Enqueue each periodic job whose last run is older than its interval (idempotent)."""
+    queued = []
+    for kind, setting in PERIODIC.items():
+        interval = dt.timedelta(seconds=getattr(ctx.settings, setting))
+        with ctx.db.session() as s:
+            recent = s.execute(
+                select(Job.id)
+                .where(
+                    Job.kind == kind,
+                    or_(
+                        Job.status.in_(("queued", "running")), Job.created_at > utcnow() - interval
+                    ),
+                )
+                .limit(1)
+            ).first()
+            if recent is None:
+                enqueue(s, kind, {})
+                queued.append(kind)
+    return queued
+
+
 def run_one(ctx: ServerContext, worker: str) -> Job | None:
     """Claim and run one job (with a heartbeat thread); return it, or None if idle."""
     job = claim(ctx, worker)
@@ -198,6 +223,7 @@ class BackgroundWorker:
         while not self._stop.is_set():
             try:
                 reap_stale(self.ctx)
+                schedule_periodic(self.ctx)
                 if run_one(self.ctx, name) is not None:
                     continue
             except OperationalError:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     job_stale_seconds: int = Field(
         60, ge=5, description="Heartbeat age after which a job is retried."
     )
+    pki_rotate_seconds: int = Field(
+        3600, ge=60, description="How often certificates are checked and renewed before expiry."
+    )
     two_person_rule: list[str] = Field(
         default_factory=lambda: ["prod"],
         description="Environments where a deployment's approver must differ from its requester.",

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from attonix.errors import Error
-from attonix.server import pipeline
+from attonix.server import pipeline, pki
+from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
 from attonix.server.jobs import Handler, LogFn
@@ -74,6 +75,14 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     return {"deployment": dep_id, "result": outcome}
 
 
+def run_pki_rotate(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
+    """Issue and renew certificates of every environment (scheduled periodically)."""
+    reports = pki.rotate_all(ctx, actor=Actor.system())
+    for env, r in reports.items():
+        log(f"{env}: issued {r.issued}, renewed {r.renewed}, {len(r.fresh)} fresh")
+    return {env: {"issued": r.issued, "renewed": r.renewed} for env, r in reports.items()}
+
+
 def run_noop(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     """A job that only logs (used to check workers end to end)."""
     log(str(job.payload.get("message", "noop")))
@@ -83,5 +92,6 @@ def run_noop(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
 HANDLERS: dict[str, Handler] = {
     "deploy.plan": run_plan,
     "deploy.apply": run_apply,
+    "pki.rotate": run_pki_rotate,
     "noop": run_noop,
 }

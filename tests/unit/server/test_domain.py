@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,36 @@ def test_deployment_approval_and_two_person_rule(
     assert rb.status_code == 202 and rb.json()["rollback_of"] == dep and rb.json()["version"] == 1
     history = client.get(f"{V}/environments/prod/deployments", headers=bob.headers).json()
     assert [d["id"] for d in history] == [rb.json()["id"], dep]
+
+
+def test_internal_ca_issues_and_renews_service_certificates(
+    ctx: ServerContext, client: TestClient, admin: Any, example: str
+) -> None:
+    import datetime as dt
+
+    from attonix.server import pki
+    from attonix.server.security.pki import certificate_info
+
+    client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
+    _upload(client, admin.headers, example)
+    r = client.post(f"{V}/environments/prod/certificates/rotate", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    issued = r.json()["issued"]
+    assert "ca" in issued and len(issued) > 1
+    certs = {
+        c["name"]: c
+        for c in client.get(f"{V}/environments/prod/certificates", headers=admin.headers).json()
+    }
+    leaf = next(n for n in certs if n != "ca")
+    info = certificate_info(certs[leaf]["cert_pem"].encode())
+    assert leaf in info["sans"] and "PRIVATE KEY" not in json.dumps(certs)
+    again = client.post(f"{V}/environments/prod/certificates/rotate", headers=admin.headers).json()
+    assert again["issued"] == [] and again["renewed"] == [] and leaf in again["fresh"]
+    # 80 days later the 90-day leaves are inside the 30-day renewal window.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=80)
+    report = pki.rotate(ctx, environment="prod", actor=Actor("test"), now=later)
+    assert leaf in report.renewed and "ca" not in report.renewed
+    queued = jobs.schedule_periodic(ctx)
+    assert queued == ["pki.rotate"] and jobs.schedule_periodic(ctx) == []
+    done = jobs.run_one(ctx, "w")
+    assert done is not None and done.kind == "pki.rotate"

@@ -69,6 +69,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{E}/secrets"): PROD_READERS,
     ("PUT", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
     ("DELETE", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
+    ("GET", f"{E}/certificates"): PROD_READERS,
+    ("POST", f"{E}/certificates/rotate"): frozenset({"admin", "env_admin"}),
     ("GET", f"{E}/deployments"): PROD_READERS,
     ("POST", f"{E}/deployments"): PROD_OPERATORS,
     ("GET", f"{E}/deployments/{{deployment_id}}"): PROD_READERS,

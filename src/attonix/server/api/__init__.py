@@ -9,6 +9,7 @@ from attonix.server.api import (
     admin,
     audit,
     auth,
+    certificates,
     deployments,
     environments,
     jobs,
@@ -21,5 +22,15 @@ from attonix.server.errors import PROBLEM_RESPONSES
 def include_routers(app: FastAPI, *, prefix: str) -> None:
     """Mount every router: probes and metrics at the root, the API under ``prefix``."""
     app.include_router(system.router)
-    for module in (auth, account, admin, environments, secrets, deployments, jobs, audit):
+    for module in (
+        auth,
+        account,
+        admin,
+        environments,
+        secrets,
+        certificates,
+        deployments,
+        jobs,
+        audit,
+    ):
         app.include_router(module.router, prefix=prefix, responses=PROBLEM_RESPONSES)
