@@ -210,6 +210,10 @@ def test_api_token_scoped_hashed_and_revocable(
     assert client.get(f"{API}/environments/prod", headers=h).status_code == 200
     denied = client.get(f"{API}/users", headers=h)
     assert denied.status_code == 403 and "users:read" in denied.json()["detail"]
+    minted = client.post(
+        f"{API}/me/tokens", headers=h, json={"name": "x", "scopes": ["users:write"]}
+    )
+    assert minted.status_code == 403
     listed = client.get(f"{API}/me/tokens", headers=admin.headers).text
     assert token not in listed
     from sqlalchemy import text

@@ -151,7 +151,12 @@ def list_api_tokens(ctx: Ctx, p: Full) -> list[ApiTokenOut]:
 
 
 @router.post("/tokens", response_model=ApiTokenCreated, status_code=201, name="create_api_token")
-def create_api_token(body: TokenIn, request: Request, ctx: Ctx, p: Full) -> ApiTokenCreated:
+def create_api_token(
+    body: TokenIn,
+    request: Request,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.TOKEN_CREATE))],
+) -> ApiTokenCreated:
     """Create a scoped API token for automation; its value is shown only in this response."""
     return users.create_api_token(
         ctx,

@@ -17,6 +17,8 @@ class Permission(enum.StrEnum):
     PUBLIC = "public"  # no credentials (health, login)
     SELF = "self"  # any signed-in principal, even one that must still enrol MFA
     ENV_LIST = "env:list"  # any fully signed-in principal; sees only its environments
+    # A signed-in person only: a token minting tokens could widen its own scopes.
+    TOKEN_CREATE = "token:create"  # noqa: S105
     ENV_CREATE = "env:create"
     ENV_READ = "env:read"
     BLUEPRINT_READ = "blueprint:read"
@@ -122,6 +124,8 @@ class Principal:
             return False
         if permission is Permission.ENV_LIST:
             return True
+        if permission is Permission.TOKEN_CREATE:
+            return self.scopes is None
         if permission in ENV_SCOPED:
             if environment is None:
                 return self.is_admin and self._allowed_scope(permission)

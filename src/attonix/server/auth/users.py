@@ -335,7 +335,11 @@ def delete_binding(ctx: ServerContext, binding_id: int, *, actor: Actor) -> None
 
 # --------------------------------------------------------------------------- API tokens
 
-TOKEN_SCOPES = sorted(p.value for p in Permission if p not in (Permission.PUBLIC, Permission.SELF))
+TOKEN_SCOPES = sorted(
+    p.value
+    for p in Permission
+    if p not in (Permission.PUBLIC, Permission.SELF, Permission.TOKEN_CREATE)
+)
 
 
 def create_api_token(
