@@ -56,7 +56,7 @@ from attonix.render.podman import (
 
 CLUSTER_LABEL = "attonix.io/podman-cluster"
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
-_DOWN_MARKERS = ("Cannot connect to Podman", "unable to connect to Podman", "connection refused")
+_DOWN_MARKERS = ("Cannot connect to Podman", "unable to connect to Podman")
 
 
 def _engine_down(done: _process.Completed) -> bool:
