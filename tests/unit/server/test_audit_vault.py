@@ -171,3 +171,16 @@ def test_a_sealed_value_copied_to_another_name_does_not_open(ctx: ServerContext)
 
     with pytest.raises(VaultError):
         vault.VaultSecretSource(ctx, "prod").get("mq")
+
+
+def test_concurrent_writers_never_fork_the_chain(ctx: ServerContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make(i: int) -> None:
+        create_environment(ctx, name=f"env-{i}", actor=Actor(f"user-{i}"))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(make, range(24)))
+    with ctx.db.session() as s:
+        result = audit.verify(s)
+    assert result.ok and result.checked == 24, result.problems

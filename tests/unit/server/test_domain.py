@@ -253,3 +253,20 @@ def test_internal_ca_issues_and_renews_service_certificates(
     assert queued == ["pki.rotate"] and jobs.schedule_periodic(ctx) == []
     done = jobs.run_one(ctx, "w")
     assert done is not None and done.kind == "pki.rotate"
+
+
+def test_concurrent_workers_claim_each_job_exactly_once(ctx: ServerContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ctx.db.session() as s:
+        ids = {jobs.enqueue(s, "noop", {"message": str(i)}).id for i in range(20)}
+
+    def drain(worker: str) -> list[int]:
+        got = []
+        while (job := jobs.claim(ctx, worker)) is not None:
+            got.append(job.id)
+        return got
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        claimed = [j for batch in pool.map(drain, ["a", "b", "c", "d"]) for j in batch]
+    assert sorted(claimed) == sorted(ids)  # every job once, none twice

@@ -36,9 +36,17 @@ def test_probes_and_metrics(client: TestClient, ctx: ServerContext) -> None:
     assert 'attonix_http_requests_total{method="GET",route="get_me",status="401"}' in metrics
 
 
-def test_security_headers_and_request_id(client: TestClient) -> None:
+def test_security_headers_and_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
+    access = [rec for rec in caplog.records if getattr(rec, "request_id", "") == "abc-123"]
+    assert access and access[0].path == "/healthz" and access[0].status == 200  # type: ignore[attr-defined]
+    from attonix.server.middleware import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(access[0]))
+    assert line["request_id"] == "abc-123" and line["status"] == 200
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
