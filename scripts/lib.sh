@@ -20,7 +20,9 @@ apt_install() {
     touch /tmp/.attonix-apt-updated
   fi
   log "apt-get install ${missing[*]}"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With recommends, as the verified set-up in ENVIRONMENT.md does: Podman needs catatonit for
+  # its pod infra containers, which Debian ships only as a recommendation.
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 # wait_for DESCRIPTION SECONDS COMMAND...: poll until COMMAND succeeds.
