@@ -1,0 +1,271 @@
+"""The Kubernetes driver without an API server: command construction, recorded ``kubectl
+diff`` and ``kubectl get -o json`` output, prune selection, status, secrets kept off argv and
+logs. Full cycles run ``tests/fixtures/deploy/kubectl/fake-kubectl``, which records every argv
+and stdin it receives and answers from the recorded output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attonix.blueprint import load_file
+from attonix.deploy import EnvSecretSource, LockHeld, get_driver
+from attonix.deploy.kubernetes import KubernetesDriver
+from attonix.deploy.kubernetes.parsing import (
+    ObjectKey,
+    parse_diff,
+    parse_object_file,
+    prune_candidates,
+    secret_refs,
+    workload_status,
+)
+from attonix.deploy.state import TargetLock
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "deploy"
+BLUEPRINT = FIXTURES / "shop-kubernetes.yaml"
+KUBECTL = FIXTURES / "kubectl"
+SECRETS = {
+    "ATTONIX_SECRET_API_TOKEN_TOKEN": "tok-k8s-51e0c2-never-shown",
+    "ATTONIX_SECRET_DB_CREDENTIALS_USERNAME": "shop",
+    "ATTONIX_SECRET_DB_CREDENTIALS_PASSWORD": "pw-k8s-a77f31-never-shown",
+}
+VALUES = [v for k, v in SECRETS.items() if "USERNAME" not in k]
+NS = "attonix-ktest"
+
+
+def _live() -> list[dict[str, Any]]:
+    return list(json.loads((KUBECTL / "get-labelled.json").read_text())["items"])
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "kubectl.jsonl"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(log))
+    return log
+
+
+def _recorded(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture
+def driver(tmp_path: Path, calls: Path) -> KubernetesDriver:
+    bp = load_file(BLUEPRINT).blueprint
+    return KubernetesDriver(
+        bp,
+        cluster="kube-test",
+        secrets=EnvSecretSource(bp.security.secrets, environ=SECRETS),
+        kubectl=str(KUBECTL / "fake-kubectl"),
+        kubeconfig="/etc/attonix/kubeconfig",
+        state=tmp_path / "state",
+    )
+
+
+def test_registry_returns_the_kubernetes_driver() -> None:
+    bp = load_file(BLUEPRINT).blueprint
+    drv = get_driver("kubernetes", bp, secrets=EnvSecretSource(bp.security.secrets, environ={}))
+    assert isinstance(drv, KubernetesDriver)
+    assert drv.cluster == "kube-test"
+
+
+def test_commands_use_server_side_apply_with_the_attonix_field_manager(
+    driver: KubernetesDriver,
+) -> None:
+    kube = [str(KUBECTL / "fake-kubectl"), "--kubeconfig", "/etc/attonix/kubeconfig"]
+    ssa = ["--server-side", "--field-manager=attonix", "--force-conflicts"]
+    assert driver.diff_command() == [*kube, "diff", *ssa, "-f", "-"]
+    assert driver.apply_command() == [*kube, "apply", *ssa, "-f", "-"]
+    assert driver.apply_command(kustomization="/t/kube-test") == [
+        *kube, "apply", *ssa, "-k", "/t/kube-test",
+    ]  # fmt: skip
+    deploy = ObjectKey("apps", "Deployment", NS, "api")
+    assert driver.rollout_command(deploy, 90) == [
+        *kube, "rollout", "status", "deployment.apps/api", "-n", NS, "--timeout=90s",
+    ]  # fmt: skip
+    assert driver.delete_command(ObjectKey("", "Namespace", "", "old")) == [
+        *kube, "delete", "namespace", "old", "--ignore-not-found",
+    ]  # fmt: skip
+    selector = (
+        "app.kubernetes.io/managed-by=attonix,attonix.io/blueprint=attonix-ktest,"
+        "attonix.io/environment=test"
+    )
+    assert driver.destroy_commands(["deployment.apps", "secret"]) == [
+        [*kube, "delete", "deployment.apps,secret", "-l", selector, "-A",
+         "--ignore-not-found", "--wait=false"],
+        [*kube, "delete", "namespace", "-l", selector, "--ignore-not-found", "--wait=false"],
+    ]  # fmt: skip
+
+
+def test_diff_output_becomes_create_and_update_changes() -> None:
+    changes = parse_diff((KUBECTL / "diff.txt").read_text())
+    assert [(c.kind, c.name, c.action) for c in changes] == [
+        ("Namespace", NS, "create"),
+        ("Secret", f"{NS}/api-token", "update"),
+        ("Deployment", f"{NS}/web", "update"),
+        ("Certificate", f"{NS}/api-internal-tls", "create"),
+    ]
+    web = changes[2]
+    assert web.payload == ObjectKey("apps", "Deployment", NS, "web")
+    assert '-          value: "38499"\n+          value: "38431"' in web.diff
+    assert web.diff.count("@@") == 4  # both hunks, nothing of the next object
+    assert changes[3].payload.group == "cert-manager.io"
+    assert "*** (after)" in changes[1].diff  # kubectl masks secret data
+
+
+def test_object_file_names_parse_with_groups_and_dotted_names() -> None:
+    assert parse_object_file("/tmp/MERGED-1/v1.Namespace..shop") == ObjectKey(
+        "", "Namespace", "", "shop"
+    )
+    assert parse_object_file("networking.k8s.io.v1.Ingress.web.www.example.com") == ObjectKey(
+        "networking.k8s.io", "Ingress", "web", "www.example.com"
+    )
+    assert parse_object_file("autoscaling.v2beta2.HorizontalPodAutoscaler.ns.api") == ObjectKey(
+        "autoscaling", "HorizontalPodAutoscaler", "ns", "api"
+    )
+    assert parse_object_file("not-an-object") is None
+
+
+def test_prune_keeps_rendered_owned_and_certificate_secrets() -> None:
+    desired = {
+        ObjectKey("apps", "Deployment", NS, "api"),
+        ObjectKey("apps", "Deployment", NS, "web"),
+        ObjectKey("", "Secret", NS, "api-token"),
+    }
+    pruned = prune_candidates(_live(), desired=desired, secret_label="attonix.io/secret")
+    assert pruned == [
+        ObjectKey("", "Secret", NS, "retired-token"),
+        ObjectKey("apps", "Deployment", NS, "old-api"),
+    ]
+
+
+def test_status_from_recorded_workloads() -> None:
+    items = {i["metadata"]["name"]: i for i in _live() if i["kind"] == "Deployment"}
+    api = workload_status(items["api"], desired=2)
+    assert (api.name, api.desired, api.running, api.healthy, api.converged) == (
+        f"Deployment/{NS}/api", 2, 2, 2, True,
+    )  # fmt: skip
+    web = workload_status(items["web"], desired=1)
+    assert (web.running, web.healthy, web.converged) == (2, 1, False)
+    assert web.message.startswith("ProgressDeadlineExceeded: ReplicaSet")
+    drift = workload_status(items["old-api"], desired=3)
+    assert drift.message == "the cluster wants 1 replicas (drift or an autoscaler)"
+
+
+def test_secret_references_come_from_the_rendered_objects(driver: KubernetesDriver) -> None:
+    objects = driver.objects(driver.desired())
+    assert driver.secret_targets(objects) == [(NS, "api-token"), (NS, "db-credentials")]
+    pod = {"spec": {"volumes": [{"secret": {"secretName": "api-token"}}]}}
+    ref = {"passwordSecretRef": {"name": "db-credentials", "key": "password"}}
+    declared = {"api-token", "db-credentials"}
+    assert secret_refs([pod, ref, {"secretName": "other"}], declared=declared) == declared
+
+
+def test_plan_and_apply_keep_secret_values_off_argv_and_logs(
+    driver: KubernetesDriver, calls: Path
+) -> None:
+    plan = driver.plan()
+    counts = plan.counts()
+    assert counts["create"] == 2 and counts["update"] == 2
+    assert {c.name for c in plan.of("delete")} == {f"{NS}/old-api", f"{NS}/retired-token"}
+    # rendered objects and two secrets, less the four objects kubectl diff reports
+    assert counts["unchanged"] == len(driver.objects(driver.desired())) + 2 - 4
+    lines: list[str] = []
+    result = driver.apply(plan, lines.append, timeout=60)
+    assert result.ok, result.to_dict()
+    assert result.done == [
+        "apply 2 secret(s)",
+        f"apply {len(driver.objects(driver.desired()))} object(s) server-side",
+        f"delete Secret {NS}/retired-token",
+        f"delete Deployment {NS}/old-api",
+        f"wait for rollout of Deployment {NS}/api",
+        f"wait for rollout of Deployment {NS}/db",
+        f"wait for rollout of Deployment {NS}/web",
+    ]
+    recorded = _recorded(calls)
+    verbs = [c["argv"][3] for c in recorded]
+    assert verbs[:2] == ["diff", "get"]
+    assert verbs[2:6] == ["apply", "apply", "delete", "delete"]
+    assert verbs[6:] == ["rollout"] * 3
+    # the values travel on stdin of the secret apply (and the diff) only
+    secret_apply = recorded[2]
+    assert secret_apply["argv"][-2:] == ["-f", "-"]
+    assert "kind: Secret" in secret_apply["stdin"]
+    tree_apply = recorded[3]
+    assert tree_apply["argv"][-2] == "-k" and tree_apply["stdin"] == ""
+    assert "--field-manager=attonix" in tree_apply["argv"]
+    shown = json.dumps(plan.to_dict()) + json.dumps(result.to_dict()) + "\n".join(lines)
+    for value in VALUES:
+        assert all(value not in " ".join(c["argv"]) for c in recorded)
+        assert value not in shown
+        encoded = __import__("base64").b64encode(value.encode()).decode()
+        assert encoded in secret_apply["stdin"]
+        assert encoded not in shown
+
+
+def test_half_failed_apply_reports_what_was_done_then_rerun_finishes(
+    driver: KubernetesDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = driver.plan()
+    monkeypatch.setenv("FAKE_KUBECTL_FAIL", "delete")
+    failed = driver.apply(plan, timeout=60)
+    assert not failed.ok
+    assert failed.done == [
+        "apply 2 secret(s)",
+        f"apply {len(driver.objects(driver.desired()))} object(s) server-side",
+    ]
+    assert failed.not_done[:2] == [
+        f"delete Secret {NS}/retired-token",
+        f"delete Deployment {NS}/old-api",
+    ]
+    assert "wait for rollout of Deployment attonix-ktest/web" in failed.not_done
+    assert "admission webhook" in failed.error and "exit code 1" in failed.error
+    monkeypatch.delenv("FAKE_KUBECTL_FAIL")
+    assert driver.apply(driver.plan(), timeout=60).ok
+
+
+def test_apply_is_refused_while_another_holds_the_lock(driver: KubernetesDriver) -> None:
+    assert driver._state is not None
+    driver._state.mkdir(parents=True, exist_ok=True)
+    lock = TargetLock(driver._state, target="kubernetes", cluster="kube-test")
+    plan = driver.plan()
+    with lock.held(), pytest.raises(LockHeld, match="another Attonix operation on kubernetes"):
+        driver.apply(plan)
+
+
+def test_two_cli_applies_second_is_refused(tmp_path: Path, calls: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "kubectl").symlink_to(KUBECTL / "fake-kubectl")
+    env = {
+        **os.environ,
+        **SECRETS,
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "ATTONIX_STATE_DIR": str(tmp_path / "state"),
+        "FAKE_KUBECTL_SLOW": "4",  # the first apply holds the lock in its rollout wait
+    }
+    cmd = [sys.executable, "-m", "attonix", "apply", str(BLUEPRINT), "-t", "kubernetes", "--yes"]
+    first = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lock = tmp_path / "state" / "locks" / "kubernetes-kube-test.lock"
+    try:
+        deadline = time.monotonic() + 30
+        while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, check=False, timeout=60
+        )
+    finally:
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert second.returncode != 0
+    message = " ".join(second.stderr.split())
+    assert "another Attonix operation on kubernetes cluster 'kube-test' is running" in message
+    assert f"apply by pid {first.pid}" in message
