@@ -8,6 +8,7 @@ import { AppContext, accessOf, useApp, type Me } from "./context";
 import { Account } from "./pages/Account";
 import { Audit, Bindings, Groups, Users } from "./pages/Admin";
 import { EnvPage } from "./pages/Env";
+import { Environments } from "./pages/Environments";
 import { MfaEnrolment, PasswordChange } from "./pages/Mfa";
 import { SignIn } from "./pages/SignIn";
 import { Link, match, navigate, useLocation } from "./router";
@@ -134,8 +135,8 @@ function Shell() {
         <span className="brand">Attonix</span>
         {envs.length > 0 ? (
           <label className="env-select">
-            Environment
-            <select value={env ?? ""} onChange={(e) => navigate(`/envs/${encodeURIComponent(e.target.value)}/${envParams?.page ?? "overview"}`)}>
+            Current environment
+            <select aria-label="Current environment" value={env ?? ""} onChange={(e) => navigate(`/envs/${encodeURIComponent(e.target.value)}/${envParams?.page ?? "overview"}`)}>
               {envs.map((e) => <option key={e}>{e}</option>)}
             </select>
           </label>
@@ -157,6 +158,7 @@ function Shell() {
         )}
         <h2>Administration</h2>
         <ul>
+          {nav("/admin/environments", "Environments")}
           {can(access, "users:read", null) ? (
             <>
               {nav("/admin/users", "Users")}
@@ -181,6 +183,8 @@ function Route({ path }: { path: string }) {
   switch (path) {
     case "/account":
       return <Account />;
+    case "/admin/environments":
+      return <Environments />;
     case "/admin/users":
       return <Users />;
     case "/admin/groups":
@@ -190,7 +194,12 @@ function Route({ path }: { path: string }) {
     case "/admin/audit":
       return <Audit />;
     case "/":
-      return <p>Welcome. You have no role in any environment yet: ask an administrator for a role binding.</p>;
+      return (
+        <p>
+          Welcome. You have no role in any environment yet: ask an administrator for a role binding, or{" "}
+          <Link to="/admin/environments">see the environments</Link>.
+        </p>
+      );
     default:
       return (
         <>

@@ -184,12 +184,12 @@ export function Bindings() {
           <h2 id="nb">New binding</h2>
           <label>Environment <input required value={form.environment} onChange={(e) => setForm({ ...form, environment: e.target.value })} /></label>
           <label>Role
-            <select value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as BindingIn["role"] })}>
+            <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as BindingIn["role"] })}>
               {ROLES.map((r) => <option key={r}>{r}</option>)}
             </select>
           </label>
           <label>Kind
-            <select value={form.subject_kind} onChange={(e) => setForm({ ...form, subject_kind: e.target.value as BindingIn["subject_kind"] })}>
+            <select aria-label="Kind" value={form.subject_kind} onChange={(e) => setForm({ ...form, subject_kind: e.target.value as BindingIn["subject_kind"] })}>
               <option>user</option><option>group</option>
             </select>
           </label>

@@ -9,6 +9,7 @@ import { useAsync } from "../components/useAsync";
 import { useApp } from "../context";
 import { navigate, useLocation } from "../router";
 import { asFindings } from "./findings";
+import type { components } from "../api/schema";
 
 function diagnosticsOf(problem: Problem): Diagnostic[] {
   return (problem.diagnostics ?? []).map((d) => ({
@@ -60,12 +61,12 @@ export function Blueprints({ env }: { env: string }) {
         {list.length >= 2 ? (
           <form className="inline" onSubmit={(e) => e.preventDefault()} aria-label="Compare versions">
             <label>From
-              <select value={from ?? list[1]?.version} onChange={(e) => setFrom(Number(e.target.value))}>
+              <select aria-label="From" value={from ?? list[1]?.version} onChange={(e) => setFrom(Number(e.target.value))}>
                 {list.map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
               </select>
             </label>
             <label>To
-              <select value={to ?? list[0]?.version} onChange={(e) => setTo(Number(e.target.value))}>
+              <select aria-label="To" value={to ?? list[0]?.version} onChange={(e) => setTo(Number(e.target.value))}>
                 {list.map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
               </select>
             </label>
@@ -118,6 +119,7 @@ function Upload({ env, onStored }: { env: string; onStored: (version: number) =>
   const [rejected, setRejected] = useState<{ text: string; diags: Diagnostic[] } | null>(null);
   const [busy, setBusy] = useState(false);
   const [stored, setStored] = useState<string>("");
+  const [identity, setIdentity] = useState<components["schemas"]["IdentityDrift"] | null>(null);
   const pick = async (file: File | undefined) => {
     if (!file) return;
     setFilename(file.name);
@@ -132,6 +134,7 @@ function Upload({ env, onStored }: { env: string; onStored: (version: number) =>
     try {
       const out = await call(api.POST("/api/v1/environments/{env}/blueprints", { params: { path: { env } }, body: { source, filename } }));
       setStored(`Stored as version ${out.version.version} with ${out.version.findings?.length ?? 0} findings.`);
+      setIdentity(out.identity);
       onStored(out.version.version);
     } catch (err) {
       const p = problemOf(err);
@@ -151,11 +154,26 @@ function Upload({ env, onStored }: { env: string; onStored: (version: number) =>
         </div>
         <label>
           Blueprint YAML
-          <textarea name="source" rows={10} value={source} onChange={(e) => setSource(e.target.value)} required spellCheck={false} className="yaml" />
+          <textarea aria-label="Blueprint YAML" name="source" rows={10} value={source} onChange={(e) => setSource(e.target.value)} required spellCheck={false} className="yaml" />
         </label>
         <button className="primary" type="submit" disabled={busy || !source}>Validate and store</button>
       </form>
       {stored ? <p className="ok-banner" role="status">{stored}</p> : null}
+      {identity && (identity.created?.length ?? 0) + (identity.updated?.length ?? 0) > 0 ? (
+        <div className="notice">
+          <p>Accounts, groups and bindings from the blueprint: {[...(identity.created ?? []), ...(identity.updated ?? [])].join(", ")}.</p>
+          {Object.keys(identity.one_time_passwords ?? {}).length ? (
+            <>
+              <p>One-time passwords of the new accounts (shown once; each must be changed at first sign-in):</p>
+              <ul>
+                {Object.entries(identity.one_time_passwords ?? {}).map(([u, pw]) => (
+                  <li key={u}>{u}: <code className="secret">{pw}</code></li>
+                ))}
+              </ul>
+            </>
+          ) : null}
+        </div>
+      ) : null}
       <ProblemView problem={problem} />
       {rejected ? <CodeView label="Rejected blueprint" text={rejected.text} diagnostics={rejected.diags} /> : null}
     </section>

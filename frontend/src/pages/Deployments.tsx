@@ -44,12 +44,12 @@ export function Deployments({ env }: { env: string }) {
           <h2 id="nd">Start a deployment</h2>
           <p className="muted">check → render → plan, then an approval, then apply.</p>
           <label>Blueprint version
-            <select value={version ?? latest} onChange={(e) => setVersion(Number(e.target.value))}>
+            <select aria-label="Blueprint version" value={version ?? latest} onChange={(e) => setVersion(Number(e.target.value))}>
               {(versions.data ?? []).map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
             </select>
           </label>
           <label>Target
-            <select value={target} onChange={(e) => setTarget(e.target.value as (typeof TARGETS)[number])}>
+            <select aria-label="Target" value={target} onChange={(e) => setTarget(e.target.value as (typeof TARGETS)[number])}>
               {TARGETS.map((t) => <option key={t}>{t}</option>)}
             </select>
           </label>

@@ -30,19 +30,19 @@ export function Findings({ env }: { env: string }) {
       <p>Findings of blueprint version {version}: {all.length} in all, {rows.length} shown.</p>
       <form className="inline filters" aria-label="Filter findings" onSubmit={(e) => e.preventDefault()}>
         <label>Severity
-          <select value={severity} onChange={(e) => setSeverity(e.target.value)}>
+          <select aria-label="Severity" value={severity} onChange={(e) => setSeverity(e.target.value)}>
             <option value="">all</option>
             {SEVERITIES.map((s) => <option key={s}>{s}</option>)}
           </select>
         </label>
         <label>Rule
-          <select value={rule} onChange={(e) => setRule(e.target.value)}>
+          <select aria-label="Rule" value={rule} onChange={(e) => setRule(e.target.value)}>
             <option value="">all</option>
             {rules.map((r) => <option key={r}>{r}</option>)}
           </select>
         </label>
         <label>Component
-          <select value={component} onChange={(e) => setComponent(e.target.value)}>
+          <select aria-label="Component" value={component} onChange={(e) => setComponent(e.target.value)}>
             <option value="">all</option>
             {components.map((c) => <option key={c}>{c}</option>)}
           </select>

@@ -37,7 +37,7 @@ export function Overview({ env }: { env: string }) {
     <>
       <p>
         Blueprint version <strong>{v.version}</strong> ({v.filename}), uploaded by {v.uploaded_by} on {new Date(v.created_at).toLocaleString()} ·{" "}
-        {model.nodes.length} components · <Link to={`/envs/${env}/findings`}>{findings.length} findings</Link>
+        {model.nodes.length} components · <Link to={`/envs/${env}/findings`}>{findings.length} finding{findings.length === 1 ? "" : "s"}</Link>
       </p>
       <div className="legend" aria-label="Legend">
         <span className="sev state-ok">no findings: {counts.ok ?? 0}</span>
@@ -86,12 +86,12 @@ function Artifacts({ env, version, component }: { env: string; version: number; 
   const { api } = useApp();
   const [target, setTarget] = useState<(typeof TARGETS)[number]>("kubernetes");
   const files = useAsync(async (): Promise<TarFile[]> => {
-    const { response } = await api.GET("/api/v1/environments/{env}/blueprints/{version}/render/{target}", {
+    const { data, error, response } = await api.GET("/api/v1/environments/{env}/blueprints/{version}/render/{target}", {
       params: { path: { env, version, target } },
       parseAs: "blob",
     });
-    if (!response.ok) throw new ApiProblem(toProblem(await response.json().catch(() => null), response.status));
-    return untar(await gunzip(await response.blob()));
+    if (error !== undefined || !response.ok || !(data instanceof Blob)) throw new ApiProblem(toProblem(error, response.status));
+    return untar(await gunzip(data));
   }, `${env}/${version}/${target}`);
   // Rendered paths carry the component's name (…/attonix-server/deployment.yaml).
   const mine = (files.data ?? []).filter((f) => f.path.split(/[/._]/).includes(component) || f.path.includes(`${component}-`) || f.path.includes(`/${component}`));
@@ -100,7 +100,7 @@ function Artifacts({ env, version, component }: { env: string; version: number; 
       <h3>Rendered files</h3>
       <label className="env-inline">
         Target{" "}
-        <select value={target} onChange={(e) => setTarget(e.target.value as (typeof TARGETS)[number])}>
+        <select aria-label="Target" value={target} onChange={(e) => setTarget(e.target.value as (typeof TARGETS)[number])}>
           {TARGETS.map((t) => <option key={t}>{t}</option>)}
         </select>
       </label>

@@ -1,0 +1,375 @@
+// End-to-end scenarios for the console, driven in headless Chromium by playwright-core.
+// Usage: node e2e/run.mjs CONFIG.json SCENARIO
+// CONFIG holds the console and API URLs, accounts and where to write screenshots. The script
+// acts like a user, records what the pages show as "facts", and prints one JSON document:
+// {"ok": bool, "error": str|null, "facts": {...}, "consoleErrors": [...], "screenshots": [...]}.
+// The pytest side (tests/e2e/) asserts on those facts.
+import { createHmac } from "node:crypto";
+import { readFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [configPath, scenario] = process.argv.slice(2);
+const cfg = JSON.parse(readFileSync(configPath, "utf8"));
+const facts = {};
+const consoleErrors = [];
+const screenshots = [];
+// Error messages the current step expects (an invalid upload answers 422, which Chromium
+// logs as a failed resource load). Anything else logged as an error fails the run.
+let expectedErrors = [];
+
+function base32(secret) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) {
+    const v = alphabet.indexOf(ch);
+    if (v < 0) throw new Error(`bad base32 character ${ch}`);
+    bits += v.toString(2).padStart(5, "0");
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s). */
+export function totp(secret, step = Math.floor(Date.now() / 30000)) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", base32(secret)).update(msg).digest();
+  const off = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+const usedSteps = new Map();
+/** A code for a step this secret has not used yet (the server refuses a replayed step). */
+async function freshCode(secret) {
+  for (;;) {
+    const step = Math.floor(Date.now() / 30000);
+    if (usedSteps.get(secret) !== step) {
+      usedSteps.set(secret, step);
+      return totp(secret, step);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function shot(page, name) {
+  mkdirSync(cfg.screenshots, { recursive: true });
+  const path = join(cfg.screenshots, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  screenshots.push(path);
+}
+
+async function text(page) {
+  return page.locator("body").innerText();
+}
+
+/**
+ * Sign in as `acct` ({username, password, newPassword, mfaSecret}), going through every step
+ * the server asks for: one-time password change, MFA enrolment, TOTP. Updates acct in place.
+ */
+async function signIn(page, acct) {
+  await page.goto(cfg.consoleUrl + "/");
+  await page.getByLabel("User name", { exact: true }).fill(acct.username);
+  await page.getByLabel("Password", { exact: true }).fill(acct.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  for (let i = 0; i < 6; i++) {
+    const code = page.getByLabel("Authentication code", { exact: true });
+    const choose = page.getByRole("heading", { name: "Choose your own password" });
+    const enrol = page.getByRole("button", { name: "Set up an authenticator" });
+    const shell = page.getByRole("navigation", { name: "Main" });
+    await code.or(choose).or(enrol).or(shell).first().waitFor({ timeout: 20000 });
+    if (await shell.isVisible()) return;
+    if (await code.isVisible()) {
+      facts[`${acct.username}.mfaPrompted`] = true;
+      if (scenario === "admin" && !screenshots.some((s) => s.endsWith("sign-in-mfa.png"))) await shot(page, "sign-in-mfa");
+      await code.fill(await freshCode(acct.mfaSecret));
+      await page.getByRole("button", { name: "Verify" }).click();
+      await code.waitFor({ state: "detached", timeout: 20000 });
+      continue;
+    }
+    if (await choose.isVisible()) {
+      await page.getByLabel("Current password", { exact: true }).fill(acct.password);
+      await page.getByLabel("New password", { exact: true }).fill(acct.newPassword);
+      await page.getByLabel("Repeat the new password", { exact: true }).fill(acct.newPassword);
+      await page.getByRole("button", { name: "Change password" }).click();
+      acct.password = acct.newPassword;
+      await choose.waitFor({ state: "detached", timeout: 20000 });
+      continue;
+    }
+    if (await enrol.isVisible()) {
+      await enrolMfa(page, acct);
+      continue;
+    }
+  }
+  throw new Error(`sign-in of ${acct.username} did not reach the console`);
+}
+
+async function enrolMfa(page, acct) {
+  await page.getByRole("button", { name: "Set up an authenticator" }).click();
+  const secretEl = page.getByTestId("mfa-secret");
+  await secretEl.waitFor();
+  acct.mfaSecret = (await secretEl.innerText()).trim();
+  facts[`${acct.username}.qrShown`] = await page.getByRole("img", { name: /QR code/ }).isVisible();
+  if (scenario === "admin") await shot(page, "mfa-enrolment");
+  await page.getByLabel("Code from the app", { exact: true }).fill(await freshCode(acct.mfaSecret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  const codes = page.getByRole("list", { name: "Recovery codes" });
+  await codes.waitFor({ timeout: 20000 });
+  facts[`${acct.username}.recoveryCodes`] = await codes.locator("li").count();
+  await page.getByRole("button", { name: "I have stored them" }).click();
+}
+
+async function signOut(page, everywhere) {
+  await page.getByRole("button", { name: everywhere ? "Sign out everywhere" : "Sign out", exact: true }).first().click();
+  await page.getByRole("heading", { name: "Sign in to Attonix" }).waitFor();
+}
+
+async function visit(page, path) {
+  await page.goto(cfg.consoleUrl + path);
+  await page.getByRole("navigation", { name: "Main" }).waitFor({ timeout: 20000 });
+}
+
+async function admin(page) {
+  const acct = cfg.accounts.admin;
+  await page.goto(cfg.consoleUrl + "/");
+  await page.getByRole("heading", { name: "Sign in to Attonix" }).waitFor();
+  await shot(page, "sign-in");
+  await signIn(page, acct);
+  if (!acct.mfaSecret) {
+    // Not forced at first sign-in: enrol from the account page.
+    await visit(page, "/account");
+    await enrolMfa(page, acct);
+  }
+  // Sign in again: this time the password step must be followed by the TOTP step.
+  await signOut(page, false);
+  await signIn(page, acct);
+  facts.adminMfaAtSignIn = facts["admin.mfaPrompted"] === true;
+
+  await visit(page, "/admin/environments");
+  await page.getByLabel("Name", { exact: true }).fill(cfg.environment);
+  await page.getByLabel("Description", { exact: true }).fill("end-to-end test environment");
+  await page.getByRole("button", { name: "Create environment" }).click();
+  await page.getByRole("link", { name: cfg.environment, exact: true }).waitFor();
+
+  for (const [key, role] of [["operator", "operator"], ["auditor", "auditor"]]) {
+    const a = cfg.accounts[key];
+    await visit(page, "/admin/users");
+    await page.getByLabel("User name", { exact: true }).fill(a.username);
+    await page.getByLabel("Full name", { exact: true }).fill(`E2E ${role}`);
+    await page.getByRole("button", { name: "Create user" }).click();
+    const otp = page.getByTestId("one-time-password");
+    await otp.waitFor();
+    a.password = (await otp.innerText()).trim();
+    facts[`${key}.password`] = a.password;
+    await visit(page, "/admin/bindings");
+    await page.getByLabel("Environment", { exact: true }).fill(cfg.environment);
+    await page.getByLabel("Role", { exact: true }).selectOption(role);
+    await page.getByLabel("Subject", { exact: true }).fill(a.username);
+    await page.getByRole("button", { name: "Add binding" }).click();
+    await page.getByRole("cell", { name: `user ${a.username}`, exact: true }).waitFor();
+  }
+  await shot(page, "bindings");
+
+  // A blueprint with an error: the rejection must point at the line.
+  await visit(page, `/envs/${cfg.environment}/blueprints`);
+  expectedErrors = [/status of 422/];
+  await page.getByLabel("Blueprint YAML", { exact: true }).fill(cfg.blueprint.invalid);
+  await page.getByRole("button", { name: "Validate and store" }).click();
+  const rejected = page.getByRole("region", { name: "Rejected blueprint" });
+  await rejected.waitFor({ timeout: 30000 });
+  facts.rejectedProblem = await page.locator(".problem").first().innerText();
+  facts.diagnosticLines = await rejected.locator("tr[data-diag-line]").evaluateAll((rows) => rows.map((r) => Number(r.getAttribute("data-diag-line"))));
+  facts.diagnosticText = await rejected.locator("tr[data-diag-line]").first().innerText();
+  facts.markedLines = await rejected.locator("tr.has-error").evaluateAll((rows) => rows.map((r) => Number(r.getAttribute("data-line"))));
+  await rejected.locator("tr.has-error").first().scrollIntoViewIfNeeded();
+  await shot(page, "blueprint-error-at-line");
+  expectedErrors = [];
+
+  // Fixed, then a second version so there is something to compare.
+  await page.getByLabel("Blueprint YAML", { exact: true }).fill(cfg.blueprint.valid);
+  await page.getByRole("button", { name: "Validate and store" }).click();
+  await page.getByText(/Stored as version 1 /).waitFor({ timeout: 60000 });
+  facts.stored1 = true;
+  await page.getByLabel("Blueprint YAML", { exact: true }).fill(cfg.blueprint.valid2);
+  await page.getByRole("button", { name: "Validate and store" }).click();
+  await page.getByText(/Stored as version 2 /).waitFor({ timeout: 60000 });
+  const diff = page.getByRole("table", { name: "Differences between v1 and v2" });
+  await diff.waitFor();
+  facts.diffChanged = await diff.locator('tr[data-kind="changed"], tr[data-kind="added"], tr[data-kind="removed"]').allInnerTexts();
+  await diff.scrollIntoViewIfNeeded();
+  await shot(page, "blueprint-diff");
+
+  // The overview: every layer drawn, a component's details on click.
+  await visit(page, `/envs/${cfg.environment}/overview`);
+  const diagram = page.getByRole("group", { name: "Architecture diagram" });
+  await diagram.waitFor({ timeout: 30000 });
+  facts.layers = await diagram.locator(".band-title").allTextContents();
+  facts.nodeStates = await diagram.locator("[data-component]").evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute("data-component"), e.getAttribute("data-state")])));
+  await diagram.locator(`[data-component="${cfg.component}"]`).click();
+  const panel = page.getByRole("complementary", { name: "Component details" });
+  await panel.getByRole("heading", { name: cfg.component }).waitFor();
+  await panel.getByText(/Rendered files/).waitFor();
+  await panel.locator("details, p").filter({ hasText: /\.yaml|No kubernetes files/ }).first().waitFor({ timeout: 30000 });
+  facts.panelText = await panel.innerText();
+  facts.panelFiles = (await panel.locator("details summary").allInnerTexts()).join(" ");
+  await shot(page, "overview");
+
+  await visit(page, `/envs/${cfg.environment}/findings`);
+  await page.getByRole("table").first().waitFor();
+  facts.findingsAll = await page.locator("table.findings tbody tr").count();
+  const sevs = await page.locator("table.findings tbody .sev").allInnerTexts();
+  const pick = sevs[0] ?? "high";
+  await page.getByLabel("Severity", { exact: true }).selectOption(pick);
+  facts.findingsFilteredSeverity = pick;
+  facts.findingsFilteredSeverities = [...new Set(await page.locator("table.findings tbody .sev").allInnerTexts())];
+  facts.findingsFirstRow = await page.locator("table.findings tbody tr").first().innerText();
+  await shot(page, "findings");
+
+  // A deployment up to its plan; the approval is someone else's (two-person rule).
+  await visit(page, `/envs/${cfg.environment}/deployments`);
+  await page.getByLabel("Target", { exact: true }).selectOption(cfg.target);
+  await page.getByRole("button", { name: "Check, render and plan" }).click();
+  const status = page.getByTestId("deployment-status");
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="deployment-status"]')?.textContent;
+    return s && s !== "planning";
+  }, null, { timeout: 120000 });
+  facts.planStatus = await status.innerText();
+  await page.getByText("Log complete.").waitFor({ timeout: 30000 });
+  facts.planLog = await page.getByLabel("Deployment log", { exact: true }).innerText();
+  facts.planText = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+  await shot(page, "deployment-plan");
+
+  // A write-only secret: its value must not come back.
+  await visit(page, `/envs/${cfg.environment}/secrets`);
+  await page.getByLabel("Name", { exact: true }).fill("e2e-secret");
+  await page.getByLabel("Value", { exact: true }).fill(cfg.secretValue);
+  await page.getByRole("button", { name: "Store secret" }).click();
+  await page.getByRole("cell", { name: "e2e-secret", exact: true }).waitFor();
+  facts.secretRow = await page.getByRole("row", { name: /e2e-secret/ }).innerText();
+  facts.secretValueOnPage = (await page.content()).includes(cfg.secretValue);
+  await shot(page, "secrets");
+}
+
+async function operator(page) {
+  const acct = cfg.accounts.operator;
+  await signIn(page, acct);
+  await visit(page, `/envs/${cfg.environment}/deployments`);
+  await page.getByRole("button", { name: "Approve and apply" }).click();
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="deployment-status"]')?.textContent;
+    return s && s !== "awaiting_approval";
+  }, null, { timeout: 30000 });
+  await page.getByText(/approved by/).first().waitFor();
+  facts.afterApproval = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+  facts.historyRow = await page.getByRole("row", { name: /Deployment 1/ }).innerText();
+  await shot(page, "deployment-approved");
+
+  // The access token a thief would copy from the wire.
+  let stolen = null;
+  page.on("request", (r) => {
+    const h = r.headers().authorization;
+    if (h && h.startsWith("Bearer ")) stolen = h.slice(7);
+  });
+  await visit(page, "/account");
+  await page.getByRole("heading", { name: "Your account" }).waitFor();
+  if (!stolen) throw new Error("no bearer token seen on the wire");
+  const me = (token) => fetch(cfg.apiUrl + "/api/v1/me", { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.status);
+  facts.stolenBefore = await me(stolen);
+  facts.tokenInLocalStorage = await page.evaluate((t) => Object.values({ ...localStorage }).some((v) => v.includes(t)), stolen);
+  facts.tokenInSessionStorage = await page.evaluate((t) => Object.values({ ...sessionStorage }).some((v) => v.includes(t)), stolen);
+  facts.cookies = (await page.context().cookies()).length;
+  expectedErrors = [/status of 401/];
+  await signOut(page, true);
+  facts.signedOutMessage = await page.getByRole("status").innerText();
+  facts.stolenAfter = await me(stolen);
+  facts.stolenToken = stolen;
+}
+
+async function auditor(page) {
+  const acct = cfg.accounts.auditor;
+  await signIn(page, acct);
+  const writeButtons = [
+    "Validate and store",
+    "Check, render and plan",
+    "Approve and apply",
+    "Reject",
+    "Store secret",
+    "Create user",
+    "Add binding",
+    "Create environment",
+    "Create group",
+  ];
+  facts.visibleWriteButtons = [];
+  for (const path of ["overview", "blueprints", "findings", "deployments", "secrets"]) {
+    await visit(page, `/envs/${cfg.environment}/${path}`);
+    await page.getByRole("heading", { level: 1 }).waitFor();
+    await page.waitForLoadState("networkidle");
+    if (path === "deployments") {
+      await page.getByTestId("deployment-status").waitFor();
+      facts.auditorSeesDeployment = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+    }
+    if (path === "blueprints") facts.auditorSeesVersions = await page.getByRole("button", { name: /View version/ }).count();
+    for (const name of writeButtons) {
+      if ((await page.getByRole("button", { name, exact: true }).count()) > 0) facts.visibleWriteButtons.push(`${path}: ${name}`);
+    }
+  }
+  await shot(page, "auditor-deployments");
+  facts.navLinks = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();
+  await visit(page, "/admin/environments");
+  await page.waitForLoadState("networkidle");
+  if ((await page.getByRole("button", { name: "Create environment" }).count()) > 0) facts.visibleWriteButtons.push("environments: Create environment");
+
+  await visit(page, "/admin/audit");
+  await page.locator("table.audit tbody tr").first().waitFor();
+  facts.auditActions = await page.locator("table.audit tbody tr td:nth-child(4)").allInnerTexts();
+  facts.auditRows = await page.locator("table.audit tbody tr").allInnerTexts();
+  await page.getByRole("button", { name: "Verify integrity" }).click();
+  facts.auditVerify = await page.getByText(/Integrity (verified|check FAILED)/).innerText();
+  await page.getByLabel("Action", { exact: true }).fill("deployment.approve");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForLoadState("networkidle");
+  facts.auditFiltered = await page.locator("table.audit tbody tr").allInnerTexts();
+  await shot(page, "audit-log");
+}
+
+const SCENARIOS = { admin, operator, auditor };
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"],
+  });
+  let error = null;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(20000);
+    page.on("console", (msg) => {
+      if (msg.type() !== "error") return;
+      const t = msg.text();
+      if (!expectedErrors.some((re) => re.test(t))) consoleErrors.push(`${msg.location().url}: ${t}`);
+    });
+    page.on("pageerror", (err) => consoleErrors.push(`uncaught: ${err.message}`));
+    await SCENARIOS[scenario](page);
+    facts.accounts = cfg.accounts;
+  } catch (err) {
+    error = err instanceof Error ? err.stack ?? err.message : String(err);
+    try {
+      const pages = browser.contexts().flatMap((c) => c.pages());
+      if (pages[0]) {
+        await shot(pages[0], `failure-${scenario}`);
+        facts.failurePageText = (await text(pages[0])).slice(0, 4000);
+      }
+    } catch {
+      // The failure itself is what matters.
+    }
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify({ ok: error === null, error, facts, consoleErrors, screenshots }) + "\n");
+}
+
+await main();
