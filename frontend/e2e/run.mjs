@@ -335,7 +335,26 @@ async function auditor(page) {
   await shot(page, "audit-log");
 }
 
-const SCENARIOS = { admin, operator, auditor };
+/** Time to interactive of the overview: from navigation start until the diagram is drawn. */
+async function bench(page) {
+  await signIn(page, cfg.accounts.admin);
+  const overview = `${cfg.consoleUrl}/envs/${cfg.environment}/overview`;
+  const cdp = await page.context().newCDPSession(page);
+  const measure = async () => {
+    await page.goto(overview);
+    await page.locator("[data-component]").first().waitFor({ timeout: 30000 });
+    return page.evaluate(() => performance.now());
+  };
+  await measure();
+  facts.warm = [];
+  for (let i = 0; i < cfg.runs; i++) facts.warm.push(await measure());
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  facts.cold = [];
+  for (let i = 0; i < cfg.runs; i++) facts.cold.push(await measure());
+  facts.components = await page.locator("[data-component]").count();
+}
+
+const SCENARIOS = { admin, operator, auditor, bench };
 
 async function main() {
   const browser = await chromium.launch({
