@@ -11,7 +11,7 @@ import tarfile
 from typing import Any
 
 from attonix.blueprint import Loaded, load_bytes
-from attonix.deploy import SecretSource, get_driver
+from attonix.deploy import DeployError, Driver, Progress, SecretSource, get_driver
 from attonix.deploy.base import Plan, Result
 from attonix.policy import check
 from attonix.render.base import Artifact
@@ -21,10 +21,13 @@ RENDER_TARGETS = tuple(sorted(TARGETS))
 __all__ = [
     "RENDER_TARGETS",
     "Loaded",
+    "StalePlan",
     "apply",
+    "driver",
     "findings",
     "load",
     "plan",
+    "plan_lines",
     "render_target",
     "tarball",
 ]
@@ -59,15 +62,55 @@ def tarball(artifacts: list[Artifact], *, prefix: str) -> bytes:
     return buf.getvalue()
 
 
-def plan(loaded: Loaded, target: str, *, secrets: SecretSource) -> Plan:
-    """What applying ``target`` would change on the live engine."""
-    return get_driver(target, loaded.blueprint, secrets=secrets).plan()
+def driver(
+    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+) -> Driver:
+    """The deploy driver of ``target`` for the blueprint (raises ``DeployError`` if none)."""
+    return get_driver(target, loaded.blueprint, cluster=cluster, secrets=secrets)
+
+
+def plan(loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None) -> Plan:
+    """What applying ``target`` would change on the live engine (changes nothing)."""
+    return driver(loaded, target, secrets=secrets, cluster=cluster).plan()
+
+
+def plan_lines(p: Plan) -> list[str]:
+    """One readable line per pending change of ``p`` (for job logs), or one saying none."""
+    if p.is_empty:
+        return [f"plan: nothing to change ({len(p.changes)} resource(s) up to date)"]
+    return [f"plan: {c.action} {c.kind} {c.name}" for c in p.pending]
+
+
+class StalePlan(DeployError):
+    """The live target changed between the approved plan and the apply."""
+
+
+def _comparable(plan_dict: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [
+        (c["kind"], c["name"], c["action"], c.get("diff", "")) for c in plan_dict.get("changes", [])
+    ]
 
 
 def apply(
-    loaded: Loaded, target: str, *, secrets: SecretSource, progress: Any
+    loaded: Loaded,
+    target: str,
+    *,
+    secrets: SecretSource,
+    approved: dict[str, Any],
+    progress: Progress,
+    cluster: str | None = None,
 ) -> tuple[Plan, Result]:
-    """Plan again (the engine may have moved) and apply, reporting progress lines."""
-    driver = get_driver(target, loaded.blueprint, secrets=secrets)
-    fresh = driver.plan()
-    return fresh, driver.apply(fresh, progress)
+    """Apply exactly the ``approved`` plan (its ``Plan.to_dict()`` form), reporting progress.
+
+    The driver plans again first, because a stored plan carries no engine payloads; if that
+    fresh plan differs from the approved one (someone changed the target, or a secret changed
+    in the vault), nothing is applied: approving one change must never apply another.
+    """
+    drv = driver(loaded, target, secrets=secrets, cluster=cluster)
+    fresh = drv.plan()
+    if _comparable(fresh.to_dict()) != _comparable(approved):
+        raise StalePlan(
+            f"the live {target} target changed since this plan was approved; nothing was applied",
+            hint="Request the deployment again to plan against the current state.",
+        )
+    return fresh, drv.apply(fresh, progress)

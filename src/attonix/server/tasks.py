@@ -35,8 +35,19 @@ def _set(ctx: ServerContext, deployment_id: int, **values: Any) -> None:
         d.updated_at = utcnow()
 
 
+def _message(exc: BaseException) -> str:
+    """The user-facing sentence of an error (and its hint), never a traceback."""
+    if isinstance(exc, Error):
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ApplyFailed(Error):
+    """The driver stopped part-way: what failed and what was not done are in the job log."""
+
+
 def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
-    """Check, render and plan a deployment; it then waits for approval."""
+    """Check, render and plan a deployment with the target's driver; it then awaits approval."""
     dep_id = int(job.payload["deployment"])
     d, env, loaded = _load(ctx, dep_id)
     try:
@@ -47,11 +58,14 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         log(f"render: {len(artifacts)} artifact(s) for {d.target}")
         plan = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
         summary = plan.to_dict()
-        log(f"plan: {summary.get('counts', {})}")
+        for line in pipeline.plan_lines(plan):
+            log(line)
+        counts = ", ".join(f"{n} {a}" for a, n in summary["counts"].items() if n)
+        log(f"plan: {plan.target} cluster {plan.cluster}: {counts or 'no resources'}")
     except Exception as exc:
-        # Whatever went wrong, the deployment must not stay "planning" forever.
-        message = exc.message if isinstance(exc, Error) else f"{type(exc).__name__}: {exc}"
-        _set(ctx, dep_id, status="plan_failed", plan={"error": message[:2000]})
+        # Whatever went wrong (an engine down, a driver this target lacks, a secret missing
+        # from the vault), the deployment must not stay "planning" forever.
+        _set(ctx, dep_id, status="plan_failed", plan={"error": _message(exc)[:2000]})
         raise
     _set(ctx, dep_id, status="awaiting_approval", plan=summary, findings=found)
     return {"deployment": dep_id, "status": "awaiting_approval"}
@@ -63,16 +77,28 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     d, env, loaded = _load(ctx, dep_id)
     _set(ctx, dep_id, status="applying")
     try:
-        plan, result = pipeline.apply(
-            loaded, d.target, secrets=VaultSecretSource(ctx, env), progress=log
+        pending = [c for c in d.plan.get("changes", []) if c.get("action") != "unchanged"]
+        log(f"apply: {d.target}, {len(pending)} approved change(s)")
+        _, result = pipeline.apply(
+            loaded,
+            d.target,
+            secrets=VaultSecretSource(ctx, env),
+            approved=d.plan,
+            progress=lambda line: log(f"apply: {line}"),
         )
+        if not result.ok:
+            for label in result.not_done:
+                log(f"apply: not done: {label}")
+            raise ApplyFailed(
+                result.error or "the apply did not finish",
+                hint="Fix the cause, then request the deployment again; it plans what is left.",
+            )
     except Exception:
         _set(ctx, dep_id, status="failed")
         raise
-    outcome = result.to_dict()
-    _set(ctx, dep_id, status="succeeded" if result.ok else "failed", plan=plan.to_dict())
-    log(f"apply: {'succeeded' if result.ok else 'failed'}")
-    return {"deployment": dep_id, "result": outcome}
+    _set(ctx, dep_id, status="succeeded")
+    log("apply: succeeded")
+    return {"deployment": dep_id, "result": result.to_dict()}
 
 
 def run_pki_rotate(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:

@@ -270,3 +270,26 @@ def test_concurrent_workers_claim_each_job_exactly_once(ctx: ServerContext) -> N
     with ThreadPoolExecutor(max_workers=4) as pool:
         claimed = [j for batch in pool.map(drain, ["a", "b", "c", "d"]) for j in batch]
     assert sorted(claimed) == sorted(ids)  # every job once, none twice
+
+
+def test_a_target_the_driver_refuses_fails_the_plan_with_its_sentence(
+    ctx: ServerContext, client: TestClient, admin: Any
+) -> None:
+    shop = Path(__file__).resolve().parents[2] / "fixtures" / "deploy" / "shop.yaml"
+    client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
+    assert _upload(client, admin.headers, shop.read_text()).status_code == 201
+    r = client.post(
+        f"{V}/environments/prod/deployments",
+        headers=admin.headers,
+        json={"version": 1, "target": "kubernetes"},
+    )
+    dep = r.json()["id"]
+    job = jobs.run_one(ctx, "w")
+    assert job is not None and job.kind == "deploy.plan"
+    got = client.get(f"{V}/environments/prod/deployments/{dep}", headers=admin.headers).json()
+    assert got["status"] == "plan_failed"
+    assert got["plan"]["error"].startswith("the blueprint declares no kubernetes cluster")
+    logs = client.get(f"{V}/environments/prod/deployments/{dep}/logs", headers=admin.headers)
+    assert "error: the blueprint declares no kubernetes cluster" in logs.text
+    with ctx.db.session() as s:
+        assert s.get(Job, job.id).status == "failed"  # type: ignore[union-attr]
