@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ def wait_http(url: str, seconds: float = 60) -> None:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
+            last = exc
         except OSError as exc:
             last = exc
         time.sleep(0.25)

@@ -201,6 +201,7 @@ def test_sign_out_everywhere_kills_a_stolen_access_token(
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=5)
+    err.value.close()
     assert err.value.code == 401
 
 
