@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The web console: headless Chromium for its end-to-end tests, its npm dependencies (npm ci,
-# only when node_modules is missing or package-lock.json changed) and its build (only when a
-# source file is newer than frontend/dist).
+# The web console: its npm dependencies (npm ci, only when node_modules is missing or
+# package-lock.json changed) and its build (only when a source file is newer than frontend/dist).
+# Headless Chromium for its end-to-end tests is installed by 41-chromium.sh.
 source "$(dirname "$0")/../lib.sh"
-apt_install chromium fonts-dejavu-core fonts-liberation
 FRONTEND="$ROOT/frontend"
 if ! command -v npm >/dev/null; then
   log "npm is missing: the console needs Node.js 20+ with npm"
