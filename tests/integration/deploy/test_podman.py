@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -290,8 +291,8 @@ def test_half_failed_apply_reports_and_rerun_converges(driver: PodmanDriver) -> 
 
 
 def test_concurrent_cli_applies_second_is_refused(driver: PodmanDriver, tmp_path: Path) -> None:
-    # The first apply waits for a health check that never passes, so it holds the lock
-    # for its whole --timeout while the second one starts.
+    # The first apply waits for a health check that never passes, so it holds the lock for
+    # as long as the test needs; it is interrupted once the second has been refused.
     slow = FIXTURE.read_text(encoding="utf-8").replace(
         "ports: [{name: http, port: 38431}]\n      health: {path: /healthz",
         "ports: [{name: http, port: 38431}]\n      health: {path: /never-healthy",
@@ -300,25 +301,28 @@ def test_concurrent_cli_applies_second_is_refused(driver: PodmanDriver, tmp_path
     path = tmp_path / "shop-podman.yaml"
     path.write_text(slow, encoding="utf-8")
     env = {**os.environ, **SECRETS, "ATTONIX_STATE_DIR": str(driver._state), "NO_COLOR": "1"}
-    cmd = [*ATTONIX, "apply", str(path), "--target", "podman", "--yes", "--timeout", "8"]
+    cmd = [*ATTONIX, "apply", str(path), "--target", "podman", "--yes", "--timeout", "300"]
     first = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     lock = driver._state / "locks" / "podman-podman-test.lock"
     try:
         wait_until(
-            "the first apply to hold the lock", lambda: lock.is_file() and bool(lock.read_text())
+            "the first apply to hold the lock",
+            lambda: lock.is_file() and bool(lock.read_text()),
+            timeout=60,
         )
         second = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=60, check=False
+            cmd, env=env, capture_output=True, text=True, timeout=120, check=False
         )
         assert second.returncode != 0
         message = " ".join(second.stderr.split())
         assert "another Attonix operation on podman cluster 'podman-test' is running" in message
         assert f"apply by pid {first.pid}" in message
+        assert first.poll() is None  # still applying: the refusal was not a race
     finally:
-        first.communicate(timeout=90)
-    assert first.returncode != 0  # the never-healthy service timed out, as intended
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
     assert driver.apply(driver.plan(), timeout=60).ok
     assert statuses(driver) == CONVERGED
 
