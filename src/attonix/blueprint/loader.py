@@ -195,5 +195,19 @@ def _from_pydantic(
         if kind == "missing":
             location = source.locate(path[:-1])
         out.append(Diagnostic(code=code, message=message, location=location, path=path, hint=hint))
+    out = _drop_misspelt_missing(out)
     out.sort(key=lambda d: (d.location.line, d.location.col))
     return out
+
+
+def _drop_misspelt_missing(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A misspelt required key shows up twice (unknown 'engin', missing 'engine'); keep the
+    unknown-key diagnostic, whose hint already names the right key."""
+    suggested = {
+        (d.path[:-1], d.hint.split("'")[1])
+        for d in diags
+        if d.code == "BP010" and d.hint.startswith("Did you mean '")
+    }
+    return [
+        d for d in diags if not (d.code == "BP011" and (d.path[:-1], str(d.path[-1])) in suggested)
+    ]

@@ -245,3 +245,16 @@ def test_error_message_carries_every_problem(example_text: str) -> None:
     assert rendered.count("error[BP012]") == 2
     assert "'kubernetes', 'swarm' or 'podman'" in rendered
     assert "blueprint has 2 problems" in info.value.message
+
+
+def test_misspelt_required_key_is_reported_once(example_text: str) -> None:
+    text = example_text.replace("    engine: mysql", "    engin: mysql", 1)
+    (diag,) = problems(text)
+    assert (diag.code, diag.pointer) == ("BP010", "databases[1].engin")
+    assert diag.hint.startswith("Did you mean 'engine'?")
+
+
+def test_missing_required_key_without_a_near_miss_is_still_reported(example_text: str) -> None:
+    text = example_text.replace("    engine: mysql\n", "    flavour: mysql\n", 1)
+    codes = sorted((d.code, d.pointer) for d in problems(text))
+    assert codes == [("BP010", "databases[1].flavour"), ("BP011", "databases[1].engine")]
