@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from attonix.server.db.engine import Database, make_database
 from attonix.server.security.envelope import KeyRing
-from attonix.server.security.tokens import TokenSigner
+from attonix.server.security.tokens import AccessClaims, TokenSigner, hash_token
 from attonix.server.settings import Settings, write_private
+
+
+class VerifiedTokens:
+    """Access tokens whose signature this process has already checked, by SHA-256 digest.
+
+    Verifying an HS256 token costs more than the whole database read that follows it, and a
+    client sends the same token until it expires. A token's bytes never change, so a checked
+    signature stays checked; what can change — the session being revoked, the user disabled,
+    a role removed — is read from the database on every request regardless. Entries are used
+    only before their ``exp``; the map is bounded, oldest out first. Digests, not tokens,
+    are kept, so the map holds nothing a caller could present.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        """An empty map holding at most ``limit`` tokens."""
+        self._limit = limit
+        self._claims: dict[str, AccessClaims] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, signer: TokenSigner, token: str) -> AccessClaims:
+        """The claims of ``token``: remembered if still unexpired, else checked by ``signer``."""
+        digest = hash_token(token)
+        claims = self._claims.get(digest)
+        if claims is not None and datetime.now(UTC) < claims.expires_at:
+            return claims
+        claims = signer.verify_access(token)  # raises InvalidToken
+        with self._lock:
+            while len(self._claims) >= self._limit:
+                del self._claims[next(iter(self._claims))]
+            self._claims[digest] = claims
+        return claims
 
 
 @dataclass
@@ -19,6 +51,7 @@ class ServerContext:
     settings: Settings
     db: Database
     signer: TokenSigner
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens, repr=False)
     _keyring: KeyRing | None = field(default=None, repr=False)
 
     @functools.cached_property

@@ -4,11 +4,12 @@ working and costs little per request."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -103,6 +104,13 @@ class RequestPlumbing:
         self.app = app
         self.settings = settings
         self.metrics = metrics
+        # Per-request work kept to the minimum: the two header sets are built once, and a
+        # request id is a per-process random prefix and a counter (unique without a syscall).
+        self._api_headers = _security_headers(settings, "/")
+        self._docs_headers = _security_headers(settings, "/docs")
+        self._id_prefix = secrets.token_hex(8)
+        self._ids = itertools.count(1)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (other scopes pass through)."""
@@ -111,15 +119,17 @@ class RequestPlumbing:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = (
+            given
+            if given and _REQUEST_ID.match(given)
+            else f"{self._id_prefix}{next(self._ids):016x}"
+        )
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         start = time.perf_counter()
         status_holder = {"status": 500}
-        extra = [
-            *_security_headers(self.settings, scope["path"]),
-            (b"x-request-id", request_id.encode()),
-        ]
+        fixed = self._docs_headers if scope["path"].startswith("/docs") else self._api_headers
+        extra = [*fixed, (b"x-request-id", request_id.encode())]
         limit = self.settings.max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -158,8 +168,19 @@ class RequestPlumbing:
         # The route's name (its operationId) keeps label values bounded and stable.
         route = scope.get("route")
         template = getattr(route, "name", None) or "unmatched"
-        self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-        self.metrics.latency.labels(scope["method"], template).observe(elapsed)
+        key = (scope["method"], template, str(status))
+        children = self._children.get(key)
+        if children is None:
+            # Route names and statuses are bounded, so this map is too.
+            children = (
+                self.metrics.requests.labels(*key),
+                self.metrics.latency.labels(scope["method"], template),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         state = scope.get("state", {})
         principal = state.get("principal")
         access_log.info(

@@ -223,3 +223,41 @@ def test_api_token_scoped_hashed_and_revocable(
     assert token not in stored and len(stored[0]) == 64
     client.delete(f"{API}/me/tokens/{r.json()['info']['id']}", headers=admin.headers)
     assert client.get(f"{API}/environments/prod", headers=h).status_code == 401
+
+
+def test_revocation_and_role_changes_apply_at_once_on_every_worker(
+    ctx: ServerContext, client: TestClient, kit: Any
+) -> None:
+    """Two apps over one database stand for two workers; each remembers checked tokens."""
+    from sqlalchemy import delete
+
+    from attonix.server.app import create_app
+    from attonix.server.context import build_context
+    from attonix.server.db.models import RoleBinding
+    from attonix.server.environments import create_environment
+
+    create_environment(ctx, name="qa", actor=Actor("t"))
+    me = kit.user("fay", roles={"qa": "developer"})
+    other_ctx = build_context(ctx.settings, db=ctx.db)
+    with TestClient(create_app(ctx.settings, ctx=other_ctx)) as other:
+        for _ in range(2):  # the second call is served from the checked-token memory
+            assert other.get(f"{API}/environments/qa", headers=me.headers).status_code == 200
+        assert len(other_ctx.verified_tokens._claims) == 1
+        with ctx.db.session() as s:
+            s.execute(delete(RoleBinding).where(RoleBinding.subject == "fay"))
+        assert other.get(f"{API}/environments/qa", headers=me.headers).status_code == 403
+        assert client.post(f"{API}/auth/logout", headers=me.headers).status_code == 200
+        refused = other.get(f"{API}/me", headers=me.headers)
+        assert refused.status_code == 401 and "session has ended" in refused.json()["detail"]
+
+
+def test_a_forged_token_is_refused_even_with_a_remembered_subject(
+    ctx: ServerContext, client: TestClient, kit: Any
+) -> None:
+    kit.add_user("gus")
+    me = kit.login("gus")
+    assert client.get(f"{API}/me", headers=me.headers).status_code == 200
+    header, payload, sig = me.token.split(".")
+    flipped = sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")
+    r = client.get(f"{API}/me", headers={"Authorization": f"Bearer {header}.{payload}.{flipped}"})
+    assert r.status_code == 401

@@ -198,3 +198,29 @@ def test_cli_up_bootstraps_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (
         json.loads(openapi.output)["paths"]["/api/v1/auth/login"]["post"]["operationId"] == "login"
     )
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_before_use(
+    ctx: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import create_engine
+
+    from attonix.server.db import engine as engine_mod
+
+    if ctx.db.dialect == "sqlite":
+        pytest.skip("SQLite has no server connection to lose")
+    pg = ctx.db.dialect == "postgresql"
+    own_id = text("SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()")
+    ctx.db.engine.dispose()  # one pooled connection, the one killed below
+    with ctx.db.read() as conn:
+        pid = conn.execute(own_id).scalar()
+    # The server ends the idle pooled connection, as a restart or an idle timeout does.
+    killer = create_engine(ctx.db.engine.url, isolation_level="AUTOCOMMIT")
+    with killer.connect() as other:
+        other.execute(
+            text("SELECT pg_terminate_backend(:p)" if pg else f"KILL {int(pid)}"), {"p": pid}
+        )
+    killer.dispose()
+    monkeypatch.setattr(engine_mod, "IDLE_PING_SECONDS", 0.0)
+    with ctx.db.read() as conn:
+        assert conn.execute(own_id).scalar() != pid

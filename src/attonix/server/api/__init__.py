@@ -22,15 +22,16 @@ from attonix.server.errors import PROBLEM_RESPONSES
 def include_routers(app: FastAPI, *, prefix: str) -> None:
     """Mount every router: probes and metrics at the root, the API under ``prefix``."""
     app.include_router(system.router)
+    # Routes are matched in order, one by one: the most frequent reads come first.
     for module in (
-        auth,
-        account,
-        admin,
         environments,
+        deployments,
         secrets,
         certificates,
-        deployments,
         jobs,
         audit,
+        account,
+        auth,
+        admin,
     ):
         app.include_router(module.router, prefix=prefix, responses=PROBLEM_RESPONSES)

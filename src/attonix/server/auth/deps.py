@@ -10,14 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from attonix.server.audit import Actor
 from attonix.server.auth import sessions
 from attonix.server.auth.rbac import Permission, Principal
+from attonix.server.concurrency import in_thread
 from attonix.server.context import ServerContext
 from attonix.server.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="An access token or an API token.")
 
 
-def get_ctx(request: Request) -> ServerContext:
-    """The server context of the running app."""
+async def get_ctx(request: Request) -> ServerContext:
+    """The server context of the running app (async: no I/O, so no worker-thread hop)."""
     ctx: ServerContext = request.app.state.ctx
     return ctx
 
@@ -56,7 +57,7 @@ class Require:
         """Show the permission (it names the dependency in debugging output)."""
         return f"Require({self.permission.value})"
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -66,7 +67,10 @@ class Require:
             return None
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("Sign in first: this endpoint needs a bearer token.")
-        principal = sessions.authenticate(get_ctx(request), credentials.credentials)
+        # Async with one explicit hop for the database read: a sync dependency would cost
+        # the same hop, and the permission check below needs no thread.
+        ctx: ServerContext = request.app.state.ctx
+        principal = await in_thread(sessions.authenticate, ctx, credentials.credentials)
         request.state.principal = principal
         env = request.path_params.get("env")
         if not principal.can(self.permission, env):

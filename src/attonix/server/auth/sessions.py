@@ -299,7 +299,7 @@ def authenticate(ctx: ServerContext, token: str) -> Principal:
     if token.startswith(API_TOKEN_PREFIX + "_"):
         return _api_token_principal(ctx, token)
     try:
-        claims = ctx.signer.verify_access(token)
+        claims = ctx.verified_tokens.verify(ctx.signer, token)
     except InvalidToken as exc:
         raise Unauthorized(exc.message, hint=exc.hint) from None
     # One round trip on the hot path: the session, its user and every role binding.
