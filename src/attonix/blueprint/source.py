@@ -293,119 +293,62 @@ def parse(data: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
             gc.enable()
 
 
+class _Rejected(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
 def _parse(data: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     source = SourceMap(file)
+    try:
+        return _compose_and_build(data, file, source), source, []
+    except _Rejected as exc:
+        return None, source, [exc.diagnostic]
+
+
+def _compose_and_build(data: bytes | str, file: str, source: SourceMap) -> Any:
+    def reject(code: str, message: str, hint: str, pos: tuple[int, int] = (1, 1)) -> _Rejected:
+        return _Rejected(_diag(code, message, file, *pos, hint))
+
+    too_deep = (f"nesting deeper than {MAX_DEPTH} levels", "Blueprints are shallow; flatten it.")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_BYTES:
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP001",
-                    f"the document is larger than {MAX_BYTES // 1048576} MiB",
-                    file,
-                    1,
-                    1,
-                    "Blueprints are small; check you named the right file.",
-                )
-            ],
+        raise reject(
+            "BP001",
+            f"the document is larger than {MAX_BYTES // 1048576} MiB",
+            "Blueprints are small; check you named the right file.",
         )
     problem = _text_problem(raw, file)
     if problem:
-        return None, source, [problem]
-    text = raw.decode("utf-8")
+        raise _Rejected(problem)
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        nodes = list(yaml.compose_all(raw.decode("utf-8"), Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP002",
-                    f"YAML syntax error: {what}",
-                    file,
-                    line,
-                    col,
-                    "Fix the YAML syntax at this position.",
-                )
-            ],
-        )
+        pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise reject(
+            "BP002", f"YAML syntax error: {what}", "Fix the YAML syntax at this position.", pos
+        ) from None
     except yaml.YAMLError as exc:
-        return (
-            None,
-            source,
-            [_diag("BP002", f"YAML error: {exc}", file, 1, 1, "Fix the YAML syntax.")],
-        )
+        raise reject("BP002", f"YAML error: {exc}", "Fix the YAML syntax.") from None
     except RecursionError:
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP003",
-                    f"nesting deeper than {MAX_DEPTH} levels",
-                    file,
-                    1,
-                    1,
-                    "Blueprints are shallow; flatten the file.",
-                )
-            ],
-        )
+        raise reject("BP003", *too_deep) from None
     documents = [n for n in nodes if n is not None]
     if not documents:
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP004",
-                    "the file is empty",
-                    file,
-                    1,
-                    1,
-                    "Start from examples/attonixcorp.yaml.",
-                )
-            ],
-        )
+        raise reject("BP004", "the file is empty", "Start from examples/attonixcorp.yaml.")
     if len(documents) > 1:
-        line, col = _pos(documents[1])
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP003",
-                    "more than one YAML document",
-                    file,
-                    line,
-                    col,
-                    "Keep one blueprint per file (remove the '---').",
-                )
-            ],
+        raise reject(
+            "BP003",
+            "more than one YAML document",
+            "Keep one blueprint per file (remove the '---').",
+            _pos(documents[1]),
         )
     try:
-        value = _Builder(source).build(documents[0], (), 0)
+        return _Builder(source).build(documents[0], (), 0)
     except _Unsafe as exc:
-        line, col = _pos(exc.node) if exc.node is not None else (1, 1)
-        return None, source, [_diag("BP003", str(exc), file, line, col, exc.hint)]
+        pos = _pos(exc.node) if exc.node is not None else (1, 1)
+        raise reject("BP003", str(exc), exc.hint, pos) from None
     except RecursionError:
-        return (
-            None,
-            source,
-            [
-                _diag(
-                    "BP003",
-                    f"nesting deeper than {MAX_DEPTH} levels",
-                    file,
-                    1,
-                    1,
-                    "Blueprints are shallow; flatten the file.",
-                )
-            ],
-        )
-    return value, source, []
+        raise reject("BP003", *too_deep) from None
