@@ -52,6 +52,8 @@ class ServerContext:
     db: Database
     signer: TokenSigner
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens, repr=False)
+    #: The OpenID Connect provider's cached discovery document and keys (auth.oidc).
+    oidc_provider: object = field(default=None, repr=False)
     _keyring: KeyRing | None = field(default=None, repr=False)
 
     @functools.cached_property

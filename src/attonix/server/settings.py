@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     login_ip_window_seconds: int = Field(60, ge=1)
     password_min_length: int = Field(12, ge=8)
 
+    oidc_issuer: str = Field(
+        "", description="OpenID Connect issuer URL for single sign-on; empty disables it."
+    )
+    oidc_client_id: str = Field("", description="This server's client id at the issuer.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret (client_secret_basic); none for a public client."
+    )
+    oidc_redirect_uri: str = Field(
+        "", description="Where the issuer sends the browser back: the console's callback page."
+    )
+    oidc_scopes: str = "openid profile email"
+    oidc_username_claim: str = Field(
+        "preferred_username", description="ID-token claim that names the local account."
+    )
+    oidc_state_seconds: int = Field(600, ge=60, le=3600)
+
     cors_origins: list[str] = Field(
         default_factory=lambda: [DEFAULT_CONSOLE_ORIGIN],
         description="Origins allowed to call the API from a browser (the console).",

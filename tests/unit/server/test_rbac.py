@@ -31,6 +31,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V}/auth/login"): PUBLIC,
     ("POST", f"{V}/auth/mfa"): PUBLIC,
     ("POST", f"{V}/auth/refresh"): PUBLIC,
+    ("POST", f"{V}/auth/oidc/start"): PUBLIC,
+    ("POST", f"{V}/auth/oidc/callback"): PUBLIC,
     ("POST", f"{V}/auth/logout"): SIGNED_IN,
     ("POST", f"{V}/auth/logout-all"): SIGNED_IN,
     ("GET", f"{V}/me"): SIGNED_IN,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from attonix.server.auth import sessions
+from attonix.server.auth import oidc, sessions
 from attonix.server.auth.deps import Ctx, Require, actor_of, anonymous_actor
 from attonix.server.auth.rbac import Permission, Principal
 
@@ -126,3 +126,39 @@ def logout_all(
     """Sign out everywhere: every session of the caller ends at once."""
     n = sessions.logout(ctx, p, actor=actor_of(request, p), everywhere=True)
     return LogoutOut(revoked_sessions=n)
+
+
+class OidcStartOut(BaseModel):
+    """Where to send the browser for single sign-on, and the state to post back."""
+
+    authorization_url: str
+    state: str
+
+
+class OidcCallbackIn(BaseModel):
+    """What the identity provider appended to the console's callback URL."""
+
+    code: str = Field(min_length=1, max_length=4096)
+    state: str = Field(min_length=1, max_length=4096)
+
+
+@router.post("/oidc/start", response_model=OidcStartOut, name="oidc_start", dependencies=_public)
+def oidc_start(ctx: Ctx) -> OidcStartOut:
+    """Begin single sign-on (OpenID Connect, authorization code with PKCE)."""
+    start = oidc.begin(ctx)
+    return OidcStartOut(authorization_url=start.authorization_url, state=start.state)
+
+
+@router.post("/oidc/callback", response_model=LoginOut, name="oidc_callback", dependencies=_public)
+def oidc_callback(body: OidcCallbackIn, request: Request, ctx: Ctx) -> LoginOut:
+    """Finish single sign-on: tokens, or a second-factor challenge as after a password."""
+    result = oidc.complete(
+        ctx,
+        code=body.code,
+        state=body.state,
+        actor=anonymous_actor(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    if isinstance(result, sessions.MfaPending):
+        return LoginOut(mfa_required=True, mfa_token=result.mfa_token)
+    return LoginOut(tokens=_tokens(result))

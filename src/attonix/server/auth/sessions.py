@@ -101,9 +101,20 @@ def _restriction(user: User, sess: AuthSession) -> str:
     return ""
 
 
-def _start_session(
-    ctx: ServerContext, s: Session, user: User, actor: Actor, *, user_agent: str
+def start_session(
+    ctx: ServerContext,
+    s: Session,
+    user: User,
+    actor: Actor,
+    *,
+    user_agent: str,
+    second_factor: bool = False,
 ) -> TokenPair:
+    """Open a session for ``user`` in the caller's transaction and issue its tokens.
+
+    ``second_factor`` says an identity provider already checked one (its ``amr`` claim), so
+    a role that requires MFA does not force a local enrolment.
+    """
     now = utcnow()
     sess = AuthSession(
         id=str(uuid.uuid4()),
@@ -112,11 +123,14 @@ def _start_session(
         expires_at=now + dt.timedelta(seconds=ctx.settings.refresh_ttl_seconds),
         source_ip=actor.source_ip[:64],
         user_agent=user_agent[:255],
-        mfa_enrol_required=(not user.mfa_enabled) and mfa_required(s, user),
+        mfa_enrol_required=(not user.mfa_enabled) and not second_factor and mfa_required(s, user),
     )
     s.add(sess)
     s.flush()
     return _issue(ctx, s, user, sess)
+
+
+_start_session = start_session
 
 
 def _issue(ctx: ServerContext, s: Session, user: User, sess: AuthSession) -> TokenPair:
