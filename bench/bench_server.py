@@ -126,6 +126,8 @@ def main() -> int:
     attonix = str(VENV_BIN / "attonix")
     server: subprocess.Popen[bytes] | None = None
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "workers": opts.workers}
+    # The machine is shared: the load around the run says how far the figures can be trusted.
+    results["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     try:
         subprocess.run([attonix, "db", "upgrade"], env=env, check=True, capture_output=True)
         _seed(env)
@@ -171,6 +173,7 @@ def main() -> int:
         with admin.connect() as c:
             c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         shutil.rmtree(tmp, ignore_errors=True)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2, sort_keys=True))
     storm = results["login_storm_throttled"]["status_codes"]
     return 1 if any(code >= 500 for code in storm) else 0
