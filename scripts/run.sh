@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 bash "$ROOT/scripts/setup.sh"
 API_PORT="${ATTONIX_API_PORT:-8080}"
 CONSOLE_PORT="${ATTONIX_CONSOLE_PORT:-8081}"
-export ATTONIX_CORS_ORIGINS="${ATTONIX_CORS_ORIGINS:-http://127.0.0.1:$CONSOLE_PORT}"
+export ATTONIX_CORS_ORIGINS="${ATTONIX_CORS_ORIGINS:-[\"http://127.0.0.1:$CONSOLE_PORT\"]}"
 "$VENV/bin/attonix" console --port "$CONSOLE_PORT" --api-url "http://127.0.0.1:$API_PORT" &
 console_pid=$!
 trap 'kill "$console_pid" 2>/dev/null' EXIT
