@@ -26,5 +26,7 @@ def example_text() -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--update-golden`` rewrites the golden files of renderer tests after review."""
     parser.addoption(
-        "--update-golden", action="store_true", help="Rewrite golden files (review the diff)."
+        "--update-golden",
+        action="store_true",
+        help="Rewrite golden files and the docs' screenshots (review the diff).",
     )
