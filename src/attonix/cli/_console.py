@@ -192,7 +192,7 @@ def make_server(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("console")
+    @app.command("console", rich_help_panel="Central Server")
     def console(
         port: int = typer.Option(8081, "--port", min=0, max=65535, help="Port to listen on."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),

@@ -208,7 +208,7 @@ def destroy_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("plan")(plan_cmd)
-    app.command("apply")(apply_cmd)
-    app.command("status")(status_cmd)
-    app.command("destroy")(destroy_cmd)
+    app.command("plan", rich_help_panel="Deploy")(plan_cmd)
+    app.command("apply", rich_help_panel="Deploy")(apply_cmd)
+    app.command("status", rich_help_panel="Deploy")(status_cmd)
+    app.command("destroy", rich_help_panel="Deploy")(destroy_cmd)
