@@ -14,11 +14,20 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from attonix.deploy.base import DeployError, EngineUnavailable, truncate
 
 DEFAULT_TIMEOUT = 600.0
+
+# What to do when an engine's CLI cannot reach its engine, by CLI name.
+_UNREACHABLE_HINTS = {
+    "docker": "Start dockerd (or fix DOCKER_HOST / its socket), then retry.",
+    "podman": "Check that `podman info` works as this user, then retry.",
+    "kubectl": "Point kubectl at the cluster (KUBECONFIG or --kubeconfig) and check that it "
+    "answers (`kubectl version`), then retry.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,9 @@ def run(
     if proc.returncode != 0 and unavailable is not None and unavailable(done):
         raise EngineUnavailable(
             f"`{args[0]}` cannot reach its engine: {last_line(proc.stderr)}",
-            hint=f"Start the {args[0]} daemon (or fix its socket), then retry.",
+            hint=_UNREACHABLE_HINTS.get(
+                Path(args[0]).name, f"Start the {args[0]} engine (or fix its socket), then retry."
+            ),
             command=args,
             exit_code=proc.returncode,
             stderr=proc.stderr,
