@@ -37,13 +37,15 @@ class Artifact:
     """One rendered file: ``target`` it belongs to, relative ``path``, ``content`` and format.
 
     ``content`` is a mapping (yaml/json), a list of mappings (yaml-multi: one document each)
-    or a string (text).
+    or a string (text). ``component`` is the ``kind/name`` id (as policy findings use) of the
+    one blueprint component the file belongs to, or empty when it is shared or not known.
     """
 
     target: str
     path: str
     content: Any
     format: Format = "yaml"
+    component: str = ""
 
     def __post_init__(self) -> None:
         p = PurePosixPath(self.path)

@@ -130,9 +130,10 @@ def _publish_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema is None:
             doc = generate()
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            schemas["Problem"] = Problem.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in problem.pop("$defs", {}).items():
+                schemas.setdefault(name, sub)
+            schemas["Problem"] = problem
             app.openapi_schema = doc
         return app.openapi_schema
 

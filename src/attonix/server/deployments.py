@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from attonix.server import audit, jobs
 from attonix.server.audit import Actor
+from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, JobLog, utcnow
 from attonix.server.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -21,15 +22,30 @@ from attonix.server.vault import environment_row
 DEPLOY_TARGETS = ("kubernetes", "podman", "swarm")
 
 
-def _out(s: Session, d: Deployment) -> DeploymentOut:
+def may_approve(
+    ctx: ServerContext, principal: Principal, *, environment: str, requested_by: str, status: str
+) -> bool:
+    """Whether ``principal`` may approve a deployment now: it awaits approval, the principal
+    holds the permission, and the two-person rule (where it applies) does not forbid it."""
+    return (
+        status == "awaiting_approval"
+        and principal.can(Permission.DEPLOY_APPROVE, environment)
+        and not (environment in ctx.settings.two_person_rule and requested_by == principal.name)
+    )
+
+
+def _out(
+    s: Session, d: Deployment, ctx: ServerContext, principal: Principal | None = None
+) -> DeploymentOut:
     env = s.get(Environment, d.environment_id)
     ver = s.get(BlueprintVersion, d.version_id)
     job_id = s.execute(
         select(Job.id).where(Job.deployment_id == d.id).order_by(Job.id.desc()).limit(1)
     ).scalar()
+    env_name = env.name if env else ""
     return DeploymentOut(
         id=d.id,
-        environment=env.name if env else "",
+        environment=env_name,
         version=ver.version if ver else 0,
         target=d.target,
         status=d.status,
@@ -41,6 +57,11 @@ def _out(s: Session, d: Deployment) -> DeploymentOut:
         created_at=d.created_at,
         updated_at=d.updated_at,
         job_id=job_id,
+        two_person_rule=env_name in ctx.settings.two_person_rule,
+        can_approve=principal is not None
+        and may_approve(
+            ctx, principal, environment=env_name, requested_by=d.requested_by, status=d.status
+        ),
     )
 
 
@@ -95,7 +116,7 @@ def request(
             detail={"environment": environment, "version": version, "target": target},
         )
         s.flush()
-        return _out(s, d)
+        return _out(s, d, ctx)
 
 
 def rollback(
@@ -145,11 +166,14 @@ def decide(
             target=f"deployment/{d.id}",
         )
         s.flush()
-        return _out(s, d)
+        return _out(s, d, ctx)
 
 
-def list_deployments(ctx: ServerContext, environment: str) -> list[DeploymentOut]:
-    """Deployment history of an environment, newest first."""
+def list_deployments(
+    ctx: ServerContext, environment: str, principal: Principal | None = None
+) -> list[DeploymentOut]:
+    """Deployment history of an environment, newest first (``can_approve`` for
+    ``principal``)."""
     with ctx.db.session() as s:
         env = environment_row(s, environment)
         rows = s.execute(
@@ -157,13 +181,15 @@ def list_deployments(ctx: ServerContext, environment: str) -> list[DeploymentOut
             .where(Deployment.environment_id == env.id)
             .order_by(Deployment.id.desc())
         ).scalars()
-        return [_out(s, d) for d in rows]
+        return [_out(s, d, ctx, principal) for d in rows]
 
 
-def get_deployment(ctx: ServerContext, environment: str, deployment_id: int) -> DeploymentOut:
-    """One deployment."""
+def get_deployment(
+    ctx: ServerContext, environment: str, deployment_id: int, principal: Principal | None = None
+) -> DeploymentOut:
+    """One deployment (``can_approve`` for ``principal``)."""
     with ctx.db.session() as s:
-        return _out(s, _get(s, environment, deployment_id))
+        return _out(s, _get(s, environment, deployment_id), ctx, principal)
 
 
 def deployment_jobs(ctx: ServerContext, environment: str, deployment_id: int) -> list[JobOut]:

@@ -22,6 +22,8 @@ from attonix.server.schemas import (
     EnvironmentOut,
     IdentityDrift,
     ImportResult,
+    RenderedFileOut,
+    RenderedFileText,
     VersionDetail,
     VersionOut,
 )
@@ -202,13 +204,50 @@ def diff(ctx: ServerContext, environment: str, a: int, b: int) -> DiffOut:
         return DiffOut(from_version=a, to_version=b, diff=text)
 
 
-def render_tarball(ctx: ServerContext, environment: str, version: int, target: str) -> bytes:
-    """The rendered files of ``target`` for a version, as a .tar.gz."""
+def _render(ctx: ServerContext, environment: str, version: int, target: str) -> list[Any]:
     if target not in pipeline.RENDER_TARGETS:
         raise BadRequest(
             f"Unknown render target {target!r}.",
             hint=f"Use one of: {', '.join(pipeline.RENDER_TARGETS)}.",
         )
     loaded = load_version(ctx, environment, version)
-    artifacts = pipeline.render_target(loaded, target)
+    return sorted(pipeline.render_target(loaded, target), key=lambda a: a.path)
+
+
+def render_tarball(ctx: ServerContext, environment: str, version: int, target: str) -> bytes:
+    """The rendered files of ``target`` for a version, as a .tar.gz."""
+    artifacts = _render(ctx, environment, version, target)
     return pipeline.tarball(artifacts, prefix=f"{environment}-v{version}-{target}")
+
+
+def _file(path: str, component: str, text: str) -> RenderedFileText:
+    data = text.encode()
+    return RenderedFileText(
+        path=path,
+        component=component,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        text=text,
+    )
+
+
+def rendered_files(
+    ctx: ServerContext, environment: str, version: int, target: str
+) -> list[RenderedFileOut]:
+    """Every rendered file of ``target`` with the component the renderer says it belongs to."""
+    return [
+        RenderedFileOut.model_validate(
+            _file(a.path, a.component, a.text()).model_dump(exclude={"text"})
+        )
+        for a in _render(ctx, environment, version, target)
+    ]
+
+
+def rendered_file(
+    ctx: ServerContext, environment: str, version: int, target: str, path: str
+) -> RenderedFileText:
+    """One rendered file of ``target`` with its text."""
+    for a in _render(ctx, environment, version, target):
+        if a.path == path:
+            return _file(a.path, a.component, a.text())
+    raise NotFound(f"The {target} rendering of version {version} has no file {path!r}.")

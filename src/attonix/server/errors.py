@@ -95,6 +95,27 @@ class SchemaOutdated(ServerError):
     title = "Database schema outdated"
 
 
+class Diagnostic(BaseModel):
+    """A blueprint problem at file:line:col (``attonix.blueprint.Diagnostic.to_dict``)."""
+
+    code: str
+    severity: str
+    message: str
+    hint: str = ""
+    file: str = ""
+    line: int = 0
+    col: int = 0
+    path: str = Field("", description="Dotted blueprint path (``databases[0].replicas``).")
+
+
+class FieldError(BaseModel):
+    """A request field that does not match the API schema (never echoing its value)."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem details body."""
 
@@ -105,8 +126,8 @@ class Problem(BaseModel):
     instance: str = ""
     hint: str = ""
     request_id: str = ""
-    diagnostics: list[dict[str, Any]] = Field(default_factory=list)
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+    errors: list[FieldError] = Field(default_factory=list)
 
 
 def _problem(description: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from typing import Any
 
 from attonix.blueprint import Loaded, load_bytes
 from attonix.deploy import DeployError, Driver, Progress, SecretSource, get_driver
-from attonix.deploy.base import Plan, Result
+from attonix.deploy.base import Plan, Result, ServiceStatus
 from attonix.policy import check
+from attonix.policy.components import workloads
 from attonix.render.base import Artifact
 from attonix.render.registry import TARGETS, render
 
@@ -21,6 +22,7 @@ RENDER_TARGETS = tuple(sorted(TARGETS))
 __all__ = [
     "RENDER_TARGETS",
     "Loaded",
+    "ServiceStatus",
     "StalePlan",
     "apply",
     "driver",
@@ -29,6 +31,8 @@ __all__ = [
     "plan",
     "plan_lines",
     "render_target",
+    "status",
+    "status_components",
     "tarball",
 ]
 
@@ -72,6 +76,20 @@ def driver(
 def plan(loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None) -> Plan:
     """What applying ``target`` would change on the live engine (changes nothing)."""
     return driver(loaded, target, secrets=secrets, cluster=cluster).plan()
+
+
+def status(
+    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+) -> list[ServiceStatus]:
+    """Desired, running and healthy replicas per service, as the live engine reports them."""
+    return driver(loaded, target, secrets=secrets, cluster=cluster).status()
+
+
+def status_components(loaded: Loaded) -> dict[str, str]:
+    """The components a target runs (workloads and databases): name → ``kind/name`` id."""
+    out = {d.name: f"database/{d.name}" for d in loaded.blueprint.databases}
+    out.update({w.name: component for _, component, w in workloads(loaded.blueprint)})
+    return out
 
 
 def plan_lines(p: Plan) -> list[str]:

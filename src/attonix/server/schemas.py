@@ -122,18 +122,57 @@ class EnvironmentOut(Out):
     created_at: dt.datetime
 
 
-class Diagnostic(BaseModel):
-    """A blueprint problem at file:line:col."""
+Severity = Literal["info", "low", "medium", "high", "critical"]
 
-    model_config = ConfigDict(extra="allow")
-    code: str
-    severity: str
+
+class SuppressionOut(BaseModel):
+    """The blueprint exception waiving a finding."""
+
+    reason: str
+    expires: str
+    file: str = ""
+    line: int = 0
+
+
+class FindingOut(BaseModel):
+    """A policy finding (the policy engine's ``Finding.to_dict`` form)."""
+
+    rule: str
+    severity: Severity
+    title: str = ""
     message: str
-    hint: str = ""
+    component: str = Field("", description="The ``kind/name`` id of the component concerned.")
+    path: str = Field("", description="Dotted blueprint path (``databases[0].replicas``).")
     file: str = ""
     line: int = 0
     col: int = 0
-    path: str = ""
+    hint: str = ""
+    fingerprint: str = ""
+    suppressed: bool = False
+    suppression: SuppressionOut | None = None
+
+
+class PlanChangeOut(BaseModel):
+    """One resource of a plan: what will happen to it, and the diff saying why."""
+
+    kind: str
+    name: str
+    action: Literal["create", "update", "delete", "unchanged"]
+    diff: str = ""
+
+
+class PlanOut(BaseModel):
+    """A deployment's plan (``Plan.to_dict``); empty while planning, ``error`` if it failed."""
+
+    target: str = ""
+    cluster: str = ""
+    empty: bool | None = None
+    counts: dict[str, int] | None = Field(
+        None, description="Resources per action; absent until planned."
+    )
+    changes: list[PlanChangeOut] = Field(default_factory=list)
+    error: str = Field("", description="Why planning failed (status plan_failed).")
+    hint: str = ""
 
 
 class VersionOut(Out):
@@ -144,7 +183,7 @@ class VersionOut(Out):
     filename: str
     uploaded_by: str
     created_at: dt.datetime
-    findings: list[dict[str, Any]] = Field(default_factory=list)
+    findings: list[FindingOut] = Field(default_factory=list)
 
 
 class VersionDetail(VersionOut):
@@ -182,12 +221,20 @@ class DeploymentOut(Out):
     status: str
     requested_by: str
     approved_by: str | None
-    plan: dict[str, Any]
-    findings: list[dict[str, Any]]
+    plan: PlanOut
+    findings: list[FindingOut]
     rollback_of: int | None
     created_at: dt.datetime
     updated_at: dt.datetime
     job_id: int | None = None
+    two_person_rule: bool = Field(
+        False, description="Whether the approver must differ from the requester here."
+    )
+    can_approve: bool = Field(
+        False,
+        description="Whether the caller may approve or reject it now (status, permission and "
+        "the two-person rule).",
+    )
 
 
 class JobOut(Out):
@@ -264,3 +311,45 @@ class ImportResult(BaseModel):
 
     version: VersionOut
     identity: IdentityDrift
+
+
+Health = Literal["healthy", "degraded", "down", "unknown"]
+
+
+class ComponentStatusOut(BaseModel):
+    """The live state of one component, from its target's engine."""
+
+    component: str = Field(description="The ``kind/name`` id the policy findings use.")
+    state: Health
+    desired: int = 0
+    running: int = 0
+    healthy: int = 0
+    message: str = ""
+
+
+class EnvironmentStatusOut(BaseModel):
+    """Live health per component, from the last successful deployment's target."""
+
+    environment: str
+    deployment_id: int | None = Field(None, description="The deployment the status is read for.")
+    version: int | None = None
+    target: str | None = None
+    reachable: bool = Field(False, description="Whether the target's engine answered in time.")
+    message: str = ""
+    checked_at: dt.datetime
+    components: list[ComponentStatusOut]
+
+
+class RenderedFileOut(BaseModel):
+    """One rendered file of a target, and the component it belongs to (when it has one)."""
+
+    path: str
+    component: str = Field("", description="The ``kind/name`` id, or empty when shared.")
+    size: int
+    sha256: str
+
+
+class RenderedFileText(RenderedFileOut):
+    """One rendered file with its text."""
+
+    text: str

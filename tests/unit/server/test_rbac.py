@@ -67,7 +67,10 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{E}/blueprints"): PROD_WRITERS,
     ("GET", f"{E}/blueprints/{{version}}"): PROD_READERS,
     ("GET", f"{E}/blueprints/{{version}}/render/{{target}}"): PROD_READERS,
+    ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files"): PROD_READERS,
+    ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files/{{path:path}}"): PROD_READERS,
     ("GET", f"{E}/diff"): PROD_READERS,
+    ("GET", f"{E}/status"): PROD_READERS,
     ("GET", f"{E}/secrets"): PROD_READERS,
     ("PUT", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
     ("DELETE", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
@@ -86,7 +89,7 @@ _FILL = {"env": "prod", "version": "1", "target": "nope", "name": "nobody"}
 
 
 def _url(path: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: _FILL.get(m.group(1), "999999"), path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: _FILL.get(m.group(1), "999999"), path)
 
 
 def test_every_route_has_a_row_and_every_cell_holds(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from attonix.blueprint.model import Blueprint, Cluster
 from attonix.render.base import Artifact, dump_yaml
+from attonix.render.labels import COMPONENT, NAME
 from attonix.render.workloads import TOPOLOGY_KEYS
 
 TARGET = "kubernetes"
@@ -60,6 +61,19 @@ def object_path(cluster: str, doc: dict[str, Any], *, ext: str) -> str:
     return f"{cluster}/{folder}/{doc['kind'].lower()}-{meta['name']}.{ext}"
 
 
+#: ``app.kubernetes.io/component`` values naming exactly one blueprint component, and the
+#: kind of its ``kind/name`` id.
+_COMPONENT_KINDS = {"service": "service", "frontend": "frontend", "database": "database"}
+
+
+def component_of(doc: dict[str, Any]) -> str:
+    """The ``kind/name`` component id of an object, from its labels ('' when shared)."""
+    labels = (doc.get("metadata") or {}).get("labels") or {}
+    kind = _COMPONENT_KINDS.get(str(labels.get(COMPONENT, "")))
+    name = str(labels.get(NAME, ""))
+    return f"{kind}/{name}" if kind and name else ""
+
+
 def node_labels(bp: Blueprint, cluster: Cluster) -> str:
     """A YAML document (with an explanatory header) of the labels each node must carry."""
     hosts = bp.hosts_by_name
@@ -93,7 +107,10 @@ def tree(
 ) -> list[Artifact]:
     """The artifacts of one cluster's kustomize tree."""
     ext = "json" if fmt == "json" else "yaml"
-    arts = [Artifact(TARGET, object_path(cluster.name, d, ext=ext), d, fmt) for d in docs]
+    arts = [
+        Artifact(TARGET, object_path(cluster.name, d, ext=ext), d, fmt, component_of(d))
+        for d in docs
+    ]
     resources = sorted(a.path.split("/", 1)[1] for a in arts)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",

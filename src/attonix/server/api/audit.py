@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -19,6 +20,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 Reader = Annotated[Principal, Depends(Require(Permission.AUDIT_READ))]
 
 
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    # A time without a zone is read as UTC, the zone every entry is stored in.
+    return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t
+
+
 @router.get("", response_model=list[AuditEntryOut], name="list_audit")
 def list_audit(
     ctx: Ctx,
@@ -26,15 +32,41 @@ def list_audit(
     after: Annotated[
         int, Query(ge=0, le=2**31 - 1, description="Entries after this sequence number.")
     ] = 0,
+    before: Annotated[
+        int,
+        Query(ge=0, le=2**31 - 1, description="Entries before this sequence number (0: none)."),
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    order: Annotated[
+        Literal["asc", "desc"], Query(description="Chain order (asc) or newest first (desc).")
+    ] = "asc",
+    action: Annotated[str | None, Query(max_length=64, description="Exact action.")] = None,
+    actor: Annotated[str | None, Query(max_length=128, description="Exact actor name.")] = None,
+    target: Annotated[
+        str | None, Query(max_length=255, description="Targets starting with this text.")
+    ] = None,
+    since: Annotated[dt.datetime | None, Query(description="At or after this time.")] = None,
+    until: Annotated[dt.datetime | None, Query(description="Before this time.")] = None,
 ) -> list[AuditEntryOut]:
-    """Audit entries in chain order, paged by sequence number."""
+    """Audit entries matching every filter given, paged by sequence number: pass the last
+    ``seq`` of a page as ``after`` (order asc) or ``before`` (order desc) for the next one."""
+    since, until = _utc(since), _utc(until)
+    q = select(AuditEntry).where(AuditEntry.seq > after)
+    if before:
+        q = q.where(AuditEntry.seq < before)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    if actor:
+        q = q.where(AuditEntry.actor == actor)
+    if target:
+        q = q.where(AuditEntry.target.startswith(target, autoescape=True))
+    if since is not None:
+        q = q.where(AuditEntry.at >= since)
+    if until is not None:
+        q = q.where(AuditEntry.at < until)
+    seq = AuditEntry.seq.desc() if order == "desc" else AuditEntry.seq
     with ctx.db.session() as s:
-        q = select(AuditEntry).where(AuditEntry.seq > after)
-        if action:
-            q = q.where(AuditEntry.action == action)
-        rows = s.execute(q.order_by(AuditEntry.seq).limit(limit)).scalars()
+        rows = s.execute(q.order_by(seq).limit(limit)).scalars()
         return [AuditEntryOut(**audit.to_dict(e)) for e in rows]
 
 

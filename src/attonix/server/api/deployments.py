@@ -39,7 +39,7 @@ class DecisionIn(BaseModel):
 @router.get("", response_model=list[DeploymentOut], name="list_deployments")
 def list_deployments(env: Env, ctx: Ctx, p: Reader) -> list[DeploymentOut]:
     """Deployment history, newest first."""
-    return deployments.list_deployments(ctx, env)
+    return deployments.list_deployments(ctx, env, p)
 
 
 @router.post("", response_model=DeploymentOut, status_code=202, name="request_deployment")
@@ -58,8 +58,8 @@ def request_deployment(
 
 @router.get("/{deployment_id}", response_model=DeploymentOut, name="get_deployment")
 def get_deployment(env: Env, deployment_id: DeploymentId, ctx: Ctx, p: Reader) -> DeploymentOut:
-    """One deployment with its plan and findings."""
-    return deployments.get_deployment(ctx, env, deployment_id)
+    """One deployment with its plan, findings and whether the caller may approve it."""
+    return deployments.get_deployment(ctx, env, deployment_id, p)
 
 
 @router.post("/{deployment_id}/decision", response_model=DeploymentOut, name="decide_deployment")

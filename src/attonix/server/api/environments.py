@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from attonix.server import environments
+from attonix.server import environments, status
 from attonix.server.auth.deps import Ctx, Require, actor_of
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.concurrency import in_thread
@@ -15,7 +15,10 @@ from attonix.server.schemas import (
     NAME_PATTERN,
     DiffOut,
     EnvironmentOut,
+    EnvironmentStatusOut,
     ImportResult,
+    RenderedFileOut,
+    RenderedFileText,
     VersionDetail,
     VersionOut,
 )
@@ -23,6 +26,7 @@ from attonix.server.schemas import (
 router = APIRouter(prefix="/environments", tags=["environments"])
 Env = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
 Version = Annotated[int, Path(ge=1, le=1_000_000)]
+Target = Annotated[str, Path(max_length=32)]
 
 
 class EnvironmentIn(BaseModel):
@@ -146,3 +150,45 @@ def render_version(
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get(
+    "/{env}/blueprints/{version}/renders/{target}/files",
+    response_model=list[RenderedFileOut],
+    name="list_rendered_files",
+)
+def list_rendered_files(
+    env: Env,
+    version: Version,
+    target: Target,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+) -> list[RenderedFileOut]:
+    """The rendered files of one target: path, component, size and SHA-256 (no content)."""
+    return environments.rendered_files(ctx, env, version, target)
+
+
+@router.get(
+    "/{env}/blueprints/{version}/renders/{target}/files/{path:path}",
+    response_model=RenderedFileText,
+    name="get_rendered_file",
+)
+def get_rendered_file(
+    env: Env,
+    version: Version,
+    target: Target,
+    path: Annotated[str, Path(max_length=1024)],
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+) -> RenderedFileText:
+    """One rendered file of a target, with its text."""
+    return environments.rendered_file(ctx, env, version, target, path)
+
+
+@router.get("/{env}/status", response_model=EnvironmentStatusOut, name="environment_status")
+def environment_status(
+    env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.DEPLOY_READ))]
+) -> EnvironmentStatusOut:
+    """Live health per component (``kind/name``) from the last successful deployment's target;
+    ``unknown`` when never deployed or when the target cannot be read in time."""
+    return status.environment_status(ctx, env)
