@@ -207,6 +207,9 @@ async function admin(page) {
   await diagram.waitFor({ timeout: 30000 });
   facts.layers = await diagram.locator(".band-title").allTextContents();
   facts.nodeStates = await diagram.locator("[data-component]").evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute("data-component"), e.getAttribute("data-state")])));
+  facts.nodeHealth = await diagram.locator("[data-component]").evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute("data-component"), e.getAttribute("data-health")])));
+  await page.getByTestId("health-source").filter({ hasText: /health/ }).waitFor();
+  facts.healthSource = await page.getByTestId("health-source").innerText();
   await diagram.locator(`[data-component="${cfg.component}"]`).click();
   const panel = page.getByRole("complementary", { name: "Component details" });
   await panel.getByRole("heading", { name: cfg.component }).waitFor();
@@ -240,6 +243,9 @@ async function admin(page) {
   await page.getByText("Log complete.").waitFor({ timeout: 30000 });
   facts.planLog = await page.getByLabel("Deployment log", { exact: true }).innerText();
   facts.planText = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+  // The requester may not approve in a two-person-rule environment: no button, a note instead.
+  facts.requesterApproveButtons = await page.getByRole("button", { name: "Approve and apply" }).count();
+  facts.requesterNote = await page.getByTestId("two-person-note").innerText();
   await shot(page, "deployment-plan");
 
   // A write-only secret: its value must not come back.
@@ -332,6 +338,13 @@ async function auditor(page) {
   await page.getByRole("button", { name: "Apply" }).click();
   await page.waitForLoadState("networkidle");
   facts.auditFiltered = await page.locator("table.audit tbody tr").allInnerTexts();
+  await page.getByLabel("Action", { exact: true }).fill("");
+  await page.getByLabel("Actor", { exact: true }).fill(cfg.accounts.operator.username);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForLoadState("networkidle");
+  await page.getByText("Page 1", { exact: true }).waitFor();
+  facts.auditByActor = await page.locator("table.audit tbody tr td:nth-child(3)").allInnerTexts();
+  facts.auditByActorActions = await page.locator("table.audit tbody tr td:nth-child(4)").allInnerTexts();
   await shot(page, "audit-log");
 }
 

@@ -155,13 +155,17 @@ def test_overview_draws_every_layer_and_shows_component_details(
         assert states[component] in {"ok", "warning", "error"}, component
     assert states["database/pg-main"] == "error"
     assert states["service/attonix-server"] == "ok"
+    # Nothing deployed yet: every component's health is unknown, and said so.
+    assert set(facts["nodeHealth"].values()) == {"unknown"}
+    assert "Never deployed" in facts["healthSource"]
     panel = facts["panelText"]
     assert "database/pg-main" in panel
     assert "postgresql" in panel
     assert "ATX002" in panel
     assert "fix: Set 'synchronous_replicas: 1'" in panel
     assert "Rendered files" in panel
-    assert "pg-main" in facts["panelFiles"]
+    assert "Live status" in panel and "never deployed" in panel
+    assert "cluster-pg-main.yaml" in facts["panelFiles"]
 
 
 def test_findings_filter_by_severity(journey: dict[str, dict[str, Any]]) -> None:
@@ -179,6 +183,8 @@ def test_deployment_planned_then_approved_by_a_second_person(
     admin = journey["admin"]["facts"]
     assert admin["planStatus"] == "awaiting_approval", admin["planText"]
     assert "plan:" in admin["planLog"]
+    assert admin["requesterApproveButtons"] == 0
+    assert "two-person rule" in admin["requesterNote"]
     operator = journey["operator"]["facts"]
     assert "approved by olivia" in operator["afterApproval"]
     assert "admin" in operator["historyRow"] and "olivia" in operator["historyRow"]
@@ -226,3 +232,5 @@ def test_audit_log_shows_the_journey_and_verifies(journey: dict[str, dict[str, A
     assert facts["auditVerify"].startswith("Integrity verified")
     assert facts["auditFiltered"] and all("deployment.approve" in r for r in facts["auditFiltered"])
     assert any("olivia" in r for r in facts["auditFiltered"])
+    assert facts["auditByActor"] and set(facts["auditByActor"]) == {"olivia"}
+    assert "deployment.approve" in facts["auditByActorActions"]

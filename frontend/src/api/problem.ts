@@ -1,4 +1,5 @@
 /** RFC 9457 problem details as the API returns them, and turning any failure into one. */
+import type { components } from "./schema";
 
 export interface Problem {
   type?: string;
@@ -7,8 +8,8 @@ export interface Problem {
   detail?: string;
   hint?: string;
   request_id?: string;
-  diagnostics?: Record<string, unknown>[];
-  errors?: { loc?: string[]; msg?: string; type?: string }[];
+  diagnostics?: components["schemas"]["Diagnostic"][];
+  errors?: Partial<components["schemas"]["FieldError"]>[];
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * List Audit
-         * @description Audit entries in chain order, paged by sequence number.
+         * @description Audit entries matching every filter given, paged by sequence number: pass the last
+         *     ``seq`` of a page as ``after`` (order asc) or ``before`` (order desc) for the next one.
          */
         get: operations["list_audit"];
         put?: never;
@@ -356,6 +357,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/environments/{env}/blueprints/{version}/renders/{target}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rendered Files
+         * @description The rendered files of one target: path, component, size and SHA-256 (no content).
+         */
+        get: operations["list_rendered_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/environments/{env}/blueprints/{version}/renders/{target}/files/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Rendered File
+         * @description One rendered file of a target, with its text.
+         */
+        get: operations["get_rendered_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/environments/{env}/certificates": {
         parameters: {
             query?: never;
@@ -429,7 +470,7 @@ export interface paths {
         };
         /**
          * Get Deployment
-         * @description One deployment with its plan and findings.
+         * @description One deployment with its plan, findings and whether the caller may approve it.
          */
         get: operations["get_deployment"];
         put?: never;
@@ -579,6 +620,27 @@ export interface paths {
          * @description Remove a secret.
          */
         delete: operations["delete_secret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/environments/{env}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Environment Status
+         * @description Live health per component (``kind/name``) from the last successful deployment's target;
+         *     ``unknown`` when never deployed or when the target cannot be read in time.
+         */
+        get: operations["environment_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1101,6 +1163,42 @@ export interface components {
             not_after: string;
         };
         /**
+         * ComponentStatusOut
+         * @description The live state of one component, from its target's engine.
+         */
+        ComponentStatusOut: {
+            /**
+             * Component
+             * @description The ``kind/name`` id the policy findings use.
+             */
+            component: string;
+            /**
+             * Desired
+             * @default 0
+             */
+            desired: number;
+            /**
+             * Healthy
+             * @default 0
+             */
+            healthy: number;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "healthy" | "degraded" | "down" | "unknown";
+        };
+        /**
          * DecisionIn
          * @description Approve or reject a planned deployment.
          */
@@ -1129,6 +1227,12 @@ export interface components {
             /** Approved By */
             approved_by: string | null;
             /**
+             * Can Approve
+             * @description Whether the caller may approve or reject it now (status, permission and the two-person rule).
+             * @default false
+             */
+            can_approve: boolean;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1136,17 +1240,12 @@ export interface components {
             /** Environment */
             environment: string;
             /** Findings */
-            findings: {
-                [key: string]: unknown;
-            }[];
+            findings: components["schemas"]["FindingOut"][];
             /** Id */
             id: number;
             /** Job Id */
             job_id?: number | null;
-            /** Plan */
-            plan: {
-                [key: string]: unknown;
-            };
+            plan: components["schemas"]["PlanOut"];
             /** Requested By */
             requested_by: string;
             /** Rollback Of */
@@ -1156,12 +1255,56 @@ export interface components {
             /** Target */
             target: string;
             /**
+             * Two Person Rule
+             * @description Whether the approver must differ from the requester here.
+             * @default false
+             */
+            two_person_rule: boolean;
+            /**
              * Updated At
              * Format: date-time
              */
             updated_at: string;
             /** Version */
             version: number;
+        };
+        /**
+         * Diagnostic
+         * @description A blueprint problem at file:line:col (``attonix.blueprint.Diagnostic.to_dict``).
+         */
+        Diagnostic: {
+            /** Code */
+            code: string;
+            /**
+             * Col
+             * @default 0
+             */
+            col: number;
+            /**
+             * File
+             * @default
+             */
+            file: string;
+            /**
+             * Hint
+             * @default
+             */
+            hint: string;
+            /**
+             * Line
+             * @default 0
+             */
+            line: number;
+            /** Message */
+            message: string;
+            /**
+             * Path
+             * @description Dotted blueprint path (``databases[0].replicas``).
+             * @default
+             */
+            path: string;
+            /** Severity */
+            severity: string;
         };
         /**
          * DiffOut
@@ -1218,6 +1361,116 @@ export interface components {
             mfa_required_for: string[];
             /** Name */
             name: string;
+        };
+        /**
+         * EnvironmentStatusOut
+         * @description Live health per component, from the last successful deployment's target.
+         */
+        EnvironmentStatusOut: {
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /** Components */
+            components: components["schemas"]["ComponentStatusOut"][];
+            /**
+             * Deployment Id
+             * @description The deployment the status is read for.
+             */
+            deployment_id?: number | null;
+            /** Environment */
+            environment: string;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Reachable
+             * @description Whether the target's engine answered in time.
+             * @default false
+             */
+            reachable: boolean;
+            /** Target */
+            target?: string | null;
+            /** Version */
+            version?: number | null;
+        };
+        /**
+         * FieldError
+         * @description A request field that does not match the API schema (never echoing its value).
+         */
+        FieldError: {
+            /** Loc */
+            loc: string[];
+            /** Msg */
+            msg: string;
+            /** Type */
+            type: string;
+        };
+        /**
+         * FindingOut
+         * @description A policy finding (the policy engine's ``Finding.to_dict`` form).
+         */
+        FindingOut: {
+            /**
+             * Col
+             * @default 0
+             */
+            col: number;
+            /**
+             * Component
+             * @description The ``kind/name`` id of the component concerned.
+             * @default
+             */
+            component: string;
+            /**
+             * File
+             * @default
+             */
+            file: string;
+            /**
+             * Fingerprint
+             * @default
+             */
+            fingerprint: string;
+            /**
+             * Hint
+             * @default
+             */
+            hint: string;
+            /**
+             * Line
+             * @default 0
+             */
+            line: number;
+            /** Message */
+            message: string;
+            /**
+             * Path
+             * @description Dotted blueprint path (``databases[0].replicas``).
+             * @default
+             */
+            path: string;
+            /** Rule */
+            rule: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "info" | "low" | "medium" | "high" | "critical";
+            /**
+             * Suppressed
+             * @default false
+             */
+            suppressed: boolean;
+            suppression?: components["schemas"]["SuppressionOut"] | null;
+            /**
+             * Title
+             * @default
+             */
+            title: string;
         };
         /**
          * GroupIn
@@ -1440,6 +1693,64 @@ export interface components {
             new_password: string;
         };
         /**
+         * PlanChangeOut
+         * @description One resource of a plan: what will happen to it, and the diff saying why.
+         */
+        PlanChangeOut: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "create" | "update" | "delete" | "unchanged";
+            /**
+             * Diff
+             * @default
+             */
+            diff: string;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+        };
+        /**
+         * PlanOut
+         * @description A deployment's plan (``Plan.to_dict``); empty while planning, ``error`` if it failed.
+         */
+        PlanOut: {
+            /** Changes */
+            changes?: components["schemas"]["PlanChangeOut"][];
+            /**
+             * Cluster
+             * @default
+             */
+            cluster: string;
+            /**
+             * Counts
+             * @description Resources per action; absent until planned.
+             */
+            counts?: {
+                [key: string]: number;
+            } | null;
+            /** Empty */
+            empty?: boolean | null;
+            /**
+             * Error
+             * @description Why planning failed (status plan_failed).
+             * @default
+             */
+            error: string;
+            /**
+             * Hint
+             * @default
+             */
+            hint: string;
+            /**
+             * Target
+             * @default
+             */
+            target: string;
+        };
+        /**
          * Problem
          * @description An RFC 9457 problem details body.
          */
@@ -1450,13 +1761,9 @@ export interface components {
              */
             detail: string;
             /** Diagnostics */
-            diagnostics?: {
-                [key: string]: unknown;
-            }[];
+            diagnostics?: components["schemas"]["Diagnostic"][];
             /** Errors */
-            errors?: {
-                [key: string]: unknown;
-            }[];
+            errors?: components["schemas"]["FieldError"][];
             /**
              * Hint
              * @default
@@ -1511,6 +1818,44 @@ export interface components {
             refresh_token: string;
         };
         /**
+         * RenderedFileOut
+         * @description One rendered file of a target, and the component it belongs to (when it has one).
+         */
+        RenderedFileOut: {
+            /**
+             * Component
+             * @description The ``kind/name`` id, or empty when shared.
+             * @default
+             */
+            component: string;
+            /** Path */
+            path: string;
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
+        };
+        /**
+         * RenderedFileText
+         * @description One rendered file with its text.
+         */
+        RenderedFileText: {
+            /**
+             * Component
+             * @description The ``kind/name`` id, or empty when shared.
+             * @default
+             */
+            component: string;
+            /** Path */
+            path: string;
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
+            /** Text */
+            text: string;
+        };
+        /**
          * RotationOut
          * @description Certificates issued, renewed, or still fresh.
          */
@@ -1550,6 +1895,26 @@ export interface components {
             updated_by: string;
             /** Version */
             version: number;
+        };
+        /**
+         * SuppressionOut
+         * @description The blueprint exception waiving a finding.
+         */
+        SuppressionOut: {
+            /** Expires */
+            expires: string;
+            /**
+             * File
+             * @default
+             */
+            file: string;
+            /**
+             * Line
+             * @default 0
+             */
+            line: number;
+            /** Reason */
+            reason: string;
         };
         /**
          * TokenIn
@@ -1692,9 +2057,7 @@ export interface components {
             /** Filename */
             filename: string;
             /** Findings */
-            findings?: {
-                [key: string]: unknown;
-            }[];
+            findings?: components["schemas"]["FindingOut"][];
             /** Parsed */
             parsed: {
                 [key: string]: unknown;
@@ -1721,9 +2084,7 @@ export interface components {
             /** Filename */
             filename: string;
             /** Findings */
-            findings?: {
-                [key: string]: unknown;
-            }[];
+            findings?: components["schemas"]["FindingOut"][];
             /** Sha256 */
             sha256: string;
             /** Uploaded By */
@@ -1745,8 +2106,21 @@ export interface operations {
             query?: {
                 /** @description Entries after this sequence number. */
                 after?: number;
+                /** @description Entries before this sequence number (0: none). */
+                before?: number;
                 limit?: number;
+                /** @description Chain order (asc) or newest first (desc). */
+                order?: "asc" | "desc";
+                /** @description Exact action. */
                 action?: string | null;
+                /** @description Exact actor name. */
+                actor?: string | null;
+                /** @description Targets starting with this text. */
+                target?: string | null;
+                /** @description At or after this time. */
+                since?: string | null;
+                /** @description Before this time. */
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -3626,6 +4000,199 @@ export interface operations {
             };
         };
     };
+    list_rendered_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+                version: number;
+                target: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderedFileOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_rendered_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+                version: number;
+                target: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderedFileText"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_certificates: {
         parameters: {
             query?: never;
@@ -4795,6 +5362,100 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    environment_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentStatusOut"];
+                };
             };
             /** @description Bad request */
             400: {

@@ -1,5 +1,5 @@
 import type { KeyboardEvent } from "react";
-import { layout, stateOf, type DiagramModel, type FindingLike, type Health } from "../lib/diagram";
+import { layout, lookOf, type DiagramModel, type FindingLike, type Health } from "../lib/diagram";
 
 interface Props {
   model: DiagramModel;
@@ -9,9 +9,8 @@ interface Props {
   onSelect: (id: string) => void;
 }
 
-const STATE_TEXT = { ok: "no findings", warning: "has warnings", error: "has serious findings", unknown: "state unknown" };
-
-/** The architecture drawn as SVG: one band per layer, boxes coloured by state, links as lines. */
+/** The architecture drawn as SVG: one band per layer, boxes filled by live health (when known)
+ * and bordered by their worst finding, links as lines. */
 export function Diagram({ model, findings, health = {}, selected, onSelect }: Props) {
   const l = layout(model);
   const key = (id: string) => (e: KeyboardEvent) => {
@@ -50,8 +49,8 @@ export function Diagram({ model, findings, health = {}, selected, onSelect }: Pr
         })}
       </g>
       {[...l.placed.values()].map(({ node, x, y }) => {
-        const state = stateOf(node, findings, health[node.id]);
-        const cls = ["node", `state-${state}`, node.id === selected ? "selected" : "", selected && !linked.has(node.id) && node.id !== selected ? "dim" : ""];
+        const look = lookOf(node, findings, health[node.id]);
+        const cls = ["node", ...look.classes, node.id === selected ? "selected" : "", selected && !linked.has(node.id) && node.id !== selected ? "dim" : ""];
         return (
           <g
             key={node.id}
@@ -60,15 +59,17 @@ export function Diagram({ model, findings, health = {}, selected, onSelect }: Pr
             role="button"
             tabIndex={0}
             aria-pressed={node.id === selected}
-            aria-label={`${node.id}: ${node.sub}; ${STATE_TEXT[state]}`}
+            aria-label={`${node.id}: ${node.sub}; ${look.text}`}
             data-component={node.id}
-            data-state={state}
+            data-state={look.findings}
+            data-health={look.health}
             onClick={() => onSelect(node.id)}
             onKeyDown={key(node.id)}
           >
             <rect width={l.boxW} height={l.boxH} rx={6} />
             <text x={10} y={19} className="name">{node.name.length > 20 ? `${node.name.slice(0, 19)}…` : node.name}</text>
             <text x={10} y={36} className="sub">{node.sub.length > 26 ? `${node.sub.slice(0, 25)}…` : node.sub}</text>
+            {look.health !== "unknown" && look.findings !== "ok" ? <circle cx={l.boxW - 9} cy={9} r={5} className={`badge badge-${look.findings}`} /> : null}
           </g>
         );
       })}

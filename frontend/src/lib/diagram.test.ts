@@ -1,4 +1,4 @@
-import { buildDiagram, findingsFor, layout, stateOf } from "./diagram";
+import { buildDiagram, findingsFor, layout, lookOf, worstSeverity } from "./diagram";
 
 const blueprint = {
   metadata: { name: "dc", environment: "prod", domain: "example.com" },
@@ -73,16 +73,47 @@ describe("findings and state", () => {
       { severity: "medium", component: "service/api", path: "services.backend[0]" },
     ];
     expect(findingsFor(pg, findings).map((f) => f.severity)).toEqual(["high", "low"]);
-    expect(stateOf(pg, findings)).toBe("error");
-    expect(stateOf(api, findings)).toBe("warning");
+    expect(worstSeverity(pg, findings)).toBe("high");
+    expect(lookOf(pg, findings).findings).toBe("error");
+    expect(lookOf(api, findings).findings).toBe("warning");
   });
 
-  it("ignores suppressed findings and lets health override", () => {
-    expect(stateOf(pg, [{ severity: "critical", component: "database/pg", suppressed: true }])).toBe("ok");
-    expect(stateOf(pg, [], "down")).toBe("error");
-    expect(stateOf(pg, [], "degraded")).toBe("warning");
-    expect(stateOf(pg, [], "unknown")).toBe("unknown");
-    expect(stateOf(pg, [{ severity: "info", component: "database/pg" }])).toBe("ok");
+  it("ignores suppressed findings and counts info as none", () => {
+    expect(worstSeverity(pg, [{ severity: "critical", component: "database/pg", suppressed: true }])).toBeNull();
+    expect(lookOf(pg, [{ severity: "critical", component: "database/pg", suppressed: true }]).findings).toBe("ok");
+    expect(lookOf(pg, [{ severity: "info", component: "database/pg" }]).findings).toBe("ok");
+    expect(worstSeverity(pg, [{ severity: "bogus", component: "database/pg" }])).toBeNull();
+  });
+});
+
+describe("colouring: fill by health, border by findings", () => {
+  const pg = buildDiagram(blueprint).nodes.find((n) => n.id === "database/pg");
+  if (!pg) throw new Error("fixture");
+  const high = [{ severity: "high", component: "database/pg" }];
+
+  it("fills from findings alone while health is unknown or not reported", () => {
+    for (const health of [undefined, "unknown"] as const) {
+      const look = lookOf(pg, high, health);
+      expect(look.health).toBe("unknown");
+      expect(look.classes).toEqual(["state-error"]);
+      expect(look.text).toBe("health unknown; has serious findings");
+    }
+    expect(lookOf(pg, []).classes).toEqual(["state-ok"]);
+  });
+
+  it("fills from live health and keeps the worst finding as the border", () => {
+    expect(lookOf(pg, high, "healthy").classes).toEqual(["health-healthy", "border-error"]);
+    expect(lookOf(pg, [], "down").classes).toEqual(["health-down", "border-ok"]);
+    expect(lookOf(pg, [{ severity: "medium", component: "database/pg" }], "degraded").classes).toEqual(["health-degraded", "border-warning"]);
+    const look = lookOf(pg, high, "down");
+    expect(look.findings).toBe("error");
+    expect(look.worst).toBe("high");
+    expect(look.text).toBe("down; has serious findings");
+  });
+
+  it("never lets a healthy engine hide a serious finding, nor findings hide an outage", () => {
+    expect(lookOf(pg, high, "healthy").findings).toBe("error");
+    expect(lookOf(pg, [], "down").health).toBe("down");
   });
 });
 

@@ -33,8 +33,8 @@ export const LAYERS: readonly { id: LayerId; title: string }[] = [
 ];
 
 export type Health = "healthy" | "degraded" | "down" | "unknown";
-/** What colour a component gets: the worst of its findings and its health. */
-export type State = "ok" | "warning" | "error" | "unknown";
+/** A component's state from its policy findings alone. */
+export type State = "ok" | "warning" | "error";
 
 export interface DiagramNode {
   id: string;
@@ -247,13 +247,48 @@ export function findingsFor<F extends FindingLike>(node: DiagramNode, findings: 
   });
 }
 
-/** Colour of a node: red for high/critical findings or down, amber for medium/low or degraded. */
-export function stateOf(node: DiagramNode, findings: readonly FindingLike[], health?: Health): State {
-  const worst = Math.max(-1, ...findingsFor(node, findings).filter((f) => f.suppressed !== true).map((f) => RANK[f.severity] ?? 0));
-  if (health === "down" || worst >= 3) return "error";
-  if (health === "degraded" || worst >= 1) return "warning";
-  if (health === "healthy" || health === undefined) return "ok";
-  return "unknown";
+/** The worst unsuppressed finding severity of a node, or null when it has none. */
+export function worstSeverity(node: DiagramNode, findings: readonly FindingLike[]): Severity | null {
+  let worst: Severity | null = null;
+  let worstRank = -1;
+  for (const f of findingsFor(node, findings)) {
+    const rank = RANK[f.severity];
+    if (f.suppressed === true || rank === undefined) continue;
+    if (rank > worstRank) {
+      worstRank = rank;
+      worst = SEVERITIES.find((s) => s === f.severity) ?? null;
+    }
+  }
+  return worst;
+}
+
+/** How a node is drawn: fill from live health when the engine reports it, else from findings;
+ * border and badge from the worst finding, so neither signal hides the other. */
+export interface NodeLook {
+  /** The findings-only state (`data-state`): ok, warning (low/medium) or error (high/critical). */
+  findings: State;
+  worst: Severity | null;
+  health: Health;
+  /** CSS classes of the box: `health-*` when health is known, `state-*` otherwise, and `border-*`. */
+  classes: string[];
+  /** Words for screen readers. */
+  text: string;
+}
+
+const FINDINGS_TEXT = { ok: "no findings", warning: "has warnings", error: "has serious findings" };
+
+export function lookOf(node: DiagramNode, findings: readonly FindingLike[], health: Health = "unknown"): NodeLook {
+  const worst = worstSeverity(node, findings);
+  const rank = worst === null ? -1 : (RANK[worst] ?? -1);
+  const state = rank >= 3 ? "error" : rank >= 1 ? "warning" : "ok";
+  const known = health !== "unknown";
+  return {
+    findings: state,
+    worst,
+    health,
+    classes: known ? [`health-${health}`, `border-${state}`] : [`state-${state}`],
+    text: `${known ? health : "health unknown"}; ${FINDINGS_TEXT[state]}`,
+  };
 }
 
 export interface Placed {

@@ -201,15 +201,51 @@ export function Bindings() {
   );
 }
 
+const AUDIT_PAGE = 50;
+
+interface AuditFilters {
+  action: string;
+  actor: string;
+  target: string;
+  since: string;
+  until: string;
+}
+
+const NO_FILTERS: AuditFilters = { action: "", actor: "", target: "", since: "", until: "" };
+
+/** A datetime-local value (the browser's time zone) as an ISO instant, or undefined. */
+function instant(local: string): string | undefined {
+  if (!local) return undefined;
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+}
+
 export function Audit() {
   const { api } = useApp();
-  const [action, setAction] = useState("");
-  const [actor, setActor] = useState("");
-  const [target, setTarget] = useState("");
-  const [applied, setApplied] = useState("");
+  const [form, setForm] = useState<AuditFilters>(NO_FILTERS);
+  const [applied, setApplied] = useState<AuditFilters>(NO_FILTERS);
+  // Newest first; each page starts before the last sequence number of the previous one.
+  const [cursors, setCursors] = useState<number[]>([0]);
+  const before = cursors[cursors.length - 1];
   const entries = useAsync(
-    () => call(api.GET("/api/v1/audit", { params: { query: { limit: 500, ...(applied ? { action: applied } : {}) } } })),
-    applied,
+    () =>
+      call(
+        api.GET("/api/v1/audit", {
+          params: {
+            query: {
+              order: "desc",
+              limit: AUDIT_PAGE,
+              before,
+              action: applied.action || undefined,
+              actor: applied.actor || undefined,
+              target: applied.target || undefined,
+              since: instant(applied.since),
+              until: instant(applied.until),
+            },
+          },
+        }),
+      ),
+    JSON.stringify([applied, before]),
   );
   const verify = useAction();
   const [verdict, setVerdict] = useState<{ ok: boolean; checked: number; problems: unknown[] } | null>(null);
@@ -217,16 +253,25 @@ export function Audit() {
     void verify.run(async () => {
       setVerdict(await call(api.GET("/api/v1/audit/verify")));
     });
-  const rows = (entries.data ?? []).filter(
-    (e) => (!actor || e.actor.includes(actor)) && (!target || e.target.includes(target)),
-  );
+  const rows = entries.data ?? [];
+  const field = (k: keyof AuditFilters) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   return (
     <>
       <h1>Audit log</h1>
-      <form className="inline filters" onSubmit={(e) => { e.preventDefault(); setApplied(action.trim()); }}>
-        <label>Action <input value={action} onChange={(e) => setAction(e.target.value)} placeholder="e.g. auth.login" /></label>
-        <label>Actor contains <input value={actor} onChange={(e) => setActor(e.target.value)} /></label>
-        <label>Target contains <input value={target} onChange={(e) => setTarget(e.target.value)} /></label>
+      <form
+        className="inline filters"
+        aria-label="Filter the audit log"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied({ ...form, action: form.action.trim(), actor: form.actor.trim(), target: form.target.trim() });
+          setCursors([0]);
+        }}
+      >
+        <label>Action <input value={form.action} onChange={field("action")} placeholder="e.g. auth.login" /></label>
+        <label>Actor <input value={form.actor} onChange={field("actor")} placeholder="exact user name" /></label>
+        <label>Target starts with <input value={form.target} onChange={field("target")} placeholder="e.g. deployment/" /></label>
+        <label>From <input type="datetime-local" value={form.since} onChange={field("since")} /></label>
+        <label>Until <input type="datetime-local" value={form.until} onChange={field("until")} /></label>
         <button type="submit">Apply</button>
         <button type="button" onClick={check} disabled={verify.busy}>Verify integrity</button>
       </form>
@@ -257,6 +302,17 @@ export function Audit() {
           {!entries.loading && rows.length === 0 ? <tr><td colSpan={7}>No entries match.</td></tr> : null}
         </tbody>
       </table>
+      <nav className="inline pager" aria-label="Audit pages">
+        <button type="button" disabled={cursors.length <= 1 || entries.loading} onClick={() => setCursors(cursors.slice(0, -1))}>Newer</button>
+        <span className="muted" role="status">Page {cursors.length}{entries.loading ? " · loading…" : ""}</span>
+        <button
+          type="button"
+          disabled={rows.length < AUDIT_PAGE || entries.loading}
+          onClick={() => setCursors([...cursors, rows[rows.length - 1]?.seq ?? 0])}
+        >
+          Older
+        </button>
+      </nav>
     </>
   );
 }

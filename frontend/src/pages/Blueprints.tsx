@@ -8,18 +8,17 @@ import { ProblemView } from "../components/ProblemView";
 import { useAsync } from "../components/useAsync";
 import { useApp } from "../context";
 import { navigate, useLocation } from "../router";
-import { asFindings } from "./findings";
 import type { components } from "../api/schema";
 
 function diagnosticsOf(problem: Problem): Diagnostic[] {
   return (problem.diagnostics ?? []).map((d) => ({
-    line: typeof d.line === "number" ? d.line : 1,
-    col: typeof d.col === "number" ? d.col : null,
-    severity: typeof d.severity === "string" ? d.severity : "error",
-    code: typeof d.code === "string" ? d.code : null,
-    message: typeof d.message === "string" ? d.message : "",
-    pointer: typeof d.path === "string" ? d.path : null,
-    hint: typeof d.hint === "string" ? d.hint : null,
+    line: d.line || 1,
+    col: d.col || null,
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    pointer: d.path || null,
+    hint: d.hint || null,
   }));
 }
 
@@ -84,9 +83,9 @@ function Version({ env, version, line }: { env: string; version: number; line: n
   const v = useAsync(() => call(api.GET("/api/v1/environments/{env}/blueprints/{version}", { params: { path: { env, version } } })), `${env}/${version}`);
   if (v.problem) return <ProblemView problem={v.problem} />;
   if (!v.data) return <p role="status">Loading…</p>;
-  const diags: Diagnostic[] = asFindings(v.data.findings)
+  const diags: Diagnostic[] = (v.data.findings ?? [])
     .filter((f) => f.line)
-    .map((f) => ({ line: f.line ?? 1, col: f.col ?? null, severity: f.severity, code: f.rule, message: f.message, pointer: f.path ?? null, hint: f.hint ?? null }));
+    .map((f) => ({ line: f.line, col: f.col || null, severity: f.severity, code: f.rule, message: f.message, pointer: f.path || null, hint: f.hint || null }));
   return (
     <section className="card" aria-labelledby="src">
       <h2 id="src">Version {version} · {v.data.filename}</h2>

@@ -12,13 +12,6 @@ const TARGETS = ["podman", "kubernetes", "swarm"] as const;
 const DONE = new Set(["succeeded", "failed", "rejected", "plan_failed"]);
 const STEPS = ["planning", "awaiting_approval", "approved", "applying", "succeeded"];
 
-interface Change {
-  kind: string;
-  name: string;
-  action: string;
-  diff: string;
-}
-
 export function Deployments({ env }: { env: string }) {
   const { api, access } = useApp();
   const { query } = useLocation();
@@ -114,7 +107,8 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
   }, [logEnded, reload, onChange]);
   if (d.problem) return <ProblemView problem={d.problem} />;
   if (!d.data) return <p role="status">Loading…</p>;
-  const plan = d.data.plan as { counts?: Record<string, number>; changes?: Change[]; error?: string; hint?: string; empty?: boolean };
+  const plan = d.data.plan;
+  const changes = plan.changes ?? [];
   const step = STEPS.indexOf(status);
   return (
     <section className="card" aria-labelledby="dd">
@@ -129,11 +123,13 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
         {d.data.approved_by ? ` · ${status === "rejected" ? "rejected" : "approved"} by ${d.data.approved_by}` : ""}
       </p>
       <div className="actions">
-        {status === "awaiting_approval" && can(access, "deploy:approve", env) ? (
+        {d.data.can_approve ? (
           <>
             <button className="primary" onClick={() => decide(true)} disabled={act.busy}>Approve and apply</button>{" "}
             <button className="danger" onClick={() => decide(false)} disabled={act.busy}>Reject</button>
           </>
+        ) : status === "awaiting_approval" && d.data.two_person_rule && can(access, "deploy:approve", env) ? (
+          <p className="muted" data-testid="two-person-note">Awaiting approval by someone other than {d.data.requested_by} (two-person rule).</p>
         ) : null}
         {DONE.has(status) && status !== "plan_failed" && status !== "rejected" && can(access, "deploy:request", env) ? (
           <button onClick={rollback} disabled={act.busy}>Roll back to v{d.data.version}</button>
@@ -145,8 +141,8 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
       {plan.counts ? (
         <p>{Object.entries(plan.counts).map(([k, n]) => `${n} to ${k}`).join(" · ")}</p>
       ) : status === "planning" ? <p role="status">Planning…</p> : null}
-      {(plan.changes ?? []).filter((c) => c.action !== "unchanged").map((c) => (
-        <details key={`${c.kind}/${c.name}`} className="plan-change" open={(plan.changes?.length ?? 0) <= 6}>
+      {changes.filter((c) => c.action !== "unchanged").map((c) => (
+        <details key={`${c.kind}/${c.name}`} className="plan-change" open={changes.length <= 6}>
           <summary><span className={`sev ${c.action === "delete" ? "sev-high" : c.action === "create" ? "sev-info" : "sev-medium"}`}>{c.action}</span> {c.kind}/{c.name}</summary>
           <PlanDiff text={c.diff} />
         </details>

@@ -5,7 +5,7 @@ import { useAsync } from "../components/useAsync";
 import { useApp } from "../context";
 import { SEVERITIES } from "../lib/diagram";
 import { Link } from "../router";
-import { asFindings, bySeverity } from "./findings";
+import { bySeverity } from "./findings";
 
 export function Findings({ env }: { env: string }) {
   const { api } = useApp();
@@ -20,9 +20,9 @@ export function Findings({ env }: { env: string }) {
   if (latest.problem) return <ProblemView problem={latest.problem} />;
   if (latest.loading) return <p role="status">Loading…</p>;
   if (!latest.data) return <p className="notice">No blueprint yet.</p>;
-  const all = asFindings(latest.data.findings).sort(bySeverity);
+  const all = [...(latest.data.findings ?? [])].sort(bySeverity);
   const rules = [...new Set(all.map((f) => f.rule))].sort();
-  const components = [...new Set(all.map((f) => f.component ?? "").filter(Boolean))].sort();
+  const components = [...new Set(all.map((f) => f.component).filter(Boolean))].sort();
   const rows = all.filter((f) => (!severity || f.severity === severity) && (!rule || f.rule === rule) && (!component || f.component === component));
   const version = latest.data.version;
   return (
