@@ -17,6 +17,7 @@ from attonix.server.api import include_routers
 from attonix.server.auth.deps import Require
 from attonix.server.context import ServerContext, build_context
 from attonix.server.db import migrate
+from attonix.server.db.loop_reads import LoopReads
 from attonix.server.errors import Problem, install_error_handlers
 from attonix.server.jobs import BackgroundWorker
 from attonix.server.middleware import Metrics, RequestPlumbing, configure_logging
@@ -82,9 +83,15 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         if settings.run_workers:
             worker = BackgroundWorker(context)
             worker.start()
+        # The hot reads run on this loop (PostgreSQL), a connection per concurrent request.
+        reads = LoopReads.for_engine(context.db.engine, settings.db_pool_size)
+        app.state.loop_reads = reads
         try:
             yield
         finally:
+            app.state.loop_reads = None
+            if reads is not None:
+                await reads.close()
             if worker is not None:
                 worker.stop()
             if ctx is None:
@@ -101,6 +108,7 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.ctx = context
+    app.state.loop_reads = None  # set by the lifespan
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -15,6 +16,7 @@ from attonix.server import audit, identity, pipeline
 from attonix.server.audit import Actor
 from attonix.server.auth.rbac import Principal
 from attonix.server.context import ServerContext
+from attonix.server.db.loop_reads import Compiled, LoopReads
 from attonix.server.db.models import BlueprintVersion, Environment
 from attonix.server.errors import BadRequest, Conflict, NotFound
 from attonix.server.schemas import (
@@ -98,6 +100,24 @@ def get_environment(ctx: ServerContext, name: str) -> EnvironmentOut:
     if row is None:
         raise NotFound(f"No environment named {name!r}.")
     return EnvironmentOut.model_validate(row._mapping)
+
+
+_GET_ENVIRONMENT_PG = Compiled(_GET_ENVIRONMENT)
+
+
+async def get_environment_on_loop(reads: LoopReads, name: str) -> EnvironmentOut:
+    """``get_environment`` with its query run on the event loop (PostgreSQL)."""
+    rows = await reads.fetch(_GET_ENVIRONMENT_PG, _GET_ENVIRONMENT_PG.params(name=name))
+    if not rows:
+        raise NotFound(f"No environment named {name!r}.")
+    env_name, description, mfa_required_for, created_at, latest_version = rows[0]
+    return EnvironmentOut(
+        name=env_name,
+        description=description,
+        mfa_required_for=mfa_required_for,
+        latest_version=latest_version,
+        created_at=created_at.replace(tzinfo=UTC),  # stored as naive UTC (UTCDateTime)
+    )
 
 
 def upload(

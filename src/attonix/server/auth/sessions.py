@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from attonix.server.audit import Actor
 from attonix.server.auth import mfa, throttle
 from attonix.server.auth.rbac import Principal
 from attonix.server.context import ServerContext
+from attonix.server.db.loop_reads import Compiled, LoopReads
 from attonix.server.db.models import (
     ApiToken,
     AuthSession,
@@ -36,7 +38,7 @@ from attonix.server.db.models import (
 from attonix.server.errors import TooManyRequests, Unauthorized
 from attonix.server.security import passwords, totp
 from attonix.server.security.errors import InvalidToken
-from attonix.server.security.tokens import hash_token, new_opaque_token
+from attonix.server.security.tokens import AccessClaims, hash_token, new_opaque_token
 
 API_TOKEN_PREFIX = "atx"  # noqa: S105  a public prefix, not a secret
 REFRESH_PREFIX = "atxr"
@@ -312,34 +314,58 @@ def authenticate(ctx: ServerContext, token: str) -> Principal:
     """Resolve a bearer credential (access token or API token) to a live principal."""
     if token.startswith(API_TOKEN_PREFIX + "_"):
         return _api_token_principal(ctx, token)
-    try:
-        claims = ctx.verified_tokens.verify(ctx.signer, token)
-    except InvalidToken as exc:
-        raise Unauthorized(exc.message, hint=exc.hint) from None
+    claims = _checked_claims(ctx, token)
     # One round trip on the hot path: the session, its user and every role binding.
     with ctx.db.read() as conn:
         rows = conn.execute(_AUTH_QUERY, {"sid": claims.session_id}).all()
+    return _principal(claims, rows, utcnow())
+
+
+def is_api_token(token: str) -> bool:
+    """Whether ``token`` is an API token (not an access token)."""
+    return token.startswith(API_TOKEN_PREFIX + "_")
+
+
+async def authenticate_on_loop(ctx: ServerContext, reads: LoopReads, token: str) -> Principal:
+    """``authenticate`` for an access token, its query run on the event loop (PostgreSQL)."""
+    claims = _checked_claims(ctx, token)
+    rows = await reads.fetch(_AUTH_PG, _AUTH_PG.params(sid=claims.session_id))
+    # Raw rows carry the naive UTC times that UTCDateTime would have made aware.
+    return _principal(claims, rows, utcnow().replace(tzinfo=None))
+
+
+def _checked_claims(ctx: ServerContext, token: str) -> AccessClaims:
+    try:
+        return ctx.verified_tokens.verify(ctx.signer, token)
+    except InvalidToken as exc:
+        raise Unauthorized(exc.message, hint=exc.hint) from None
+
+
+def _principal(claims: AccessClaims, rows: Sequence[Any], now: dt.datetime) -> Principal:
+    """The principal from the rows of ``_AUTH_QUERY`` (by position, in its column order)."""
     if not rows:
         raise Unauthorized("The session does not exist; sign in again.")
-    first = rows[0]
-    if str(first.user_id) != claims.subject:
+    revoked_at, expires_at, enrol, user_id, name, is_admin, disabled, must_change, mfa_on = rows[0][
+        :9
+    ]
+    if str(user_id) != claims.subject:
         raise Unauthorized("The access token does not match its session.")
-    if first.revoked_at is not None or first.expires_at <= utcnow() or first.disabled:
+    if revoked_at is not None or expires_at <= now or disabled:
         raise Unauthorized("The session has ended; sign in again.")
     roles: dict[str, set[str]] = {}
     for row in rows:
-        if row.environment is not None:
-            roles.setdefault(row.environment, set()).add(row.role)
-    if first.must_change_password:
+        if row[9] is not None:
+            roles.setdefault(row[9], set()).add(row[10])
+    if must_change:
         restricted = "password_change"
-    elif first.mfa_enrol_required and not first.mfa_enabled:
+    elif enrol and not mfa_on:
         restricted = "mfa_enrollment"
     else:
         restricted = ""
     return Principal(
-        user_id=first.user_id,
-        name=first.name,
-        is_admin=first.is_admin,
+        user_id=user_id,
+        name=name,
+        is_admin=is_admin,
         roles={k: frozenset(v) for k, v in roles.items()},
         session_id=claims.session_id,
         restricted=restricted,
@@ -380,6 +406,7 @@ def _auth_query() -> Any:  # a Select of eleven columns
 
 
 _AUTH_QUERY = _auth_query()
+_AUTH_PG = Compiled(_AUTH_QUERY)
 
 
 def _api_token_principal(ctx: ServerContext, token: str) -> Principal:
