@@ -83,8 +83,8 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         if settings.run_workers:
             worker = BackgroundWorker(context)
             worker.start()
-        # The hot reads run on this loop (PostgreSQL), a connection per concurrent request.
-        reads = LoopReads.for_engine(context.db.engine, settings.db_pool_size)
+        # The hot reads run on this loop (PostgreSQL), over a few connections.
+        reads = LoopReads.for_engine(context.db.engine, settings.db_loop_connections)
         app.state.loop_reads = reads
         try:
             yield

@@ -16,7 +16,6 @@ from attonix.server import audit, identity, pipeline
 from attonix.server.audit import Actor
 from attonix.server.auth.rbac import Principal
 from attonix.server.context import ServerContext
-from attonix.server.db.loop_reads import Compiled, LoopReads
 from attonix.server.db.models import BlueprintVersion, Environment
 from attonix.server.errors import BadRequest, Conflict, NotFound
 from attonix.server.schemas import (
@@ -102,15 +101,15 @@ def get_environment(ctx: ServerContext, name: str) -> EnvironmentOut:
     return EnvironmentOut.model_validate(row._mapping)
 
 
-_GET_ENVIRONMENT_PG = Compiled(_GET_ENVIRONMENT)
+#: The environment read, for ``Require(..., companion=...)``: its bind parameter is ``name``.
+ENVIRONMENT_READ = _GET_ENVIRONMENT
 
 
-async def get_environment_on_loop(reads: LoopReads, name: str) -> EnvironmentOut:
-    """``get_environment`` with its query run on the event loop (PostgreSQL)."""
-    rows = await reads.fetch(_GET_ENVIRONMENT_PG, _GET_ENVIRONMENT_PG.params(name=name))
-    if not rows:
+def environment_from_columns(name: str, columns: tuple[Any, ...]) -> EnvironmentOut:
+    """``get_environment`` from the raw columns of ``ENVIRONMENT_READ`` (PostgreSQL)."""
+    env_name, description, mfa_required_for, created_at, latest_version = columns
+    if env_name is None:
         raise NotFound(f"No environment named {name!r}.")
-    env_name, description, mfa_required_for, created_at, latest_version = rows[0]
     return EnvironmentOut(
         name=env_name,
         description=description,

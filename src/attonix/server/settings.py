@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections per process.")
     db_max_overflow: int = Field(10, ge=0, le=200)
+    db_loop_connections: int = Field(
+        3,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections per process for the hot reads on the event loop. "
+        "Few is faster: each read is short, and more server processes than cores only "
+        "queue for the CPU.",
+    )
 
     kek: SecretStr | None = Field(
         None, description="Key-encryption key lines (`id:base64`), newline separated."

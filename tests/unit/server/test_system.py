@@ -224,3 +224,36 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_before_use(
     monkeypatch.setattr(engine_mod, "IDLE_PING_SECONDS", 0.0)
     with ctx.db.read() as conn:
         assert conn.execute(own_id).scalar() != pid
+
+
+def test_the_reads_on_the_event_loop_replace_a_connection_killed_while_idle(
+    ctx: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from sqlalchemy import create_engine, func
+
+    from attonix.server.db import engine as engine_mod
+    from attonix.server.db.loop_reads import Compiled, LoopReads
+
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("the hot reads run on the event loop on PostgreSQL only")
+    own_pid = Compiled(select(func.pg_backend_pid()))
+
+    async def scenario() -> tuple[int, int]:
+        reads = LoopReads.for_engine(ctx.db.engine, 1)
+        assert reads is not None
+        try:
+            [(pid,)] = await reads.fetch(own_pid, {})
+            killer = create_engine(ctx.db.engine.url, isolation_level="AUTOCOMMIT")
+            with killer.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            killer.dispose()
+            monkeypatch.setattr(engine_mod, "IDLE_PING_SECONDS", 0.0)
+            [(again,)] = await reads.fetch(own_pid, {})
+            return pid, again
+        finally:
+            await reads.close()
+
+    pid, again = asyncio.run(scenario())
+    assert again != pid

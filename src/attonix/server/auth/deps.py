@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Select
 
 from attonix.server.audit import Actor
 from attonix.server.auth import sessions
@@ -59,9 +61,22 @@ class Require:
     to start if any API route lacks this dependency.
     """
 
-    def __init__(self, permission: Permission) -> None:
-        """Remember which permission the route needs."""
+    def __init__(
+        self,
+        permission: Permission,
+        *,
+        companion: Select[Any] | None = None,
+        companion_params: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remember which permission the route needs.
+
+        ``companion`` is the route's own read of at most one row (bind name → path parameter
+        in ``companion_params``). On PostgreSQL it runs in the same statement as the session
+        check, and its columns are left in ``request.state.companion`` for the endpoint.
+        """
         self.permission = permission
+        self._joined = sessions.with_companion(companion) if companion is not None else None
+        self._companion_params = dict(companion_params or {})
 
     def __repr__(self) -> str:
         """Show the permission (it names the dependency in debugging output)."""
@@ -83,9 +98,15 @@ class Require:
         token = credentials.credentials
         reads = loop_reads(request)
         if reads is not None and not sessions.is_api_token(token):
-            principal = await sessions.authenticate_on_loop(ctx, reads, token)
+            params = {k: request.path_params.get(v) for k, v in self._companion_params.items()}
+            principal, companion = await sessions.authenticate_on_loop(
+                ctx, reads, token, self._joined, params
+            )
+            if self._joined is not None:
+                request.state.companion = companion
         else:
             principal = await in_thread(sessions.authenticate, ctx, token)
+            request.state.companion = None
         request.state.principal = principal
         env = request.path_params.get("env")
         if not principal.can(self.permission, env):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from attonix.server import audit
@@ -326,12 +326,31 @@ def is_api_token(token: str) -> bool:
     return token.startswith(API_TOKEN_PREFIX + "_")
 
 
-async def authenticate_on_loop(ctx: ServerContext, reads: LoopReads, token: str) -> Principal:
-    """``authenticate`` for an access token, its query run on the event loop (PostgreSQL)."""
+async def authenticate_on_loop(
+    ctx: ServerContext,
+    reads: LoopReads,
+    token: str,
+    joined: Compiled | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[Principal, tuple[Any, ...]]:
+    """``authenticate`` for an access token, its query run on the event loop (PostgreSQL).
+
+    With ``joined`` (from ``with_companion``) the route's own one-row read travels in the same
+    statement; its columns come back second (all ``None`` when it found no row).
+    """
     claims = _checked_claims(ctx, token)
-    rows = await reads.fetch(_AUTH_PG, _AUTH_PG.params(sid=claims.session_id))
+    statement = joined or _AUTH_PG
+    rows = await reads.fetch(statement, statement.params(sid=claims.session_id, **(params or {})))
     # Raw rows carry the naive UTC times that UTCDateTime would have made aware.
-    return _principal(claims, rows, utcnow().replace(tzinfo=None))
+    principal = _principal(claims, rows, utcnow().replace(tzinfo=None))
+    return principal, tuple(rows[0][_AUTH_COLUMNS:])
+
+
+def with_companion(companion: Select[Any]) -> Compiled:
+    """The session check and ``companion`` (a read of at most one row) as one statement."""
+    auth = _AUTH_QUERY.subquery("auth")
+    other = companion.subquery("companion")
+    return Compiled(select(auth, other).select_from(auth.outerjoin(other, true())))
 
 
 def _checked_claims(ctx: ServerContext, token: str) -> AccessClaims:
@@ -407,6 +426,7 @@ def _auth_query() -> Any:  # a Select of eleven columns
 
 _AUTH_QUERY = _auth_query()
 _AUTH_PG = Compiled(_AUTH_QUERY)
+_AUTH_COLUMNS = 11
 
 
 def _api_token_principal(ctx: ServerContext, token: str) -> Principal:
