@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,8 @@ def _get(url: str, deadline: float) -> str:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return str(resp.read().decode())
         except OSError as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # an HTTP error response holds its socket open
             last = exc
             time.sleep(0.3)
     raise AssertionError(f"{url} never answered: {last}")

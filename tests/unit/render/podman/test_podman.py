@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,9 @@ def test_rendered_yaml_runs_under_podman_kube_play(tmp_path: Path) -> None:
             try:
                 with urllib.request.urlopen("http://127.0.0.1:38441/version", timeout=2) as r:
                     body = r.read().decode().strip()
+            except urllib.error.HTTPError as exc:
+                exc.close()  # an HTTP error response holds its socket open
+                time.sleep(0.3)
             except OSError:
                 time.sleep(0.3)
         assert body == "1"
