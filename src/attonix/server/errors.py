@@ -220,7 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             request,
             422,
-            detail=f"The blueprint has {len(diags)} problem(s).",
+            detail=f"The blueprint has {len(diags)} problem{'' if len(diags) == 1 else 's'}.",
             hint="Fix each diagnostic at its file:line:col and upload again.",
             diagnostics=diags,
         )
