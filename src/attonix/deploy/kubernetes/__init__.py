@@ -28,6 +28,7 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
+from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
     DeployError,
@@ -48,7 +49,6 @@ from attonix.deploy.kubernetes.parsing import (
     workload_status,
 )
 from attonix.deploy.secrets import SecretSource
-from attonix.deploy.state import TargetLock, state_dir
 from attonix.render.base import Artifact, dump_yaml, write_artifacts
 from attonix.render.kubernetes import render
 from attonix.render.labels import blueprint_labels, selector
@@ -80,14 +80,11 @@ _DOWN_MARKERS = (
 _NO_KIND = ("doesn't have a resource type", "the server could not find the requested resource")
 
 
-def _engine_down(done: _process.Completed) -> bool:
-    return any(m in done.stderr for m in _DOWN_MARKERS)
-
-
-class KubernetesDriver:
+class KubernetesDriver(EngineDriver):
     """Plan, apply, status and destroy for one Kubernetes cluster of a blueprint."""
 
     target = "kubernetes"
+    down_markers = _DOWN_MARKERS
 
     def __init__(
         self,
@@ -99,12 +96,9 @@ class KubernetesDriver:
         kubeconfig: str | None = None,
         state: Path | None = None,
     ) -> None:
-        self.bp = blueprint
-        self.cluster = cluster
-        self._secrets = secrets
+        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
         self._kubectl = kubectl
         self._kubeconfig = kubeconfig
-        self._state = state
 
     # ------------------------------------------------------------------ commands
 
@@ -116,7 +110,9 @@ class KubernetesDriver:
         return [*base, *args]
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
-        return _process.run(self.command(*args), stdin=stdin, check=check, unavailable=_engine_down)
+        return _process.run(
+            self.command(*args), stdin=stdin, check=check, unavailable=self._engine_down
+        )
 
     def diff_command(self) -> list[str]:
         """``kubectl diff`` of the manifests piped on stdin, as server-side apply would merge."""
@@ -139,9 +135,6 @@ class KubernetesDriver:
             "--force-conflicts",
             *source,
         )
-
-    def _state_dir(self) -> Path:
-        return self._state or state_dir()
 
     # ------------------------------------------------------------------ desired state
 
@@ -220,7 +213,7 @@ class KubernetesDriver:
         stream = "".join("---\n" + dump_yaml(d) for d in [*secrets, *objects])
         argv = self.diff_command()
         # kubectl diff exits 1 when there are differences, above 1 on errors.
-        done = _process.run(argv, stdin=stream, check=False, unavailable=_engine_down)
+        done = _process.run(argv, stdin=stream, check=False, unavailable=self._engine_down)
         if done.returncode > 1:
             raise DeployError(
                 f"`{_process.shown(argv)}` failed with exit code {done.returncode}: "
@@ -247,7 +240,7 @@ class KubernetesDriver:
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Apply secrets and the tree server-side, delete pruned objects, wait for rollouts."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="apply"):
             desired = self.desired()
             objects = self.objects(desired)
@@ -283,14 +276,14 @@ class KubernetesDriver:
     def _apply_secrets(self, targets: Sequence[tuple[str, str]]) -> None:
         docs = self.secret_objects(targets)
         stream = "".join("---\n" + dump_yaml(d) for d in docs)
-        _process.run(self.apply_command(), stdin=stream, unavailable=_engine_down)
+        _process.run(self.apply_command(), stdin=stream, unavailable=self._engine_down)
 
     def _apply_tree(self, desired: Sequence[Artifact]) -> None:
         with tempfile.TemporaryDirectory(prefix="attonix-kube-") as tmp:
             write_artifacts(desired, tmp)
             _process.run(
                 self.apply_command(kustomization=os.path.join(tmp, self.cluster)),
-                unavailable=_engine_down,
+                unavailable=self._engine_down,
             )
 
     def delete_command(self, key: ObjectKey) -> list[str]:
@@ -299,7 +292,7 @@ class KubernetesDriver:
         return self.command("delete", key.resource, key.name, *ns, "--ignore-not-found")
 
     def _delete(self, key: ObjectKey) -> None:
-        _process.run(self.delete_command(key), unavailable=_engine_down)
+        _process.run(self.delete_command(key), unavailable=self._engine_down)
 
     def rollout_command(self, key: ObjectKey, timeout: float) -> list[str]:
         """``kubectl rollout status`` of a Deployment or StatefulSet, bounded by ``timeout``."""
@@ -315,7 +308,7 @@ class KubernetesDriver:
     def _rollout(self, key: ObjectKey, timeout: float) -> None:
         started = time.monotonic()
         _process.run(
-            self.rollout_command(key, timeout), timeout=timeout + 30, unavailable=_engine_down
+            self.rollout_command(key, timeout), timeout=timeout + 30, unavailable=self._engine_down
         )
         if time.monotonic() - started > timeout:
             raise DeployError(f"{key.kind} {key.ref} did not finish its rollout in {timeout:g}s")
@@ -365,7 +358,7 @@ class KubernetesDriver:
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every object carrying the blueprint's labels from the cluster."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="destroy"):
             kinds = self._kinds(self.objects(self.desired()))
             present = self._get_labelled(kinds)

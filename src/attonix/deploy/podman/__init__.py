@@ -27,6 +27,7 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
+from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
     DeployError,
@@ -41,7 +42,6 @@ from attonix.deploy.base import (
 )
 from attonix.deploy.podman import views
 from attonix.deploy.secrets import SecretSource, version_tag
-from attonix.deploy.state import TargetLock, secret_key, state_dir
 from attonix.render.base import Artifact, dump_yaml
 from attonix.render.labels import NAME, blueprint_labels
 from attonix.render.podman import (
@@ -59,14 +59,11 @@ SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
 _DOWN_MARKERS = ("Cannot connect to Podman", "unable to connect to Podman")
 
 
-def _engine_down(done: _process.Completed) -> bool:
-    return any(m in done.stderr for m in _DOWN_MARKERS)
-
-
-class PodmanDriver:
+class PodmanDriver(EngineDriver):
     """Plan, apply, status and destroy for one podman cluster of a blueprint, on this host."""
 
     target = "podman"
+    down_markers = _DOWN_MARKERS
 
     def __init__(
         self,
@@ -77,23 +74,17 @@ class PodmanDriver:
         podman: str = "podman",
         state: Path | None = None,
     ) -> None:
-        self.bp = blueprint
-        self.cluster = cluster
+        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
         self.network = network_name(blueprint, cluster)
-        self._secrets = secrets
         self._podman = podman
-        self._state = state
         self._version: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------ engine access
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
         return _process.run(
-            [self._podman, *args], stdin=stdin, check=check, unavailable=_engine_down
+            [self._podman, *args], stdin=stdin, check=check, unavailable=self._engine_down
         )
-
-    def _state_dir(self) -> Path:
-        return self._state or state_dir()
 
     def _labels(self) -> dict[str, str]:
         return blueprint_labels(self.bp)
@@ -203,7 +194,7 @@ class PodmanDriver:
                 secret = bases.get(ref["secretName"], ref["secretName"])
                 if secret not in names:
                     values = self._secrets.get(secret)
-                    tag = version_tag(values, key=secret_key(self._state_dir()))
+                    tag = version_tag(values, key=self._secret_key())
                     names[secret] = f"{secret_base(self.bp, secret)}-{tag}"
                 ref["secretName"] = names[secret]
                 out[names[secret]] = secret
@@ -315,7 +306,7 @@ class PodmanDriver:
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Create the network and secrets, replay changed pods, prune, wait for health."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="apply"):
             return self._apply(plan, progress, timeout=timeout)
 
@@ -370,7 +361,7 @@ class PodmanDriver:
     def _create_secret(self, change: Change) -> None:
         secret = str(change.payload)
         values = self._secrets.get(secret)
-        tag = version_tag(values, key=secret_key(self._state_dir()))
+        tag = version_tag(values, key=self._secret_key())
         if not change.name.endswith("-" + tag):
             raise DeployError(
                 f"secret {secret!r} changed after the plan was made",
@@ -478,7 +469,7 @@ class PodmanDriver:
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every pod, container, secret, volume and network labelled for the cluster."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="destroy"):
             others = self._other_clusters_services()
             pods = [

@@ -19,6 +19,7 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
+from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
     DeployError,
@@ -31,7 +32,6 @@ from attonix.deploy.base import (
     run_steps,
 )
 from attonix.deploy.secrets import SecretSource, version_tag
-from attonix.deploy.state import TargetLock, secret_key, state_dir
 from attonix.deploy.swarm import views
 from attonix.render.base import Artifact, dump_yaml
 from attonix.render.labels import blueprint_labels
@@ -48,14 +48,11 @@ _DOWN_MARKERS = (
 )
 
 
-def _engine_down(done: _process.Completed) -> bool:
-    return any(m in done.stderr for m in _DOWN_MARKERS)
-
-
-class SwarmDriver:
+class SwarmDriver(EngineDriver):
     """Plan, apply, status and destroy for one swarm cluster of a blueprint."""
 
     target = "swarm"
+    down_markers = _DOWN_MARKERS
 
     def __init__(
         self,
@@ -66,22 +63,16 @@ class SwarmDriver:
         docker: str = "docker",
         state: Path | None = None,
     ) -> None:
-        self.bp = blueprint
-        self.cluster = cluster
+        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
         self.stack = stack_name(blueprint, cluster)
-        self._secrets = secrets
         self._docker = docker
-        self._state = state
 
     # ------------------------------------------------------------------ engine access
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
         return _process.run(
-            [self._docker, *args], stdin=stdin, check=check, unavailable=_engine_down
+            [self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
         )
-
-    def _state_dir(self) -> Path:
-        return self._state or state_dir()
 
     def _filters(self) -> list[str]:
         out: list[str] = []
@@ -129,7 +120,7 @@ class SwarmDriver:
 
     def _versioned(self, doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
         """Compose secret key -> (engine name, secret, key); fills the names into ``doc``."""
-        hmac_key = secret_key(self._state_dir()) if doc.get("secrets") else b""
+        hmac_key = self._secret_key() if doc.get("secrets") else b""
         out: dict[str, tuple[str, str, str]] = {}
         values_cache: dict[str, dict[str, str]] = {}
         for ref, spec in doc.get("secrets", {}).items():
@@ -238,7 +229,7 @@ class SwarmDriver:
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Create secrets, deploy the stack, remove what is gone, wait for healthy replicas."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="apply"):
             return self._apply(plan, progress, timeout=timeout)
 
@@ -273,9 +264,7 @@ class SwarmDriver:
     def _create_secret(self, change: Change) -> None:
         secret, key = change.payload
         value = self._secrets.get(secret)[key]
-        if not change.name.endswith(
-            "-" + version_tag({"": value}, key=secret_key(self._state_dir()))
-        ):
+        if not change.name.endswith("-" + version_tag({"": value}, key=self._secret_key())):
             raise DeployError(
                 f"secret {secret!r} changed after the plan was made",
                 hint="Plan again, then apply the new plan.",
@@ -300,7 +289,7 @@ class SwarmDriver:
             if done.returncode == 0 or "not found" in done.stderr.lower():
                 return
             if attempt == attempts - 1 or kind == "service":
-                _process.run([self._docker, kind, "rm", change.name], unavailable=_engine_down)
+                _process.run([self._docker, kind, "rm", change.name], unavailable=self._engine_down)
             time.sleep(0.5)
 
     def _wait(self, timeout: float) -> None:
@@ -357,7 +346,7 @@ class SwarmDriver:
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every service, network, volume and secret labelled for this stack."""
-        lock = TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
+        lock = self._lock()
         with lock.held(purpose="destroy"):
             steps: list[tuple[str, Any]] = []
             services = self._list("service")
