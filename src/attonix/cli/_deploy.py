@@ -31,6 +31,7 @@ from attonix.deploy import (
     SecretSource,
     get_driver,
 )
+from attonix.deploy.state import TargetLock, state_dir
 
 EXIT_CHANGES = 2  # --detailed-exitcode: the plan has changes (as terraform does)
 
@@ -153,14 +154,17 @@ def apply_cmd(
 ) -> None:
     """Converge the target: plan, confirm, apply, wait until declared replicas are healthy."""
     driver = _driver(file, target, cluster, secrets_file)
-    plan = driver.plan()
-    _print_plan(plan)
-    if plan.is_empty:
-        return
-    _confirm(f"Apply these changes to {target} cluster {driver.cluster}?", yes)
-    result = _run_with_progress(
-        lambda progress: driver.apply(plan, progress, timeout=timeout), "applying"
-    )
+    # Held from plan to apply: a plan taken while another apply runs would be stale, and the
+    # second apply must be refused even when it would plan nothing.
+    with TargetLock(state_dir(), target=driver.target, cluster=driver.cluster).held():
+        plan = driver.plan()
+        _print_plan(plan)
+        if plan.is_empty:
+            return
+        _confirm(f"Apply these changes to {target} cluster {driver.cluster}?", yes)
+        result = _run_with_progress(
+            lambda progress: driver.apply(plan, progress, timeout=timeout), "applying"
+        )
     _print_result(result, "apply")
 
 

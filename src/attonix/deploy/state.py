@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,6 +24,11 @@ from attonix.deploy.base import DeployError, LockHeld
 
 _KEY_FILE = "secret-version.key"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# Locks this process holds: lock file -> [fd, depth, owning thread]. flock conflicts between
+# two open file descriptions even inside one process, so a nested acquire by the holding
+# thread (the CLI holds the lock across plan and apply, the driver takes it again in apply)
+# reuses the held descriptor; any other thread is refused like another process.
+_HELD: dict[Path, list[int]] = {}
 
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -79,6 +85,15 @@ class TargetLock:
 
     def acquire(self, *, purpose: str = "apply") -> None:
         """Take the lock, or raise :class:`LockHeld` naming the current holder."""
+        if self._fd is not None:
+            return
+        held = _HELD.get(self.path)
+        if held is not None and held[2] == threading.get_ident():
+            held[1] += 1
+            self._fd = held[0]
+            return
+        if held is not None:
+            raise self._held_elsewhere()
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -87,11 +102,7 @@ class TargetLock:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
-            raise LockHeld(
-                f"another Attonix operation on {self.target} cluster {self.cluster!r} is "
-                f"running ({self.holder()})",
-                hint=f"Wait for it to finish; the lock is {self.path}.",
-            ) from None
+            raise self._held_elsewhere() from None
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -100,7 +111,15 @@ class TargetLock:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
+        _HELD[self.path] = [fd, 1, threading.get_ident()]
         self._fd = fd
+
+    def _held_elsewhere(self) -> LockHeld:
+        return LockHeld(
+            f"another Attonix operation on {self.target} cluster {self.cluster!r} is "
+            f"running ({self.holder()})",
+            hint=f"Wait for it to finish; the lock is {self.path}.",
+        )
 
     def holder(self) -> str:
         """A description of who holds the lock, from the file's content."""
@@ -111,13 +130,22 @@ class TargetLock:
             return "holder unknown"
 
     def release(self) -> None:
-        """Drop the lock (idempotent)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        """Drop the lock (idempotent); a nested holder leaves it to the outer one."""
+        if self._fd is None:
+            return
+        self._fd = None
+        held = _HELD.get(self.path)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _HELD[self.path]
+        fd = held[0]
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     @contextlib.contextmanager
     def held(self, *, purpose: str = "apply") -> Iterator[TargetLock]:

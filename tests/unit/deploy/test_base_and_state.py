@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -244,9 +245,38 @@ def test_lock_is_exclusive_across_processes_and_names_holder(tmp_path: Path) -> 
         other.release()
     again = TargetLock(tmp_path, target="swarm", cluster="c1")
     again.acquire()
-    with pytest.raises(LockHeld):
-        TargetLock(tmp_path, target="swarm", cluster="c1").acquire()
+    refused: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            TargetLock(tmp_path, target="swarm", cluster="c1").acquire()
+        except LockHeld as exc:
+            refused.append(exc)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join(10)
+    assert len(refused) == 1 and "is running" in str(refused[0])
     again.release()
+
+
+def test_the_holding_thread_may_nest_and_the_outer_release_frees(tmp_path: Path) -> None:
+    outer = TargetLock(tmp_path, target="podman", cluster="c1")
+    with outer.held():
+        inner = TargetLock(tmp_path, target="podman", cluster="c1")
+        inner.acquire()  # e.g. the driver's apply inside the CLI's plan-to-apply lock
+        inner.release()
+        inner.release()  # idempotent: does not drop the outer hold
+        code = (
+            "import sys; from pathlib import Path; from attonix.deploy.state import TargetLock\n"
+            "from attonix.deploy.base import LockHeld\n"
+            f"l = TargetLock(Path({str(tmp_path)!r}), target='podman', cluster='c1')\n"
+            "try:\n    l.acquire()\nexcept LockHeld:\n    sys.exit(3)\n"
+        )
+        still = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert still.returncode == 3, still.stderr
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr
 
 
 # ---------------------------------------------------------------- processes

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -235,8 +236,22 @@ def test_apply_is_refused_while_another_holds_the_lock(driver: KubernetesDriver)
     driver._state.mkdir(parents=True, exist_ok=True)
     lock = TargetLock(driver._state, target="kubernetes", cluster="kube-test")
     plan = driver.plan()
-    with lock.held(), pytest.raises(LockHeld, match="another Attonix operation on kubernetes"):
-        driver.apply(plan)
+    taken, done = threading.Event(), threading.Event()
+
+    def other_operation() -> None:  # another apply, in another thread of this process
+        with lock.held():
+            taken.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=other_operation)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        with pytest.raises(LockHeld, match="another Attonix operation on kubernetes"):
+            driver.apply(plan)
+    finally:
+        done.set()
+        holder.join(10)
 
 
 def test_two_cli_applies_second_is_refused(tmp_path: Path, calls: Path) -> None:
