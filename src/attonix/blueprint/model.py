@@ -401,6 +401,16 @@ class Secret(Model):
     )
 
 
+def secret_env_var(secret: str, key: str) -> str:
+    """The environment variable that holds ``key`` of ``secret``: ``ATTONIX_SECRET_<NAME>_<KEY>``.
+
+    One convention for the CLI's environment secret source and the rendered CI pipelines.
+    """
+    return "_".join(
+        ("ATTONIX_SECRET", *(t.upper().replace("-", "_").replace(".", "_") for t in (secret, key)))
+    )
+
+
 class Security(Model):
     """Cryptography, access control, firewalls and encryption."""
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from attonix.blueprint.model import Secret
+from attonix.blueprint.model import Secret, secret_env_var
 from attonix.deploy.base import DeployError
 
 TAG_LENGTH = 10
@@ -43,13 +43,7 @@ class SecretSource(Protocol):
         ...
 
 
-def env_name(secret: str, key: str) -> str:
-    """The environment variable holding ``key`` of ``secret``: ``ATTONIX_SECRET_<NAME>_<KEY>``."""
-    return f"ATTONIX_SECRET_{_env_part(secret)}_{_env_part(key)}"
-
-
-def _env_part(text: str) -> str:
-    return text.upper().replace("-", "_").replace(".", "_")
+env_name = secret_env_var
 
 
 def _declared(secrets: Iterable[Secret]) -> dict[str, Secret]:

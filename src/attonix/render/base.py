@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -144,11 +144,3 @@ def _atomic_write(dest: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def by_target(artifacts: Iterable[Artifact]) -> dict[str, list[Artifact]]:
-    """Group artifacts by target, keeping order."""
-    out: dict[str, list[Artifact]] = {}
-    for art in artifacts:
-        out.setdefault(art.target, []).append(art)
-    return out

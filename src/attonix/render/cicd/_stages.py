@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attonix.blueprint.model import Blueprint, Pipeline, Secret
+from attonix.blueprint.model import Blueprint, Pipeline, Secret, secret_env_var
 from attonix.render.base import RenderError
 
 #: The blueprint file the rendered pipelines read, relative to the repository root.
@@ -150,16 +150,8 @@ def effective(bp: Blueprint, index: int) -> EffectivePipeline:
 
 
 def secret_env_names(secret: Secret) -> tuple[str, ...]:
-    """The variables holding ``secret``'s keys: ``ATTONIX_SECRET_<NAME>_<KEY>``.
-
-    The deploy layer's environment secret source reads exactly these names; they are spelt out
-    here because renderers may not import the deploy layer.
-    """
-    return tuple(f"ATTONIX_SECRET_{_env_part(secret.name)}_{_env_part(k)}" for k in secret.keys)
-
-
-def _env_part(text: str) -> str:
-    return text.upper().replace("-", "_").replace(".", "_")
+    """The variables holding ``secret``'s keys, as the CLI's environment secret source reads."""
+    return tuple(secret_env_var(secret.name, k) for k in secret.keys)
 
 
 def job_name(p: Pipeline, stage: str) -> str:
