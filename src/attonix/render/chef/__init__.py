@@ -20,6 +20,7 @@ from attonix.blueprint.model import Blueprint, Chef, Host
 from attonix.render import hosts
 from attonix.render.base import Artifact
 from attonix.render.chef import cookbook, haproxy
+from attonix.render.nftables import ruleset
 
 TARGET = "chef"
 _CB = f"chef/cookbooks/{cookbook.COOKBOOK}"
@@ -95,5 +96,5 @@ def _cookbook(bp: Blueprint) -> list[Artifact]:
     for host in sorted(bp.hosts, key=lambda h: h.name):
         # Chef serves files/host-<fqdn>/ before files/default/ to the node with that FQDN.
         path = f"files/host-{hosts.fqdn(bp, host)}/attonix.nft"
-        out.append(text(path, hosts.nft_host_ruleset(bp, host)))
+        out.append(text(path, ruleset.host_ruleset(bp, host)))
     return out

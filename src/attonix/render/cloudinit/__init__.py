@@ -17,6 +17,7 @@ import yaml
 from attonix.blueprint.model import Blueprint, Chef, Host
 from attonix.render import hosts
 from attonix.render.base import Artifact, RenderError
+from attonix.render.nftables import ruleset
 
 TARGET = "cloud-init"
 BOOTSTRAP = "/usr/local/sbin/attonix-chef-bootstrap"
@@ -90,7 +91,7 @@ def cloud_config(bp: Blueprint, host: Host, *, keys: Sequence[str] = ()) -> dict
     files = [
         _file(hosts.SSHD_DROP_IN, hosts.sshd_text(), "0644"),
         _file(hosts.SYSCTL_DROP_IN, hosts.sysctl_text(bp, host), "0644"),
-        _file(hosts.NFT_CONF, hosts.nft_host_ruleset(bp, host), "0755"),
+        _file(hosts.NFT_CONF, ruleset.host_ruleset(bp, host), "0755"),
     ]
     if chef is not None:
         files += _chef_files(chef)

@@ -9,9 +9,9 @@ import pytest
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
-from attonix.render import hosts
 from attonix.render.base import RenderError
 from attonix.render.chef import haproxy, render
+from attonix.render.nftables import ruleset
 
 CB = "chef/cookbooks/attonix_base"
 
@@ -84,7 +84,7 @@ def test_environment_pins_the_cookbook(out: dict[str, Any]) -> None:
 def test_each_host_gets_its_own_ruleset_file(example: Blueprint, out: dict[str, Any]) -> None:
     host = example.hosts_by_name["wk-b2"]
     text = out[f"{CB}/files/host-wk-b2.attonixcorp.com/attonix.nft"]
-    assert text == hosts.nft_host_ruleset(example, host)
+    assert text == ruleset.host_ruleset(example, host)
     assert "source 'attonix.nft'" in out[f"{CB}/recipes/firewall.rb"]
     assert "verify 'nft -c -f %{path}'" in out[f"{CB}/recipes/firewall.rb"]
 

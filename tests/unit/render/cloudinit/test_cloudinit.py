@@ -13,6 +13,7 @@ from attonix.blueprint.model import Blueprint
 from attonix.render import hosts
 from attonix.render.base import RenderError
 from attonix.render.cloudinit import render
+from attonix.render.nftables import ruleset
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5 ops@lab"
 
@@ -98,7 +99,7 @@ def test_writes_the_hosts_own_nftables_ruleset_and_sysctl(example: Blueprint) ->
     doc = docs(example)["cloud-init/lb-a/user-data"]
     files = files_of(doc)
     lb = example.hosts_by_name["lb-a"]
-    assert files[hosts.NFT_CONF] == hosts.nft_host_ruleset(example, lb)
+    assert files[hosts.NFT_CONF] == ruleset.host_ruleset(example, lb)
     assert "allow public-https: internet -> dmz" in files[hosts.NFT_CONF]
     assert "net.ipv4.ip_nonlocal_bind = 1" in files[hosts.SYSCTL_DROP_IN]
     assert ["nft", "-f", hosts.NFT_CONF] in doc["runcmd"]

@@ -9,7 +9,7 @@ import pytest
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
-from attonix.render import hosts
+from attonix.policy import firewall
 from attonix.render.base import RenderError
 from attonix.render.nftables import render
 
@@ -252,4 +252,4 @@ def test_render_is_deterministic_for_the_example(example_path: Any) -> None:
     first = [(a.path, a.text()) for a in render(bp)]
     again = [(a.path, a.text()) for a in render(load_file(example_path).blueprint)]
     assert first == again
-    assert hosts.host_zones(bp, bp.hosts_by_name["lb-a"])[0].name == "dmz"
+    assert firewall.host_zones(bp, bp.hosts_by_name["lb-a"])[0].name == "dmz"

@@ -1,0 +1,201 @@
+"""nftables rulesets from the firewall intent (``attonix.policy.firewall``): named address
+sets, the input chain in the intent's order, forward and output chains.
+
+cloud-init and Chef install the same text as ``/etc/nftables.conf``, so this module is the one
+place a ruleset is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from attonix.blueprint.model import Blueprint, FirewallZone, Host
+from attonix.policy import firewall
+from attonix.policy.firewall import Flow, IpNetwork
+from attonix.render.base import RenderError
+
+
+def parse_ports(ports: Iterable[int | str], *, where: str) -> list[str]:
+    """Ports and ``LOW-HIGH`` ranges as nftables set elements; bad ranges are a RenderError."""
+    out: list[str] = []
+    for port in ports:
+        text = str(port)
+        low, _, high = text.partition("-")
+        lo, hi = int(low), int(high or low)
+        if not (1 <= lo <= hi <= 65535):
+            raise RenderError(
+                f"{where}: port {text!r} is not a port or a LOW-HIGH range within 1-65535",
+                hint="Use a port between 1 and 65535, or a range whose low end comes first.",
+            )
+        out.append(str(lo) if lo == hi else f"{lo}-{hi}")
+    return out
+
+
+def check_zones(bp: Blueprint) -> None:
+    """Every zone CIDR must parse; a malformed one is a RenderError naming its zone."""
+    for zone in bp.security.firewall.zones:
+        for cidr in zone.cidrs:
+            if firewall.parse_network(cidr) is None:
+                raise RenderError(
+                    f"security.firewall.zones[{zone.name}]: {cidr!r} is not a CIDR",
+                    hint="Write it as ADDRESS/PREFIX, for example 10.20.1.0/24.",
+                )
+
+
+def _set_name(prefix: str, name: str, version: int) -> str:
+    # Blueprint names never contain '_', so mapping '-' to '_' cannot make two names collide.
+    return f"{prefix}_{name.replace('-', '_')}" + ("_v6" if version == 6 else "")
+
+
+class _Ruleset:
+    """Named address sets plus the input rules that use them, in the order they are added."""
+
+    def __init__(self) -> None:
+        self.sets: dict[str, tuple[int, list[str]]] = {}
+        self.rules: list[str] = []
+
+    def source_matches(self, prefix: str, name: str, nets: Sequence[IpNetwork]) -> list[str]:
+        """Declare one set per address family of ``nets``; return the saddr match for each."""
+        matches = []
+        for version, keyword in ((4, "ip"), (6, "ip6")):
+            elems = [
+                str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n)
+                for n in nets
+                if n.version == version
+            ]
+            if elems:
+                set_name = _set_name(prefix, name, version)
+                self.sets[set_name] = (version, elems)
+                matches.append(f"{keyword} saddr @{set_name}")
+        return matches
+
+    def add(self, matches: Sequence[str], tail: str, comment: str) -> None:
+        """Add one ``<match> <tail> comment`` rule per match (``[""]`` adds one without a match)."""
+        for match in matches:
+            self.rules.append(f'{match} {tail} comment "{comment}"'.strip())
+
+    def add_flow(self, flow: Flow) -> None:
+        """The flow as one rule per address family of its sources."""
+        if flow.protocol == "any":
+            tail = "counter accept" if flow.verdict == "accept" else "counter drop"
+        elif flow.protocol == "vrrp":
+            # VRRP is IP protocol 112: keepalived's adverts that move the virtual IP.
+            tail = f"meta l4proto 112 counter {flow.verdict}"
+        else:
+            where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
+            ports = parse_ports(flow.ports, where=where)
+            tail = f"{flow.protocol} dport {{ {', '.join(ports)} }} counter {flow.verdict}"
+        if flow.sources is None:
+            self.add([""], tail, flow.comment)
+            return
+        matches = self.source_matches(flow.set_prefix, flow.set_name, flow.sources)
+        if matches:
+            self.add(matches, tail, flow.comment)
+        elif flow.origin == "rule":
+            self.rules.append(
+                f"# {flow.rule}: zone {flow.set_name} has no cidrs, so it matches nothing"
+            )
+
+
+_ICMP = (
+    "meta l4proto icmp icmp type { destination-unreachable, time-exceeded, parameter-problem }"
+    " limit rate 100/second burst 200 packets accept",
+    "meta l4proto icmp icmp type echo-request limit rate 10/second burst 20 packets accept",
+    "meta l4proto ipv6-icmp icmpv6 type { destination-unreachable, packet-too-big,"
+    " time-exceeded, parameter-problem } limit rate 100/second burst 200 packets accept",
+    "meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, nd-router-advert,"
+    " nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept",
+    "meta l4proto ipv6-icmp icmpv6 type echo-request limit rate 10/second burst 20 packets accept",
+)
+
+
+def _drop_tail(chain: str) -> list[str]:
+    return [
+        f'limit rate 6/minute burst 10 packets log prefix "attonix drop {chain}: " level info',
+        "counter drop",
+    ]
+
+
+def _text(
+    bp: Blueprint, rs: _Ruleset, *, title: str, keep_other_tables: bool, forward_open: bool
+) -> str:
+    policy = "drop" if bp.security.firewall.default_policy == "deny" else "accept"
+    out = ["#!/usr/sbin/nft -f", f"# Managed by attonix from blueprint {bp.metadata.name}: {title}"]
+    if keep_other_tables:
+        # Container engines and kube-proxy keep their own tables: replace only ours.
+        out += ["table inet attonix", "delete table inet attonix"]
+    else:
+        out.append("flush ruleset")
+    out += ["", "table inet attonix {"]
+    for name, (version, elems) in sorted(rs.sets.items()):
+        out += [
+            f"\tset {name} {{",
+            f"\t\ttype {'ipv4_addr' if version == 4 else 'ipv6_addr'}",
+            "\t\tflags interval",
+            "\t\tauto-merge",
+            f"\t\telements = {{ {', '.join(elems)} }}",
+            "\t}",
+            "",
+        ]
+    out += [
+        "\tchain input {",
+        f"\t\ttype filter hook input priority filter; policy {policy};",
+        "\t\tct state invalid counter drop",
+        "\t\tct state established,related accept",
+        '\t\tiif "lo" accept',
+    ]
+    out += [f"\t\t{r}" for r in (*_ICMP, *rs.rules)]
+    if policy == "drop":
+        out += [f"\t\t{r}" for r in _drop_tail("input")]
+    out += ["\t}", "", "\tchain forward {"]
+    if forward_open:
+        out += [
+            "\t\t# The container engine routes its workloads' traffic through this host.",
+            "\t\ttype filter hook forward priority filter; policy accept;",
+        ]
+    else:
+        out += ["\t\ttype filter hook forward priority filter; policy drop;"]
+        out += [f"\t\t{r}" for r in _drop_tail("forward")]
+    out += [
+        "\t}",
+        "",
+        "\tchain output {",
+        # Egress is open: the blueprint names no package mirrors, NTP or DNS servers.
+        "\t\ttype filter hook output priority filter; policy accept;",
+        "\t}",
+        "}",
+    ]
+    # Spaces, not tabs: the ruleset is also embedded in YAML, where tabs force quoted strings.
+    return "\n".join(out).replace("\t", "    ") + "\n"
+
+
+def host_ruleset(bp: Blueprint, host: Host) -> str:
+    """The complete nftables ruleset for ``host``, loadable with ``nft -f``."""
+    check_zones(bp)
+    rs = _Ruleset()
+    for flow in firewall.host_input_flows(bp, host):
+        rs.add_flow(flow)
+    members = ", ".join(z.name for z in firewall.host_zones(bp, host)) or "none"
+    containers = bool(firewall.clusters_of(bp, host))
+    return _text(
+        bp,
+        rs,
+        title=f"host {host.name} ({host.address}), zones: {members}",
+        keep_other_tables=containers,
+        forward_open=containers,
+    )
+
+
+def zone_ruleset(bp: Blueprint, zone: FirewallZone) -> str:
+    """A ruleset for any machine in ``zone`` that the blueprint does not list as a host."""
+    check_zones(bp)
+    rs = _Ruleset()
+    for flow in firewall.zone_flows(bp, {zone.name}):
+        rs.add_flow(flow)
+    return _text(
+        bp,
+        rs,
+        title=f"any machine in zone {zone.name}",
+        keep_other_tables=False,
+        forward_open=False,
+    )
