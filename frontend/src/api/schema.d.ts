@@ -1250,8 +1250,7 @@ export interface components {
             requested_by: string;
             /** Rollback Of */
             rollback_of: number | null;
-            /** Status */
-            status: string;
+            status: components["schemas"]["DeploymentStatus"];
             /** Target */
             target: string;
             /**
@@ -1268,6 +1267,12 @@ export interface components {
             /** Version */
             version: number;
         };
+        /**
+         * DeploymentStatus
+         * @description Where a deployment stands.
+         * @enum {string}
+         */
+        DeploymentStatus: "planning" | "plan_failed" | "awaiting_approval" | "approved" | "rejected" | "applying" | "succeeded" | "failed";
         /**
          * Diagnostic
          * @description A blueprint problem at file:line:col (``attonix.blueprint.Diagnostic.to_dict``).
@@ -1569,11 +1574,16 @@ export interface components {
             };
             /** Started At */
             started_at: string | null;
-            /** Status */
-            status: string;
+            status: components["schemas"]["JobStatus"];
             /** Worker */
             worker: string | null;
         };
+        /**
+         * JobStatus
+         * @description Where a background job stands.
+         * @enum {string}
+         */
+        JobStatus: "queued" | "running" | "succeeded" | "failed";
         /**
          * LoginIn
          * @description User name and password.

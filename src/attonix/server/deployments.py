@@ -1,8 +1,8 @@
 """Deployments: check → render → plan (a job) → approve → apply (a job), and rollback.
 
-Statuses: ``planning`` → ``awaiting_approval`` → ``approved`` → ``applying`` → ``succeeded`` |
-``failed``; ``rejected`` and ``plan_failed`` end early. In environments listed in the
-``two_person_rule`` setting the approver must differ from the requester.
+Statuses and their transitions are the deployment machine in :mod:`attonix.server.states`.
+In environments listed in the ``two_person_rule`` setting the approver must differ from the
+requester.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, JobLog, utcnow
 from attonix.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from attonix.server.schemas import DeploymentOut, JobLogLine, JobOut
+from attonix.server.states import (
+    DEPLOYMENT,
+    DEPLOYMENT_AT_REST,
+    DeploymentEvent,
+    DeploymentStatus,
+)
 from attonix.server.vault import environment_row
 
 DEPLOY_TARGETS = ("kubernetes", "podman", "swarm")
@@ -28,7 +34,7 @@ def may_approve(
     """Whether ``principal`` may approve a deployment now: it awaits approval, the principal
     holds the permission, and the two-person rule (where it applies) does not forbid it."""
     return (
-        status == "awaiting_approval"
+        DeploymentEvent.APPROVE in DEPLOYMENT.events(status)
         and principal.can(Permission.DEPLOY_APPROVE, environment)
         and not (environment in ctx.settings.two_person_rule and requested_by == principal.name)
     )
@@ -65,9 +71,11 @@ def _out(
     )
 
 
-def _get(s: Session, environment: str, deployment_id: int) -> Deployment:
+def _get(s: Session, environment: str, deployment_id: int, *, lock: bool = False) -> Deployment:
     env = environment_row(s, environment)
-    d = s.get(Deployment, deployment_id)
+    # ``lock``: hold the row until commit, so two replicas deciding at once are serialised
+    # and only the first one's transition (and apply job) happens.
+    d = s.get(Deployment, deployment_id, with_for_update=lock)
     if d is None or d.environment_id != env.id:
         raise NotFound(f"No deployment {deployment_id} in {environment!r}.")
     return d
@@ -100,7 +108,7 @@ def request(
             environment_id=env.id,
             version_id=ver.id,
             target=target,
-            status="planning",
+            status=DEPLOYMENT.initial,
             requested_by=actor.name,
             rollback_of=rollback_of,
         )
@@ -143,8 +151,9 @@ def decide(
 ) -> DeploymentOut:
     """Approve (enqueue the apply) or reject a planned deployment."""
     with ctx.db.session() as s:
-        d = _get(s, environment, deployment_id)
-        if d.status != "awaiting_approval":
+        d = _get(s, environment, deployment_id, lock=True)
+        event = DeploymentEvent.APPROVE if approve else DeploymentEvent.REJECT
+        if event not in DEPLOYMENT.events(d.status):
             raise Conflict(f"Deployment {deployment_id} is {d.status}, not awaiting approval.")
         if approve and environment in ctx.settings.two_person_rule and d.requested_by == actor.name:
             raise Forbidden(
@@ -152,7 +161,7 @@ def decide(
                 "requester (two-person rule).",
                 hint="Ask another operator or administrator to approve it.",
             )
-        d.status = "approved" if approve else "rejected"
+        d.status = DEPLOYMENT.next(d.status, event)
         d.approved_by, d.updated_at = actor.name, utcnow()
         if approve:
             job = jobs.enqueue(
@@ -215,5 +224,5 @@ def log_lines(
             .order_by(JobLog.id)
             .limit(500)
         ).scalars()
-        done = d.status in ("succeeded", "failed", "rejected", "plan_failed", "awaiting_approval")
+        done = DeploymentStatus(d.status) in DEPLOYMENT_AT_REST
         return [JobLogLine.model_validate(r) for r in rows], done

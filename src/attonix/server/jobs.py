@@ -19,12 +19,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from attonix.server.context import ServerContext
 from attonix.server.db.models import Job, JobLog, utcnow
 from attonix.server.errors import NotFound
+from attonix.server.states import JOB, JobEvent, JobStatus
 
 log = logging.getLogger("attonix.server.jobs")
 
@@ -44,7 +45,7 @@ def enqueue(
     session: Any, kind: str, payload: dict[str, Any], *, lock_key: str | None = None
 ) -> Job:
     """Add a job in the caller's transaction (it exists only if the change commits)."""
-    job = Job(kind=kind, payload=payload, status="queued", lock_key=lock_key)
+    job = Job(kind=kind, payload=payload, status=JOB.initial, lock_key=lock_key)
     session.add(job)
     session.flush()
     return job
@@ -63,7 +64,7 @@ def claim(ctx: ServerContext, worker: str) -> Job | None:
             with ctx.db.session() as s:
                 q = (
                     select(Job)
-                    .where(Job.status == "queued", Job.run_after <= utcnow())
+                    .where(Job.status.in_(JOB.sources(JobEvent.CLAIM)), Job.run_after <= utcnow())
                     .order_by(Job.id)
                     .limit(1)
                 )
@@ -73,7 +74,8 @@ def claim(ctx: ServerContext, worker: str) -> Job | None:
                 if job is None:
                     return None
                 now = utcnow()
-                job.status, job.worker, job.running_lock = "running", worker, job.lock_key
+                job.status = JOB.next(job.status, JobEvent.CLAIM)
+                job.worker, job.running_lock = worker, job.lock_key
                 job.attempts += 1
                 job.started_at = job.heartbeat_at = now
                 s.flush()
@@ -90,7 +92,7 @@ def _postpone_locked(ctx: ServerContext) -> None:
         running = select(Job.running_lock).where(Job.running_lock.is_not(None))
         s.execute(
             update(Job)
-            .where(Job.status == "queued", Job.lock_key.in_(running))
+            .where(Job.status == JobStatus.QUEUED, Job.lock_key.in_(running))
             .values(run_after=utcnow() + dt.timedelta(seconds=2))
         )
 
@@ -105,12 +107,13 @@ def finish(
     ctx: ServerContext, job_id: int, *, result: dict[str, Any] | None, error: str = ""
 ) -> None:
     """Mark a job done (or failed with ``error``) and release its lock."""
+    event = JobEvent.FAIL if error else JobEvent.SUCCEED
     with ctx.db.session() as s:
         s.execute(
             update(Job)
-            .where(Job.id == job_id)
+            .where(Job.id == job_id, Job.status.in_(JOB.sources(event)))
             .values(
-                status="failed" if error else "succeeded",
+                status=JOB.target(event),
                 error=error[:2000],
                 result=result or {},
                 finished_at=utcnow(),
@@ -123,18 +126,28 @@ def reap_stale(ctx: ServerContext) -> int:
     """Requeue (or fail, after max attempts) running jobs whose worker stopped beating."""
     cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.job_stale_seconds)
     with ctx.db.session() as s:
-        stale = and_(
-            Job.status == "running", or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None))
-        )
+        stale = or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None))
         failed = s.execute(
             update(Job)
-            .where(stale, Job.attempts >= Job.max_attempts)
-            .values(status="failed", error="worker died; no attempts left", running_lock=None)
+            .where(
+                stale,
+                Job.status.in_(JOB.sources(JobEvent.ABANDON)),
+                Job.attempts >= Job.max_attempts,
+            )
+            .values(
+                status=JOB.target(JobEvent.ABANDON),
+                error="worker died; no attempts left",
+                running_lock=None,
+            )
         )
         retried = s.execute(
             update(Job)
-            .where(stale, Job.attempts < Job.max_attempts)
-            .values(status="queued", worker=None, running_lock=None)
+            .where(
+                stale,
+                Job.status.in_(JOB.sources(JobEvent.REQUEUE)),
+                Job.attempts < Job.max_attempts,
+            )
+            .values(status=JOB.target(JobEvent.REQUEUE), worker=None, running_lock=None)
         )
         return int(getattr(retried, "rowcount", 0) or 0) + int(getattr(failed, "rowcount", 0) or 0)
 
@@ -152,9 +165,7 @@ def schedule_periodic(ctx: ServerContext) -> list[str]:
                 select(Job.id)
                 .where(
                     Job.kind == kind,
-                    or_(
-                        Job.status.in_(("queued", "running")), Job.created_at > utcnow() - interval
-                    ),
+                    or_(Job.status.not_in(JOB.terminal), Job.created_at > utcnow() - interval),
                 )
                 .limit(1)
             ).first()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from attonix.server.db import models
+from attonix.server.states import DeploymentStatus, JobStatus
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"
 RoleName = Literal["admin", "operator", "developer", "auditor"]
@@ -218,7 +219,7 @@ class DeploymentOut(Out):
     environment: str
     version: int
     target: str
-    status: str
+    status: DeploymentStatus
     requested_by: str
     approved_by: str | None
     plan: PlanOut
@@ -242,7 +243,7 @@ class JobOut(Out):
 
     id: int
     kind: str
-    status: str
+    status: JobStatus
     attempts: int
     worker: str | None
     created_at: dt.datetime

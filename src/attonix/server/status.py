@@ -18,6 +18,7 @@ from attonix.server import pipeline
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, utcnow
 from attonix.server.schemas import ComponentStatusOut, EnvironmentStatusOut, Health
+from attonix.server.states import DeploymentStatus
 from attonix.server.vault import VaultSecretSource, environment_row
 
 log = logging.getLogger("attonix.server")
@@ -63,7 +64,9 @@ def environment_status(ctx: ServerContext, environment: str) -> EnvironmentStatu
         row = s.execute(
             select(Deployment, BlueprintVersion)
             .join(BlueprintVersion, BlueprintVersion.id == Deployment.version_id)
-            .where(Deployment.environment_id == env.id, Deployment.status == "succeeded")
+            .where(
+                Deployment.environment_id == env.id, Deployment.status == DeploymentStatus.SUCCEEDED
+            )
             .order_by(Deployment.id.desc())
             .limit(1)
         ).first()

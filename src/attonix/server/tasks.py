@@ -12,6 +12,7 @@ from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
 from attonix.server.jobs import Handler, LogFn
+from attonix.server.states import DEPLOYMENT, DeploymentEvent, DeploymentStatus
 from attonix.server.vault import VaultSecretSource
 
 
@@ -27,12 +28,21 @@ def _load(ctx: ServerContext, deployment_id: int) -> tuple[Deployment, str, pipe
         return d, env.name, pipeline.load(ver.source, filename=ver.filename)
 
 
-def _set(ctx: ServerContext, deployment_id: int, **values: Any) -> None:
+def _move(
+    ctx: ServerContext, deployment_id: int, event: DeploymentEvent, **values: Any
+) -> DeploymentStatus:
+    """Apply ``event`` to a deployment (row-locked, so two workers cannot both move it) and
+    set ``values`` with it; :class:`~attonix.server.states.IllegalTransition` if not allowed."""
     with ctx.db.session() as s:
-        d = s.execute(select(Deployment).where(Deployment.id == deployment_id)).scalar_one()
+        d = s.execute(
+            select(Deployment).where(Deployment.id == deployment_id).with_for_update()
+        ).scalar_one()
+        status = DEPLOYMENT.next(d.status, event)
+        d.status = status
         for k, v in values.items():
             setattr(d, k, v)
         d.updated_at = utcnow()
+        return status
 
 
 def _message(exc: BaseException) -> str:
@@ -65,17 +75,17 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     except Exception as exc:
         # Whatever went wrong (an engine down, a driver this target lacks, a secret missing
         # from the vault), the deployment must not stay "planning" forever.
-        _set(ctx, dep_id, status="plan_failed", plan={"error": _message(exc)[:2000]})
+        _move(ctx, dep_id, DeploymentEvent.PLAN_FAIL, plan={"error": _message(exc)[:2000]})
         raise
-    _set(ctx, dep_id, status="awaiting_approval", plan=summary, findings=found)
-    return {"deployment": dep_id, "status": "awaiting_approval"}
+    status = _move(ctx, dep_id, DeploymentEvent.PLANNED, plan=summary, findings=found)
+    return {"deployment": dep_id, "status": status}
 
 
 def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     """Apply an approved deployment (one apply per target at a time: the job's lock key)."""
     dep_id = int(job.payload["deployment"])
     d, env, loaded = _load(ctx, dep_id)
-    _set(ctx, dep_id, status="applying")
+    _move(ctx, dep_id, DeploymentEvent.START)
     try:
         pending = [c for c in d.plan.get("changes", []) if c.get("action") != "unchanged"]
         log(f"apply: {d.target}, {len(pending)} approved change(s)")
@@ -94,9 +104,9 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
                 hint="Fix the cause, then request the deployment again; it plans what is left.",
             )
     except Exception:
-        _set(ctx, dep_id, status="failed")
+        _move(ctx, dep_id, DeploymentEvent.FAIL)
         raise
-    _set(ctx, dep_id, status="succeeded")
+    _move(ctx, dep_id, DeploymentEvent.SUCCEED)
     log("apply: succeeded")
     return {"deployment": dep_id, "result": result.to_dict()}
 
