@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from attonix.errors import Error
-from attonix.server import pipeline, pki
+from attonix.server import certificates, pipeline
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
@@ -113,7 +113,7 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
 
 def run_pki_rotate(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     """Issue and renew certificates of every environment (scheduled periodically)."""
-    reports = pki.rotate_all(ctx, actor=Actor.system())
+    reports = certificates.rotate_all(ctx, actor=Actor.system())
     for env, r in reports.items():
         log(f"{env}: issued {r.issued}, renewed {r.renewed}, {len(r.fresh)} fresh")
     return {env: {"issued": r.issued, "renewed": r.renewed} for env, r in reports.items()}

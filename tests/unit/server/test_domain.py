@@ -227,7 +227,7 @@ def test_internal_ca_issues_and_renews_service_certificates(
 ) -> None:
     import datetime as dt
 
-    from attonix.server import pki
+    from attonix.server import certificates
     from attonix.server.security.pki import certificate_info
 
     client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
@@ -247,7 +247,7 @@ def test_internal_ca_issues_and_renews_service_certificates(
     assert again["issued"] == [] and again["renewed"] == [] and leaf in again["fresh"]
     # 80 days later the 90-day leaves are inside the 30-day renewal window.
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=80)
-    report = pki.rotate(ctx, environment="prod", actor=Actor("test"), now=later)
+    report = certificates.rotate(ctx, environment="prod", actor=Actor("test"), now=later)
     assert leaf in report.renewed and "ca" not in report.renewed
     queued = jobs.schedule_periodic(ctx)
     assert queued == ["pki.rotate"] and jobs.schedule_periodic(ctx) == []

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 
-from attonix.server import pki
+from attonix.server import certificates
 from attonix.server.auth.deps import Ctx, Require, actor_of
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.schemas import NAME_PATTERN, CertificateOut
@@ -29,7 +29,7 @@ def list_certificates(
     env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.CERT_READ))]
 ) -> list[CertificateOut]:
     """The CA and service certificates (private keys stay sealed in the vault)."""
-    return pki.list_certificates(ctx, env)
+    return certificates.list_certificates(ctx, env)
 
 
 @router.post("/rotate", response_model=RotationOut, name="rotate_certificates")
@@ -40,5 +40,5 @@ def rotate_certificates(
     p: Annotated[Principal, Depends(Require(Permission.CERT_WRITE))],
 ) -> RotationOut:
     """Issue missing certificates and renew those close to expiry, now."""
-    r = pki.rotate(ctx, environment=env, actor=actor_of(request, p))
+    r = certificates.rotate(ctx, environment=env, actor=actor_of(request, p))
     return RotationOut(issued=r.issued, renewed=r.renewed, fresh=r.fresh)

@@ -1,5 +1,9 @@
-"""The internal CA of each environment: issues TLS certificates for the blueprint's services,
-keeps their keys sealed in the vault, and renews them before they expire (a periodic job)."""
+"""Service certificates of each environment, issued by its internal CA.
+
+Issues TLS certificates for the blueprint's services, keeps their keys sealed in the vault and
+renews them before they expire (a periodic job). The cryptography itself is in
+``server/security/pki.py``; this module is the service that stores and rotates.
+"""
 
 from __future__ import annotations
 
