@@ -1,0 +1,27 @@
+"""The policy section: reviewed, expiring exceptions to policy rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from attonix.blueprint.model.common import Model
+
+
+class PolicyException(Model):
+    """Waives one rule for one component, with a reason and an expiry date."""
+
+    rule: Annotated[str, StringConstraints(pattern=r"^ATX[0-9]{3}$")]
+    component: Annotated[str, StringConstraints(pattern=r"^[a-z-]+/[a-z0-9-]+$|^\*$")] = Field(
+        description="'kind/name' as findings print it (e.g. 'service/api'), or '*'."
+    )
+    reason: Annotated[str, StringConstraints(min_length=10, max_length=1000)]
+    expires: dt.date
+
+
+class Policy(Model):
+    """Policy settings that live in the blueprint, so that they are reviewed with it."""
+
+    exceptions: list[PolicyException] = Field(default_factory=list)
