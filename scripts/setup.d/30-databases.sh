@@ -27,3 +27,7 @@ fi
 wait_for "MariaDB" 60 maria_up
 
 apt_install wrk
+# The database driver's tests start throwaway servers with TLS (tests/integration/databases):
+# PostgreSQL's initdb/pg_ctl come with the server package, MariaDB's mariadb-install-db too;
+# openssl makes their certificates.
+apt_install openssl

@@ -34,6 +34,7 @@ DRIVERS: dict[str, tuple[str, str]] = {
     "swarm": ("attonix.deploy.swarm", "SwarmDriver"),
     "podman": ("attonix.deploy.podman", "PodmanDriver"),
     "kubernetes": ("attonix.deploy.kubernetes", "KubernetesDriver"),
+    "databases": ("attonix.deploy.databases", "DatabaseDriver"),
 }
 
 
@@ -51,7 +52,6 @@ def get_driver(
             f"no deploy driver for target {target!r}",
             hint=f"Use one of: {', '.join(sorted(DRIVERS))}.",
         ) from None
-    chosen = pick_cluster(blueprint, kind=target, name=cluster)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -62,6 +62,11 @@ def get_driver(
             hint="Render the files with `attonix render --target` and apply them by hand.",
         ) from None
     cls: Any = getattr(module, cls_name)
+    # A target that is not an orchestration cluster (databases, ceph) picks its own scope.
+    pick = getattr(cls, "pick", None)
+    chosen = (
+        pick(blueprint, cluster) if pick else pick_cluster(blueprint, kind=target, name=cluster)
+    )
     driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
     return driver
 

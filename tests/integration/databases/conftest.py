@@ -1,0 +1,49 @@
+"""Fixtures for the database provisioning tests: throwaway TLS servers and a blueprint."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _clusters import PG_BIN, MariaServer, PgServer, start_mariadb, start_pg, temp_base
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "databases" / "shop-db.yaml"
+
+#: Plaintext is refused for the TLS database only; everything else needs a SCRAM password.
+PG_HBA = [
+    "local all all scram-sha-256",
+    "hostnossl atx_orders all 127.0.0.1/32 reject",
+    "host all all 127.0.0.1/32 scram-sha-256",
+]
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[PgServer]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(
+            "PostgreSQL 15 server binaries are not installed (scripts/setup.d/30-databases.sh)"
+        )
+    with temp_base("attonix-dbtest-pg-") as base:
+        server = start_pg(base, hba=PG_HBA)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def maria_server() -> Iterator[MariaServer]:
+    if shutil.which("mariadb-install-db") is None:
+        pytest.skip("MariaDB is not installed (scripts/setup.d/30-databases.sh)")
+    with temp_base("attonix-dbtest-maria-") as base:
+        server = start_mariadb(base)
+        try:
+            yield server
+        finally:
+            server.stop()
