@@ -1,27 +1,27 @@
 """What the data center loses when one failure domain (a host, a rack or a zone) goes down.
 
-The analysis is pure and assumes the placement the renderers enforce (see ``placement.py``):
+The analysis is pure. It assumes exactly the placement contract of ``placement.py`` (what the
+rendered spread and affinity rules guarantee) and takes, for every component, the worst
+placement those rules allow: nothing below a rule's level is assumed, so a domain that holds
+replicas may hold them all on the host that is lost. Per engine (docs/policy.md has the table):
 
-* **Services and frontends** run ``max(replicas, autoscaling.min_replicas)`` replicas, spread
-  round-robin with a maximum skew of one over the failure-domain level of the service
-  (``spread``, else ``ha.failure_domain``) across its cluster's hosts (workers, else the
-  control plane), narrowed by ``placement``. A service is *degraded* when fewer than its
-  minimum (``autoscaling.min_replicas``, else ``replicas``) survive, *down* at zero.
-* **Databases** run ``replicas`` instances spread the same way over their Kubernetes
-  cluster's hosts. One is down without a majority of instances (no quorum for failover), or
-  when fewer than the primary plus ``synchronous_replicas`` standbys survive (writes block);
-  otherwise losing instances degrades it (the primary may have to fail over).
-  **BigAnimal** databases are managed outside the data center's failure domains and are
-  never affected.
-* **Ceph monitors** (``monitors`` of them) are spread over the Ceph hosts at the cluster's
-  failure domain; without a majority the cluster stops.
-* **Ceph pools** keep one copy per failure domain of the pool's level over the Ceph hosts, as
-  CRUSH does. Placement groups differ in where their copies are, so the worst one is taken:
-  losing a domain may remove one copy from every pool-level domain it touches. A pool whose
-  worst placement group keeps fewer than ``min_size`` copies blocks I/O (down).
-* **Load balancers** are down when every one of their hosts is lost.
+* **Services and frontends** are *degraded* when fewer than their minimum
+  (``autoscaling.min_replicas``, else ``replicas``) survive, *down* at zero.
+* **PostgreSQL** (CloudNativePG) without synchronous standbys: while one instance survives,
+  CloudNativePG promotes the most advanced standby if the primary was lost — *degraded*, and
+  writes the primary acknowledged but had not yet shipped may be lost. With
+  ``synchronous_replicas: N`` (``dataDurability: required``) a failover loses no committed
+  write, but every commit waits for N synchronous standbys: with fewer than N standbys left
+  beside the primary, writes block until enough come back (reads go on) — *down*.
+* **MySQL** (InnoDB Cluster, Group Replication) and **MongoDB** (replica set) need a majority
+  of their members to accept writes; ``synchronous_replicas`` means nothing to them.
+* **BigAnimal** databases are managed outside the data center's failure domains.
+* **Ceph monitors** need a majority (Paxos). **Ceph pools** keep one copy per domain of the
+  pool's level (CRUSH); the worst placement group loses one copy per pool-level domain the
+  loss touches, and below ``min_size`` copies its I/O blocks (down).
+* **Load balancers** (keepalived moves the virtual IP) are down when every host is lost.
 * **Control planes** keep a Raft majority: etcd on Kubernetes control-plane nodes, managers
-  on Swarm. Podman clusters have none.
+  on Swarm (which may run tasks too, see ``placement.py``). Podman clusters have none.
 
 Losing something that merely reduces redundancy is reported as degraded; only *down* fails
 ``attonix ha`` and becomes a finding in ``attonix check``.
@@ -29,29 +29,31 @@ Losing something that merely reduces redundancy is reported as degraded; only *d
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from attonix.blueprint.diagnostics import Path
-from attonix.blueprint.model import Blueprint, DomainLevel, Host
+from attonix.blueprint.model import Blueprint, Database, DomainLevel, Host
 from attonix.policy.components import workloads
 from attonix.policy.placement import (
     LEVELS,
-    Placer,
+    Rule,
     ceph_hosts,
+    database_rule,
     domain_of,
     minimum_replicas,
-    running_replicas,
-    spread,
+    monitor_rule,
+    workload_rule,
 )
 
 State = Literal["ok", "degraded", "down"]
 Kind = Literal[
     "service", "database", "ceph-monitors", "ceph-pool", "load-balancer", "control-plane"
 ]
-_Verdict = tuple[State, str] | None
+Verdict = tuple[State, str] | None
+#: An engine's verdict from how many of its running instances were lost.
+CountJudge = Callable[[int], Verdict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,30 +124,55 @@ class Analysis:
 
 
 @dataclass(frozen=True, slots=True)
+class Placed:
+    """A component whose instances the schedulers place under a contract rule."""
+
+    kind: Kind
+    component: str
+    path: Path
+    rule: Rule
+    judge: CountJudge
+
+
+@dataclass(frozen=True, slots=True)
 class _Tracked:
     kind: Kind
     component: str
     path: Path
     hosts: frozenset[str]
-    judge: Callable[[frozenset[str]], _Verdict]
+    judge: Callable[[frozenset[str]], Verdict]
 
 
-def _lost(placed: Counter[str], lost_hosts: frozenset[str]) -> int:
-    return sum(n for h, n in placed.items() if h in lost_hosts)
+def _unscheduled(rule: Rule) -> str:
+    missing = rule.count - rule.running
+    if missing <= 0:
+        return ""
+    return (
+        f" ({missing} of {rule.count} cannot be scheduled: at most {rule.per_domain} "
+        f"per {rule.level})"
+    )
 
 
-def _quorum(total: int, lost: int, noun: str) -> _Verdict:
-    if lost == 0:
-        return None
-    left = total - lost
-    if left * 2 <= total:
-        return "down", f"{left} of {total} {noun} left: no majority"
-    return "degraded", f"{left} of {total} {noun} left"
+def quorum(
+    total: int, noun: str, *, lost_majority: str = "no majority", note: str = ""
+) -> CountJudge:
+    """A majority system (Raft, Paxos, Group Replication, replica-set elections)."""
+
+    def judge(lost: int) -> Verdict:
+        if lost == 0:
+            return None
+        left = max(0, total - lost)
+        if left * 2 <= total:
+            return "down", f"{left} of {total} {noun} left: {lost_majority}"
+        return "degraded", f"{left} of {total} {noun} left{note}"
+
+    return judge
 
 
-def _workload_judge(placed: Counter[str], running: int, floor: int) -> Callable[..., _Verdict]:
-    def judge(lost_hosts: frozenset[str]) -> _Verdict:
-        lost = _lost(placed, lost_hosts)
+def service_judge(running: int, floor: int) -> CountJudge:
+    """Replicas of a stateless service: degraded below ``floor``, down at zero."""
+
+    def judge(lost: int) -> Verdict:
         left = running - lost
         if lost == 0 or left >= floor:
             return None
@@ -156,31 +183,94 @@ def _workload_judge(placed: Counter[str], running: int, floor: int) -> Callable[
     return judge
 
 
-def _database_judge(placed: Counter[str], total: int, sync: int) -> Callable[..., _Verdict]:
-    def judge(lost_hosts: frozenset[str]) -> _Verdict:
-        lost = _lost(placed, lost_hosts)
-        verdict = _quorum(total, lost, "instances")
-        left = total - lost
-        if verdict is not None and verdict[0] == "degraded" and left < 1 + sync:
-            return "down", (
-                f"{left} of {total} instances left: writes block waiting for "
-                f"{sync} synchronous standby(s)"
+def postgresql_judge(running: int, sync: int) -> CountJudge:
+    """CloudNativePG: failover to a survivor; with synchronous standbys, writes need them."""
+
+    def judge(lost: int) -> Verdict:
+        if lost == 0:
+            return None
+        left = running - lost
+        if left <= 0:
+            return "down", f"all {running} instances lost"
+        head = f"{left} of {running} instances left"
+        if sync == 0:
+            return "degraded", (
+                f"{head}: if the primary was lost, CloudNativePG promotes the most advanced "
+                "standby; writes not yet replicated to it are lost (asynchronous replication)"
             )
-        if verdict is not None and verdict[0] == "degraded":
-            return "degraded", verdict[1] + " (the primary fails over if it was lost)"
-        return verdict
+        if left - 1 < sync:
+            return "down", (
+                f"{head}: writes block until {sync} synchronous standby(s) are back "
+                f"(only {left - 1} left beside the primary); reads continue"
+            )
+        return "degraded", (
+            f"{head}: a synchronous standby takes over if the primary was lost; no committed "
+            "write is lost"
+        )
 
     return judge
 
 
-def _counted_judge(placed: Counter[str], total: int, noun: str) -> Callable[..., _Verdict]:
-    return lambda lost_hosts: _quorum(total, _lost(placed, lost_hosts), noun)
+def database_judge(db: Database, running: int) -> CountJudge:
+    """The verdict of each engine on losing some of its ``running`` instances."""
+    if db.engine == "postgresql":
+        return postgresql_judge(running, db.synchronous_replicas)
+    if db.engine == "mysql":
+        return quorum(
+            running,
+            "Group Replication members",
+            lost_majority="no majority, the group stops accepting writes",
+            note=" (a new primary is elected if the primary was lost)",
+        )
+    return quorum(
+        running,
+        "replica-set members",
+        lost_majority="no majority, no primary can be elected and writes stop (secondaries "
+        "still serve reads)",
+        note=" (the members elect a new primary if the primary was lost)",
+    )
+
+
+def _with_note(judge: CountJudge, note: str) -> CountJudge:
+    if not note:
+        return judge
+
+    def noted(lost: int) -> Verdict:
+        verdict = judge(lost)
+        return None if verdict is None else (verdict[0], verdict[1] + note)
+
+    return noted
+
+
+def placed_components(bp: Blueprint) -> list[Placed]:
+    """Every component placed by a scheduler, with its contract rule and its engine's judge."""
+    out: list[Placed] = []
+    for path, component, w in workloads(bp):
+        rule = workload_rule(bp, w)
+        if rule.count == 0:
+            continue
+        judge = service_judge(rule.running, minimum_replicas(w))
+        out.append(Placed("service", component, path, rule, judge))
+    for i, d in enumerate(bp.databases):
+        if d.managed is not None:
+            continue  # managed by the provider, outside these failure domains
+        rule = database_rule(bp, d)
+        judge = _with_note(database_judge(d, rule.running), _unscheduled(rule))
+        out.append(Placed("database", f"database/{d.name}", ("databases", i), rule, judge))
+    for i, c in enumerate(bp.storage.ceph):
+        rule = monitor_rule(bp, c)
+        if not rule.hosts:
+            continue
+        judge = _with_note(quorum(rule.running, "monitors"), _unscheduled(rule))
+        path = ("storage", "ceph", i, "monitors")
+        out.append(Placed("ceph-monitors", f"ceph/{c.name}", path, rule, judge))
+    return out
 
 
 def _pool_judge(
     groups: dict[str, frozenset[str]], copies: int, min_size: int, replicas: int
-) -> Callable[..., _Verdict]:
-    def judge(lost_hosts: frozenset[str]) -> _Verdict:
+) -> Callable[[frozenset[str]], Verdict]:
+    def judge(lost_hosts: frozenset[str]) -> Verdict:
         touched = sum(1 for members in groups.values() if members & lost_hosts)
         lost = min(copies, touched)
         if lost == 0:
@@ -196,8 +286,8 @@ def _pool_judge(
     return judge
 
 
-def _lb_judge(hosts: list[str]) -> Callable[..., _Verdict]:
-    def judge(lost_hosts: frozenset[str]) -> _Verdict:
+def _lb_judge(hosts: list[str]) -> Callable[[frozenset[str]], Verdict]:
+    def judge(lost_hosts: frozenset[str]) -> Verdict:
         lost = sum(1 for h in hosts if h in lost_hosts)
         if lost == 0:
             return None
@@ -208,38 +298,24 @@ def _lb_judge(hosts: list[str]) -> Callable[..., _Verdict]:
     return judge
 
 
+def _members_judge(members: list[str], judge: CountJudge) -> Callable[[frozenset[str]], Verdict]:
+    return lambda lost_hosts: judge(sum(1 for n in members if n in lost_hosts))
+
+
+def _by_hosts(p: Placed) -> Callable[[frozenset[str]], Verdict]:
+    rule, judge = p.rule, p.judge
+    return lambda lost_hosts: judge(rule.worst_lost(lost_hosts))
+
+
 def _tracked(bp: Blueprint) -> list[_Tracked]:
-    placer = Placer(bp)
-    out: list[_Tracked] = []
-    for path, component, w in workloads(bp):
-        running = running_replicas(w)
-        if running == 0:
-            continue
-        placed = placer.place_workload(w)
-        judge = _workload_judge(placed, running, minimum_replicas(w))
-        out.append(_Tracked("service", component, path, frozenset(placed), judge))
-    for i, d in enumerate(bp.databases):
-        if d.managed is not None:
-            continue  # managed by the provider, outside these failure domains
-        placed = placer.place_database(d)
-        judge = _database_judge(placed, d.replicas, d.synchronous_replicas)
-        out.append(
-            _Tracked("database", f"database/{d.name}", ("databases", i), frozenset(placed), judge)
-        )
+    out = [
+        _Tracked(p.kind, p.component, p.path, frozenset(h.name for h in p.rule.hosts), _by_hosts(p))
+        for p in placed_components(bp)
+    ]
     for i, c in enumerate(bp.storage.ceph):
         hosts = ceph_hosts(bp, c)
         if not hosts:
             continue
-        mons = Counter(h.name for h in spread(hosts, c.monitors, c.failure_domain))
-        out.append(
-            _Tracked(
-                "ceph-monitors",
-                f"ceph/{c.name}",
-                ("storage", "ceph", i, "monitors"),
-                frozenset(mons),
-                _counted_judge(mons, c.monitors, "monitors"),
-            )
-        )
         for j, p in enumerate(c.pools):
             level = p.failure_domain or c.failure_domain
             groups: dict[str, set[str]] = {}
@@ -269,17 +345,18 @@ def _tracked(bp: Blueprint) -> list[_Tracked]:
                 )
             )
     for i, k in enumerate(bp.orchestration.clusters):
-        members = Counter(n for n in dict.fromkeys(k.control_plane) if n in bp.hosts_by_name)
+        members = [n for n in dict.fromkeys(k.control_plane) if n in bp.hosts_by_name]
         if k.kind == "podman" or not members:
             continue
         noun = "etcd members" if k.kind == "kubernetes" else "swarm managers"
+        count = quorum(len(members), noun)
         out.append(
             _Tracked(
                 "control-plane",
                 f"cluster/{k.name}",
                 ("orchestration", "clusters", i, "control_plane"),
                 frozenset(members),
-                _counted_judge(members, len(members), noun),
+                _members_judge(members, count),
             )
         )
     return out

@@ -1,23 +1,41 @@
-"""Where replicas land: the spread the renderers enforce, computed as plain data.
+"""The placement contract: what the rendered scheduling rules guarantee about where replicas run.
 
-Renderers ask the orchestrators for a topology spread with a maximum skew of one over the
-failure-domain level of each workload (``Blueprint.spread_of``). The policy layer reasons about
-that same spread without a scheduler, so it is fixed here once:
+Renderers and the failure-domain analysis read this one module, so the analysis assumes
+exactly what the output enforces and nothing more. Every replicated component gets a
+:class:`Rule`: its candidate hosts, how many replicas it asks for, a failure-domain level and
+one of two guarantees over the domains of that level:
 
-* the candidate hosts of a workload are its cluster's hosts (``Blueprint.cluster_hosts``),
-  narrowed by ``placement`` (zones, racks and hosts; every list that is set must match);
-* those hosts are grouped by domain at the spread level, domains in name order, hosts in the
-  order the blueprint declares them;
-* replica ``i`` goes to domain ``i mod D``, and inside that domain to host ``(i div D) mod H``.
+* ``even`` — the replica counts of any two domains differ by at most one. Kubernetes
+  renders it as a topology spread constraint (``maxSkew: 1``, ``whenUnsatisfiable:
+  DoNotSchedule``, taints and node affinity honoured, so only candidate hosts count); Swarm as
+  a ``spread`` placement preference over the level's node label, which the scheduler follows
+  while every node is available (the steady state the analysis starts from).
+* ``at-most`` — no domain holds more than ``per_domain`` replicas. Kubernetes renders one per
+  domain as a required pod anti-affinity (the database operators' instances, Ceph monitors);
+  Swarm renders ``max_replicas_per_node`` at host level.
 
-The result is deterministic and never more than one replica apart between two domains.
+Podman has no scheduler, so no rendered rule enforces anything there: its rule (``even`` over
+hosts, one replica per host as the Podman renderer publishes ports) is what the deploy step
+must do, and is the one assumption of the analysis no rendered file guarantees.
+
+Nothing is guaranteed below the rule's level: inside a domain, every replica may be on the
+same host. Blueprint order and host names never decide anything, so the worst case over every
+placement the rules allow is what :meth:`Rule.worst_lost` returns.
+
+Candidate hosts: a Kubernetes cluster's workers (its control-plane nodes when it has no
+workers: they are tainted otherwise); every node of a Swarm cluster, managers included (the
+stack does not keep tasks off managers); a Podman cluster's hosts. ``placement`` narrows them
+(every list that is set must match).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from attonix.blueprint.model import (
     Blueprint,
@@ -32,6 +50,7 @@ from attonix.blueprint.model import (
 )
 
 LEVELS: tuple[DomainLevel, ...] = ("host", "rack", "zone")
+Guarantee = Literal["even", "at-most"]
 
 
 def domain_of(host: Host, level: DomainLevel) -> str:
@@ -56,30 +75,61 @@ def group_by_domain(hosts: Iterable[Host], level: DomainLevel) -> dict[str, list
     return {name: groups[name] for name in sorted(groups)}
 
 
-def spread(hosts: Sequence[Host], count: int, level: DomainLevel) -> list[Host]:
-    """The host of each of ``count`` replicas, spread round-robin over domains at ``level``."""
-    return _round_robin(list(group_by_domain(hosts, level).values()), count)
+@dataclass(frozen=True)
+class Rule:
+    """What the rendered rules guarantee about one component's replicas (see the module doc)."""
 
+    hosts: tuple[Host, ...]
+    count: int
+    level: DomainLevel
+    guarantee: Guarantee
+    per_domain: int = 1
 
-def _round_robin(groups: Sequence[Sequence[Host]], count: int) -> list[Host]:
-    if not groups:
-        return []
-    out: list[Host] = []
-    for i in range(count):
-        members = groups[i % len(groups)]
-        out.append(members[(i // len(groups)) % len(members)])
-    return out
+    @functools.cached_property
+    def domains(self) -> dict[str, list[Host]]:
+        """The candidate hosts grouped by domain at the rule's level, in name order."""
+        return group_by_domain(self.hosts, self.level)
 
+    @functools.cached_property
+    def domain_index(self) -> dict[str, str]:
+        """The domain of each candidate host, by host name."""
+        return {h.name: domain_of(h, self.level) for h in self.hosts}
 
-def ceph_hosts(bp: Blueprint, ceph: Ceph) -> list[Host]:
-    """The OSD hosts of a Ceph cluster (Rook falls back to its Kubernetes cluster's hosts)."""
-    if ceph.hosts:
-        return [bp.hosts_by_name[n] for n in dict.fromkeys(ceph.hosts) if n in bp.hosts_by_name]
-    if ceph.kubernetes_cluster is not None:
-        cluster = bp.clusters_by_name.get(ceph.kubernetes_cluster)
-        if cluster is not None:
-            return bp.cluster_hosts(cluster)
-    return []
+    @functools.cached_property
+    def running(self) -> int:
+        """How many replicas can be scheduled at all (``at-most`` caps them per domain)."""
+        d = len(self.domains)
+        if d == 0:
+            return 0
+        if self.guarantee == "even":
+            return self.count
+        return min(self.count, self.per_domain * d)
+
+    def allows(self, placed: Mapping[str, int]) -> bool:
+        """Whether replicas per host name ``placed`` satisfy the rule (for enumeration)."""
+        names = {h.name for h in self.hosts}
+        if any(n not in names for n, k in placed.items() if k) or sum(placed.values()) != (
+            self.running
+        ):
+            return False
+        per: Counter[str] = Counter(dict.fromkeys(self.domains, 0))
+        for h in self.hosts:
+            per[domain_of(h, self.level)] += placed.get(h.name, 0)
+        counts = list(per.values())
+        if self.guarantee == "even":
+            return max(counts) - min(counts) <= 1
+        return max(counts) <= self.per_domain
+
+    def worst_lost(self, lost_hosts: frozenset[str]) -> int:
+        """The most replicas any allowed placement loses with ``lost_hosts``."""
+        index = self.domain_index
+        touched = len({index[h] for h in lost_hosts if h in index})
+        if touched == 0:
+            return 0
+        if self.guarantee == "even":
+            q, r = divmod(self.count, len(self.domains))
+            return touched * q + min(touched, r)
+        return min(self.running, self.per_domain * touched)
 
 
 def matches(host: Host, placement: Placement | None) -> bool:
@@ -105,31 +155,90 @@ def running_replicas(workload: Service | Frontend) -> int:
     return max(workload.replicas, minimum_replicas(workload))
 
 
+def cluster_nodes(bp: Blueprint, cluster: Cluster) -> list[Host]:
+    """The hosts of ``cluster`` that may run its workloads, in blueprint order, once each.
+
+    Kubernetes: the workers (the control plane only when there are none); Swarm: managers and
+    workers alike; Podman: its hosts.
+    """
+    if cluster.kind == "swarm":
+        names = [*cluster.control_plane, *cluster.workers]
+    else:
+        names = cluster.workers or cluster.control_plane
+    return [bp.hosts_by_name[n] for n in dict.fromkeys(names) if n in bp.hosts_by_name]
+
+
+def ceph_hosts(bp: Blueprint, ceph: Ceph) -> list[Host]:
+    """The OSD hosts of a Ceph cluster (Rook falls back to its Kubernetes cluster's hosts)."""
+    if ceph.hosts:
+        return [bp.hosts_by_name[n] for n in dict.fromkeys(ceph.hosts) if n in bp.hosts_by_name]
+    if ceph.kubernetes_cluster is not None:
+        cluster = bp.clusters_by_name.get(ceph.kubernetes_cluster)
+        if cluster is not None:
+            return cluster_nodes(bp, cluster)
+    return []
+
+
+def monitor_hosts(bp: Blueprint, ceph: Ceph) -> list[Host]:
+    """Where Ceph monitors may run: Rook places them on any schedulable node of its cluster."""
+    if ceph.mode == "rook" and ceph.kubernetes_cluster is not None:
+        cluster = bp.clusters_by_name.get(ceph.kubernetes_cluster)
+        if cluster is not None:
+            return cluster_nodes(bp, cluster)
+    return ceph_hosts(bp, ceph)
+
+
+def swarm_max_per_node(count: int, nodes: int) -> int:
+    """``max_replicas_per_node`` for a Swarm service spread over hosts: ``ceil(count/nodes)``."""
+    return max(1, math.ceil(count / max(1, nodes)))
+
+
+def workload_rule(bp: Blueprint, workload: Service | Frontend) -> Rule:
+    """The rule of a backend service or frontend on its cluster."""
+    cluster = bp.clusters_by_name.get(workload.cluster)
+    count = running_replicas(workload)
+    level = bp.spread_of(workload)
+    if cluster is None:
+        return Rule((), count, level, "even")
+    hosts = tuple(h for h in cluster_nodes(bp, cluster) if matches(h, workload.placement))
+    if cluster.kind == "podman":
+        return Rule(hosts, count, "host", "even")
+    if cluster.kind == "swarm" and level == "host":
+        return Rule(hosts, count, "host", "at-most", swarm_max_per_node(count, len(hosts)))
+    return Rule(hosts, count, level, "even")
+
+
+def database_rule(bp: Blueprint, database: Database) -> Rule:
+    """The rule of a database's instances: operators keep one instance per domain."""
+    level = bp.spread_of(database)
+    cluster = bp.clusters_by_name.get(database.cluster or "")
+    if database.managed is not None or cluster is None:
+        return Rule((), database.replicas, level, "at-most")
+    return Rule(tuple(cluster_nodes(bp, cluster)), database.replicas, level, "at-most")
+
+
+def monitor_rule(bp: Blueprint, ceph: Ceph) -> Rule:
+    """The rule of a Ceph cluster's monitors: one per domain of its failure domain."""
+    return Rule(tuple(monitor_hosts(bp, ceph)), ceph.monitors, ceph.failure_domain, "at-most")
+
+
 # (cluster, placement zones, racks, hosts)
 _Key = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass
 class Placer:
-    """Computes replica placement for one blueprint, caching per (cluster, placement, level).
-
-    Thousands of services usually share a handful of clusters, so the grouping work is done
-    once per distinct key rather than once per service.
-    """
+    """Candidate hosts per (cluster, placement), cached for blueprints with many services."""
 
     blueprint: Blueprint
     _candidates: dict[_Key, list[Host]] = field(default_factory=dict, repr=False)
-    _groups: dict[tuple[_Key, DomainLevel], list[list[Host]]] = field(
-        default_factory=dict, repr=False
-    )
 
     def candidates(self, cluster: Cluster, placement: Placement | None) -> list[Host]:
         """The hosts of ``cluster`` allowed by ``placement``."""
         key = _key(cluster, placement)
         found = self._candidates.get(key)
         if found is None:
-            hosts = self.blueprint.cluster_hosts(cluster)
-            found = [h for h in hosts if matches(h, placement)]
+            found = [h for h in cluster_nodes(self.blueprint, cluster) if matches(h, placement)]
             self._candidates[key] = found
         return found
 
@@ -140,44 +249,10 @@ class Placer:
             return []
         return self.candidates(cluster, workload.placement)
 
-    def database_hosts(self, database: Database) -> list[Host]:
-        """The hosts a database's instances may run on (none for managed databases)."""
-        if database.cluster is None:
-            return []
-        cluster = self.blueprint.clusters_by_name.get(database.cluster)
-        return [] if cluster is None else self.candidates(cluster, None)
-
-    def domains(
-        self, cluster: Cluster, placement: Placement | None, level: DomainLevel
-    ) -> list[list[Host]]:
-        """The allowed hosts of ``cluster`` grouped by domain at ``level``, in name order."""
-        key = (_key(cluster, placement), level)
-        found = self._groups.get(key)
-        if found is None:
-            hosts = self.candidates(cluster, placement)
-            found = list(group_by_domain(hosts, level).values())
-            self._groups[key] = found
-        return found
-
     def workload_domains(self, workload: Service | Frontend) -> list[list[Host]]:
         """A workload's allowed hosts grouped by domain at its spread level."""
-        cluster = self.blueprint.clusters_by_name.get(workload.cluster)
-        if cluster is None:
-            return []
-        return self.domains(cluster, workload.placement, self.blueprint.spread_of(workload))
-
-    def place_workload(self, workload: Service | Frontend) -> Counter[str]:
-        """Replicas per host name for a running workload."""
-        groups = self.workload_domains(workload)
-        return Counter(h.name for h in _round_robin(groups, running_replicas(workload)))
-
-    def place_database(self, database: Database) -> Counter[str]:
-        """Instances per host name for a database run inside the data center."""
-        cluster = self.blueprint.clusters_by_name.get(database.cluster or "")
-        if database.cluster is None or cluster is None:
-            return Counter()
-        groups = self.domains(cluster, None, self.blueprint.spread_of(database))
-        return Counter(h.name for h in _round_robin(groups, database.replicas))
+        level = self.blueprint.spread_of(workload)
+        return list(group_by_domain(self.workload_hosts(workload), level).values())
 
 
 def _key(cluster: Cluster, placement: Placement | None) -> _Key:
