@@ -18,6 +18,7 @@ from attonix.blueprint.model import (
     Frontend,
     Service,
 )
+from attonix.policy.placement import workload_rule
 from attonix.render.labels import INSTANCE, NAME, component_labels, image_tag
 
 Workload = Service | Frontend
@@ -239,15 +240,20 @@ def pod_security_context(w: Workload) -> dict[str, Any]:
 def scheduling(bp: Blueprint, w: Workload, *, labels: dict[str, str]) -> dict[str, Any]:
     """Topology spread over the workload's failure domain and node affinity from ``placement``.
 
-    The declared domain is a hard constraint (``DoNotSchedule``): losing one domain must never
-    take every replica. Below zone or rack level, hosts are also spread, softly.
+    This renders the placement contract's ``even`` rule (``attonix.policy.placement``): a hard
+    constraint (``DoNotSchedule``, maximum skew one) over the rule's level, counting only the
+    domains of candidate hosts (node affinity and taints honoured, so tainted control-plane
+    nodes and hosts outside ``placement`` never hold a domain at zero). Below zone or rack
+    level, hosts are also spread, softly: the analysis assumes nothing from that.
     """
-    level = bp.spread_of(w)
+    level = workload_rule(bp, w).level
     constraints = [
         {
             "maxSkew": 1,
             "topologyKey": TOPOLOGY_KEYS[level],
             "whenUnsatisfiable": "DoNotSchedule",
+            "nodeAffinityPolicy": "Honor",
+            "nodeTaintsPolicy": "Honor",
             "labelSelector": {"matchLabels": dict(labels)},
         }
     ]

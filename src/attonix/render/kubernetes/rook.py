@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Ceph, CephPool
+from attonix.policy.placement import monitor_rule
 from attonix.render.kubernetes._context import ROOK_NAMESPACE, Ctx, obj
+from attonix.render.workloads import TOPOLOGY_KEYS
 
 API = "ceph.rook.io/v1"
 STORAGE = "storage.k8s.io/v1"
@@ -28,6 +30,23 @@ def rgw_tls_secret(pool: CephPool) -> str:
     return f"{pool.name}-rgw-tls"
 
 
+def monitor_placement(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
+    """The placement contract's monitor rule: at most one monitor per failure domain.
+
+    ``allowMultiplePerNode: false`` already keeps one per host; above host level a required
+    pod anti-affinity on Rook's monitor label keeps one per rack or zone, so no single domain
+    can hold a majority of the monitors.
+    """
+    level = monitor_rule(ctx.bp, ceph).level
+    if level == "host":
+        return {}
+    term = {
+        "topologyKey": TOPOLOGY_KEYS[level],
+        "labelSelector": {"matchLabels": {"app": "rook-ceph-mon"}},
+    }
+    return {"mon": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}
+
+
 def ceph_cluster(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
     """A CephCluster: monitors and managers, OSDs on the listed hosts' disks, encryption."""
     hosts = ctx.bp.hosts_by_name
@@ -40,6 +59,7 @@ def ceph_cluster(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
     if ceph.encryption:
         storage["config"] = {"encryptedDevice": "true"}
     storage["nodes"] = nodes
+    placement = monitor_placement(ctx, ceph)
     return obj(
         API,
         "CephCluster",
@@ -66,6 +86,7 @@ def ceph_cluster(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
             "crashCollector": {"disable": False},
             "storage": storage,
             "disruptionManagement": {"managePodBudgets": True},
+            **({"placement": placement} if placement else {}),
         },
     )
 

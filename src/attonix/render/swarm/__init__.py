@@ -21,10 +21,10 @@ Two choices follow from how Swarm behaves rather than from taste:
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Cluster, Frontend, Service
+from attonix.policy.placement import cluster_nodes, workload_rule
 from attonix.render.base import Artifact
 from attonix.render.labels import ZONE, blueprint_labels, component_labels
 from attonix.render.swarm.network import isolated_network, networks_of
@@ -148,7 +148,7 @@ def _constraints(bp: Blueprint, cluster: Cluster, w: Workload) -> list[str]:
     pin = w.placement
     if pin is None:
         return []
-    hosts = bp.cluster_hosts(cluster)
+    hosts = cluster_nodes(bp, cluster)
     out: list[str] = []
     # Swarm constraints are AND-ed; "one of several" becomes "none of the others".
     for label, wanted, known in (
@@ -164,16 +164,18 @@ def _constraints(bp: Blueprint, cluster: Cluster, w: Workload) -> list[str]:
 
 
 def _placement(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
+    # The placement contract's rule (attonix.policy.placement): an even spread preference over
+    # the level's node label, or at most ``per_domain`` tasks per node, over every node of the
+    # swarm (managers run tasks too).
     placement: dict[str, Any] = {}
     constraints = _constraints(bp, cluster, w)
     if constraints:
         placement["constraints"] = constraints
-    domain = bp.spread_of(w)
-    if domain in ("zone", "rack"):
-        placement["preferences"] = [{"spread": f"node.labels.{domain}"}]
+    rule = workload_rule(bp, w)
+    if rule.guarantee == "even":
+        placement["preferences"] = [{"spread": f"node.labels.{rule.level}"}]
     else:
-        nodes = max(1, len(bp.cluster_hosts(cluster)))
-        placement["max_replicas_per_node"] = max(1, math.ceil(replicas_of(w) / nodes))
+        placement["max_replicas_per_node"] = rule.per_domain
     return placement
 
 
