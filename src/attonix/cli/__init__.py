@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from attonix import __version__
-from attonix.cli import _blueprint, _console, _deploy, _policy, _render, _server
+from attonix.cli import _blueprint, _console, _deploy, _policy, _render, _rotate, _server
 
 app = typer.Typer(
     name="attonix",
@@ -37,7 +37,7 @@ def _root(
 
 
 # Explicit registration, in the order shown in --help.
-for _module in (_blueprint, _policy, _render, _deploy, _server, _console):
+for _module in (_blueprint, _policy, _render, _deploy, _rotate, _server, _console):
     _module.register(app)
 
 

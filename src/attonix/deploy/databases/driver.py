@@ -113,6 +113,11 @@ class DatabaseDriver:
     def _state_dir(self) -> Path:
         return self._state or state_dir()
 
+    @property
+    def state_directory(self) -> Path:
+        """Where this driver keeps credentials, locks and rotation state."""
+        return self._state_dir()
+
     # ------------------------------------------------------------------ servers
 
     def servers(self) -> list[Server]:
@@ -139,7 +144,8 @@ class DatabaseDriver:
         return list(out.values())
 
     @contextlib.contextmanager
-    def _adapters(self, servers: Sequence[Server]) -> Iterator[dict[str, Adapter]]:
+    def adapters(self, servers: Sequence[Server]) -> Iterator[dict[str, Adapter]]:
+        """Administrator sessions on ``servers`` by key, closed on exit."""
         opened: dict[str, Adapter] = {}
         try:
             for server in servers:
@@ -159,7 +165,7 @@ class DatabaseDriver:
     def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
         """Compare every chosen database's objects with its server; change nothing."""
         servers = self.servers()
-        with self._adapters(servers) as adapters:
+        with self.adapters(servers) as adapters:
             changes = [c for s in servers for c in self._server_changes(s, adapters[s.key])]
         return Plan(TARGET, self.cluster, tuple(changes))
 
@@ -232,7 +238,7 @@ class DatabaseDriver:
         lock = TargetLock(self._state_dir(), target=TARGET, cluster=self.cluster)
         with lock.held():
             servers = {s.key: s for s in self.servers()}
-            with self._adapters(list(servers.values())) as adapters:
+            with self.adapters(list(servers.values())) as adapters:
                 steps: list[Step] = [
                     (f"{c.action} {c.key}", self._step(c, adapters, servers)) for c in plan.pending
                 ]
@@ -311,7 +317,7 @@ class DatabaseDriver:
         """Per declared database: objects wanted, present, and matching (drift in the message)."""
         out: list[ServiceStatus] = []
         servers = self.servers()
-        with self._adapters(servers) as adapters:
+        with self.adapters(servers) as adapters:
             for server in servers:
                 changes = self._server_changes(server, adapters[server.key])
                 for spec in server.specs:
@@ -365,7 +371,7 @@ class DatabaseDriver:
         name, env = self.bp.metadata.name, self.bp.metadata.environment
         with lock.held(purpose="destroy"):
             servers = self.servers()
-            with self._adapters(servers) as adapters:
+            with self.adapters(servers) as adapters:
                 steps: list[Step] = []
                 for server in servers:
                     adapter = adapters[server.key]

@@ -100,6 +100,10 @@ class Adapter(Protocol):
         """For engines whose TLS rule lives outside SQL: which users plaintext refuses."""
         ...
 
+    def check_login(self, spec: DatabaseSpec, username: str, password: str) -> None:
+        """Log in as ``username`` to the database (TLS when the spec requires it) or raise."""
+        ...
+
     def sessions(self, user: str) -> int:
         """How many sessions ``user`` holds now."""
         ...

@@ -47,6 +47,7 @@ class MongoAdapter:
             options["tlsCAFile"] = endpoint.sslrootcert
         if tls and endpoint.sslmode == "require":
             options["tlsAllowInvalidCertificates"] = True
+        self._tls = {k: v for k, v in options.items() if k.startswith("tls")}
         self._client: Any = pymongo.MongoClient(
             host=endpoint.host,
             port=endpoint.port,
@@ -156,6 +157,27 @@ class MongoAdapter:
     def probe_tls(self, spec: DatabaseSpec, users: Sequence[str]) -> dict[str, Any]:
         """Never asked: MongoDB has no per-database TLS rule (see the module docstring)."""
         return {}
+
+    def check_login(self, spec: DatabaseSpec, username: str, password: str) -> None:
+        """Authenticate as ``username`` against its database and ping."""
+        client: Any = pymongo.MongoClient(
+            host=self.endpoint.host,
+            port=self.endpoint.port,
+            username=username,
+            password=password,
+            authSource=spec.dbname,
+            serverSelectionTimeoutMS=10000,
+            **self._tls,
+        )
+        try:
+            client[spec.dbname].command("ping")
+        except PyMongoError as exc:
+            raise DeployError(
+                f"the new login {username!r} cannot log into {spec.dbname!r}: {exc}",
+                hint="Check the user and the server's authentication settings.",
+            ) from None
+        finally:
+            client.close()
 
     def sessions(self, user: str) -> int:
         """Connections ``user`` holds now (``$currentOp`` with idle connections)."""

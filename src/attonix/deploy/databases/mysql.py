@@ -271,6 +271,31 @@ class MysqlAdapter:
         """Never asked: TLS is required per user (``REQUIRE SSL``), part of the login."""
         return {}
 
+    def check_login(self, spec: DatabaseSpec, username: str, password: str) -> None:
+        """Log in as ``username`` (over TLS when required) and run one query."""
+        ssl: dict[str, Any] | None = None
+        if spec.tls:
+            ssl = {"ca": self.endpoint.sslrootcert} if self.endpoint.sslrootcert else {}
+            ssl["check_hostname"] = self.endpoint.sslmode == "verify-full"
+        try:
+            conn = pymysql.connect(
+                host=self.endpoint.host,
+                port=self.endpoint.port,
+                user=username,
+                password=password,
+                database=spec.dbname,
+                ssl=ssl,
+                connect_timeout=10,
+            )
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        except pymysql.MySQLError as exc:
+            raise DeployError(
+                f"the new login {username!r} cannot log into {spec.dbname!r} on "
+                f"{self.endpoint.shown}: {exc.args[-1] if exc.args else exc}",
+                hint="Check the user's host and TLS settings, then run the rotation again.",
+            ) from None
+
     def sessions(self, user: str) -> int:
         """Sessions ``user`` holds now (the process list)."""
         rows = self._rows(

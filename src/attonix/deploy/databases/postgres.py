@@ -30,6 +30,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - the extra is part of the test environment
     psycopg = None  # type: ignore[assignment]
 
+_WEAK = ("disable", "allow", "prefer")
 _ROLE_FLAGS = ("superuser", "createrole", "createdb", "replication", "bypassrls")
 _TABLE_PRIVS = {"rw": ["DELETE", "INSERT", "SELECT", "UPDATE"], "ro": ["SELECT"]}
 _SEQ_PRIVS = {"rw": ["SELECT", "USAGE"], "ro": ["SELECT"]}
@@ -416,6 +417,31 @@ class PostgresAdapter:
         self._exec(*inside, dbname=change.name)
 
     # ------------------------------------------------------------------ rotation
+
+    def check_login(self, spec: DatabaseSpec, username: str, password: str) -> None:
+        """Log in as ``username`` and run one query."""
+        params: dict[str, Any] = {
+            "host": self.endpoint.host,
+            "port": self.endpoint.port,
+            "dbname": spec.dbname,
+            "user": username,
+            "password": password,
+            "sslmode": "require"
+            if spec.tls and self.endpoint.sslmode in _WEAK
+            else self.endpoint.sslmode,
+            "connect_timeout": 10,
+        }
+        if self.endpoint.sslrootcert:
+            params["sslrootcert"] = self.endpoint.sslrootcert
+        try:
+            with psycopg.connect(psycopg.conninfo.make_conninfo(**params)) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise DeployError(
+                f"the new login {username!r} cannot log into {spec.dbname!r} on "
+                f"{self.endpoint.shown}: {_last_line(str(exc))}",
+                hint="Check pg_hba.conf for the login, then run the rotation again.",
+            ) from None
 
     def sessions(self, user: str) -> int:
         """Sessions ``user`` holds now (``pg_stat_activity``)."""
