@@ -258,6 +258,20 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         c.refs(
             ("services", "frontend", i, "backends"), f.backends, backend_names, "backend service"
         )
+    portless = {s.name for s in backend if not s.ports}
+    for section, key, items in (
+        ("backend", "depends_on", backend),
+        ("frontend", "backends", frontend),
+    ):
+        for i, w in enumerate(items):
+            for j, name in enumerate(getattr(w, key)):
+                if name in portless:
+                    c.error(
+                        "BP022",
+                        ("services", section, i, key, j),
+                        f"{name!r} has no ports, so nothing can connect to it",
+                        f"Give {name!r} a port, or remove it from {key}.",
+                    )
 
     for i, lb in enumerate(bp.ha.load_balancers):
         base = ("ha", "load_balancers", i)
@@ -269,4 +283,11 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
                 workloads | clusters,
                 "service or cluster",
             )
+            if fe.backend in portless:
+                c.error(
+                    "BP022",
+                    (*base, "frontends", j, "backend"),
+                    f"{fe.backend!r} has no ports for the load balancer to forward to",
+                    f"Give {fe.backend!r} a port, or balance another service.",
+                )
     return c.problems

@@ -99,14 +99,26 @@ def database_env(db: Database, *, host: str) -> list[dict[str, Any]]:
     ]
 
 
-def _probe(w: Workload, *, liveness: bool) -> dict[str, Any] | None:
-    if w.health is None:
+def probe(w: Workload, *, liveness: bool) -> dict[str, Any] | None:
+    """The readiness (or liveness) probe of a workload, from :meth:`Workload.health_check`.
+
+    HTTP checks become ``httpGet``, TCP checks ``tcpSocket`` and commands ``exec``; a workload
+    that is not checked (``check: none``, or a worker without ports or command) gets none.
+    """
+    h = w.health_check()
+    if h is None:
         return None
-    port = w.health.port or w.ports[0].port
+    action: dict[str, Any]
+    if h.check == "http":
+        action = {"httpGet": {"path": h.path, "port": h.port, "scheme": h.scheme}}
+    elif h.check == "tcp":
+        action = {"tcpSocket": {"port": h.port}}
+    else:
+        action = {"exec": {"command": list(h.command)}}
     return {
-        "httpGet": {"path": w.health.path, "port": port, "scheme": "HTTP"},
-        "initialDelaySeconds": w.health.initial_delay_seconds * (2 if liveness else 1),
-        "periodSeconds": w.health.period_seconds,
+        **action,
+        "initialDelaySeconds": h.initial_delay_seconds * (2 if liveness else 1),
+        "periodSeconds": h.period_seconds,
         "timeoutSeconds": 2,
         "failureThreshold": 3,
     }
@@ -171,9 +183,10 @@ def container(
     }
     if isinstance(w, Service) and w.command:
         spec["command"] = list(w.command)
-    spec["ports"] = [
-        {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in w.ports
-    ]
+    if w.ports:
+        spec["ports"] = [
+            {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in w.ports
+        ]
     if env:
         spec["env"] = env
     res = w.resources
@@ -185,8 +198,8 @@ def container(
     spec["resources"] = {"requests": {"cpu": res.cpu, "memory": res.memory}}
     if limits:
         spec["resources"]["limits"] = limits
-    readiness = _probe(w, liveness=False)
-    liveness = _probe(w, liveness=True)
+    readiness = probe(w, liveness=False)
+    liveness = probe(w, liveness=True)
     if readiness is not None and liveness is not None:
         spec["readinessProbe"] = readiness
         spec["livenessProbe"] = liveness

@@ -47,13 +47,17 @@ from attonix.blueprint.model.security import (
     secret_env_var,
 )
 from attonix.blueprint.model.services import (
+    DEFAULT_HEALTH_PATH,
+    HTTP_PORT_NAMES,
     Autoscaling,
     ContainerSecurity,
     EnvName,
     Expose,
     Frontend,
     Health,
+    HealthCheck,
     Placement,
+    ResolvedHealth,
     Resources,
     SecretMount,
     Service,
@@ -61,6 +65,7 @@ from attonix.blueprint.model.services import (
     Services,
     Volume,
     Workload,
+    speaks_http,
 )
 from attonix.blueprint.model.storage import (
     Ceph,
@@ -83,6 +88,8 @@ from attonix.blueprint.model.users import (
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_HEALTH_PATH",
+    "HTTP_PORT_NAMES",
     "AccessControl",
     "Account",
     "Acme",
@@ -119,6 +126,7 @@ __all__ = [
     "Group",
     "Ha",
     "Health",
+    "HealthCheck",
     "Host",
     "HostRole",
     "Hostname",
@@ -143,6 +151,7 @@ __all__ = [
     "PolicyException",
     "Port",
     "PortRange",
+    "ResolvedHealth",
     "Resources",
     "RoleBinding",
     "RoleName",
@@ -164,4 +173,5 @@ __all__ = [
     "Zuul",
     "ZuulPipeline",
     "secret_env_var",
+    "speaks_http",
 ]

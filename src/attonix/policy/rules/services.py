@@ -162,7 +162,7 @@ def _image(ctx: Context) -> Iterator[Issue]:
 
 def _health(ctx: Context) -> Iterator[Issue]:
     for path, component, w in _running(ctx.blueprint):
-        if w.health is None:
+        if w.health_check() is None:
             yield Issue(
                 (*path, "health"),
                 component,
@@ -285,7 +285,8 @@ RULES: tuple[Rule, ...] = (
         area=Area.services,
         rationale="Without readiness and liveness probes, traffic goes to replicas that are "
         "starting or stuck, and hung replicas are never restarted.",
-        fix="Add 'health: {path: /healthz}'.",
+        fix="Add 'health: {path: /healthz}' (HTTP), 'health: {check: tcp}' or "
+        "'health: {command: [...]}' (a worker without ports).",
         check=_health,
     ),
     Rule(

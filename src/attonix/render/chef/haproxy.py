@@ -77,7 +77,8 @@ def upstream(bp: Blueprint, frontend: LoadBalancerFrontend) -> Upstream:
         return Upstream(tuple(servers), KUBE_API_PORT, None)
     cluster = bp.clusters_by_name[workload.cluster]
     servers = bp.cluster_hosts(cluster)
-    health = workload.health.path if workload.health is not None else None
+    check = workload.health_check()
+    health = check.path if check is not None and check.check == "http" else None
     if cluster.kind == "kubernetes":
         port = 80 if frontend.protocol == "http" else 443
         return Upstream(tuple(servers), port, "/healthz" if health else None)

@@ -123,10 +123,11 @@ def workload_policy(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
     """Ingress from declared callers and the ingress controller; egress to declared peers."""
     ports = [{"protocol": p.protocol, "port": p.port} for p in w.ports]
     ingress: list[dict[str, Any]] = []
-    callers = ctx.callers.get(w.name, [])
+    # A worker without ports accepts no connections at all (an empty port list would mean all).
+    callers = ctx.callers.get(w.name, []) if ports else []
     if callers:
         ingress.append({"from": [_workload_peer(ctx, c) for c in callers], "ports": ports})
-    if w.expose is not None:
+    if w.expose is not None and ports:
         ingress.append(
             {
                 "from": [_peer(ingress_controller_namespace(ctx), {})],
@@ -137,7 +138,7 @@ def workload_policy(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
     peers = w.depends_on if isinstance(w, Service) else w.backends
     for name in peers:
         dep = ctx.bp.workloads_by_name[name]
-        if dep.cluster != ctx.cluster.name:
+        if dep.cluster != ctx.cluster.name or not dep.ports:
             continue  # another cluster: reached through its ingress, not pod to pod
         egress.append(
             {

@@ -237,7 +237,9 @@ def ingress(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
 def workload_objects(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
     """Every core object of one workload."""
     ctrl = controller(ctx, w)
-    docs = [service_account(ctx, w), ctrl, service(ctx, w)]
+    docs = [service_account(ctx, w), ctrl]
+    if w.ports:  # a worker without ports is called by nobody: no Service
+        docs.append(service(ctx, w))
     for extra in (
         autoscaler(ctx, w, kind=ctrl["kind"]),
         disruption_budget(ctx, w),

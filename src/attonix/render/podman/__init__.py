@@ -168,7 +168,7 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     else:
         # Podman 4.3 publishes a containerPort without hostPort on the same host port, so a
         # second replica could never start; ports are informational in a pod spec anyway.
-        del c["ports"]
+        c.pop("ports", None)
     return doc
 
 

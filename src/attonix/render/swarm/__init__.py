@@ -123,25 +123,39 @@ def _resources(w: Workload) -> dict[str, Any]:
 
 
 def _healthcheck(w: Workload) -> dict[str, Any]:
-    if w.health is None:
+    h = w.health_check()
+    if h is None:
         return {"disable": True}
-    url = f"http://127.0.0.1:{w.health.port or w.ports[0].port}{w.health.path}"
-    # Docker runs checks inside the container: use whichever HTTP client the image has.
-    probe = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"
+    if h.check == "http":
+        url = f"{h.scheme.lower()}://127.0.0.1:{h.port}{h.path}"
+        # Docker runs checks inside the container: use whichever HTTP client the image has
+        # (the internal certificate is not in the image's trust store, hence no verification).
+        insecure = (" --no-check-certificate", " -k") if h.scheme == "HTTPS" else ("", "")
+        probe = (
+            f"wget -q{insecure[0]} -O /dev/null {url} || curl -fsS{insecure[1]} -o /dev/null {url}"
+        )
+        test: list[str] = ["CMD-SHELL", probe]
+    elif h.check == "tcp":
+        # A TCP connect, with whichever tool the image has (busybox nc, or bash's /dev/tcp).
+        probe = f"nc -z 127.0.0.1 {h.port} || bash -c 'exec 3<>/dev/tcp/127.0.0.1/{h.port}'"
+        test = ["CMD-SHELL", probe]
+    else:
+        test = ["CMD", *h.command]
     return {
-        "test": ["CMD-SHELL", probe],
-        "interval": f"{w.health.period_seconds}s",
+        "test": test,
+        "interval": f"{h.period_seconds}s",
         "timeout": "2s",
         "retries": 3,
-        "start_period": f"{w.health.initial_delay_seconds}s",
+        "start_period": f"{h.initial_delay_seconds}s",
     }
 
 
 def _monitor(w: Workload) -> str:
     # Long enough for a new task to fail its first health checks before the update moves on.
-    if w.health is None:
+    h = w.health_check()
+    if h is None:
         return "10s"
-    return f"{max(5, w.health.initial_delay_seconds + 2 * w.health.period_seconds)}s"
+    return f"{max(5, h.initial_delay_seconds + 2 * h.period_seconds)}s"
 
 
 def _constraints(bp: Blueprint, cluster: Cluster, w: Workload) -> list[str]:
@@ -208,7 +222,7 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
         out["cap_add"] = sorted(set(w.security.capabilities_add))
     out["healthcheck"] = _healthcheck(w)
     is_published = published(bp, w)
-    if is_published:
+    if is_published and w.ports:
         out["ports"] = [
             {
                 "target": p.port,

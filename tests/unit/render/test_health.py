@@ -1,0 +1,119 @@
+"""Health by protocol: one declaration, the same check on Kubernetes, Swarm and Podman.
+
+A cache on 6379 must not get HTTP probes (its pods would never become ready and would restart
+forever); a worker without ports gets no network probe at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.unit.render._sites import load, site
+
+from attonix.blueprint import BlueprintInvalid
+from attonix.render import render
+
+CACHE = """
+- {name: cache, cluster: CLUSTER, image: "localhost/cache:1", replicas: 1,
+   ports: [{name: redis, port: 6379}]}
+"""
+
+
+def _k8s_container(bp: Any, name: str) -> dict[str, Any]:
+    for art in render(bp, "kubernetes"):
+        doc = art.content
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind in ("Deployment", "StatefulSet") and doc["metadata"]["name"] == name:
+            return doc["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+    raise AssertionError(f"no workload {name}")
+
+
+def _swarm_service(bp: Any, name: str) -> dict[str, Any]:
+    (art,) = render(bp, "swarm")
+    return art.content["services"][name]  # type: ignore[no-any-return]
+
+
+def _podman_container(bp: Any, name: str) -> dict[str, Any]:
+    for art in render(bp, "podman"):
+        if art.path == f"podman/podman/{name}.yaml":
+            return art.content["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+    raise AssertionError(f"no podman workload {name}")
+
+
+def test_non_http_port_is_checked_by_tcp_on_every_engine() -> None:
+    services = "".join(
+        CACHE.replace("CLUSTER", c).replace("cache,", f"cache-{c},")
+        for c in ("kube", "swarm", "podman")
+    )
+    bp = site(services=services)
+    c = _k8s_container(bp, "cache-kube")
+    assert c["readinessProbe"]["tcpSocket"] == {"port": 6379}
+    assert c["livenessProbe"]["tcpSocket"] == {"port": 6379}
+    assert "httpGet" not in c["readinessProbe"]
+    test = _swarm_service(bp, "cache-swarm")["healthcheck"]["test"]
+    assert "http" not in " ".join(test)
+    assert "nc -z 127.0.0.1 6379" in test[1]
+    p = _podman_container(bp, "cache-podman")
+    assert p["livenessProbe"]["tcpSocket"] == {"port": 6379}
+
+
+def test_http_port_name_or_path_gives_an_http_check() -> None:
+    bp = site(
+        services="""
+        - {name: api, cluster: kube, image: "localhost/api:1",
+           ports: [{name: http, port: 8000}]}
+        - {name: admin, cluster: swarm, image: "localhost/admin:1",
+           ports: [{name: admin, port: 9000}], health: {path: /ready}}
+        """
+    )
+    assert _k8s_container(bp, "api")["readinessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": 8000,
+        "scheme": "HTTP",
+    }
+    assert "http://127.0.0.1:9000/ready" in _swarm_service(bp, "admin")["healthcheck"]["test"][1]
+
+
+def test_command_check_and_no_check() -> None:
+    bp = site(
+        services="""
+        - {name: worker, cluster: kube, image: "localhost/worker:1",
+           health: {command: [/bin/worker, --check]}}
+        - {name: sworker, cluster: swarm, image: "localhost/worker:1",
+           health: {command: [/bin/worker, --check]}}
+        - {name: quiet, cluster: kube, image: "localhost/quiet:1",
+           ports: [{name: http, port: 8000}], health: {check: none}}
+        """
+    )
+    c = _k8s_container(bp, "worker")
+    assert c["readinessProbe"]["exec"] == {"command": ["/bin/worker", "--check"]}
+    assert "ports" not in c
+    assert _swarm_service(bp, "sworker")["healthcheck"]["test"] == [
+        "CMD",
+        "/bin/worker",
+        "--check",
+    ]
+    q = _k8s_container(bp, "quiet")
+    assert "readinessProbe" not in q and "livenessProbe" not in q
+
+
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        ("{check: tcp, path: /x}", "'path' is only for check http"),
+        ("{check: command}", "check command needs 'command'"),
+        ("{path: /x, command: [a]}", "either 'path'"),
+    ],
+)
+def test_inconsistent_health_is_a_diagnostic_at_its_line(health: str, message: str) -> None:
+    with pytest.raises(BlueprintInvalid) as info:
+        load(
+            services=f"""
+            - {{name: api, cluster: kube, image: "localhost/api:1",
+               ports: [{{name: http, port: 8000}}], health: {health}}}
+            """
+        )
+    (d,) = info.value.diagnostics
+    assert message in d.message
+    assert d.pointer.startswith("services.backend[0].health")
