@@ -244,3 +244,48 @@ def start_mariadb(base: Path) -> MariaServer:
         capture_output=True,
     )
     return server
+
+
+def start_standby(base: Path, primary: PgServer, *, name: str = "standby") -> PgServer:
+    """A streaming standby of ``primary``: pg_basebackup -R, then start on its own port."""
+    data = base / name
+    data.mkdir(mode=0o700)
+    shutil.chown(data, "postgres", "postgres")
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "env",
+            f"PGPASSWORD={primary.password}",
+            str(PG_BIN / "pg_basebackup"),
+            "-D",
+            str(data),
+            "-R",
+            "-X",
+            "stream",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            primary.superuser,
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return start_pg(
+        base, hba=PRIMARY_HBA, conf={"cluster_name": f"'{name}'"}, name=name, init=False
+    )
+
+
+#: A primary that accepts streaming replication from loopback.
+PRIMARY_HBA = [
+    "local all all scram-sha-256",
+    "host replication all 127.0.0.1/32 scram-sha-256",
+    "hostnossl atx_orders all 127.0.0.1/32 reject",
+    "host all all 127.0.0.1/32 scram-sha-256",
+]

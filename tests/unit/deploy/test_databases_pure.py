@@ -120,3 +120,25 @@ def test_the_target_is_registered_and_needs_no_orchestration_cluster() -> None:
     driver = get_driver("databases", bp, cluster=None, secrets=secrets)
     assert isinstance(driver, DatabaseDriver) and driver.cluster == "all"
     assert get_driver("databases", bp, cluster="orders-pg", secrets=secrets).cluster == "orders-pg"
+
+
+def test_replication_judgement() -> None:
+    from attonix.deploy.databases.replication import Standby, Topology, judge
+
+    bp = load_file(FIXTURE).blueprint
+    db = bp.databases_by_name["orders-pg"].model_copy(
+        update={"replicas": 3, "synchronous_replicas": 1}
+    )
+    both = Topology(
+        False,
+        "ANY 1 (a, b)",
+        (
+            Standby("a", "10.0.0.2", "streaming", "quorum"),
+            Standby("b", "x", "catchup", "potential"),
+        ),
+    )
+    summary, problems = judge(both, db)
+    assert problems == ["1 of 2 standby(s) streaming"]
+    assert "a streaming/quorum, b catchup/potential" in summary
+    managed = db.model_copy(update={"managed": object()})
+    assert judge(Topology(False, ""), managed)[1] == []

@@ -15,7 +15,6 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from attonix.blueprint.model import Blueprint, Database
 from attonix.deploy.base import (
@@ -41,6 +40,7 @@ from attonix.deploy.databases.connections import (
 from attonix.deploy.databases.credentials import CredentialStore, FileCredentialStore
 from attonix.deploy.databases.desired import DatabaseSpec, credential_name, database_spec
 from attonix.deploy.databases.engine import RANK, Adapter, Wanted, Work
+from attonix.deploy.databases.replication import judge
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, state_dir
 from attonix.render.base import Artifact
@@ -346,13 +346,12 @@ class DatabaseDriver:
         return out
 
     def _status_extra(self, spec: DatabaseSpec, adapter: Adapter) -> tuple[str, bool]:
-        """A note from the engine (replication topology) and whether it is a failure."""
-        report: Any = getattr(adapter, "replication_report", None)
-        if report is None:
+        """The replication summary (PostgreSQL) and whether it falls short of the blueprint."""
+        topology = adapter.replication()
+        if topology is None:
             return "", False
-        database = self.bp.databases_by_name[spec.declared]
-        text, bad = report(database)
-        return str(text), bool(bad)
+        summary, problems = judge(topology, self.bp.databases_by_name[spec.declared])
+        return "; ".join([*problems, summary]), bool(problems)
 
     def _missing_credentials(self, spec: DatabaseSpec, changes: Sequence[Change]) -> list[str]:
         notes = []

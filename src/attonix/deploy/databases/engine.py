@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from attonix.deploy.base import Change
 from attonix.deploy.databases.desired import DatabaseSpec, Label
+from attonix.deploy.databases.replication import Topology
 
 ObjectKind = Literal["group", "database", "login", "tls"]
 #: Order of creation; deletion runs in reverse.
@@ -102,6 +103,10 @@ class Adapter(Protocol):
 
     def check_login(self, spec: DatabaseSpec, username: str, password: str) -> None:
         """Log in as ``username`` to the database (TLS when the spec requires it) or raise."""
+        ...
+
+    def replication(self) -> Topology | None:
+        """The live replication topology, for engines that report one (else ``None``)."""
         ...
 
     def sessions(self, user: str) -> int:

@@ -179,6 +179,10 @@ class MongoAdapter:
         finally:
             client.close()
 
+    def replication(self) -> None:
+        """Not read for this engine (replication is judged for PostgreSQL only)."""
+        return None
+
     def sessions(self, user: str) -> int:
         """Connections ``user`` holds now (``$currentOp`` with idle connections)."""
         ops = self._call(

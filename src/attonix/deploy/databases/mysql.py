@@ -296,6 +296,10 @@ class MysqlAdapter:
                 hint="Check the user's host and TLS settings, then run the rotation again.",
             ) from None
 
+    def replication(self) -> None:
+        """Not read for this engine (replication is judged for PostgreSQL only)."""
+        return None
+
     def sessions(self, user: str) -> int:
         """Sessions ``user`` holds now (the process list)."""
         rows = self._rows(

@@ -23,6 +23,7 @@ from attonix.deploy.databases._scram import scram_sha_256
 from attonix.deploy.databases.connections import Admin, Endpoint
 from attonix.deploy.databases.desired import GROUP_OF, DatabaseSpec, Label
 from attonix.deploy.databases.engine import ObjectKind, Observed, Snapshot, Wanted, Work
+from attonix.deploy.databases.replication import TOPOLOGY_SQL, Topology, topology_from_row
 
 try:
     import psycopg
@@ -442,6 +443,12 @@ class PostgresAdapter:
                 f"{self.endpoint.shown}: {_last_line(str(exc))}",
                 hint="Check pg_hba.conf for the login, then run the rotation again.",
             ) from None
+
+    def replication(self) -> Topology:
+        """Primary or standby, the standbys this server streams to, synchronous settings."""
+        row = self._conn.execute(TOPOLOGY_SQL).fetchone()
+        assert row is not None
+        return topology_from_row(tuple(row))
 
     def sessions(self, user: str) -> int:
         """Sessions ``user`` holds now (``pg_stat_activity``)."""
