@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from attonix.blueprint.diagnostics import BlueprintInvalid, Diagnostic, Path
 from attonix.blueprint.model import Blueprint
+from attonix.blueprint.naming import check_names
 from attonix.blueprint.references import check_references
 from attonix.blueprint.source import SourceMap, parse, read_bytes
 
@@ -64,7 +65,8 @@ def validate_data(value: Any, source: SourceMap) -> Loaded:
         blueprint = Blueprint.model_validate(value)
     except pydantic.ValidationError as exc:
         raise BlueprintInvalid(_from_pydantic(exc, value, source)) from None
-    problems = check_references(blueprint, source)
+    problems = check_references(blueprint, source) + check_names(blueprint, source)
+    problems.sort(key=lambda d: (d.location.line, d.location.col))
     if any(p.severity == "error" for p in problems):
         raise BlueprintInvalid(problems)
     return Loaded(blueprint=blueprint, source=source)

@@ -4,6 +4,7 @@ pruned or destroyed by label — never by guessing from names."""
 from __future__ import annotations
 
 from attonix.blueprint.model import Blueprint
+from attonix.blueprint.naming import fit, label_value
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 NAME = "app.kubernetes.io/name"
@@ -37,20 +38,20 @@ def component_labels(
 ) -> dict[str, str]:
     """Standard labels for one component (a service, a database, a pool...)."""
     labels = {
-        NAME: name,
-        INSTANCE: f"{bp.metadata.name}-{name}"[:63].rstrip("-"),
+        NAME: label_value(name),
+        INSTANCE: label_value(fit(f"{bp.metadata.name}-{name}")),
         COMPONENT: component,
         PART_OF: bp.metadata.name,
         **blueprint_labels(bp),
     }
     if version:
-        labels[VERSION] = version[:63]
+        labels[VERSION] = label_value(version)
     return labels
 
 
 def image_tag(image: str) -> str:
     """The tag (or digest) of an image reference, '' when it has none."""
     if "@" in image:
-        return image.rsplit("@", 1)[1].replace("sha256:", "")[:63]
+        return image.rsplit("@", 1)[1].replace("sha256:", "")
     last = image.rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[1] if ":" in last else ""

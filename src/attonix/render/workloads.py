@@ -18,6 +18,7 @@ from attonix.blueprint.model import (
     Frontend,
     Service,
 )
+from attonix.blueprint.naming import fit
 from attonix.policy.placement import workload_rule
 from attonix.render.labels import INSTANCE, NAME, component_labels, image_tag
 
@@ -70,11 +71,11 @@ def env_prefix(name: str) -> str:
 
 
 def _secret_volume_name(secret: str) -> str:
-    return f"secret-{secret}"[:63].rstrip("-")
+    return fit(f"secret-{secret}")
 
 
 def _db_volume_name(db: str) -> str:
-    return f"db-{db}"[:63].rstrip("-")
+    return fit(f"db-{db}")
 
 
 def database_mount_path(db: Database) -> str:
@@ -231,7 +232,7 @@ def volumes(bp: Blueprint, w: Workload) -> list[dict[str, Any]]:
             out.append(
                 {
                     "name": vol.name,
-                    "persistentVolumeClaim": {"claimName": f"{vol.name}-{w.name}"[:63]},
+                    "persistentVolumeClaim": {"claimName": fit(f"{vol.name}-{w.name}")},
                 }
             )
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Database
+from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
 from attonix.render.kubernetes.workloads import internal_tls_secret, public_tls_secret
@@ -147,7 +148,7 @@ def workload_certificates(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
 
 def database_tls_secret(db: Database) -> str:
     """The Secret with a database's server certificate (and the CA in ``ca.crt``)."""
-    return f"{db.name}-server-tls"
+    return derived(db.name, "server-tls")
 
 
 def database_certificate(ctx: Ctx, db: Database) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Database, Service
+from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
 from attonix.render.kubernetes.certificates import database_tls_secret
@@ -21,7 +22,7 @@ OBC = "objectbucket.io/v1alpha1"
 
 def backup_bucket(db: Database) -> str:
     """The bucket (and its ObjectBucketClaim, Secret and ConfigMap) holding a db's backups."""
-    return f"{db.name}-backups"
+    return derived(db.name, "backups")
 
 
 def _labels(ctx: Ctx, db: Database) -> dict[str, str]:
@@ -228,7 +229,7 @@ def mongodb(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
                 "db": "admin",
                 "passwordSecretRef": {"name": db.credentials_secret, "key": "password"},
                 "roles": [{"name": "readWrite", "db": db.database}],
-                "scramCredentialsSecretName": f"{db.name}-{db.database}".replace("_", "-"),
+                "scramCredentialsSecretName": derived(db.name, db.database.replace("_", "-")),
             }
         ],
         "additionalMongodConfig": {"storage.wiredTiger.engineConfig.journalCompressor": "zlib"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Ceph, CephPool
+from attonix.blueprint.naming import derived
 from attonix.policy.placement import monitor_rule
 from attonix.render.kubernetes._context import ROOK_NAMESPACE, Ctx, obj
 from attonix.render.workloads import TOPOLOGY_KEYS
@@ -22,12 +23,12 @@ def object_store_endpoint(pool: CephPool) -> str:
 
 def bucket_class(pool: CephPool) -> str:
     """The StorageClass whose ObjectBucketClaims create buckets in ``pool``."""
-    return f"{pool.name}-bucket"
+    return derived(pool.name, "bucket")
 
 
 def rgw_tls_secret(pool: CephPool) -> str:
     """The Secret with the object gateway's certificate."""
-    return f"{pool.name}-rgw-tls"
+    return derived(pool.name, "rgw-tls")
 
 
 def monitor_placement(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from attonix.blueprint import naming
 from attonix.render.base import RenderError
 
 _INSTALL_HINT = "Install the Kubernetes extra: pip install 'attonix[kubernetes]'."
@@ -216,6 +217,66 @@ def problems(
     return found
 
 
+#: Object kinds whose names have a limit below the general one, and why (see blueprint.naming).
+_NAME_LIMITS: dict[str, tuple[int, str]] = {
+    "StatefulSet": (naming.STATEFULSET_MAX, "its pods' controller-revision-hash label"),
+    "CronJob": (naming.CRONJOB_MAX, "the names of its Jobs"),
+    "Certificate": (naming.LABEL_VALUE_MAX, "cert-manager's certificate-name label"),
+    "Cluster": (naming.CNPG_CLUSTER_MAX, "CloudNativePG's webhook"),
+    "InnoDBCluster": (naming.MYSQL_CLUSTER_MAX, "the MySQL Operator"),
+    "MongoDBCommunity": (naming.MONGODB_MAX, "the operator's StatefulSets"),
+}
+
+
+def _label_maps(node: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in ("labels", "matchLabels") and isinstance(value, Mapping):
+                yield str(key), value
+            else:
+                yield from _label_maps(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _label_maps(item)
+
+
+def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
+    """Names and label values the API server (or an operator) would refuse, as it checks them.
+
+    Object names are DNS-1123 subdomains, Services' DNS-1035 labels and Namespaces' DNS-1123
+    labels; every label value has at most 63 characters of ``[A-Za-z0-9_.-]`` with alphanumeric
+    ends; some kinds have a shorter limit (``_NAME_LIMITS``).
+    """
+    found: list[Problem] = []
+    for doc in docs:
+        kind = str(doc.get("kind", ""))
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        ident = (kind, str(meta.get("namespace", "")), name)
+        if kind == "Service":
+            ok, rule = naming.is_dns1035_label(name), "a DNS-1035 label"
+        elif kind == "Namespace":
+            ok, rule = naming.is_dns1123_label(name), "a DNS-1123 label"
+        else:
+            ok, rule = naming.is_subdomain(name), "a DNS-1123 subdomain"
+        if not ok:
+            found.append(Problem(*ident, "/metadata/name", f"{name!r} is not {rule}"))
+        limit = _NAME_LIMITS.get(kind)
+        if limit is not None and len(name) > limit[0]:
+            found.append(
+                Problem(
+                    *ident,
+                    "/metadata/name",
+                    f"{name!r} has {len(name)} characters; at most {limit[0]} ({limit[1]})",
+                )
+            )
+        for key, labels in _label_maps(doc):
+            for k, v in labels.items():
+                if not isinstance(v, str) or not naming.is_label_value(v):
+                    found.append(Problem(*ident, key, f"label {k}: {v!r} is not a label value"))
+    return found
+
+
 def validate(
     docs: Sequence[Mapping[str, Any]],
     *,
@@ -224,7 +285,7 @@ def validate(
     crds: CrdSchemas | None = None,
 ) -> None:
     """Raise ``RenderError`` naming each invalid object, field path and message."""
-    found = problems(docs, version=version, crds=crds)
+    found = name_problems(docs) + problems(docs, version=version, crds=crds)
     if not found:
         return
     shown = "\n  ".join(str(p) for p in found[:MAX_REPORTED])

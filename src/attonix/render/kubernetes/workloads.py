@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Service
+from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
 
@@ -42,7 +43,7 @@ def _namespace(ctx: Ctx, name: str, *, enforce: str) -> dict[str, Any]:
 
 def internal_tls_secret(w: wl.Workload) -> str:
     """Name of the Secret holding a workload's internal (cluster-CA) certificate."""
-    return f"{w.name}-internal-tls"
+    return derived(w.name, "internal-tls")
 
 
 def _with_internal_tls(ctx: Ctx, pod: dict[str, Any], w: wl.Workload) -> None:
@@ -192,7 +193,7 @@ def disruption_budget(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
 
 def public_tls_secret(w: wl.Workload) -> str:
     """Name of the Secret holding the certificate of a workload's public host."""
-    return f"{w.name}-public-tls"
+    return derived(w.name, "public-tls")
 
 
 def ingress(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
