@@ -8,6 +8,7 @@ same service functions as the API. Server modules are imported inside the comman
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,11 @@ def _run_uvicorn(
             **ssl,
         )
         return
-    uvicorn.run(
+    from attonix.server.serving import serve  # noqa: PLC0415
+
+    serve(
         create_app(settings),
+        drain_seconds=settings.shutdown_drain_seconds,
         host=host,
         port=port,
         log_level="warning",
@@ -181,10 +185,13 @@ def worker() -> None:
     from attonix.server.jobs import BackgroundWorker  # noqa: PLC0415
 
     ctx = _ctx(_settings())
-    stderr().print("Attonix worker polling for jobs (Ctrl-C to stop)")
+    stderr().print("Attonix worker polling for jobs (Ctrl-C or SIGTERM to stop)")
     w = BackgroundWorker(ctx)
+    # A graceful stop: claim nothing more, finish the job in hand, give up the leader lock.
+    signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
     with contextlib.suppress(KeyboardInterrupt):
         w.loop()
+    w.close()
 
 
 @guarded

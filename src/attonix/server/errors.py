@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attonix.blueprint import BlueprintInvalid
@@ -95,6 +97,33 @@ class SchemaOutdated(ServerError):
     title = "Database schema outdated"
 
 
+#: Seconds a client is asked to wait when the database is unreachable or switching over.
+DATABASE_RETRY_AFTER = 2
+
+#: Errors that mean "the database cannot serve this now" (down, restarting, failing over, or a
+#: connection to a server that became a read-only standby), identified by class, never by text.
+#: SQLAlchemy wraps the driver's: OperationalError (connection refused, closed, admin shutdown),
+#: InterfaceError (a closed connection used), InternalError from ReadOnlySqlTransaction. The
+#: reads on the event loop (db.loop_reads) raise psycopg's own.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (raised by a database call) means the database is unavailable now."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, DATABASE_UNAVAILABLE)
+    return False
+
+
 class Diagnostic(BaseModel):
     """A blueprint problem at file:line:col (``attonix.blueprint.Diagnostic.to_dict``)."""
 
@@ -147,6 +176,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _problem("Request body too large"),
     422: _problem("Invalid content (diagnostics or field errors included)"),
     429: _problem("Throttled; see Retry-After"),
+    503: _problem("The database is unavailable or switching over; retry after Retry-After"),
 }
 
 _TITLES = {
@@ -244,7 +274,22 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else ""
         return problem_response(request, exc.status_code, detail=detail, headers=headers)
 
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database unavailable",
+            extra={"path": request.url.path, "request_id": request.state.request_id},
+        )
+        return problem_response(
+            request,
+            503,
+            detail="The database is unavailable (restarting or switching over).",
+            hint=f"Retry in {DATABASE_RETRY_AFTER} seconds.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return await unavailable(request, exc)
         log.error(
             "unhandled error",
             exc_info=exc,
@@ -259,4 +304,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Error, attonix_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for cls in (*DATABASE_UNAVAILABLE, sa_exc.DBAPIError):
+        app.add_exception_handler(cls, unexpected)
     app.add_exception_handler(Exception, unexpected)

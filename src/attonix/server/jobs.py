@@ -20,11 +20,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from attonix.server.context import ServerContext
 from attonix.server.db.models import Job, JobLog, utcnow
-from attonix.server.errors import NotFound
+from attonix.server.errors import NotFound, database_unavailable
+from attonix.server.leader import Leadership
 from attonix.server.states import JOB, JobEvent, JobStatus
 
 log = logging.getLogger("attonix.server.jobs")
@@ -211,11 +212,17 @@ def worker_name() -> str:
 
 
 class BackgroundWorker:
-    """Polls the queue in a daemon thread until stopped."""
+    """Polls the queue in a daemon thread (or in the caller's, with :meth:`loop`) until stopped.
+
+    Every worker claims and runs jobs; only the leader (attonix.server.leader) requeues the jobs
+    of dead workers and schedules the periodic ones, so those happen once however many run.
+    """
 
     def __init__(self, ctx: ServerContext) -> None:
         """Prepare (not start) the worker."""
         self.ctx = ctx
+        self.name = worker_name()
+        self.leadership = Leadership(ctx.db, self.name)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.loop, daemon=True, name="attonix-worker")
 
@@ -223,20 +230,32 @@ class BackgroundWorker:
         """Start polling."""
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Claim no more jobs; the loop ends once the job in hand is finished."""
+        self._stop.set()
+
     def stop(self) -> None:
-        """Ask the loop to stop and wait for the current job."""
+        """Ask the loop to stop, wait for the current job, give up the leader lock."""
         self._stop.set()
         self._thread.join(timeout=30)
+        self.close()
+
+    def close(self) -> None:
+        """Give up the leader lock (another worker takes over at its next poll)."""
+        self.leadership.release()
 
     def loop(self) -> None:
-        """Reap stale jobs, run what is queued, sleep when idle."""
-        name = worker_name()
+        """Leader duties when leading, run what is queued, sleep when idle."""
         while not self._stop.is_set():
             try:
-                reap_stale(self.ctx)
-                schedule_periodic(self.ctx)
-                if run_one(self.ctx, name) is not None:
+                if self.leadership.check():
+                    reap_stale(self.ctx)
+                    schedule_periodic(self.ctx)
+                if run_one(self.ctx, self.name) is not None:
                     continue
-            except OperationalError:
-                log.warning("database unavailable; worker retries")
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.exception("worker loop error; it carries on")
+                else:
+                    log.warning("database unavailable; worker retries")
             self._stop.wait(self.ctx.settings.worker_poll_seconds)

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     pki_rotate_seconds: int = Field(
         3600, ge=60, description="How often certificates are checked and renewed before expiry."
     )
+    shutdown_drain_seconds: float = Field(
+        6.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, how long /readyz fails while requests are still served, so the "
+        "load balancer's health checks (rendered: every 2 s, down after 3) take the replica out "
+        "before it stops accepting connections.",
+    )
     two_person_rule: list[str] = Field(
         default_factory=lambda: ["prod"],
         description="Environments where a deployment's approver must differ from its requester.",

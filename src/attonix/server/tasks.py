@@ -85,6 +85,19 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     """Apply an approved deployment (one apply per target at a time: the job's lock key)."""
     dep_id = int(job.payload["deployment"])
     d, env, loaded = _load(ctx, dep_id)
+    if d.status == DeploymentStatus.APPLYING:
+        # This job ran before and its worker stopped mid-apply (the job was requeued). What the
+        # driver had done by then is unknown here, so nothing is applied again: the deployment
+        # fails with the reason, and a new request plans what is left.
+        reason = (
+            f"the worker applying deployment {dep_id} stopped mid-apply (attempt "
+            f"{job.attempts - 1}); nothing was applied again"
+        )
+        log(f"apply: {reason}")
+        _move(ctx, dep_id, DeploymentEvent.FAIL)
+        raise ApplyFailed(
+            reason, hint="Request the deployment again: its plan shows what is left to do."
+        )
     _move(ctx, dep_id, DeploymentEvent.START)
     try:
         pending = [c for c in d.plan.get("changes", []) if c.get("action") != "unchanged"]

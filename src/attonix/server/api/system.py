@@ -11,6 +11,7 @@ from attonix.server.auth.deps import Ctx, Require
 from attonix.server.auth.rbac import Permission
 from attonix.server.db import migrate
 from attonix.server.errors import problem_response
+from attonix.server.serving import is_draining
 
 router = APIRouter(tags=["system"], dependencies=[Depends(Require(Permission.PUBLIC))])
 
@@ -43,7 +44,11 @@ def healthz() -> Health:
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
 def readyz(request: Request, ctx: Ctx) -> Ready | Response:
-    """Ready when the database answers and no migration is pending."""
+    """Ready when the database answers and no migration is pending, and not stopping."""
+    if is_draining(request.app):
+        return problem_response(
+            request, 503, detail="This replica is stopping.", hint="Send requests to another one."
+        )
     try:
         ctx.db.ping()
         state = migrate.schema_state(ctx.db)

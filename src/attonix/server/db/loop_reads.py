@@ -70,7 +70,11 @@ class LoopReads:
         url = engine.url
         if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
             return None
-        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # The dialect's own connect arguments, so that a multi-host URL (``host=a,b&port=p,q``
+        # with ``target_session_attrs=read-write``) reaches the same primary as the engine.
+        _, kwargs = engine.dialect.create_connect_args(url)
+        kwargs.pop("context", None)
+        conninfo = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in kwargs.items()})
         return cls(conninfo, size)
 
     async def fetch(self, statement: Compiled, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
