@@ -163,6 +163,13 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
             ("storage", "vsphere", i, "credentials_secret"), v.credentials_secret, secrets, "secret"
         )
 
+    if bp.security.firewall.management_zone is not None:
+        c.ref(
+            ("security", "firewall", "management_zone"),
+            bp.security.firewall.management_zone,
+            zones,
+            "firewall zone",
+        )
     for i, rule in enumerate(bp.security.firewall.rules):
         base = ("security", "firewall", "rules", i)
         c.ref((*base, "source"), rule.source, zones | {"internet"}, "firewall zone")

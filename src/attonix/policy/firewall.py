@@ -86,21 +86,24 @@ def host_networks(hosts: Sequence[Host]) -> list[IpNetwork]:
 
 @dataclass(frozen=True)
 class Flow:
-    """One rule of a host's input chain: who (``sources``), what (protocol, ports), verdict.
+    """One rule of a host's input or output chain: the other side (``peers``: the sources of
+    input, the destinations of output), what (protocol, ports), verdict.
 
-    ``sources`` None means any address. ``set_prefix``/``set_name`` name the address set the
-    nftables renderer declares for the sources; ``ports`` empty means every port.
+    ``peers`` None means any address. ``set_prefix``/``set_name`` name the address set the
+    nftables renderer declares for the peers; ``ports`` empty means every port.
     """
 
     comment: str
-    sources: tuple[IpNetwork, ...] | None
+    peers: tuple[IpNetwork, ...] | None
     set_prefix: str
     set_name: str
     protocol: Protocol
     ports: tuple[str, ...] = ()
     verdict: Literal["accept", "drop"] = "accept"
     #: Why the flow exists: ``rule`` (a blueprint firewall rule) or a baseline the host needs.
-    origin: Literal["rule", "management", "bastion", "cluster", "vrrp"] = "rule"
+    origin: Literal[
+        "rule", "management", "bastion", "cluster", "vrrp", "egress", "dns", "ntp", "mirror"
+    ] = "rule"
     #: The blueprint firewall rule's name (origin ``rule``).
     rule: str = ""
 
@@ -112,13 +115,13 @@ def zone_flows(bp: Blueprint, zone_names: set[str]) -> list[Flow]:
     out = []
     for rule in sorted(rules, key=lambda r: r.action != "deny"):
         source = zones.get(rule.source)
-        sources = (
+        peers = (
             None if rule.source == "internet" else tuple(zone_networks(source) if source else ())
         )
         out.append(
             Flow(
                 comment=f"{rule.action} {rule.name}: {rule.source} -> {rule.destination}",
-                sources=sources,
+                peers=peers,
                 set_prefix="zone",
                 set_name=rule.source,
                 protocol=rule.protocol,
@@ -130,9 +133,33 @@ def zone_flows(bp: Blueprint, zone_names: set[str]) -> list[Flow]:
     return out
 
 
+def management_zone(bp: Blueprint) -> FirewallZone | None:
+    """The declared ``security.firewall.management_zone``, or None (undeclared or unknown)."""
+    name = bp.security.firewall.management_zone
+    return next((z for z in bp.security.firewall.zones if z.name == name), None)
+
+
+def management_flow(bp: Blueprint) -> Flow | None:
+    """SSH from the management zone, which every host admits after the blueprint's denies."""
+    zone = management_zone(bp)
+    if zone is None:
+        return None
+    return Flow(
+        f"ssh from management zone {zone.name}",
+        tuple(zone_networks(zone)),
+        "zone",
+        zone.name,
+        "tcp",
+        (str(SSH_PORT),),
+        origin="management",
+    )
+
+
 def baseline_flows(bp: Blueprint, host: Host) -> list[Flow]:
-    """Flows the host needs whatever the rules say: SSH from bastions, its peers' traffic."""
-    out: list[Flow] = []
+    """Flows the host needs whatever the rules say: SSH from the management zone and from
+    bastions, its peers' traffic."""
+    mgmt = management_flow(bp)
+    out: list[Flow] = [mgmt] if mgmt is not None else []
     bastions = [h for h in bp.hosts if "bastion" in h.roles and h.name != host.name]
     if bastions:
         out.append(
@@ -180,6 +207,104 @@ def host_input_flows(bp: Blueprint, host: Host) -> list[Flow]:
     return [*zone_flows(bp, zones), *baseline_flows(bp, host)]
 
 
+def _addresses(values: Sequence[IpAddress]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(a) for a in dict.fromkeys(values))
+
+
+def _cidrs(values: Sequence[str]) -> tuple[IpNetwork, ...]:
+    return tuple(n for n in (parse_network(c) for c in values) if n is not None)
+
+
+def host_output_flows(bp: Blueprint, host: Host) -> list[Flow]:
+    """What the host may send, in order: the blueprint's rules whose source zone holds the host
+    (denies first), each zone's declared egress, DNS, NTP, package mirrors, SSH to every host
+    from the management zone and bastions, and the cluster and load-balancer peers."""
+    zones = host_zones(bp, host)
+    names = {z.name for z in zones}
+    by_name = {z.name: z for z in bp.security.firewall.zones}
+    rules = [r for r in bp.security.firewall.rules if r.source in names]
+    out: list[Flow] = []
+    for rule in sorted(rules, key=lambda r: r.action != "deny"):
+        dest = by_name.get(rule.destination)
+        out.append(
+            Flow(
+                comment=f"{rule.action} {rule.name}: {rule.source} -> {rule.destination}",
+                peers=tuple(zone_networks(dest)) if dest else (),
+                set_prefix="zone",
+                set_name=rule.destination,
+                protocol=rule.protocol,
+                ports=tuple(str(p) for p in rule.ports),
+                verdict="drop" if rule.action == "deny" else "accept",
+                rule=rule.name,
+            )
+        )
+    for zone in zones:
+        for egress in zone.egress:
+            out.append(
+                Flow(
+                    f"egress {egress.name} from zone {zone.name}",
+                    _cidrs(egress.cidrs),
+                    f"egress_{zone.name.replace('-', '_')}_",
+                    egress.name,
+                    egress.protocol,
+                    tuple(str(p) for p in egress.ports),
+                    origin="egress",
+                    rule=f"zone {zone.name} egress {egress.name}",
+                )
+            )
+    net = bp.network
+    if net.dns_servers:
+        dns = _addresses(net.dns_servers)
+        out.append(Flow("dns", dns, "svc", "dns", "udp", ("53",), origin="dns"))
+        out.append(Flow("dns over tcp", dns, "svc", "dns", "tcp", ("53",), origin="dns"))
+    if net.time_servers:
+        ntp = _addresses(net.time_servers)
+        out.append(Flow("ntp", ntp, "svc", "ntp", "udp", ("123",), origin="ntp"))
+    for mirror in net.package_mirrors:
+        out.append(
+            Flow(
+                f"package mirror {mirror.name}",
+                _cidrs(mirror.cidrs),
+                "mirror",
+                mirror.name,
+                "tcp",
+                ("80", "443"),
+                origin="mirror",
+            )
+        )
+    mgmt = management_zone(bp)
+    if "bastion" in host.roles or (mgmt is not None and mgmt.name in names):
+        others = [h for h in bp.hosts if h.name != host.name]
+        if others:
+            out.append(
+                Flow(
+                    "ssh to managed hosts",
+                    tuple(host_networks(others)),
+                    "managed",
+                    "hosts",
+                    "tcp",
+                    (str(SSH_PORT),),
+                    origin="management",
+                )
+            )
+    out += [f for f in baseline_flows(bp, host) if f.origin in ("cluster", "vrrp")]
+    for cluster in clusters_of(bp, host):
+        if cluster.kind == "kubernetes":
+            # Probes and host-network pods reach pods and Services on the node's own bridges.
+            nets = _cidrs([cluster.network.pod_cidr, cluster.network.service_cidr])
+            out.append(
+                Flow(
+                    f"kubernetes cluster {cluster.name} pod and service networks",
+                    nets,
+                    "podnet",
+                    cluster.name,
+                    "any",
+                    origin="cluster",
+                )
+            )
+    return out
+
+
 def _spans(ports: Sequence[str]) -> list[PortSpan]:
     out = []
     for text in ports:
@@ -206,11 +331,33 @@ def admits(
     for flow in flows:
         if not _matches_port(flow, protocol, port):
             continue
-        if flow.sources is None:
+        if flow.peers is None:
             return flow.verdict == "accept"
-        same = [n for n in flow.sources if n.version == source.version]
+        same = [n for n in flow.peers if n.version == source.version]
         if flow.verdict == "drop" and any(source.overlaps(n) for n in same):
             return False
         if flow.verdict == "accept" and any(source.subnet_of(n) for n in same):  # type: ignore[arg-type]
             return True
     return bp.security.firewall.default_policy == "allow"
+
+
+def unreachable_for_management(bp: Blueprint, host: Host) -> str | None:
+    """Why operators in the management zone could not reach ``host`` over SSH, or None.
+
+    Evaluated on the very flows the host's ruleset is rendered from.
+    """
+    zone = management_zone(bp)
+    if zone is None:
+        return "no management zone is declared (security.firewall.management_zone)"
+    nets = zone_networks(zone)
+    if not nets:
+        return f"management zone {zone.name!r} has no cidrs"
+    flows = host_input_flows(bp, host)
+    blocked = [str(n) for n in nets if not admits(bp, flows, n, protocol="tcp", port=SSH_PORT)]
+    if blocked:
+        denies = [
+            f.rule for f in flows if f.verdict == "drop" and _matches_port(f, "tcp", SSH_PORT)
+        ]
+        why = f" (deny rule {', '.join(repr(d) for d in denies)})" if denies else ""
+        return f"SSH from {', '.join(blocked)} in zone {zone.name!r} is dropped{why}"
+    return None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from attonix.blueprint.model import Blueprint, Chef, Host
 from attonix.policy.firewall import clusters_of, host_zones, load_balancers_of
+from attonix.render.host_access import LOGIN_GROUP
 
-__all__ = ["clusters_of", "host_zones", "load_balancers_of"]
+__all__ = ["LOGIN_GROUP", "clusters_of", "host_zones", "load_balancers_of"]
 
-#: The user cloud-init creates and Chef manages; it logs in with SSH keys only.
-ADMIN_USER = "attonix"
+
 #: Where the Chef validation key must be delivered out of band before the first Chef run.
 CHEF_VALIDATION_KEY = "/etc/chef/validation.pem"
 NFT_CONF = "/etc/nftables.conf"
@@ -34,14 +34,16 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "compute": (),
 }
 CLUSTER_PACKAGES: dict[str, tuple[str, ...]] = {
-    "kubernetes": ("containerd", "conntrack", "socat"),
+    # curl and gpg fetch the Kubernetes repository's signing key.
+    "kubernetes": ("containerd", "conntrack", "socat", "curl", "gpg"),
     "swarm": ("docker.io",),
     "podman": ("podman",),
 }
 
 # OpenSSH 8.9 (22.04) and 9.6 (24.04) both support every algorithm listed here.
 SSHD_HARDENING = """\
-# Managed by attonix: key-only logins, no root, modern algorithms only.
+# Managed by attonix: key-only logins of the people in the login group, no root, modern
+# algorithms only.
 PermitRootLogin no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -55,7 +57,7 @@ MaxAuthTries 3
 LoginGraceTime 30
 ClientAliveInterval 300
 ClientAliveCountMax 2
-AllowUsers {user}
+AllowGroups {group}
 KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org
 Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com
 MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com
@@ -133,7 +135,7 @@ def sysctl_text(bp: Blueprint, host: Host) -> str:
 
 def sshd_text() -> str:
     """The sshd_config drop-in that hardens SSH on every host."""
-    return SSHD_HARDENING.format(user=ADMIN_USER)
+    return SSHD_HARDENING.format(group=LOGIN_GROUP)
 
 
 def chef_run_list(host: Host, chef: Chef) -> list[str]:

@@ -28,6 +28,8 @@ CLOUD_CONFIG_KEYS = {
     "disable_root",
     "ssh_pwauth",
     "users",
+    "groups",
+    "apt",
     "package_update",
     "package_upgrade",
     "packages",
@@ -38,7 +40,6 @@ CLOUD_CONFIG_KEYS = {
 }
 # `erb -x` ends its Ruby with a bare `_erbout`, which `ruby -w` always flags.
 ERB_VOID_WARNING = "possibly useless use of a variable in void context"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 ops@lab"
 
 
 def _run(*cmd: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,7 +72,7 @@ def test_nft_rejects_a_broken_ruleset(tmp_path: Path) -> None:
 
 
 def test_cloud_init_schema_accepts_every_user_data(example: Blueprint, tmp_path: Path) -> None:
-    out = _write(example, "cloud-init", tmp_path, admin_ssh_keys=[KEY])
+    out = _write(example, "cloud-init", tmp_path)
     user_data = sorted(out.glob("cloud-init/*/user-data"))
     assert [p.parent.name for p in user_data] == sorted(h.name for h in example.hosts)
     for path in user_data:

@@ -3,6 +3,10 @@
 The ``client`` namespace holds 10.200.0.10 (zone client, 10.200.0.0/26) and 10.200.0.100 (in no
 allowed zone); the ``server`` namespace holds 10.200.0.130 (zone server, 10.200.0.128/25), whose
 rendered ruleset allows only client -> server on 8080. No traffic leaves the two namespaces.
+
+The management tests make ``client`` the management zone: SSH (a listener on port 22) from it
+connects exactly when ``check``'s reachability rule (ATX062) says it does; and the output chain
+lets the server open only its declared egress (to 10.200.0.10:9100, not :9200).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from attonix.blueprint.model import Blueprint
+from attonix.policy import firewall
 from attonix.render.nftables import render
 
 pytestmark = pytest.mark.integration
@@ -39,31 +45,54 @@ except OSError:
 """
 
 
-def _bp() -> Blueprint:
-    return Blueprint.model_validate(
-        {
-            "metadata": {"name": "lab", "domain": "lab.example.com"},
-            "hosts": [{"name": "srv", "address": SERVER_IP, "zone": "z", "rack": "r"}],
-            "security": {
-                "tls": {"ca": {"name": "ca", "common_name": "Lab CA"}},
-                "firewall": {
-                    "default_policy": "deny",
-                    "zones": [
-                        {"name": "client", "cidrs": ["10.200.0.0/26"]},
-                        {"name": "server", "cidrs": ["10.200.0.128/25"]},
-                    ],
-                    "rules": [
-                        {
-                            "name": "web",
-                            "source": "client",
-                            "destination": "server",
-                            "ports": [8080],
-                        },
-                    ],
-                },
+def _bp(*, management: bool = False, deny_ssh: bool = False) -> Blueprint:
+    doc: dict[str, Any] = {
+        "metadata": {"name": "lab", "domain": "lab.example.com"},
+        "hosts": [{"name": "srv", "address": SERVER_IP, "zone": "z", "rack": "r"}],
+        "security": {
+            "tls": {"ca": {"name": "ca", "common_name": "Lab CA"}},
+            "firewall": {
+                "default_policy": "deny",
+                "zones": [
+                    {"name": "client", "cidrs": ["10.200.0.0/26"]},
+                    {"name": "server", "cidrs": ["10.200.0.128/25"]},
+                ],
+                "rules": [
+                    {
+                        "name": "web",
+                        "source": "client",
+                        "destination": "server",
+                        "ports": [8080],
+                    },
+                ],
             },
-        }
-    )
+        },
+    }
+    fw = doc["security"]["firewall"]
+    if management:
+        fw["management_zone"] = "client"
+        fw["zones"][1]["egress"] = [
+            {"name": "metrics", "cidrs": [f"{CLIENT_IP}/32"], "ports": [9100]}
+        ]
+    if deny_ssh:
+        fw["rules"].insert(
+            0,
+            {
+                "name": "no-ssh",
+                "source": "client",
+                "destination": "server",
+                "ports": [22],
+                "action": "deny",
+            },
+        )
+    return Blueprint.model_validate(doc)
+
+
+def _load(lab: Lab, bp: Blueprint, tmp_path: Path) -> None:
+    ruleset = {a.path: a.text() for a in render(bp)}["nftables/srv.nft"]
+    path = tmp_path / "srv.nft"
+    path.write_text(ruleset)
+    lab.ns(lab.server, "nft", "-f", str(path))
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -80,18 +109,20 @@ class Lab:
     def ns(self, name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
         return _run("ip", "netns", "exec", name, *cmd)
 
-    def connects(self, source: str, port: int) -> bool:
+    def connects(
+        self, source: str, port: int, *, dest: str = SERVER_IP, ns: str | None = None
+    ) -> bool:
         proc = subprocess.run(
             [
                 "ip",
                 "netns",
                 "exec",
-                self.client,
+                ns or self.client,
                 sys.executable,
                 "-c",
                 _CONNECT,
                 source,
-                SERVER_IP,
+                dest,
                 str(port),
             ],
             capture_output=True,
@@ -120,19 +151,25 @@ def lab() -> Iterator[Lab]:
         for name, dev in ((lab.client, "veth-c"), (lab.server, "veth-s")):
             lab.ns(name, "ip", "link", "set", "lo", "up")
             lab.ns(name, "ip", "link", "set", dev, "up")
-        for port in (8080, 9090):
+        for ns, address, port in (
+            (lab.server, SERVER_IP, 8080),
+            (lab.server, SERVER_IP, 9090),
+            (lab.server, SERVER_IP, 22),
+            (lab.client, CLIENT_IP, 9100),
+            (lab.client, CLIENT_IP, 9200),
+        ):
             listeners.append(
                 subprocess.Popen(
                     [
                         "ip",
                         "netns",
                         "exec",
-                        lab.server,
+                        ns,
                         sys.executable,
                         "-m",
                         "http.server",
                         "--bind",
-                        SERVER_IP,
+                        address,
                         str(port),
                     ],
                     stdout=subprocess.DEVNULL,
@@ -140,7 +177,10 @@ def lab() -> Iterator[Lab]:
                 )
             )
         deadline = time.monotonic() + 10
-        while not (lab.connects(CLIENT_IP, 8080) and lab.connects(CLIENT_IP, 9090)):
+        while not (
+            all(lab.connects(CLIENT_IP, p) for p in (8080, 9090, 22))
+            and all(lab.connects(SERVER_IP, p, dest=CLIENT_IP, ns=lab.server) for p in (9100, 9200))
+        ):
             assert time.monotonic() < deadline, "listeners did not come up"
             time.sleep(0.2)
         yield lab
@@ -175,3 +215,36 @@ def test_rendered_ruleset_lets_through_only_the_allowed_flow(lab: Lab, tmp_path:
     lab.ns(lab.server, "nft", "flush", "ruleset")
     assert lab.connects(CLIENT_IP, 9090)
     assert lab.connects(OUTSIDER_IP, 8080)
+
+
+def test_management_reachability_rule_matches_real_ssh_traffic(lab: Lab, tmp_path: Path) -> None:
+    good = _bp(management=True)
+    srv = good.hosts_by_name["srv"]
+    assert firewall.unreachable_for_management(good, srv) is None
+    _load(lab, good, tmp_path)
+    assert lab.connects(CLIENT_IP, 22), "the management zone reaches SSH"
+    assert not lab.connects(OUTSIDER_IP, 22), "outside the management zone: dropped"
+
+    bad = _bp(management=True, deny_ssh=True)
+    why = firewall.unreachable_for_management(bad, bad.hosts_by_name["srv"])
+    assert why is not None and "no-ssh" in why
+    _load(lab, bad, tmp_path)
+    assert not lab.connects(CLIENT_IP, 22), "check said unreachable, and it is"
+    assert lab.connects(CLIENT_IP, 8080), "the other flows still pass"
+
+    # Without a management zone check reports the host, and nothing admits SSH.
+    assert firewall.unreachable_for_management(_bp(), srv) is not None
+    _load(lab, _bp(), tmp_path)
+    assert not lab.connects(CLIENT_IP, 22)
+
+
+def test_output_chain_admits_only_declared_egress(lab: Lab, tmp_path: Path) -> None:
+    def out(port: int) -> bool:
+        return lab.connects(SERVER_IP, port, dest=CLIENT_IP, ns=lab.server)
+
+    assert out(9100) and out(9200)
+    _load(lab, _bp(management=True), tmp_path)
+    assert out(9100), "declared egress metrics -> 10.200.0.10:9100"
+    assert not out(9200), "undeclared egress is dropped"
+    # replies to allowed inbound traffic still leave (established)
+    assert lab.connects(CLIENT_IP, 8080)

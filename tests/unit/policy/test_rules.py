@@ -320,6 +320,21 @@ FIRES: list[tuple[str, Edit, tuple[str | int, ...], str]] = [
         "protocol: http",
     ),
     (
+        "ATX062",
+        lambda d: sec(d)["firewall"]["rules"].insert(
+            0,
+            {
+                "name": "no-ssh",
+                "source": "mgmt",
+                "destination": "app",
+                "ports": [22],
+                "action": "deny",
+            },
+        ),
+        ("hosts", 0),
+        "name: cp-a",
+    ),
+    (
         "ATX065",
         lambda d: sec(d)["access_control"].update(mfa_required_for=["operator"]),
         ("security", "access_control", "mfa_required_for"),

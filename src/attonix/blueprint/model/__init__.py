@@ -27,12 +27,14 @@ from attonix.blueprint.model.configuration import Chef, ChefRole, Configuration
 from attonix.blueprint.model.databases import Backup, Database, DatabaseStorage, ManagedDatabase
 from attonix.blueprint.model.ha import Ha, LoadBalancer, LoadBalancerFrontend
 from attonix.blueprint.model.hosts import Host, OperatingSystem
+from attonix.blueprint.model.network import IpAddress, Network, PackageMirror
 from attonix.blueprint.model.orchestration import Cluster, ClusterNetwork, Orchestration
 from attonix.blueprint.model.policy import Policy, PolicyException
 from attonix.blueprint.model.security import (
     AccessControl,
     Acme,
     CertificateAuthority,
+    Egress,
     Encryption,
     EncryptionAtRest,
     EncryptionInTransit,
@@ -80,6 +82,7 @@ from attonix.blueprint.model.storage import (
 from attonix.blueprint.model.users import (
     Account,
     Group,
+    HostAccess,
     IdentityProvider,
     PasswordPolicy,
     SshPublicKey,
@@ -112,6 +115,7 @@ __all__ = [
     "Database",
     "DatabaseStorage",
     "DomainLevel",
+    "Egress",
     "Encryption",
     "EncryptionAtRest",
     "EncryptionInTransit",
@@ -128,10 +132,12 @@ __all__ = [
     "Health",
     "HealthCheck",
     "Host",
+    "HostAccess",
     "HostRole",
     "Hostname",
     "IdentityProvider",
     "ImageRef",
+    "IpAddress",
     "LoadBalancer",
     "LoadBalancerFrontend",
     "ManagedDatabase",
@@ -139,11 +145,13 @@ __all__ = [
     "Metadata",
     "Model",
     "Name",
+    "Network",
     "OpenStack",
     "OpenStackInstanceGroup",
     "OpenStackNetwork",
     "OperatingSystem",
     "Orchestration",
+    "PackageMirror",
     "PasswordPolicy",
     "Pipeline",
     "Placement",

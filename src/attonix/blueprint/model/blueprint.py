@@ -13,6 +13,7 @@ from attonix.blueprint.model.configuration import Configuration
 from attonix.blueprint.model.databases import Database
 from attonix.blueprint.model.ha import Ha
 from attonix.blueprint.model.hosts import Host
+from attonix.blueprint.model.network import Network
 from attonix.blueprint.model.orchestration import Cluster, Orchestration
 from attonix.blueprint.model.policy import Policy
 from attonix.blueprint.model.security import Secret, Security
@@ -38,6 +39,7 @@ class Blueprint(Model):
     kind: Literal["DataCenter"] = "DataCenter"
     metadata: Metadata
     hosts: list[Host] = Field(default_factory=list)
+    network: Network = Field(default_factory=Network)
     orchestration: Orchestration = Field(default_factory=Orchestration)
     storage: Storage = Field(default_factory=Storage)
     security: Security

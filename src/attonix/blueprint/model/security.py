@@ -86,15 +86,29 @@ class AccessControl(Model):
     bindings: list[RoleBinding] = Field(default_factory=list)
 
 
+PortRange = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$")]
+
+
+class Egress(Model):
+    """An outbound flow the zone's hosts may open to addresses outside the blueprint's zones
+    (a registry, the Chef server, an object store); everything undeclared is dropped."""
+
+    name: Name
+    cidrs: list[Cidr] = Field(min_length=1)
+    ports: list[Port | PortRange] = Field(min_length=1)
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
 class FirewallZone(Model):
     """A network zone: address ranges, and the hosts and services placed in it."""
 
     name: Name
     cidrs: list[Cidr] = Field(default_factory=list)
     description: str = Field("", max_length=500)
-
-
-PortRange = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$")]
+    egress: list[Egress] = Field(
+        default_factory=list,
+        description="Outbound flows to outside addresses; flows to other zones come from rules.",
+    )
 
 
 class FirewallRule(Model):
@@ -112,6 +126,11 @@ class Firewall(Model):
     """Zones and the flows allowed between them; everything else follows default_policy."""
 
     default_policy: Literal["deny", "allow"] = "deny"
+    management_zone: Name | None = Field(
+        None,
+        description="The zone operators manage hosts from (bastions, VPN): every host admits SSH "
+        "from it, and check fails when a host would not.",
+    )
     zones: list[FirewallZone] = Field(default_factory=list)
     rules: list[FirewallRule] = Field(default_factory=list)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from attonix.blueprint.model.common import Model, Name, Url
+from attonix.blueprint.model.common import HostRole, Model, Name, RoleName, Url
 
 SshPublicKey = Annotated[
     str,
@@ -57,8 +57,40 @@ class Account(Model):
     disabled: bool = False
     ssh_keys: list[SshPublicKey] = Field(
         default_factory=list,
-        description="OpenSSH public keys; admins of this environment get them on every host.",
+        description="OpenSSH public keys of the person's own logins on the hosts that "
+        "users.host_access grants their roles.",
     )
+
+
+def _all_hosts() -> list[HostRole | Literal["all"]]:
+    return ["all"]
+
+
+class HostAccess(Model):
+    """Which hosts the accounts of one role log into, and whether they may use sudo there."""
+
+    role: RoleName
+    hosts_with: list[HostRole | Literal["all"]] = Field(default_factory=_all_hosts)
+    sudo: bool = False
+    sudo_reason: Annotated[str, StringConstraints(max_length=500)] = Field(
+        "", description="Why this role needs root on these hosts (written into sudoers)."
+    )
+
+    @model_validator(mode="after")
+    def _reason(self) -> HostAccess:
+        if self.sudo and len(self.sudo_reason.strip()) < 10:
+            raise ValueError("'sudo: true' needs a 'sudo_reason' of at least 10 characters")
+        return self
+
+
+def _admin_host_access() -> list[HostAccess]:
+    return [
+        HostAccess(
+            role="admin",
+            sudo=True,
+            sudo_reason="administrators of this environment maintain every host",
+        )
+    ]
 
 
 class Users(Model):
@@ -68,3 +100,7 @@ class Users(Model):
     password_policy: PasswordPolicy = Field(default_factory=PasswordPolicy)
     groups: list[Group] = Field(default_factory=list)
     accounts: list[Account] = Field(default_factory=list)
+    host_access: list[HostAccess] = Field(
+        default_factory=_admin_host_access,
+        description="Logins on hosts per role; each person gets their own, never a shared one.",
+    )

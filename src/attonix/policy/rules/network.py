@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from attonix.blueprint.model import Blueprint, FirewallRule
+from attonix.policy import firewall
 from attonix.policy.components import workloads
 from attonix.policy.findings import Area, Context, Issue, Rule, Severity
 
@@ -159,6 +160,19 @@ def _lb_plain_http(ctx: Context) -> Iterator[Issue]:
                 )
 
 
+def _management_reach(ctx: Context) -> Iterator[Issue]:
+    bp = ctx.blueprint
+    for i, host in enumerate(bp.hosts):
+        why = firewall.unreachable_for_management(bp, host)
+        if why is not None:
+            yield Issue(
+                ("hosts", i),
+                f"host/{host.name}",
+                f"operators cannot reach host {host.name!r} ({host.address}) over SSH from the "
+                f"management zone: {why}",
+            )
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         id="ATX055",
@@ -227,5 +241,17 @@ RULES: tuple[Rule, ...] = (
         rationale="A plain HTTP listener carries cookies and tokens unencrypted.",
         fix="Use 'protocol: https' (or tcp passthrough to a TLS backend).",
         check=_lb_plain_http,
+    ),
+    Rule(
+        id="ATX062",
+        title="Host unreachable for management",
+        severity=Severity.high,
+        area=Area.network,
+        rationale="A host whose firewall drops SSH from the management zone locks its operators "
+        "out: the next fix needs console access. Evaluated on the same flows the host's "
+        "nftables ruleset is rendered from.",
+        fix="Declare 'security.firewall.management_zone' (the bastion/VPN zone with cidrs) and "
+        "remove deny rules that drop SSH from it.",
+        check=_management_reach,
     ),
 )

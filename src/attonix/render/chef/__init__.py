@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Chef, Host
-from attonix.render import hosts
+from attonix.render import host_access, hosts
 from attonix.render.base import Artifact
 from attonix.render.chef import cookbook, haproxy
 from attonix.render.nftables import ruleset
@@ -72,6 +72,15 @@ def node(bp: Blueprint, host: Host, chef: Chef) -> dict[str, Any]:
                 "sysctl": hosts.sysctl_settings(bp, host),
                 "load_balancers": haproxy.keepalived_attributes(bp, host),
                 "zones": [z.name for z in hosts.host_zones(bp, host)],
+                "logins": [
+                    {
+                        "name": login.account.name,
+                        "comment": login.account.full_name or login.account.email,
+                        "ssh_keys": list(login.account.ssh_keys),
+                        "sudo": bool(login.sudo),
+                    }
+                    for login in host_access.logins(bp, host)
+                ],
             }
         },
     }

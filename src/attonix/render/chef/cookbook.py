@@ -28,7 +28,8 @@ supports 'ubuntu', '>= 22.04'
 
 ATTRIBUTES_RB = f"""\
 # Managed by attonix. Defaults only: each node's JSON sets the values for that host.
-default['attonix']['admin_user'] = '{hosts.ADMIN_USER}'
+# One login per person (name, comment, ssh_keys, sudo), set per node; no shared account.
+default['attonix']['logins'] = []
 default['attonix']['packages'] = %w({" ".join(hosts.BASE_PACKAGES)})
 default['attonix']['sysctl'] = {{}}
 default['attonix']['load_balancers'] = []
@@ -56,11 +57,35 @@ file '/etc/apt/apt.conf.d/20auto-upgrades' do
   mode '0644'
 end
 
-# The administrator logs in with SSH keys only: its password stays locked.
-user node['attonix']['admin_user'] do
-  manage_home true
-  shell '/bin/bash'
-  action %i(create lock)
+# Each person logs in with their own SSH keys only: passwords stay locked.
+group 'attonix-login'
+
+node['attonix']['logins'].each do |login|
+  user login['name'] do
+    comment login['comment']
+    manage_home true
+    shell '/bin/bash'
+    action %i(create lock)
+  end
+
+  group 'attonix-login' do
+    members [login['name']]
+    append true
+    action :modify
+  end
+
+  directory "/home/#{login['name']}/.ssh" do
+    owner login['name']
+    group login['name']
+    mode '0700'
+  end
+
+  file "/home/#{login['name']}/.ssh/authorized_keys" do
+    content login['ssh_keys'].map { |key| "#{key}\n" }.join
+    owner login['name']
+    group login['name']
+    mode '0600'
+  end
 end
 """
 

@@ -1,51 +1,40 @@
 """The ``cloud-init`` target: first-boot configuration for every Ubuntu host.
 
 Per host, ``cloud-init/<host>/user-data`` (a ``#cloud-config`` document) and ``meta-data``.
-The user-data names the host, creates the ``attonix`` administrator (SSH keys only, password
-locked), installs packages by role, writes the SSH and kernel hardening, the host's nftables
-ruleset and, when the blueprint configures Chef, prepares the Chef client and registers it once
-the validation key has been delivered out of band. No secret value is ever written here.
+The user-data names the host, creates one login per person whose roles reach the host (their
+own SSH keys, password locked, no shared or default account; sudo only where
+``users.host_access`` grants it, with the reason in the sudoers file), installs packages by
+role, writes the SSH and kernel hardening, the audit rules, chrony with the blueprint's time
+servers, the host's nftables ruleset, what a cluster node needs to join its cluster
+(``nodes.py``) and, when the blueprint configures Chef, prepares the Chef client and registers
+it once the validation key has been delivered out of band. No secret value is ever written here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from attonix.blueprint.model import Blueprint, Chef, Host
-from attonix.render import hosts
-from attonix.render.base import Artifact, RenderError
+from attonix.render import host_access, hosts
+from attonix.render.base import Artifact
+from attonix.render.cloudinit import nodes
 from attonix.render.nftables import ruleset
 
 TARGET = "cloud-init"
 BOOTSTRAP = "/usr/local/sbin/attonix-chef-bootstrap"
 FIRSTBOOT = "/etc/chef/firstboot.json"
-_KEY_TYPES = (
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-    "ssh-rsa",
-)
+RESOLVED_DROP_IN = "/etc/systemd/resolved.conf.d/60-attonix.conf"
 # How long the bootstrap waits for the validation key before giving up (seconds).
 _KEY_WAIT_SECONDS = 1800
 
 
-def render(bp: Blueprint, *, admin_ssh_keys: Sequence[str] = ()) -> list[Artifact]:
-    """user-data and meta-data for every host.
-
-    The ``attonix`` administrator gets the SSH keys of the accounts bound to the admin role in
-    this environment, plus ``admin_ssh_keys`` (OpenSSH public keys) given here.
-    """
-    declared = [k for a in bp.accounts_with_role("admin") for k in a.ssh_keys]
-    keys = _check_keys(list(dict.fromkeys([*declared, *admin_ssh_keys])))
+def render(bp: Blueprint) -> list[Artifact]:
+    """user-data and meta-data for every host."""
     out: list[Artifact] = []
     for host in sorted(bp.hosts, key=lambda h: h.name):
-        text = user_data(bp, host, keys=keys)
+        text = user_data(bp, host)
         out.append(Artifact(TARGET, f"cloud-init/{host.name}/user-data", text, "text"))
         out.append(Artifact(TARGET, f"cloud-init/{host.name}/meta-data", meta_data(bp, host)))
     return out
@@ -56,9 +45,9 @@ def meta_data(bp: Blueprint, host: Host) -> dict[str, str]:
     return {"instance-id": f"{bp.metadata.name}-{host.name}", "local-hostname": host.name}
 
 
-def user_data(bp: Blueprint, host: Host, *, keys: Sequence[str] = ()) -> str:
+def user_data(bp: Blueprint, host: Host) -> str:
     """The ``#cloud-config`` user-data text for ``host``."""
-    doc = cloud_config(bp, host, keys=keys)
+    doc = cloud_config(bp, host)
     release = f"Ubuntu {host.os.release} ({hosts.codename(host)})"
     header = (
         "#cloud-config\n"
@@ -85,16 +74,52 @@ def _dump(doc: dict[str, Any]) -> str:
     )
 
 
-def cloud_config(bp: Blueprint, host: Host, *, keys: Sequence[str] = ()) -> dict[str, Any]:
+def users(bp: Blueprint, host: Host) -> list[dict[str, Any]]:
+    """cloud-init ``users``: one login per person; no ``default`` entry, so no shared account."""
+    out = []
+    for login in host_access.logins(bp, host):
+        account = login.account
+        user: dict[str, Any] = {
+            "name": account.name,
+            "gecos": account.full_name or account.email,
+            "groups": [host_access.LOGIN_GROUP, *(["adm"] if "auditor" in login.roles else [])],
+            "shell": "/bin/bash",
+            "lock_passwd": True,
+        }
+        if account.ssh_keys:
+            user["ssh_authorized_keys"] = list(account.ssh_keys)
+        out.append(user)
+    return out
+
+
+def cloud_config(bp: Blueprint, host: Host) -> dict[str, Any]:
     """The user-data as a mapping (what ``user_data`` serialises)."""
     chef = bp.configuration.chef
     files = [
         _file(hosts.SSHD_DROP_IN, hosts.sshd_text(), "0644"),
         _file(hosts.SYSCTL_DROP_IN, hosts.sysctl_text(bp, host), "0644"),
+        _file(host_access.AUDIT_RULES_FILE, host_access.audit_rules_text(), "0640"),
         _file(hosts.NFT_CONF, ruleset.host_ruleset(bp, host), "0755"),
     ]
+    if bp.network.dns_servers:
+        # Ubuntu resolves through systemd-resolved; only the declared resolvers are reachable.
+        resolved = (
+            "# Managed by attonix: the blueprint's DNS resolvers.\n[Resolve]\n"
+            f"DNS={' '.join(str(a) for a in bp.network.dns_servers)}\n"
+            f"Domains={bp.metadata.domain}\n"
+        )
+        files.append(_file(RESOLVED_DROP_IN, resolved, "0644"))
+    sudoers = host_access.sudoers_text(bp, host)
+    if sudoers is not None:
+        files.append(_file(host_access.SUDOERS_FILE, sudoers, "0440"))
+    files += [_file(path, text, mode) for path, text, mode in nodes.node_files(bp, host)]
     if chef is not None:
         files += _chef_files(chef)
+    ntp: dict[str, Any] = {"enabled": True, "ntp_client": "chrony"}
+    if bp.network.time_servers:
+        ntp["servers"] = [str(a) for a in bp.network.time_servers]
+        # Only the declared servers: the firewall admits no other NTP peer.
+        ntp["pools"] = []
     doc: dict[str, Any] = {
         "hostname": host.name,
         "fqdn": hosts.fqdn(bp, host),
@@ -103,27 +128,18 @@ def cloud_config(bp: Blueprint, host: Host, *, keys: Sequence[str] = ()) -> dict
         "timezone": "Etc/UTC",
         "disable_root": True,
         "ssh_pwauth": False,
-        "users": [
-            {
-                "name": hosts.ADMIN_USER,
-                "gecos": "Attonix administrator",
-                "groups": ["sudo"],
-                "shell": "/bin/bash",
-                # Without a password sudo can only work passwordless; SSH keys guard the door.
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                "lock_passwd": True,
-            }
-        ],
+        "groups": [host_access.LOGIN_GROUP],
+        "users": users(bp, host),
         "package_update": True,
         "package_upgrade": True,
         "packages": hosts.packages(bp, host),
-        "ntp": {"enabled": True, "ntp_client": "chrony"},
+        "ntp": ntp,
         "write_files": files,
-        "runcmd": _runcmd(host, chef),
+        "runcmd": _runcmd(bp, host, chef),
     }
-    if keys:
-        # cloud-init's schema wants at least one key; without any the account has no way in.
-        doc["users"][0]["ssh_authorized_keys"] = list(keys)
+    primary = next((m for m in bp.network.package_mirrors if m.name == "ubuntu"), None)
+    if primary is not None:
+        doc["apt"] = {"primary": [{"arches": ["default"], "uri": primary.url}]}
     if chef is not None:
         doc["chef"] = _chef_module(bp, host, chef)
     return doc
@@ -133,7 +149,7 @@ def _file(path: str, content: str, permissions: str) -> dict[str, str]:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
 
 
-def _runcmd(host: Host, chef: Chef | None) -> list[str | list[str]]:
+def _runcmd(bp: Blueprint, host: Host, chef: Chef | None) -> list[str | list[str]]:
     release = host.os.release
     cmds: list[str | list[str]] = [
         # The image must match the blueprint's release; say so loudly in the log if it does not.
@@ -143,7 +159,9 @@ def _runcmd(host: Host, chef: Chef | None) -> list[str | list[str]]:
         ["nft", "-f", hosts.NFT_CONF],
         ["systemctl", "enable", "--now", "nftables.service"],
         ["systemctl", "enable", "--now", "auditd.service", "chrony.service"],
+        ["augenrules", "--load"],
         ["systemctl", "reload-or-restart", "ssh.service"],
+        *nodes.node_commands(bp, host),
     ]
     if chef is not None:
         # Run apart from cloud-init so that waiting for the key never holds up the boot.
@@ -217,17 +235,3 @@ WantedBy=timers.target
         _file("/etc/systemd/system/chef-client.service", service, "0644"),
         _file("/etc/systemd/system/chef-client.timer", timer, "0644"),
     ]
-
-
-def _check_keys(keys: Sequence[str]) -> list[str]:
-    checked = []
-    for key in keys:
-        text = key.strip()
-        if "PRIVATE KEY" in text or not text.startswith(_KEY_TYPES) or "\n" in text:
-            raise RenderError(
-                "admin SSH keys must be single-line OpenSSH public keys "
-                f"(starting with one of {', '.join(_KEY_TYPES[:3])}, ...)",
-                hint="Pass the contents of a .pub file; never a private key.",
-            )
-        checked.append(text)
-    return checked

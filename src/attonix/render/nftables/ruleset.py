@@ -53,9 +53,14 @@ class _Ruleset:
     def __init__(self) -> None:
         self.sets: dict[str, tuple[int, list[str]]] = {}
         self.rules: list[str] = []
+        self.output: list[str] = []
+        #: Machines the blueprint does not list get no output policy: their egress is unknown.
+        self.output_open = False
 
-    def source_matches(self, prefix: str, name: str, nets: Sequence[IpNetwork]) -> list[str]:
-        """Declare one set per address family of ``nets``; return the saddr match for each."""
+    def source_matches(
+        self, prefix: str, name: str, nets: Sequence[IpNetwork], *, field: str = "saddr"
+    ) -> list[str]:
+        """Declare one set per address family of ``nets``; return the ``field`` match for each."""
         matches = []
         for version, keyword in ((4, "ip"), (6, "ip6")):
             elems = [
@@ -66,16 +71,17 @@ class _Ruleset:
             if elems:
                 set_name = _set_name(prefix, name, version)
                 self.sets[set_name] = (version, elems)
-                matches.append(f"{keyword} saddr @{set_name}")
+                matches.append(f"{keyword} {field} @{set_name}")
         return matches
 
-    def add(self, matches: Sequence[str], tail: str, comment: str) -> None:
+    def add(self, matches: Sequence[str], tail: str, comment: str, *, output: bool = False) -> None:
         """Add one ``<match> <tail> comment`` rule per match (``[""]`` adds one without a match)."""
+        chain = self.output if output else self.rules
         for match in matches:
-            self.rules.append(f'{match} {tail} comment "{comment}"'.strip())
+            chain.append(f'{match} {tail} comment "{comment}"'.strip())
 
-    def add_flow(self, flow: Flow) -> None:
-        """The flow as one rule per address family of its sources."""
+    def add_flow(self, flow: Flow, *, output: bool = False) -> None:
+        """The flow as one rule per address family of its peers (destinations for output)."""
         if flow.protocol == "any":
             tail = "counter accept" if flow.verdict == "accept" else "counter drop"
         elif flow.protocol == "vrrp":
@@ -85,14 +91,15 @@ class _Ruleset:
             where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
             ports = parse_ports(flow.ports, where=where)
             tail = f"{flow.protocol} dport {{ {', '.join(ports)} }} counter {flow.verdict}"
-        if flow.sources is None:
-            self.add([""], tail, flow.comment)
+        if flow.peers is None:
+            self.add([""], tail, flow.comment, output=output)
             return
-        matches = self.source_matches(flow.set_prefix, flow.set_name, flow.sources)
+        field = "daddr" if output else "saddr"
+        matches = self.source_matches(flow.set_prefix, flow.set_name, flow.peers, field=field)
         if matches:
-            self.add(matches, tail, flow.comment)
+            self.add(matches, tail, flow.comment, output=output)
         elif flow.origin == "rule":
-            self.rules.append(
+            (self.output if output else self.rules).append(
                 f"# {flow.rule}: zone {flow.set_name} has no cidrs, so it matches nothing"
             )
 
@@ -107,6 +114,9 @@ _ICMP = (
     " nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept",
     "meta l4proto ipv6-icmp icmpv6 type echo-request limit rate 10/second burst 20 packets accept",
 )
+
+
+_ENGINE_BRIDGES = ("docker0", "docker_gwbridge", "br-*", "podman*", "cni-podman*", "veth*")
 
 
 def _drop_tail(chain: str) -> list[str]:
@@ -156,15 +166,23 @@ def _text(
     else:
         out += ["\t\ttype filter hook forward priority filter; policy drop;"]
         out += [f"\t\t{r}" for r in _drop_tail("forward")]
-    out += [
-        "\t}",
-        "",
-        "\tchain output {",
-        # Egress is open: the blueprint names no package mirrors, NTP or DNS servers.
-        "\t\ttype filter hook output priority filter; policy accept;",
-        "\t}",
-        "}",
-    ]
+    out += ["\t}", "", "\tchain output {"]
+    if rs.output_open:
+        out.append("\t\ttype filter hook output priority filter; policy accept;")
+    else:
+        out += [
+            f"\t\ttype filter hook output priority filter; policy {policy};",
+            "\t\tct state invalid counter drop",
+            "\t\tct state established,related accept",
+            '\t\toif "lo" accept',
+            # Errors, neighbour discovery and pings out; replies to pings are established.
+            "\t\tmeta l4proto icmp accept",
+            "\t\tmeta l4proto ipv6-icmp accept",
+        ]
+        out += [f"\t\t{r}" for r in rs.output]
+        if policy == "drop":
+            out += [f"\t\t{r}" for r in _drop_tail("output")]
+    out += ["\t}", "}"]
     # Spaces, not tabs: the ruleset is also embedded in YAML, where tabs force quoted strings.
     return "\n".join(out).replace("\t", "    ") + "\n"
 
@@ -175,6 +193,17 @@ def host_ruleset(bp: Blueprint, host: Host) -> str:
     rs = _Ruleset()
     for flow in firewall.host_input_flows(bp, host):
         rs.add_flow(flow)
+    for flow in firewall.host_output_flows(bp, host):
+        rs.add_flow(flow, output=True)
+    if any(c.kind != "kubernetes" for c in firewall.clusters_of(bp, host)):
+        # Docker and Podman name their bridges themselves and pick their subnets at run time.
+        for pattern in _ENGINE_BRIDGES:
+            rs.add(
+                [f'oifname "{pattern}"'],
+                "counter accept",
+                "container engine bridges",
+                output=True,
+            )
     members = ", ".join(z.name for z in firewall.host_zones(bp, host)) or "none"
     containers = bool(firewall.clusters_of(bp, host))
     return _text(
@@ -190,6 +219,7 @@ def zone_ruleset(bp: Blueprint, zone: FirewallZone) -> str:
     """A ruleset for any machine in ``zone`` that the blueprint does not list as a host."""
     check_zones(bp)
     rs = _Ruleset()
+    rs.output_open = True
     for flow in firewall.zone_flows(bp, {zone.name}):
         rs.add_flow(flow)
     return _text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,9 @@ import yaml
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
-from attonix.render import hosts
-from attonix.render.base import RenderError
-from attonix.render.cloudinit import render
+from attonix.render import host_access, hosts
+from attonix.render.cloudinit import nodes, render
 from attonix.render.nftables import ruleset
-
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5 ops@lab"
 
 
 @pytest.fixture(scope="module")
@@ -48,40 +46,80 @@ def test_identity_and_meta_data(example: Blueprint) -> None:
     }
 
 
-def test_admin_logs_in_with_keys_only(example: Blueprint) -> None:
-    doc = docs(example, admin_ssh_keys=[KEY])["cloud-init/cp-a/user-data"]
+def users_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {u["name"]: u for u in doc["users"]}
+
+
+def test_each_person_gets_their_own_login_and_no_shared_account(example: Blueprint) -> None:
+    doc = docs(example)["cloud-init/cp-a/user-data"]
     assert doc["ssh_pwauth"] is False and doc["disable_root"] is True
-    [user] = doc["users"]
-    assert user["name"] == "attonix" and user["lock_passwd"] is True
-    alice = example.users.accounts[0].ssh_keys[0]
-    assert alice.endswith("alice@attonixcorp.com")
-    # the environment's admins (alice, through the platform group) plus the keys passed in
-    assert user["ssh_authorized_keys"] == [alice, KEY]
-    assert not {"passwd", "hashed_passwd", "plain_text_passwd"} & set(user)
+    users = users_of(doc)
+    # admin alice (group platform), operator bob, auditor dave; carol is a developer in staging.
+    assert sorted(users) == ["alice", "bob", "dave"]
+    assert "default" not in doc["users"] and "attonix" not in users
+    for account in example.users.accounts:
+        if account.name in users:
+            user = users[account.name]
+            assert user["ssh_authorized_keys"] == account.ssh_keys
+            assert user["lock_passwd"] is True
+            assert not {"passwd", "hashed_passwd", "plain_text_passwd", "sudo"} & set(user)
+            assert hosts.LOGIN_GROUP in user["groups"]
+    assert "adm" in users["dave"]["groups"] and "adm" not in users["alice"]["groups"]
     assert "chpasswd" not in doc and "password" not in doc
     sshd = files_of(doc)[hosts.SSHD_DROP_IN]
-    for line in ("PermitRootLogin no", "PasswordAuthentication no", "AllowUsers attonix"):
+    for line in ("PermitRootLogin no", "PasswordAuthentication no", "AllowGroups attonix-login"):
         assert line in sshd.splitlines()
     assert "cbc" not in sshd and "sha1" not in sshd.replace("sha1-", "")
 
 
-def test_only_admins_of_this_environment_get_keys(example: Blueprint) -> None:
-    bob = example.users.accounts[1].model_copy(
-        update={"ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJvYmtleQ bob@x"]}
-    )
-    accounts = [example.users.accounts[0], bob, *example.users.accounts[2:]]
-    bp = example.model_copy(
-        update={"users": example.users.model_copy(update={"accounts": accounts})}
-    )
-    [user] = docs(bp)["cloud-init/cp-a/user-data"]["users"]
-    assert [k.rsplit(" ", 1)[1] for k in user["ssh_authorized_keys"]] == [
-        "alice@attonixcorp.com"
-    ]  # bob is an operator, not an admin
+def test_logins_follow_the_roles_host_access_allows(example: Blueprint) -> None:
+    out = docs(example)
+    # operators reach bastions, compute and load balancers, not the CI executors
+    assert sorted(users_of(out["cloud-init/ci-a/user-data"])) == ["alice", "dave"]
+    assert sorted(users_of(out["cloud-init/lb-a/user-data"])) == ["alice", "bob", "dave"]
 
 
-def test_private_keys_are_refused(example: Blueprint) -> None:
-    with pytest.raises(RenderError, match="public keys"):
-        render(example, admin_ssh_keys=["-----BEGIN OPENSSH PRIVATE KEY-----"])
+def test_sudo_only_for_roles_that_need_it_with_the_reason(example: Blueprint) -> None:
+    out = docs(example)
+    sudoers = files_of(out["cloud-init/lb-a/user-data"])[host_access.SUDOERS_FILE]
+    lines = sudoers.splitlines()
+    assert "alice ALL=(ALL:ALL) NOPASSWD: ALL" in lines
+    assert "bob ALL=(ALL:ALL) NOPASSWD: ALL" in lines
+    assert not [line for line in lines if line.startswith("dave")]
+    assert "# bob: role operator: On-call operators restart haproxy" in sudoers
+    ci = files_of(out["cloud-init/ci-a/user-data"])[host_access.SUDOERS_FILE]
+    assert "bob" not in ci
+
+
+def test_nobody_with_sudo_means_no_sudoers_file(example_path: Path) -> None:
+    d = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    d["users"]["host_access"] = [{"role": "auditor"}]
+    doc = docs(Blueprint.model_validate(d))["cloud-init/cp-a/user-data"]
+    assert host_access.SUDOERS_FILE not in files_of(doc)
+    assert sorted(users_of(doc)) == ["dave"]
+
+
+def test_sudo_without_a_reason_is_refused() -> None:
+    from attonix.blueprint.model import HostAccess
+
+    with pytest.raises(ValueError, match="sudo_reason"):
+        HostAccess.model_validate({"role": "operator", "sudo": True})
+
+
+def test_audit_rules_and_chrony_with_the_time_servers(example: Blueprint) -> None:
+    doc = docs(example)["cloud-init/bastion-a/user-data"]
+    rules = files_of(doc)[host_access.AUDIT_RULES_FILE].splitlines()
+    assert "-w /etc/shadow -p wa -k identity" in rules
+    assert "-w /etc/sudoers.d/ -p wa -k privilege" in rules
+    assert "-w /usr/bin/sudo -p x -k privileged" in rules
+    assert any("-S execve -C uid!=euid -F euid=0" in r for r in rules)
+    assert doc["ntp"] == {
+        "enabled": True,
+        "ntp_client": "chrony",
+        "servers": ["10.10.9.2", "10.10.9.3"],
+        "pools": [],
+    }
+    assert ["augenrules", "--load"] in doc["runcmd"]
 
 
 def test_packages_follow_roles_and_clusters(example: Blueprint) -> None:
@@ -92,7 +130,6 @@ def test_packages_follow_roles_and_clusters(example: Blueprint) -> None:
     assert {"lvm2", "containerd"} <= set(out["cloud-init/wk-a1/user-data"]["packages"])
     assert "docker.io" in out["cloud-init/sw-a/user-data"]["packages"]
     assert "podman" in out["cloud-init/pod-a/user-data"]["packages"]
-    assert out["cloud-init/lb-a/user-data"]["ntp"] == {"enabled": True, "ntp_client": "chrony"}
 
 
 def test_writes_the_hosts_own_nftables_ruleset_and_sysctl(example: Blueprint) -> None:
@@ -149,3 +186,50 @@ def test_release_comes_from_the_host(example: Blueprint) -> None:
 def test_output_is_deterministic(example: Blueprint, example_path: Path) -> None:
     again = load_file(example_path).blueprint
     assert [a.text() for a in render(example)] == [a.text() for a in render(again)]
+
+
+def test_kubernetes_nodes_are_ready_to_join(example: Blueprint) -> None:
+    out = docs(example)
+    cp = out["cloud-init/cp-a/user-data"]
+    files = files_of(cp)
+    assert files[nodes.MODULES_FILE].splitlines()[1:] == ["overlay", "br_netfilter"]
+    assert "net.bridge.bridge-nf-call-iptables = 1" in files[nodes.SYSCTL_FILE]
+    assert "Pin: version 1.35.*" in files[nodes.APT_PIN_FILE]
+    script = files[nodes.KUBERNETES_SCRIPT]
+    # the blueprint's mirror of pkgs.k8s.io, at the cluster's minor version
+    repo = "https://pkgs-k8s.attonixcorp.internal/core:/stable:/v1.35/deb/"
+    assert f"curl -fsSL {repo}Release.key" in script
+    assert "apt-get install -y -q kubelet kubeadm kubectl" in script
+    assert "swapoff -a" in script and "SystemdCgroup = true" in script
+    assert {"containerd", "curl", "gpg"} <= set(cp["packages"])
+    init = list(yaml.safe_load_all(files[nodes.KUBEADM_CONFIG]))
+    assert [d["kind"] for d in init] == ["InitConfiguration", "ClusterConfiguration"]
+    assert init[1]["controlPlaneEndpoint"] == "10.10.0.10:6443"  # lb-edge's virtual IP
+    assert init[1]["networking"]["podSubnet"] == "10.244.0.0/16"
+    # tokens by reference only: placeholders, filled from the delivered files at join time
+    assert init[0]["bootstrapTokens"][0]["token"] == "@TOKEN@"
+    wk = files_of(out["cloud-init/wk-a1/user-data"])
+    [join] = yaml.safe_load_all(wk[nodes.KUBEADM_CONFIG])
+    assert join["kind"] == "JoinConfiguration" and "controlPlane" not in join
+    assert join["discovery"]["bootstrapToken"]["caCertHashes"] == ["@CA_CERT_HASH@"]
+    [cp_join] = yaml.safe_load_all(files_of(out["cloud-init/cp-b/user-data"])[nodes.KUBEADM_CONFIG])
+    assert cp_join["controlPlane"]["certificateKey"] == "@CERTIFICATE_KEY@"
+    assert "kubeadm join --config /run/attonix/kubeadm.yaml" in wk[nodes.JOIN_SCRIPT]
+    assert [nodes.KUBERNETES_SCRIPT] in cp["runcmd"]
+
+
+def test_swarm_nodes_join_and_podman_hosts_get_podman(example: Blueprint) -> None:
+    out = docs(example)
+    first = files_of(out["cloud-init/sw-a/user-data"])[nodes.JOIN_SCRIPT]
+    assert "docker swarm init --advertise-addr 10.20.1.31" in first
+    other = files_of(out["cloud-init/sw-b/user-data"])[nodes.JOIN_SCRIPT]
+    assert "docker swarm join --token" in other and "10.20.1.31:2377" in other
+    assert "podman" in out["cloud-init/pod-a/user-data"]["packages"]
+    assert nodes.JOIN_SCRIPT not in files_of(out["cloud-init/pod-a/user-data"])
+
+
+def test_no_join_material_or_secret_in_any_user_data(example: Blueprint) -> None:
+    for art in render(example):
+        text = art.text()
+        assert "PRIVATE KEY" not in text
+        assert not re.search(r"[a-z0-9]{6}\.[a-z0-9]{16}", text)  # a kubeadm token

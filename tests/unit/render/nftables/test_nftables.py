@@ -253,3 +253,81 @@ def test_render_is_deterministic_for_the_example(example_path: Any) -> None:
     again = [(a.path, a.text()) for a in render(load_file(example_path).blueprint)]
     assert first == again
     assert firewall.host_zones(bp, bp.hosts_by_name["lb-a"])[0].name == "dmz"
+
+
+def output_rules(text: str) -> list[str]:
+    lines = [line.strip() for line in text.split("chain output {", 1)[1].splitlines()]
+    return [line for line in lines[: lines.index("}")] if line]
+
+
+def test_output_is_default_deny_with_the_declared_egress(example_path: Any) -> None:
+    bp = load_file(example_path).blueprint
+    out = files(bp)
+    wk = output_rules(out["nftables/wk-a1.nft"])
+    assert wk[0] == "type filter hook output priority filter; policy drop;"
+    assert "ct state established,related accept" in wk
+    joined = "\n".join(wk)
+    # the blueprint's rules whose source zone holds the host: app -> data on the database ports
+    assert "ip daddr @zone_data tcp dport { 5432, 3306, 27017 } counter accept" in joined
+    # the zone's declared egress, DNS, NTP and the package mirrors
+    assert "ip daddr @egress_app__registry tcp dport { 443 } counter accept" in joined
+    assert "ip daddr @svc_dns udp dport { 53 } counter accept" in joined
+    assert "ip daddr @svc_ntp udp dport { 123 } counter accept" in joined
+    assert "ip daddr @mirror_ubuntu tcp dport { 80, 443 } counter accept" in joined
+    assert "ip daddr @podnet_k8s_prod counter accept" in joined
+    assert wk[-1] == "counter drop"
+    # nothing undeclared: no rule without a destination but the fixed preamble
+    free = [r for r in wk if "daddr" not in r and "oif" not in r]
+    assert free == [
+        "type filter hook output priority filter; policy drop;",
+        "ct state invalid counter drop",
+        "ct state established,related accept",
+        "meta l4proto icmp accept",
+        "meta l4proto ipv6-icmp accept",
+        'limit rate 6/minute burst 10 packets log prefix "attonix drop output: " level info',
+        "counter drop",
+    ]
+    # bastions open SSH to every other host; other hosts do not
+    assert "ip daddr @managed_hosts tcp dport { 22 }" in out["nftables/bastion-a.nft"]
+    assert "@managed_hosts" not in out["nftables/wk-a1.nft"]
+    # swarm and podman engines name their bridges at run time
+    assert 'oifname "docker0" counter accept' in out["nftables/sw-a.nft"]
+    # machines the blueprint does not list keep an open output chain
+    assert "hook output priority filter; policy accept;" in out["nftables/zones/app.nft"]
+
+
+def test_every_host_admits_ssh_from_the_management_zone(example_path: Any) -> None:
+    bp = load_file(example_path).blueprint
+    for path, text in files(bp).items():
+        if "/zones/" in path:
+            continue
+        assert (
+            'ip saddr @zone_mgmt tcp dport { 22 } counter accept comment "ssh from management '
+            'zone mgmt"' in input_rules(text)
+        ), path
+    for host in bp.hosts:
+        assert firewall.unreachable_for_management(bp, host) is None, host.name
+
+
+def test_a_deny_before_the_management_flow_makes_a_host_unreachable() -> None:
+    bp = blueprint()
+    security = bp.security.model_dump()
+    security["firewall"]["management_zone"] = "ops"
+    assert firewall.unreachable_for_management(blueprint(security=security), bp.hosts[0]) is None
+    security["firewall"]["rules"].insert(
+        0,
+        {
+            "name": "no-ssh",
+            "source": "ops",
+            "destination": "server",
+            "ports": [22],
+            "action": "deny",
+        },
+    )
+    bad = blueprint(security=security)
+    why = firewall.unreachable_for_management(bad, bad.hosts_by_name["srv"])
+    assert why is not None and "no-ssh" in why
+    # the host outside the denied zone is still reachable
+    assert firewall.unreachable_for_management(bad, bad.hosts_by_name["lone"]) is None
+    # no management zone at all: every host is reported
+    assert "no management zone" in (firewall.unreachable_for_management(bp, bp.hosts[0]) or "")
