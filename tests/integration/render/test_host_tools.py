@@ -102,7 +102,9 @@ def test_ruby_accepts_every_recipe_and_template(example: Blueprint, tmp_path: Pa
         "firewall.rb",
         "haproxy.rb",
     }
-    for path in rubies:
+    policies = sorted((tmp_path / "chef/policyfiles").glob("*.rb"))
+    assert [p.stem for p in policies] == ["base_firewall", "base_firewall_load-balancer"]
+    for path in [*rubies, *policies]:
         proc = _run("ruby", "-wc", str(path))
         assert proc.returncode == 0 and proc.stderr == "", f"{path}: {proc.stderr}"
     templates = sorted(cookbook.rglob("*.erb"))
@@ -151,6 +153,29 @@ def test_haproxy_accepts_the_config_chef_renders(example: Blueprint, tmp_path: P
     assert cfg == haproxy.haproxy_config(example, haproxy.haproxy_lbs(example))
     assert "retry-on all-retryable-errors" in cfg and "option redispatch" in cfg
     assert "server cp-a 10.20.2.10:6443 check" in cfg
+    # haproxy -c loads the TLS certificate: give it one in a directory of the test's own.
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    _run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(certs / "key"),
+        "-out",
+        str(certs / "crt"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=lb-edge",
+    )
+    (certs / "lb-edge.pem").write_text((certs / "crt").read_text() + (certs / "key").read_text())
+    cfg = cfg.replace(haproxy.CERT_DIR, str(certs))
     (tmp_path / "haproxy.cfg").write_text(cfg)
     proc = _run("haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg"))
     assert proc.returncode == 0 and "Configuration file is valid" in proc.stdout, proc.stderr

@@ -19,7 +19,7 @@ from typing import Any
 from attonix.blueprint.model import Blueprint, Chef, Host
 from attonix.render import host_access, hosts
 from attonix.render.base import Artifact
-from attonix.render.chef import cookbook, haproxy
+from attonix.render.chef import cookbook, haproxy, policyfiles
 from attonix.render.nftables import ruleset
 
 TARGET = "chef"
@@ -31,7 +31,7 @@ def render(bp: Blueprint) -> list[Artifact]:
     chef = bp.configuration.chef
     if chef is None:
         return []
-    out = _cookbook(bp)
+    out = _cookbook(bp, chef)
     for role in sorted(chef.roles, key=lambda r: r.name):
         doc = {
             "name": role.name,
@@ -45,6 +45,11 @@ def render(bp: Blueprint) -> list[Artifact]:
         out.append(Artifact(TARGET, f"chef/roles/{role.name}.json", doc, "json"))
     for host in sorted(bp.hosts, key=lambda h: h.name):
         out.append(Artifact(TARGET, f"chef/nodes/{host.name}.json", node(bp, host, chef), "json"))
+    for name, members in sorted(policyfiles.policies(bp, chef).items()):
+        text = policyfiles.policyfile(
+            bp, chef, name, members, attributes=lambda h: attributes(bp, h)
+        )
+        out.append(Artifact(TARGET, f"chef/policyfiles/{name}.rb", text, "text"))
     env = {
         "name": chef.policy_group,
         "description": f"{bp.metadata.name} {bp.metadata.environment} (managed by attonix)",
@@ -66,27 +71,30 @@ def node(bp: Blueprint, host: Host, chef: Chef) -> dict[str, Any]:
         "json_class": "Chef::Node",
         "chef_type": "node",
         "run_list": hosts.chef_run_list(host, chef),
-        "normal": {
-            "attonix": {
-                "packages": hosts.packages(bp, host),
-                "sysctl": hosts.sysctl_settings(bp, host),
-                "load_balancers": haproxy.keepalived_attributes(bp, host),
-                "zones": [z.name for z in hosts.host_zones(bp, host)],
-                "logins": [
-                    {
-                        "name": login.account.name,
-                        "comment": login.account.full_name or login.account.email,
-                        "ssh_keys": list(login.account.ssh_keys),
-                        "sudo": bool(login.sudo),
-                    }
-                    for login in host_access.logins(bp, host)
-                ],
-            }
-        },
+        "normal": {"attonix": attributes(bp, host)},
     }
 
 
-def _cookbook(bp: Blueprint) -> list[Artifact]:
+def attributes(bp: Blueprint, host: Host) -> dict[str, Any]:
+    """The ``attonix`` attributes of ``host`` (in its policy and its node file)."""
+    return {
+        "packages": hosts.packages(bp, host),
+        "sysctl": hosts.sysctl_settings(bp, host),
+        "load_balancers": haproxy.keepalived_attributes(bp, host),
+        "zones": [z.name for z in hosts.host_zones(bp, host)],
+        "logins": [
+            {
+                "name": login.account.name,
+                "comment": login.account.full_name or login.account.email,
+                "ssh_keys": list(login.account.ssh_keys),
+                "sudo": bool(login.sudo),
+            }
+            for login in host_access.logins(bp, host)
+        ],
+    }
+
+
+def _cookbook(bp: Blueprint, chef: Chef) -> list[Artifact]:
     def text(path: str, content: str) -> Artifact:
         return Artifact(TARGET, f"{_CB}/{path}", content, "text")
 
@@ -101,6 +109,14 @@ def _cookbook(bp: Blueprint) -> list[Artifact]:
         text("templates/keepalived.conf.erb", haproxy.KEEPALIVED_TEMPLATE),
         text("templates/sysctl.conf.erb", cookbook.SYSCTL_TEMPLATE),
         text("files/default/sshd-hardening.conf", hosts.sshd_text()),
+        text(
+            "README.md",
+            cookbook.readme(
+                bp.metadata.name,
+                policy_group=chef.policy_group,
+                policies=sorted(policyfiles.policies(bp, chef)),
+            ),
+        ),
     ]
     for host in sorted(bp.hosts, key=lambda h: h.name):
         # Chef serves files/host-<fqdn>/ before files/default/ to the node with that FQDN.

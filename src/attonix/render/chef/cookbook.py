@@ -27,7 +27,7 @@ supports 'ubuntu', '>= 22.04'
 
 
 ATTRIBUTES_RB = f"""\
-# Managed by attonix. Defaults only: each node's JSON sets the values for that host.
+# Managed by attonix. Defaults only: each host's values come from its policy (or node JSON).
 # One login per person (name, comment, ssh_keys, sudo), set per node; no shared account.
 default['attonix']['logins'] = []
 default['attonix']['packages'] = %w({" ".join(hosts.BASE_PACKAGES)})
@@ -35,6 +35,10 @@ default['attonix']['sysctl'] = {{}}
 default['attonix']['load_balancers'] = []
 # nil means the interface of the default route (Ohai's network/default_interface).
 default['attonix']['keepalived']['interface'] = nil
+
+# The node's policy carries every member's attributes keyed by FQDN: this node's entry wins.
+own = (node['attonix']['nodes'] || {{}})[node['fqdn']] || {{}}
+own.each {{ |key, value| default['attonix'][key] = value }}
 """
 
 DEFAULT_RB = """\
@@ -189,4 +193,39 @@ SYSCTL_TEMPLATE = """\
 <% @settings.sort.each do |key, value| -%>
 <%= key %> = <%= value %>
 <% end -%>
+"""
+
+
+def readme(bp_name: str, *, policy_group: str, policies: list[str]) -> str:
+    """``README.md`` of the cookbook: what it does, how it is fed, how to run it."""
+    names = "\n".join(f"- `{p}` — `policyfiles/{p}.rb`" for p in policies)
+    return f"""\
+# {COOKBOOK}
+
+Managed by attonix from blueprint `{bp_name}`; re-render instead of editing.
+
+Keeps the blueprint's Ubuntu hosts converged: packages, one locked login per person with their
+own SSH keys (`default`), SSH and kernel hardening (`hardening`), the host's nftables ruleset
+(`firewall`, verified with `nft -c` before it is installed) and haproxy with keepalived on load
+balancer members (`haproxy`, verified with `haproxy -c`).
+
+## Attributes
+
+All under `node['attonix']`: `packages`, `sysctl`, `zones`, `logins` (name, comment,
+ssh_keys, sudo), `load_balancers` (keepalived), `keepalived.interface`. Each policy sets them
+per host under `node['attonix']['nodes'][<fqdn>]`; `attributes/default.rb` lifts the node's own
+entry. haproxy terminates TLS with `/etc/haproxy/certs/<load balancer>.pem` (certificate chain
+and key from the internal CA), which is delivered out of band and never part of this cookbook.
+
+## Policies (policy group `{policy_group}`)
+
+{names}
+
+```
+chef install policyfiles/<policy>.rb
+chef push {policy_group} policyfiles/<policy>.rb
+```
+
+A new host registers itself at first boot (cloud-init): its first-boot JSON names its
+`policy_name` and `policy_group`, once the validation key has been delivered.
 """

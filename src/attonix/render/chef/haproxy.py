@@ -10,6 +10,12 @@ ingress controller (443, or 80 for ``http``) on Kubernetes, on its first port (p
 host) on Swarm and Podman. A Kubernetes cluster named as a backend is its API server (6443) on
 the control-plane hosts. Retries, redispatch and ``retry-on all-retryable-errors`` with health
 checks make a dying backend invisible to clients.
+
+TLS: an ``https`` frontend whose backend speaks TLS itself (a Kubernetes ingress on 443, an API
+server) passes TLS through (``mode tcp``). One whose backend speaks plain HTTP (a Swarm or
+Podman service's port) terminates TLS here with the load balancer's certificate from the
+internal CA, ``<cert_dir>/<load balancer>.pem`` (certificate chain and key, delivered out of
+band, never rendered), at ``security.tls.min_version``, and balances HTTP with health checks.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from attonix.render import hosts
 from attonix.render.base import RenderError
 
 KUBE_API_PORT = 6443
+#: Where each load balancer's certificate and key (one PEM file) are delivered.
+CERT_DIR = "/etc/haproxy/certs"
 
 _GLOBAL = """\
 # Managed by attonix: haproxy for the load balancers of blueprint {name}.
@@ -59,6 +67,8 @@ class Upstream:
     servers: tuple[Host, ...]
     port: int
     health_path: str | None
+    #: Whether the servers speak TLS themselves (then an https frontend passes TLS through).
+    tls: bool = False
 
 
 def upstream(bp: Blueprint, frontend: LoadBalancerFrontend) -> Upstream:
@@ -74,32 +84,57 @@ def upstream(bp: Blueprint, frontend: LoadBalancerFrontend) -> Upstream:
                 hint="Name a backend service, a frontend, or a kubernetes cluster (its API).",
             )
         servers = [bp.hosts_by_name[n] for n in cluster.control_plane if n in bp.hosts_by_name]
-        return Upstream(tuple(servers), KUBE_API_PORT, None)
+        return Upstream(tuple(servers), KUBE_API_PORT, None, tls=True)
     cluster = bp.clusters_by_name[workload.cluster]
     servers = bp.cluster_hosts(cluster)
     check = workload.health_check()
     health = check.path if check is not None and check.check == "http" else None
     if cluster.kind == "kubernetes":
         port = 80 if frontend.protocol == "http" else 443
-        return Upstream(tuple(servers), port, "/healthz" if health else None)
+        return Upstream(
+            tuple(servers), port, "/healthz" if health else None, tls=frontend.protocol != "http"
+        )
     return Upstream(tuple(servers), workload.ports[0].port, health)
 
 
-def _sections(bp: Blueprint, lb: LoadBalancer) -> str:
+def certificate_path(lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> str:
+    """The PEM file (chain and key) with which ``lb`` terminates TLS."""
+    return f"{cert_dir.rstrip('/')}/{lb.name}.pem"
+
+
+def terminates_tls(bp: Blueprint, frontend: LoadBalancerFrontend) -> bool:
+    """Whether haproxy itself terminates TLS for ``frontend`` (https to a plain backend)."""
+    return frontend.protocol == "https" and not upstream(bp, frontend).tls
+
+
+def _sections(bp: Blueprint, lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> str:
     bind_host = str(lb.virtual_ip) if lb.virtual_ip is not None else ""
     if lb.virtual_ip is not None and lb.virtual_ip.version == 6:
         bind_host = f"[{bind_host}]"
+    min_tls = f"TLSv{bp.security.tls.min_version}"
     out: list[str] = []
     for fe in lb.frontends:
         up = upstream(bp, fe)
-        mode = "http" if fe.protocol == "http" else "tcp"
+        terminate = fe.protocol == "https" and not up.tls
+        mode = "http" if fe.protocol == "http" or terminate else "tcp"
         name = f"{lb.name}-{fe.name}"
+        bind = f"    bind {bind_host}:{fe.port}"
+        if terminate:
+            crt = certificate_path(lb, cert_dir=cert_dir)
+            bind += f" ssl crt {crt} ssl-min-ver {min_tls} alpn h2,http/1.1"
+        out += ["", f"frontend {name}", bind, f"    mode {mode}"]
+        if terminate:
+            out += [
+                "    option httplog",
+                "    option forwardfor",
+                "    http-request set-header X-Forwarded-Proto https",
+                '    http-response set-header Strict-Transport-Security "max-age=31536000"',
+            ]
+        else:
+            if fe.protocol == "https":
+                out.append("    # TLS passes through to the backend, which terminates it.")
+            out.append(f"    option {'httplog' if mode == 'http' else 'tcplog'}")
         out += [
-            "",
-            f"frontend {name}",
-            f"    bind {bind_host}:{fe.port}",
-            f"    mode {mode}",
-            f"    option {'httplog' if mode == 'http' else 'tcplog'}",
             f"    default_backend {name}",
             "",
             f"backend {name}",
@@ -109,8 +144,9 @@ def _sections(bp: Blueprint, lb: LoadBalancer) -> str:
             "    option redispatch",
             "    retry-on all-retryable-errors",
         ]
-        if mode == "http" and up.health_path:
-            out += [f"    option httpchk GET {up.health_path}", "    http-check expect status 200"]
+        if mode == "http" and (up.health_path or terminate):
+            path = up.health_path or "/"
+            out += [f"    option httpchk GET {path}", "    http-check expect status 200"]
         out.append("    default-server inter 2s fall 3 rise 2")
         if not up.servers:
             out.append(f"    # no hosts in the cluster behind {fe.backend}")
@@ -125,9 +161,11 @@ def haproxy_lbs(bp: Blueprint) -> list[LoadBalancer]:
     return [lb for lb in bp.ha.load_balancers if lb.kind == "haproxy"]
 
 
-def haproxy_config(bp: Blueprint, lbs: Sequence[LoadBalancer]) -> str:
-    """The complete haproxy.cfg for a node that serves ``lbs``."""
-    return _GLOBAL.format(name=bp.metadata.name) + "".join(_sections(bp, lb) for lb in lbs)
+def haproxy_config(bp: Blueprint, lbs: Sequence[LoadBalancer], *, cert_dir: str = CERT_DIR) -> str:
+    """The complete haproxy.cfg for a node that serves ``lbs`` (certificates in ``cert_dir``)."""
+    return _GLOBAL.format(name=bp.metadata.name) + "".join(
+        _sections(bp, lb, cert_dir=cert_dir) for lb in lbs
+    )
 
 
 def haproxy_template(bp: Blueprint) -> str:

@@ -176,16 +176,26 @@ def _chef_module(bp: Blueprint, host: Host, chef: Chef) -> dict[str, Any]:
         "force_install": False,
         "server_url": f"{chef.server_url.rstrip('/')}/organizations/{chef.organization}",
         "node_name": hosts.fqdn(bp, host),
-        "environment": chef.policy_group,
         "validation_name": f"{chef.organization}-validator",
         "validation_key": hosts.CHEF_VALIDATION_KEY,
         # 'system' tells cloud-init to use the key file delivered out of band, never a value.
         "validation_cert": "system",
-        "run_list": hosts.chef_run_list(host, chef),
+        # The node's policy (named after its Chef roles) and policy group, in the first-boot
+        # JSON: Policyfiles replace run lists and environments.
+        "initial_attributes": {
+            "policy_name": "_".join(_chef_roles(host, chef)) or "base",
+            "policy_group": chef.policy_group,
+        },
         "chef_license": "accept",
         "ssl_verify_mode": ":verify_peer",
         "exec": False,
     }
+
+
+def _chef_roles(host: Host, chef: Chef) -> list[str]:
+    # The same naming as the chef target's Policyfiles (renderers do not import each other).
+    wanted = {*host.roles, "all"}
+    return [r.name for r in chef.roles if wanted & set(r.hosts_with)]
 
 
 def _chef_files(chef: Chef) -> list[dict[str, str]]:
@@ -203,7 +213,7 @@ while [ ! -s {key} ]; do
   sleep 10; waited=$((waited + 10))
 done
 chmod 0600 {key}
-chef-client --once --environment {chef.policy_group} --json-attributes {FIRSTBOOT}
+chef-client --once --json-attributes {FIRSTBOOT}
 # Once registered the node uses its own client key; the validator key must not linger.
 rm -f {key}
 systemctl enable --now chef-client.timer

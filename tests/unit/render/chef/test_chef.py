@@ -135,3 +135,44 @@ def test_no_secret_values_and_nothing_without_chef(example: Blueprint, out: dict
         update={"configuration": example.configuration.model_copy(update={"chef": None})}
     )
     assert render(bp) == []
+
+
+def test_a_policyfile_per_role_combination_with_the_attributes(
+    example: Blueprint, out: dict[str, Any]
+) -> None:
+    policies = sorted(p for p in out if p.startswith("chef/policyfiles/"))
+    assert policies == [
+        "chef/policyfiles/base_firewall.rb",
+        "chef/policyfiles/base_firewall_load-balancer.rb",
+    ]
+    lb = out["chef/policyfiles/base_firewall_load-balancer.rb"]
+    assert "name 'base_firewall_load-balancer'" in lb
+    assert (
+        "run_list 'recipe[attonix_base]', 'recipe[attonix_base::hardening]', "
+        "'recipe[attonix_base::firewall]', 'recipe[attonix_base::haproxy]'"
+    ) in lb
+    assert "chef push prod policyfiles/base_firewall_load-balancer.rb" in lb
+    assert "cookbook 'attonix_base', path: '../cookbooks/attonix_base'" in lb
+    # the attributes of each member are in the policy, keyed by FQDN
+    line = next(x for x in lb.splitlines() if "['nodes']['lb-a.attonixcorp.com']" in x)
+    assert '"virtual_ip" => "10.10.0.10"' in line and '"name" => "alice"' in line
+    assert "lb-a.attonixcorp.com" not in out["chef/policyfiles/base_firewall.rb"]
+    attrs = out[f"{CB}/attributes/default.rb"]
+    assert "own = (node['attonix']['nodes'] || {})[node['fqdn']] || {}" in attrs
+    readme = out[f"{CB}/README.md"]
+    assert "chef push prod policyfiles/<policy>.rb" in readme
+    assert "`base_firewall_load-balancer`" in readme
+
+
+def test_https_to_a_plain_backend_terminates_tls_and_tls_backends_pass_through(
+    example: Blueprint,
+) -> None:
+    cfg = haproxy.haproxy_config(example, haproxy.haproxy_lbs(example))
+    status = cfg.split("frontend lb-edge-status", 1)[1].split("backend", 1)[0]
+    assert (
+        "bind 10.10.0.10:8443 ssl crt /etc/haproxy/certs/lb-edge.pem ssl-min-ver TLSv1.3" in status
+    )
+    assert "mode http" in status
+    console = cfg.split("frontend lb-edge-console", 1)[1].split("backend", 1)[0]
+    assert "mode tcp" in console and "ssl crt" not in console
+    assert "-----BEGIN" not in cfg

@@ -60,7 +60,7 @@ def test_each_person_gets_their_own_login_and_no_shared_account(example: Bluepri
     for account in example.users.accounts:
         if account.name in users:
             user = users[account.name]
-            assert user["ssh_authorized_keys"] == account.ssh_keys
+            assert user.get("ssh_authorized_keys", []) == account.ssh_keys
             assert user["lock_passwd"] is True
             assert not {"passwd", "hashed_passwd", "plain_text_passwd", "sudo"} & set(user)
             assert hosts.LOGIN_GROUP in user["groups"]
@@ -150,11 +150,14 @@ def test_chef_is_bootstrapped_without_the_validation_key(example: Blueprint) -> 
     assert chef["server_url"] == "https://chef.attonixcorp.internal/organizations/attonixcorp"
     assert chef["validation_cert"] == "system"
     assert chef["validation_key"] == "/etc/chef/validation.pem"
-    assert chef["run_list"] == ["role[base]", "role[firewall]", "role[load-balancer]"]
-    assert docs(example)["cloud-init/wk-a1/user-data"]["chef"]["run_list"] == [
-        "role[base]",
-        "role[firewall]",
-    ]
+    # The node binds to its Policyfile (named after its Chef roles) in the policy group.
+    assert "run_list" not in chef and "environment" not in chef
+    assert chef["initial_attributes"] == {
+        "policy_name": "base_firewall_load-balancer",
+        "policy_group": "prod",
+    }
+    wk = docs(example)["cloud-init/wk-a1/user-data"]["chef"]["initial_attributes"]
+    assert wk["policy_name"] == "base_firewall"
     bootstrap = files_of(doc)["/usr/local/sbin/attonix-chef-bootstrap"]
     assert "chef-validator" in bootstrap and "rm -f /etc/chef/validation.pem" in bootstrap
     assert "BEGIN" not in bootstrap
