@@ -3,28 +3,50 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 
-from attonix.blueprint import Blueprint
-from attonix.cli._common import OutputFormat, guarded, load_or_exit, print_json, stdout
+from attonix.cli._common import (
+    blueprint_source,
+    guarded,
+    load_or_exit,
+    output_choice,
+    print_document,
+    print_json,
+    split_legacy_file_flag,
+    stdout,
+)
+from attonix.cli._options import FileArg, FileOpt, LegacyFormat, output_option
+
+VALIDATE_FORMATS = ("text", "json", "yaml", "sarif")
 
 
 def validate(
-    file: Annotated[str, typer.Argument(help="The blueprint YAML file.")],
-    output: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text, or json for automation.")
-    ] = OutputFormat.text,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    output: Annotated[str | None, output_option(VALIDATE_FORMATS, "text")] = None,
+    legacy_format: LegacyFormat = None,
 ) -> None:
     """Check a blueprint against the schema and its cross-references.
 
     Every problem is reported at once, compiler-style, as FILE:LINE:COL with the dotted path
-    and one sentence on what to do. Exit 0 when valid, 1 when not.
+    and one sentence on what to do. Exit 0 when valid, 1 when not, 2 on a usage error.
 
-    Example: attonix validate examples/attonixcorp.yaml
+    \b
+    Examples:
+      attonix validate examples/attonixcorp.yaml
+      attonix validate -f datacenter.yaml -o json
+      cat datacenter.yaml | attonix validate -
+      attonix validate datacenter.yaml -o sarif > validate.sarif
     """
-    loaded = guarded(load_or_exit)(file, output)
+    file_opt, old = split_legacy_file_flag(file, file_opt, formats=VALIDATE_FORMATS)
+    fmt = output_choice(
+        output, choices=VALIDATE_FORMATS, default="text", legacy=legacy_format or old
+    )
+    path = blueprint_source(file, file_opt)
+    loaded = guarded(load_or_exit)(path, fmt)
     bp = loaded.blueprint
     summary = {
         "hosts": len(bp.hosts),
@@ -32,8 +54,14 @@ def validate(
         "databases": len(bp.databases),
         "services": len(bp.services.backend) + len(bp.services.frontend),
     }
-    if output is OutputFormat.json:
-        print_json({"valid": True, "file": loaded.file, "diagnostics": [], "summary": summary})
+    if fmt == "sarif":
+        from attonix.policy.reports import diagnostics_sarif  # noqa: PLC0415
+
+        print_json(diagnostics_sarif([], root=os.getcwd()))
+        return
+    if fmt != "text":
+        doc = {"valid": True, "file": loaded.file, "diagnostics": [], "summary": summary}
+        print_document(doc, fmt)
         return
     parts = ", ".join(f"{v} {k}" for k, v in summary.items())
     stdout().print(f"[bold green]valid[/]: {loaded.file} ({parts})")
@@ -42,8 +70,14 @@ def validate(
 def schema() -> None:
     """Print the blueprint's JSON Schema (for editors: point yaml-language-server at it).
 
-    Example: attonix schema > datacenter.schema.json
+    \b
+    Examples:
+      attonix schema > blueprint.schema.json
+      # then, first line of datacenter.yaml:
+      # yaml-language-server: $schema=./blueprint.schema.json
     """
+    from attonix.blueprint import Blueprint  # noqa: PLC0415
+
     doc = Blueprint.model_json_schema(by_alias=True)
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["$id"] = "https://attonix.io/schemas/blueprint-v1.json"

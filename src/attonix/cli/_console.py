@@ -19,10 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-import typer
-
 import attonix
-from attonix.cli._common import EXIT_USAGE, fail, stderr
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 # Compressing these is worth it; images and fonts are already compressed or tiny.
@@ -187,57 +184,3 @@ def make_server(
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
-
-
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
-
-    @app.command("console", rich_help_panel="Central Server")
-    def console(
-        port: int = typer.Option(8081, "--port", min=0, max=65535, help="Port to listen on."),
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-        api_url: str = typer.Option(
-            DEFAULT_API_URL,
-            "--api-url",
-            envvar="ATTONIX_CONSOLE_API_URL",
-            help="Base URL of the Central Server's API, as the browser reaches it.",
-        ),
-        directory: Path | None = typer.Option(
-            None,
-            "--dir",
-            envvar="ATTONIX_CONSOLE_DIR",
-            help="The built console (default: frontend/dist of this checkout).",
-        ),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No access log."),
-    ) -> None:
-        """Serve the web console on its own origin; it talks to the API at --api-url.
-
-        Start the API with `attonix serve` and allow this console's origin there
-        (ATTONIX_CORS_ORIGINS, default http://127.0.0.1:8081).
-        """
-        root = directory or default_console_dir()
-        try:
-            api_origin(api_url)
-        except ValueError as exc:
-            fail(str(exc), hint="Pass --api-url http://HOST:PORT", code=EXIT_USAGE)
-        try:
-            server = make_server(root=root, api_url=api_url, host=host, port=port, quiet=quiet)
-        except FileNotFoundError:
-            fail(
-                f"the console is not built: {root / 'index.html'} is missing",
-                hint="Run `scripts/setup.d/40-console.sh` (or `npm ci && npm run build` in "
-                "frontend/), or point --dir / ATTONIX_CONSOLE_DIR at a build.",
-            )
-        except OSError as exc:
-            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        bound_host, bound_port = server.server_address[:2]
-        stderr().print(
-            f"Attonix console on http://{bound_host!s}:{bound_port} (API {api_url})",
-            markup=False,
-        )
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()

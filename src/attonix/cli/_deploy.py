@@ -3,61 +3,125 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress as RichProgress
-from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
 from attonix.cli._common import (
-    EXIT_FAIL,
-    OutputFormat,
+    EXIT_FINDINGS,
+    blueprint_source,
     fail,
     guarded,
     load_or_exit,
-    print_json,
+    output_choice,
+    print_document,
+    split_legacy_file_flag,
     stderr,
     stdout,
+    usage,
 )
-from attonix.deploy import (
-    DRIVERS,
-    ChainSecretSource,
-    Driver,
-    EnvSecretSource,
-    FileSecretSource,
-    Plan,
-    Result,
-    SecretSource,
-    get_driver,
+from attonix.cli._options import (
+    DEPLOY_TARGETS,
+    DeployTarget,
+    FileArg,
+    FileOpt,
+    LegacyFormat,
+    output_option,
+    target_name,
 )
-from attonix.deploy.state import TargetLock, state_dir
 
-EXIT_CHANGES = 2  # --detailed-exitcode: the plan has changes (as terraform does)
+if TYPE_CHECKING:
+    from attonix.blueprint import Blueprint
+    from attonix.deploy import Driver, Plan, Result, SecretSource
+
+REPORT_FORMATS = ("text", "json", "yaml")
 
 _SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 
-TargetOpt = typer.Option(..., "--target", "-t", help=f"One of: {', '.join(sorted(DRIVERS))}.")
-ClusterOpt = typer.Option(
-    None, "--cluster", "-c", help="Cluster of that kind (needed when there are several)."
-)
-SecretsOpt = typer.Option(
-    None,
-    "--secrets-file",
-    help="YAML/JSON file {secret: {key: value}} (mode 600); else ATTONIX_SECRET_<NAME>_<KEY>.",
-)
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        "-c",
+        metavar="NAME",
+        help="Cluster of that kind (needed when there are several).",
+    ),
+]
+SecretsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secrets-file",
+        metavar="PATH",
+        help="YAML/JSON file {secret: {key: value}} (mode 600); else ATTONIX_SECRET_<NAME>_<KEY>.",
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+
+
+def _target(target: str | None) -> str:
+    if not target:
+        usage("which target? --target is required", hint="Pass -t swarm, -t podman or -t k8s.")
+    return target_name(target, allowed=DEPLOY_TARGETS)
 
 
 def _driver(path: str, target: str, cluster: str | None, secrets_file: str | None) -> Driver:
+    from attonix.deploy import (  # noqa: PLC0415
+        ChainSecretSource,
+        EnvSecretSource,
+        FileSecretSource,
+        get_driver,
+    )
+
     bp = load_or_exit(path).blueprint
     env = EnvSecretSource(bp.security.secrets)
     source: SecretSource = env
     if secrets_file:
         source = ChainSecretSource(FileSecretSource(secrets_file, bp.security.secrets), env)
-    return get_driver(target, bp, cluster=cluster, secrets=source)
+    driver = get_driver(target, bp, cluster=cluster, secrets=source)
+    _require_secrets(bp, driver.cluster, source)
+    return driver
+
+
+def secrets_needed(bp: Blueprint, cluster: str) -> list[str]:
+    """Names of the declared secrets the services of ``cluster`` mount."""
+    services = [*bp.services.backend, *bp.services.frontend]
+    return sorted(
+        {
+            mount.secret
+            for svc in services
+            if getattr(svc, "cluster", None) == cluster
+            for mount in getattr(svc, "secrets", ())
+        }
+    )
+
+
+def _require_secrets(bp: Blueprint, cluster: str, source: SecretSource) -> None:
+    """Ask the source for every secret the cluster needs, and report all missing ones at once
+    (a driver would stop at the first)."""
+    from attonix.deploy import SecretMissing  # noqa: PLC0415
+
+    missing: list[SecretMissing] = []
+    for name in secrets_needed(bp, cluster):
+        try:
+            source.get(name)
+        except SecretMissing as exc:
+            missing.append(exc)
+    if not missing:
+        return
+    if len(missing) == 1:
+        fail(missing[0].message, hint=missing[0].hint)
+    err = stderr()
+    for exc in missing:
+        err.print(f"  - {exc.message}", markup=False)
+    fail(
+        f"{len(missing)} secrets have no value (listed above)",
+        hint=missing[0].hint,
+    )
 
 
 def _print_plan(plan: Plan) -> None:
+    from rich.text import Text  # noqa: PLC0415
+
     out = stdout()
     for change in plan.pending:
         symbol, colour = _SYMBOL[change.action]
@@ -80,6 +144,8 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _print_result(result: Result, verb: str) -> None:
+    from rich.text import Text  # noqa: PLC0415
+
     err = stderr()
     for step in result.done:
         err.print(Text(f"  done: {step}", style="green"))
@@ -97,15 +163,19 @@ def _confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        fail(
+        usage(
             "refusing to change a live target without confirmation (no terminal to ask on)",
             hint="Pass --yes to confirm non-interactively.",
         )
     if not typer.confirm(question, default=False):
-        fail("cancelled; nothing was changed.")
+        fail("cancelled; nothing was changed.", code=EXIT_FINDINGS)
 
 
 def _run_with_progress(fn: Any, description: str) -> Any:
+    from rich.progress import Progress as RichProgress  # noqa: PLC0415
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     with RichProgress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -122,38 +192,77 @@ def _run_with_progress(fn: Any, description: str) -> Any:
         return fn(progress)
 
 
+def _inputs(
+    file: str | None, file_opt: str | None, output: str | None, legacy: str | None
+) -> tuple[str, str]:
+    file_opt, old = split_legacy_file_flag(file, file_opt, formats=REPORT_FORMATS)
+    fmt = output_choice(output, choices=REPORT_FORMATS, default="text", legacy=legacy or old)
+    return blueprint_source(file, file_opt), fmt
+
+
 @guarded
 def plan_cmd(
-    file: str = typer.Argument(..., help="The blueprint file."),
-    target: str = TargetOpt,
-    cluster: str | None = ClusterOpt,
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f"),
-    detailed_exitcode: bool = typer.Option(
-        False, "--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none."
-    ),
-    secrets_file: str | None = SecretsOpt,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    target: DeployTarget = None,
+    cluster: ClusterOpt = None,
+    output: Annotated[str | None, output_option(REPORT_FORMATS, "text")] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 1 when changes are pending, 0 when none (3 when planning fails).",
+        ),
+    ] = False,
+    secrets_file: SecretsOpt = None,
+    legacy_format: LegacyFormat = None,
 ) -> None:
-    """Show what apply would create, update and delete, with a diff per resource."""
-    plan = _driver(file, target, cluster, secrets_file).plan()
-    if fmt is OutputFormat.json:
-        print_json(plan.to_dict())
+    """Show what apply would create, update and delete, with a diff per resource.
+
+    \b
+    Examples:
+      attonix plan tests/fixtures/deploy/shop.yaml -t swarm
+      attonix plan -f datacenter.yaml -t k8s -c prod -o json
+      attonix plan datacenter.yaml -t podman --detailed-exitcode || echo drift
+    """
+    path, fmt = _inputs(file, file_opt, output, legacy_format)
+    plan = _driver(path, _target(target), cluster, secrets_file).plan()
+    if fmt != "text":
+        print_document(plan.to_dict(), fmt)
     else:
         _print_plan(plan)
     if detailed_exitcode and not plan.is_empty:
-        raise typer.Exit(EXIT_CHANGES)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @guarded
 def apply_cmd(
-    file: str = typer.Argument(..., help="The blueprint file."),
-    target: str = TargetOpt,
-    cluster: str | None = ClusterOpt,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for healthy replicas."),
-    secrets_file: str | None = SecretsOpt,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    target: DeployTarget = None,
+    cluster: ClusterOpt = None,
+    yes: YesOpt = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for healthy replicas."),
+    ] = 300.0,
+    secrets_file: SecretsOpt = None,
 ) -> None:
-    """Converge the target: plan, confirm, apply, wait until declared replicas are healthy."""
-    driver = _driver(file, target, cluster, secrets_file)
+    """Converge the target: plan, confirm, apply, wait until declared replicas are healthy.
+
+    Exit 0 when converged, 1 when you decline, 2 on a usage error, 3 when the apply stops
+    (run the same command again to continue).
+
+    \b
+    Examples:
+      attonix apply tests/fixtures/deploy/shop.yaml -t swarm
+      attonix apply -f datacenter.yaml -t podman --yes --timeout 600
+      attonix apply datacenter.yaml -t swarm --secrets-file secrets.yaml
+    """
+    from attonix.deploy.state import TargetLock, state_dir  # noqa: PLC0415
+
+    path, _ = _inputs(file, file_opt, None, None)
+    driver = _driver(path, _target(target), cluster, secrets_file)
     # Held from plan to apply: a plan taken while another apply runs would be stale, and the
     # second apply must be refused even when it would plan nothing.
     with TargetLock(state_dir(), target=driver.target, cluster=driver.cluster).held():
@@ -161,7 +270,7 @@ def apply_cmd(
         _print_plan(plan)
         if plan.is_empty:
             return
-        _confirm(f"Apply these changes to {target} cluster {driver.cluster}?", yes)
+        _confirm(f"Apply these changes to {driver.target} cluster {driver.cluster}?", yes)
         result = _run_with_progress(
             lambda progress: driver.apply(plan, progress, timeout=timeout), "applying"
         )
@@ -170,16 +279,29 @@ def apply_cmd(
 
 @guarded
 def status_cmd(
-    file: str = typer.Argument(..., help="The blueprint file."),
-    target: str = TargetOpt,
-    cluster: str | None = ClusterOpt,
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f"),
-    secrets_file: str | None = SecretsOpt,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    target: DeployTarget = None,
+    cluster: ClusterOpt = None,
+    output: Annotated[str | None, output_option(REPORT_FORMATS, "text")] = None,
+    secrets_file: SecretsOpt = None,
+    legacy_format: LegacyFormat = None,
 ) -> None:
-    """Desired, running and healthy replicas per service, as the engine reports them."""
-    statuses = _driver(file, target, cluster, secrets_file).status()
-    if fmt is OutputFormat.json:
-        print_json([s.to_dict() for s in statuses])
+    """Desired, running and healthy replicas per service, as the engine reports them.
+
+    Exit 0 when every service has converged, 1 when one has not.
+
+    \b
+    Examples:
+      attonix status tests/fixtures/deploy/shop.yaml -t swarm
+      attonix status -f datacenter.yaml -t k8s -o yaml
+    """
+    from rich.text import Text  # noqa: PLC0415
+
+    path, fmt = _inputs(file, file_opt, output, legacy_format)
+    statuses = _driver(path, _target(target), cluster, secrets_file).status()
+    if fmt != "text":
+        print_document([s.to_dict() for s in statuses], fmt)
     else:
         out = stdout()
         out.print(Text(f"{'SERVICE':40} {'DESIRED':>7} {'RUNNING':>7} {'HEALTHY':>7}  IMAGE"))
@@ -190,21 +312,32 @@ def status_cmd(
             if s.message:
                 out.print(Text(f"    {s.message}", style="dim"))
     if not all(s.converged for s in statuses):
-        raise typer.Exit(EXIT_FAIL)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @guarded
 def destroy_cmd(
-    file: str = typer.Argument(..., help="The blueprint file."),
-    target: str = TargetOpt,
-    cluster: str | None = ClusterOpt,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Destroy without asking."),
-    secrets_file: str | None = SecretsOpt,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    target: DeployTarget = None,
+    cluster: ClusterOpt = None,
+    yes: YesOpt = False,
+    secrets_file: SecretsOpt = None,
 ) -> None:
-    """Remove everything Attonix created for the blueprint on the target (found by label)."""
-    driver = _driver(file, target, cluster, secrets_file)
+    """Remove everything Attonix created for the blueprint on the target (found by label).
+
+    Lists what will be removed, then asks. Exit 0 when removed, 1 when you decline.
+
+    \b
+    Examples:
+      attonix destroy tests/fixtures/deploy/shop.yaml -t swarm
+      attonix destroy -f datacenter.yaml -t podman --yes
+    """
+    path, _ = _inputs(file, file_opt, None, None)
+    driver = _driver(path, _target(target), cluster, secrets_file)
     _confirm(
-        f"Remove every resource of this blueprint from {target} cluster {driver.cluster}?", yes
+        f"Remove every resource of this blueprint from {driver.target} cluster {driver.cluster}?",
+        yes,
     )
     result = _run_with_progress(driver.destroy, "destroying")
     _print_result(result, "destroy")

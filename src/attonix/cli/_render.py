@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-import enum
 import inspect
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attonix.cli._common import guarded, load_or_exit, stderr, stdout
-from attonix.render import TARGETS, Artifact, RenderError, renderer, write_artifacts
+from attonix.cli._common import (
+    blueprint_source,
+    deprecated,
+    guarded,
+    load_or_exit,
+    output_choice,
+    split_legacy_file_flag,
+    stderr,
+    stdout,
+    usage,
+)
+from attonix.cli._options import (
+    RENDER_TARGETS,
+    FileArg,
+    FileOpt,
+    LegacyFormat,
+    RenderTarget,
+    output_option,
+    target_name,
+)
 
+if TYPE_CHECKING:
+    from attonix.render import Artifact
 
-class RenderFormat(enum.StrEnum):
-    """Serialisation of structured files."""
-
-    yaml = "yaml"
-    json = "json"
+RENDER_FORMATS = ("yaml", "json")
 
 
 def _accepted(fn: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -34,19 +49,21 @@ def build(
     blueprint: Any,
     target: str,
     *,
-    fmt: RenderFormat,
+    fmt: str,
     crd_dir: str | None,
     validate: bool,
     single_file: bool,
 ) -> list[Artifact]:
     """Render ``blueprint`` for ``target`` with the options its renderer understands."""
+    from attonix.render import TARGETS, RenderError, renderer  # noqa: PLC0415
+
     if target not in TARGETS:
         raise RenderError(
             f"unknown target {target!r}",
             hint=f"Use one of: {', '.join(sorted(TARGETS))} (attonix render --help lists them).",
         )
     fn = renderer(target)
-    wanted: dict[str, Any] = {"format": fmt.value, "validate": validate, "single_file": single_file}
+    wanted: dict[str, Any] = {"format": fmt, "validate": validate, "single_file": single_file}
     if crd_dir is not None:
         wanted["crd_dir"] = crd_dir
     options = _accepted(fn, wanted)
@@ -54,10 +71,8 @@ def build(
         raise RenderError(
             f"target {target} does not take --crd-dir", hint="Drop --crd-dir for this target."
         )
-    if fmt is not RenderFormat.yaml and "format" not in options:
-        raise RenderError(
-            f"target {target} has a fixed format", hint="Drop --format for this target."
-        )
+    if fmt != "yaml" and "format" not in options:
+        raise RenderError(f"target {target} has a fixed format", hint="Drop -o for this target.")
     return list(fn(blueprint, **options))
 
 
@@ -68,41 +83,64 @@ def _summary(artifacts: list[Artifact], out: str) -> str:
 
 
 def render(
-    file: Annotated[str, typer.Argument(help="The blueprint YAML file.")],
-    target: Annotated[
-        str,
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    target: RenderTarget = None,
+    output_dir: Annotated[
+        str | None,
         typer.Option(
-            "--target",
-            "-t",
-            help="What to render: " + ", ".join(f"{k} ({v[2]})" for k, v in TARGETS.items()),
+            "--output-dir",
+            "-d",
+            metavar="DIR",
+            show_default=False,
+            help="Write the files below DIR (default: out); '-' prints them to stdout.",
         ),
-    ],
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="Output directory, or '-' for stdout.")
-    ] = "out",
-    fmt: Annotated[
-        RenderFormat, typer.Option("--format", "-f", help="yaml or json.")
-    ] = RenderFormat.yaml,
+    ] = None,
+    output: Annotated[str | None, output_option(RENDER_FORMATS, "yaml")] = None,
     crd_dir: Annotated[
         str | None,
         typer.Option(
-            "--crd-dir", help="Directory of CRD manifests to validate custom resources against."
+            "--crd-dir",
+            metavar="DIR",
+            help="Directory of CRD manifests to validate custom resources against.",
         ),
     ] = None,
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Skip schema validation of the output.")
     ] = False,
+    legacy_format: LegacyFormat = None,
 ) -> None:
     """Render the blueprint into the files of one target, deterministically.
 
-    With -o DIR the files are written atomically below DIR, and files an earlier render wrote
-    that are no longer produced are removed. With -o - everything goes to stdout (multi-document
-    YAML for Kubernetes). Output is validated unless --no-validate.
+    The files are written atomically below --output-dir, and files an earlier render wrote
+    that are no longer produced are removed. With --output-dir - everything goes to stdout
+    (multi-document YAML for Kubernetes). -o picks the serialisation of structured files.
+    Output is validated unless --no-validate. Exit 0 when written, 1 when the blueprint is
+    invalid, 2 on a usage error, 3 when the output cannot be written or fails validation.
 
-    Example: attonix render examples/attonixcorp.yaml --target kubernetes -o out/
+    \b
+    Examples:
+      attonix render examples/attonixcorp.yaml -t k8s --output-dir out/
+      attonix render -f datacenter.yaml -t swarm --output-dir - | docker stack config -c -
+      attonix render datacenter.yaml -t diagram --output-dir docs/
+      cat datacenter.yaml | attonix render - -t nftables -d out/
     """
-    loaded = guarded(load_or_exit)(file)
-    to_stdout = output == "-"
+    file_opt, old = split_legacy_file_flag(file, file_opt, formats=RENDER_FORMATS)
+    if output is not None and output not in RENDER_FORMATS:
+        if output_dir is not None:
+            usage(
+                f"-o {output!r} is not an output format",
+                hint=f"Use one of: {', '.join(RENDER_FORMATS)}; the directory is --output-dir.",
+            )
+        deprecated(f"-o {output} (meaning a directory)", f"--output-dir {output}")
+        output, output_dir = None, output
+    fmt = output_choice(output, choices=RENDER_FORMATS, default="yaml", legacy=legacy_format or old)
+    if not target:
+        usage("which target? --target is required", hint="Pass -t TARGET; -h lists them.")
+    target = target_name(target, allowed=RENDER_TARGETS)
+    out_dir = output_dir if output_dir is not None else "out"
+    loaded = guarded(load_or_exit)(blueprint_source(file, file_opt))
+    to_stdout = out_dir == "-"
     artifacts = guarded(build)(
         loaded.blueprint,
         target,
@@ -121,8 +159,10 @@ def render(
             sys.stdout.write(text)
         stderr().print(f"rendered {len(artifacts)} artifact(s) for {target}")
         return
-    guarded(write_artifacts)(artifacts, Path(output))
-    stdout().print(_summary(artifacts, output))
+    from attonix.render import write_artifacts  # noqa: PLC0415
+
+    guarded(write_artifacts)(artifacts, Path(out_dir))
+    stdout().print(_summary(artifacts, out_dir), markup=False)
 
 
 def register(app: typer.Typer) -> None:

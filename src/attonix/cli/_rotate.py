@@ -2,35 +2,84 @@
 
 from __future__ import annotations
 
-import typer
-from rich.text import Text
+from typing import Annotated
 
-from attonix.cli._common import OutputFormat, guarded, load_or_exit, print_json, stderr
-from attonix.deploy import ChainSecretSource, EnvSecretSource, FileSecretSource, SecretSource
-from attonix.deploy.databases import DatabaseDriver
-from attonix.deploy.databases.rotation import RotationStopped, rotate
+import typer
+
+from attonix.cli._common import (
+    blueprint_source,
+    guarded,
+    load_or_exit,
+    output_choice,
+    print_document,
+    split_legacy_file_flag,
+    stderr,
+)
+from attonix.cli._options import FileArg, FileOpt, LegacyFormat, output_option
+
+ROTATE_FORMATS = ("text", "json", "yaml")
 
 
 @guarded
 def rotate_cmd(
-    file: str = typer.Argument(..., help="The blueprint file."),
-    database: str = typer.Option(..., "--database", "-d", help="A declared database."),
-    service: str = typer.Option(..., "--service", "-s", help="A service that uses it."),
-    kind: str = typer.Option("app", "--kind", "-k", help="owner, app or readonly."),
-    drain_timeout: float = typer.Option(
-        60.0, "--drain-timeout", help="Seconds to wait for the old login's sessions to end."
-    ),
-    secrets_file: str | None = typer.Option(
-        None, "--secrets-file", help="YAML/JSON file {secret: {key: value}} (mode 600)."
-    ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f"),
+    file: FileArg = None,
+    file_opt: FileOpt = None,
+    database: Annotated[
+        str, typer.Option("--database", "-d", metavar="NAME", help="A declared database.")
+    ] = "",
+    service: Annotated[
+        str, typer.Option("--service", "-s", metavar="NAME", help="A service that uses it.")
+    ] = "",
+    kind: Annotated[
+        str, typer.Option("--kind", "-k", metavar="KIND", help="owner, app or readonly.")
+    ] = "app",
+    drain_timeout: Annotated[
+        float,
+        typer.Option(
+            "--drain-timeout",
+            metavar="SECONDS",
+            help="Seconds to wait for the old login's sessions to end.",
+        ),
+    ] = 60.0,
+    secrets_file: Annotated[
+        str | None,
+        typer.Option(
+            "--secrets-file",
+            metavar="PATH",
+            help="YAML/JSON file {secret: {key: value}} (mode 600).",
+        ),
+    ] = None,
+    output: Annotated[str | None, output_option(ROTATE_FORMATS, "text")] = None,
+    legacy_format: LegacyFormat = None,
 ) -> None:
     """Rotate a database login in two phases: new login, consumers switched, old login dropped.
 
     Each step is recorded; if the rotation stops (the old login still has sessions, a server
-    is down) run the same command again and it resumes where it stopped.
+    is down) run the same command again and it resumes where it stopped. Exit 0 when rotated,
+    2 on a usage error, 3 when the rotation stopped.
+
+    \b
+    Examples:
+      attonix rotate datacenter.yaml -d pg-main -s api
+      attonix rotate -f datacenter.yaml -d pg-main -s api --kind readonly -o json
     """
-    bp = load_or_exit(file).blueprint
+    from rich.text import Text  # noqa: PLC0415
+
+    from attonix.cli._common import usage  # noqa: PLC0415
+    from attonix.deploy import (  # noqa: PLC0415
+        ChainSecretSource,
+        EnvSecretSource,
+        FileSecretSource,
+        SecretSource,
+    )
+    from attonix.deploy.databases import DatabaseDriver  # noqa: PLC0415
+    from attonix.deploy.databases.rotation import RotationStopped, rotate  # noqa: PLC0415
+
+    file_opt, old = split_legacy_file_flag(file, file_opt, formats=ROTATE_FORMATS)
+    fmt = output_choice(output, choices=ROTATE_FORMATS, default="text", legacy=legacy_format or old)
+    if not database or not service:
+        usage("--database and --service are required", hint="attonix rotate FILE -d DB -s SERVICE")
+    bp = load_or_exit(blueprint_source(file, file_opt)).blueprint
     source: SecretSource = EnvSecretSource(bp.security.secrets)
     if secrets_file:
         source = ChainSecretSource(FileSecretSource(secrets_file, bp.security.secrets), source)
@@ -50,11 +99,11 @@ def rotate_cmd(
             drain_timeout=drain_timeout,
         )
     except RotationStopped as exc:
-        if fmt is OutputFormat.json:
-            print_json({"done": False, **exc.state.to_dict(), "error": exc.message})
+        if fmt != "text":
+            print_document({"done": False, **exc.state.to_dict(), "error": exc.message}, fmt)
         raise
-    if fmt is OutputFormat.json:
-        print_json({"done": True, **state.to_dict()})
+    if fmt != "text":
+        print_document({"done": True, **state.to_dict()}, fmt)
     else:
         err.print(Text(f"rotated: {state.old_login} -> {state.new_login}", style="bold green"))
 

@@ -15,7 +15,17 @@ from typing import Any
 
 import typer
 
-from attonix.cli._common import fail, guarded, print_json, stderr, stdout
+from attonix.cli._common import (
+    EXIT_FINDINGS,
+    deprecated,
+    fail,
+    guarded,
+    output_choice,
+    print_document,
+    stderr,
+    stdout,
+    usage,
+)
 
 _SERVER_HINT = "Install the server extra: pip install 'attonix[server]'."
 
@@ -72,15 +82,39 @@ def register(app: typer.Typer) -> None:
     app.add_typer(vault, name="vault", rich_help_panel="Central Server")
 
 
+_OutputFile = typer.Option(
+    None, "--output-file", metavar="PATH", help="Write to PATH instead of stdout."
+)
+_LegacyOutput = typer.Option(None, "-o", "--output", hidden=True, help="Deprecated: --output-file.")
+
+
+def _output_file(new: Path | None, legacy: Path | None) -> Path | None:
+    """--output-file, or the old ``-o PATH`` with a warning (-o now names formats)."""
+    if legacy is not None:
+        if new is not None:
+            usage("-o and --output-file both given", hint="Use --output-file PATH alone.")
+        deprecated(f"-o {legacy} (meaning a file)", f"--output-file {legacy}")
+        return legacy
+    return new
+
+
 @guarded
 def openapi(
-    output: Path | None = typer.Option(None, "-o", "--output", help="Write to a file."),
+    output_file: Path | None = _OutputFile,
+    legacy_output: Path | None = _LegacyOutput,
 ) -> None:
-    """Print the Central Server's OpenAPI document (the console's client is generated from it)."""
+    """Print the Central Server's OpenAPI document (the console's client is generated from it).
+
+    \b
+    Examples:
+      attonix openapi > openapi.json
+      attonix openapi --output-file frontend/openapi.json
+    """
     import json  # noqa: PLC0415
 
     from attonix.server.app import openapi_document  # noqa: PLC0415
 
+    output = _output_file(output_file, legacy_output)
     text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
@@ -137,13 +171,22 @@ def _run_uvicorn(
 
 @guarded
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8080, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
-    tls_cert: Path | None = typer.Option(None, help="PEM certificate (enables HTTPS and HSTS)."),
-    tls_key: Path | None = typer.Option(None, help="PEM private key of --tls-cert."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8080, metavar="PORT", help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, metavar="N", help="Worker processes."),
+    tls_cert: Path | None = typer.Option(
+        None, metavar="PEM", help="PEM certificate (enables HTTPS and HSTS)."
+    ),
+    tls_key: Path | None = typer.Option(None, metavar="PEM", help="PEM private key of --tls-cert."),
 ) -> None:
-    """Run the Central Server (embedded SQLite unless ATTONIX_DATABASE_URL is set)."""
+    """Run the Central Server (embedded SQLite unless ATTONIX_DATABASE_URL is set).
+
+    \b
+    Examples:
+      attonix serve
+      ATTONIX_DATABASE_URL=postgresql+psycopg://attonix@db/attonix attonix serve --workers 2
+      attonix serve --host 0.0.0.0 --tls-cert api.pem --tls-key api-key.pem
+    """
     settings = _settings(tls=True if tls_cert else None)
     ctx = _ctx(settings)  # refuse an outdated schema before binding the port
     ctx.db.dispose()
@@ -155,20 +198,39 @@ def serve(
 
 @guarded
 def up(
-    blueprint: Path = typer.Argument(
-        Path("examples/attonixcorp.yaml"), help="Blueprint to import as the environment."
+    blueprint: str = typer.Argument(
+        "examples/attonixcorp.yaml",
+        metavar="FILE",
+        help="Blueprint to import as the environment; '-' reads it from stdin.",
     ),
-    environment: str = typer.Option("prod", help="Environment to import it into."),
-    admin: str = typer.Option("admin", help="Name of the bootstrap administrator."),
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8080),
+    file_opt: str | None = typer.Option(
+        None, "--file", "-f", metavar="FILE", help="The blueprint, as with FILE."
+    ),
+    environment: str = typer.Option("prod", metavar="NAME", help="Environment to import it into."),
+    admin: str = typer.Option("admin", metavar="NAME", help="Name of the bootstrap administrator."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8080, metavar="PORT", help="Port to listen on."),
 ) -> None:
-    """Start the Central Server with BLUEPRINT imported and an administrator (first run only)."""
+    """Start the Central Server with BLUEPRINT imported and an administrator (first run only).
+
+    \b
+    Examples:
+      attonix up examples/attonixcorp.yaml
+      attonix up -f datacenter.yaml --environment staging --port 9090
+    """
+    import tempfile  # noqa: PLC0415
+
     from attonix.server.bootstrap import bootstrap  # noqa: PLC0415
 
+    path = file_opt if file_opt is not None else blueprint
     settings = _settings()
     ctx = _ctx(settings)
-    report = bootstrap(ctx, blueprint=blueprint, environment=environment, admin=admin)
+    with tempfile.TemporaryDirectory(prefix="attonix-up-") as tmp:
+        source = Path(path)
+        if path == "-":
+            source = Path(tmp) / "stdin.yaml"
+            source.write_text(sys.stdin.read(), encoding="utf-8")
+        report = bootstrap(ctx, blueprint=source, environment=environment, admin=admin)
     out = stdout()
     if report.admin_password:
         out.print(f"Administrator [bold]{admin}[/]  one-time password: {report.admin_password}")
@@ -181,7 +243,13 @@ def up(
 
 @guarded
 def worker() -> None:
-    """Run a job worker process (any number may run against the same database)."""
+    """Run a job worker process (any number may run against the same database).
+
+    \b
+    Examples:
+      attonix worker
+      ATTONIX_DATABASE_URL=postgresql+psycopg://attonix@db/attonix attonix worker
+    """
     from attonix.server.jobs import BackgroundWorker  # noqa: PLC0415
 
     ctx = _ctx(_settings())
@@ -196,7 +264,12 @@ def worker() -> None:
 
 @guarded
 def db_upgrade() -> None:
-    """Apply pending schema migrations (idempotent)."""
+    """Apply pending schema migrations (idempotent).
+
+    \b
+    Examples:
+      attonix db upgrade
+    """
     from attonix.server.db import migrate  # noqa: PLC0415
 
     ctx = _ctx(_settings(), migrate_ok=True)
@@ -205,8 +278,15 @@ def db_upgrade() -> None:
 
 
 @guarded
-def users_create_admin(name: str = typer.Argument(..., help="Account name.")) -> None:
-    """Create a global administrator and print its one-time password (once)."""
+def users_create_admin(
+    name: str = typer.Argument(..., metavar="NAME", help="Account name."),
+) -> None:
+    """Create a global administrator and print its one-time password (once).
+
+    \b
+    Examples:
+      attonix users create-admin alice
+    """
     from attonix.server.auth import users  # noqa: PLC0415
 
     created = users.create_admin(_ctx(_settings()), name=name, actor=_system())
@@ -215,13 +295,28 @@ def users_create_admin(name: str = typer.Argument(..., help="Account name.")) ->
 
 
 @guarded
-def users_list(as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """List accounts."""
+def users_list(
+    output: str | None = typer.Option(
+        None, "--output", "-o", metavar="FORMAT", help="Output format: text|json|yaml."
+    ),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help="Deprecated: -o json."),
+) -> None:
+    """List accounts.
+
+    \b
+    Examples:
+      attonix users list
+      attonix users list -o json
+    """
     from attonix.server.auth import users  # noqa: PLC0415
 
-    rows = users.list_users(_ctx(_settings()))
     if as_json:
-        print_json([r.model_dump(mode="json") for r in rows])
+        deprecated("--json", "-o json")
+        output = output or "json"
+    fmt = output_choice(output, choices=("text", "json", "yaml"), default="text")
+    rows = users.list_users(_ctx(_settings()))
+    if fmt != "text":
+        print_document([r.model_dump(mode="json") for r in rows], fmt)
         return
     for u in rows:
         flags = [f for f, on in (("admin", u.is_admin), ("disabled", u.disabled)) if on]
@@ -229,8 +324,13 @@ def users_list(as_json: bool = typer.Option(False, "--json", help="JSON output."
 
 
 @guarded
-def users_reset_password(name: str) -> None:
-    """Give an account a new one-time password (printed once) and end its sessions."""
+def users_reset_password(name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Give an account a new one-time password (printed once) and end its sessions.
+
+    \b
+    Examples:
+      attonix users reset-password bob
+    """
     from attonix.server.auth import users  # noqa: PLC0415
 
     out = users.reset_password(_ctx(_settings()), name, actor=_system())
@@ -238,8 +338,13 @@ def users_reset_password(name: str) -> None:
 
 
 @guarded
-def users_disable(name: str) -> None:
-    """Disable an account (its sessions end at once)."""
+def users_disable(name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Disable an account (its sessions end at once).
+
+    \b
+    Examples:
+      attonix users disable bob
+    """
     from attonix.server.auth import users  # noqa: PLC0415
 
     users.update_user(_ctx(_settings()), name, disabled=True, actor=_system())
@@ -247,8 +352,13 @@ def users_disable(name: str) -> None:
 
 
 @guarded
-def users_unlock(name: str) -> None:
-    """Lift a sign-in lockout."""
+def users_unlock(name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Lift a sign-in lockout.
+
+    \b
+    Examples:
+      attonix users unlock bob
+    """
     from attonix.server.auth import users  # noqa: PLC0415
 
     users.update_user(_ctx(_settings()), name, unlock=True, actor=_system())
@@ -257,7 +367,12 @@ def users_unlock(name: str) -> None:
 
 @guarded
 def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 and name each edited or deleted entry."""
+    """Recompute the audit chain; exit 1 and name each edited or deleted entry.
+
+    \b
+    Examples:
+      attonix audit verify
+    """
     from attonix.server import audit  # noqa: PLC0415
 
     ctx = _ctx(_settings())
@@ -268,16 +383,24 @@ def audit_verify() -> None:
         return
     for p in result.problems:
         stderr().print(f"entry {p['seq']}: {p['problem']}")
-    fail(f"the audit chain is broken ({len(result.problems)} problem(s))")
+    fail(f"the audit chain is broken ({len(result.problems)} problem(s))", code=EXIT_FINDINGS)
 
 
 @guarded
 def audit_export(
-    output: Path | None = typer.Option(None, "-o", "--output", help="File (default stdout)."),
+    output_file: Path | None = _OutputFile,
+    legacy_output: Path | None = _LegacyOutput,
 ) -> None:
-    """Export the audit chain as JSON lines."""
+    """Export the audit chain as JSON lines.
+
+    \b
+    Examples:
+      attonix audit export > audit.jsonl
+      attonix audit export --output-file audit.jsonl
+    """
     from attonix.server import audit  # noqa: PLC0415
 
+    output = _output_file(output_file, legacy_output)
     ctx = _ctx(_settings())
     with ctx.db.session() as s:
         if output is None:
@@ -289,8 +412,16 @@ def audit_export(
 
 
 @guarded
-def vault_new_kek(kek_id: str | None = typer.Option(None, "--id", help="Key id.")) -> None:
-    """Print a new key-encryption-key line; append it to the key file, then run `vault rotate`."""
+def vault_new_kek(
+    kek_id: str | None = typer.Option(None, "--id", metavar="ID", help="Key id."),
+) -> None:
+    """Print a new key-encryption-key line; append it to the key file, then run `vault rotate`.
+
+    \b
+    Examples:
+      attonix vault new-kek >> /etc/attonix/keks
+      attonix vault new-kek --id 2026-q4 >> /etc/attonix/keks && attonix vault rotate
+    """
     from attonix.server.security.envelope import KeyRing  # noqa: PLC0415
 
     sys.stdout.write(KeyRing.generate_line(kek_id) + "\n")
@@ -298,7 +429,12 @@ def vault_new_kek(kek_id: str | None = typer.Option(None, "--id", help="Key id."
 
 @guarded
 def vault_rotate() -> None:
-    """Re-wrap every secret's data key with the active (last) key; the server keeps serving."""
+    """Re-wrap every secret's data key with the active (last) key; the server keeps serving.
+
+    \b
+    Examples:
+      attonix vault rotate
+    """
     from attonix.server import vault  # noqa: PLC0415
 
     result = vault.rotate(_ctx(_settings()), actor=_system())
@@ -307,14 +443,30 @@ def vault_rotate() -> None:
 
 @guarded
 def backup(
-    output: Path = typer.Option(..., "-o", "--output", help="Archive file to write."),
+    output_file: Path | None = typer.Option(
+        None, "--output-file", metavar="PATH", help="Archive file to write."
+    ),
+    legacy_output: Path | None = _LegacyOutput,
     passphrase_env: str = typer.Option(
-        "ATTONIX_BACKUP_PASSPHRASE", help="Environment variable holding the passphrase."
+        "ATTONIX_BACKUP_PASSPHRASE",
+        metavar="VAR",
+        help="Environment variable holding the passphrase.",
     ),
 ) -> None:
-    """Write one encrypted, checksummed archive of the whole server state."""
+    """Write one encrypted, checksummed archive of the whole server state.
+
+    The passphrase comes from an environment variable, never the command line.
+
+    \b
+    Examples:
+      attonix backup --output-file attonix-2026-11-29.bak
+      attonix backup --output-file nightly.bak --passphrase-env NIGHTLY_PASSPHRASE
+    """
     import attonix.server.backup as backups  # noqa: PLC0415
 
+    output = _output_file(output_file, legacy_output)
+    if output is None:
+        usage("where to? --output-file PATH is required", hint="attonix backup --output-file FILE")
     passphrase = _passphrase(passphrase_env)
     info = backups.backup(_ctx(_settings()), output=output, passphrase=passphrase)
     stdout().print(f"backup written to {output}: {info}")
@@ -322,10 +474,19 @@ def backup(
 
 @guarded
 def restore(
-    archive: Path = typer.Argument(..., help="Archive written by `attonix backup`."),
-    passphrase_env: str = typer.Option("ATTONIX_BACKUP_PASSPHRASE"),
+    archive: Path = typer.Argument(..., metavar="ARCHIVE", help="Written by `attonix backup`."),
+    passphrase_env: str = typer.Option(
+        "ATTONIX_BACKUP_PASSPHRASE",
+        metavar="VAR",
+        help="Environment variable holding the passphrase.",
+    ),
 ) -> None:
-    """Restore an archive into an empty database (any engine); the audit chain must verify."""
+    """Restore an archive into an empty database (any engine); the audit chain must verify.
+
+    \b
+    Examples:
+      attonix restore attonix-2026-11-29.bak
+    """
     import attonix.server.backup as backups  # noqa: PLC0415
 
     passphrase = _passphrase(passphrase_env)

@@ -47,6 +47,7 @@ def check(
                     location=loaded.source.locate(issue.path),
                     hint=issue.hint or rule.fix,
                     suppression=suppression,
+                    domains=issue.domains,
                 )
             )
     findings.sort(key=Finding.sort_key)

@@ -51,18 +51,35 @@ class Area(enum.StrEnum):
     policy = "policy"
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class FailureDomain:
+    """A host, rack or zone whose loss a finding concerns."""
+
+    level: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.name!r}"
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"level": "host", "name": "node-1"}``."""
+        return {"level": self.level, "name": self.name}
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One problem a rule found: the blueprint path it is about, the component, a message.
 
     ``hint`` overrides the rule's generic fix hint when a more specific one helps. Messages
-    must never contain a secret value.
+    must never contain a secret value. ``domains`` lists the failure domains whose loss the
+    issue concerns: one issue per component and cause, however many domains share it.
     """
 
     path: Path
     component: str
     message: str
     hint: str = ""
+    domains: tuple[FailureDomain, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +148,7 @@ class Finding:
     location: Location
     hint: str
     suppression: Suppression | None = None
+    domains: tuple[FailureDomain, ...] = ()
 
     @property
     def suppressed(self) -> bool:
@@ -168,6 +186,7 @@ class Finding:
             "hint": self.hint,
             "fingerprint": self.fingerprint,
             "suppressed": self.suppressed,
+            "failure_domains": [d.to_dict() for d in self.domains],
         }
         if self.suppression is not None:
             out["suppression"] = {

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from attonix import __version__
+from attonix.blueprint.diagnostics import Diagnostic
 from attonix.policy.findings import Finding, Rule, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -109,7 +110,11 @@ def _result(finding: Finding, index: int, *, root: str | None) -> dict[str, Any]
             }
         ],
         "partialFingerprints": {"attonixFinding/v1": finding.fingerprint},
-        "properties": {"severity": str(finding.severity), "component": finding.component},
+        "properties": {
+            "severity": str(finding.severity),
+            "component": finding.component,
+            "failureDomains": [d.to_dict() for d in finding.domains],
+        },
     }
     if finding.suppression is not None:
         result["suppressions"] = [
@@ -128,6 +133,13 @@ def to_sarif(
 ) -> dict[str, Any]:
     """A SARIF 2.1.0 log of ``findings``; ``root`` is the directory URIs are relative to."""
     index = {r.id: i for i, r in enumerate(rules)}
+    return _log(
+        [_rule_descriptor(r) for r in rules],
+        [_result(f, index[f.rule], root=root) for f in findings],
+    )
+
+
+def _log(rules: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -139,15 +151,60 @@ def to_sarif(
                         "version": __version__,
                         "semanticVersion": __version__,
                         "informationUri": INFORMATION_URI,
-                        "rules": [_rule_descriptor(r) for r in rules],
+                        "rules": rules,
                     }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "repository root"}}},
-                "results": [_result(f, index[f.rule], root=root) for f in findings],
+                "results": results,
                 "columnKind": "unicodeCodePoints",
             }
         ],
     }
+
+
+def diagnostics_sarif(
+    diagnostics: Sequence[Diagnostic], *, root: str | None = None
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log of blueprint problems (``BPxxx``), so that code scanning shows a
+    blueprint that does not load at the offending line, as it shows policy findings."""
+    codes = sorted({d.code for d in diagnostics})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = [
+        {
+            "id": code,
+            "name": f"Blueprint{code}",
+            "shortDescription": {"text": f"Blueprint problem {code}"},
+            "helpUri": f"{INFORMATION_URI.rsplit('/', 1)[0]}/blueprint#{code.lower()}",
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["blueprint"], "problem.severity": "error"},
+        }
+        for code in codes
+    ]
+    results = [
+        {
+            "ruleId": d.code,
+            "ruleIndex": index[d.code],
+            "level": "error" if d.severity == "error" else "warning",
+            "message": {
+                "text": f"{d.pointer}: {d.message}" + (f". Fix: {d.hint}" if d.hint else "")
+            },
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {
+                            "uri": artifact_uri(d.location.file, root=root),
+                            "uriBaseId": "%SRCROOT%",
+                        },
+                        "region": {"startLine": d.location.line, "startColumn": d.location.col},
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": d.pointer}],
+                }
+            ],
+            "partialFingerprints": {"attonixDiagnostic/v1": f"{d.code}|{d.pointer}"},
+        }
+        for d in diagnostics
+    ]
+    return _log(rules, results)
 
 
 def rules_markdown(rules: Iterable[Rule]) -> str:

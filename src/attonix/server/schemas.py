@@ -135,6 +135,13 @@ class SuppressionOut(BaseModel):
     line: int = 0
 
 
+class FailureDomainOut(BaseModel):
+    """A host, rack or zone whose loss a finding concerns."""
+
+    level: Literal["host", "rack", "zone"]
+    name: str
+
+
 class FindingOut(BaseModel):
     """A policy finding (the policy engine's ``Finding.to_dict`` form)."""
 
@@ -151,6 +158,11 @@ class FindingOut(BaseModel):
     fingerprint: str = ""
     suppressed: bool = False
     suppression: SuppressionOut | None = None
+    failure_domains: list[FailureDomainOut] = Field(
+        default_factory=list,
+        description="Every failure domain whose loss the finding concerns (one finding per "
+        "component and rule, not one per domain).",
+    )
 
 
 class PlanChangeOut(BaseModel):

@@ -246,7 +246,7 @@ def test_cli_rotate_prints_steps_and_json(driver: DatabaseDriver, pg_server: PgS
     }
     argv = [sys.executable, "-m", "attonix", "rotate", str(FIXTURE), "-d", "orders-pg"]
     done = subprocess.run(
-        [*argv, "-s", "orders", "-k", "readonly", "-f", "json"],
+        [*argv, "-s", "orders", "-k", "readonly", "-o", "json"],
         env=env,
         capture_output=True,
         text=True,
@@ -260,5 +260,5 @@ def test_cli_rotate_prints_steps_and_json(driver: DatabaseDriver, pg_server: PgS
     bad = subprocess.run(
         [*argv, "-s", "nobody"], env=env, capture_output=True, text=True, check=False
     )
-    assert bad.returncode == 1
+    assert bad.returncode == 3  # the operation could not be done (docs/cli.md)
     assert "does not declare database" in bad.stderr and "Traceback" not in bad.stderr

@@ -20,7 +20,7 @@ def test_validate_example(example_path: Path) -> None:
 
 
 def test_validate_json_for_automation(example_path: Path) -> None:
-    result = runner.invoke(app, ["validate", str(example_path), "--format", "json"])
+    result = runner.invoke(app, ["validate", str(example_path), "-o", "json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["valid"] is True and doc["summary"]["databases"] == 4
@@ -40,7 +40,7 @@ def test_validate_reports_problems_compiler_style(tmp_path: Path, example_text: 
 def test_validate_json_errors(tmp_path: Path) -> None:
     bad = tmp_path / "dc.yaml"
     bad.write_text("apiVersion: attonix.io/v1\nkind: DataCenter\nmetadata: {name: x}\n")
-    result = runner.invoke(app, ["validate", str(bad), "-f", "json"])
+    result = runner.invoke(app, ["validate", "-f", str(bad), "-o", "json"])
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["valid"] is False
@@ -87,4 +87,4 @@ def test_schema_is_json_schema_of_the_blueprint() -> None:
 def test_help_teaches() -> None:
     result = runner.invoke(app, ["validate", "--help"])
     assert result.exit_code == 0
-    assert "Example: attonix validate examples/attonixcorp.yaml" in result.stdout
+    assert "Examples:\n    attonix validate examples/attonixcorp.yaml\n" in result.stdout

@@ -118,7 +118,7 @@ def test_api_origin_drops_the_path_and_rejects_other_schemes() -> None:
 
 def test_cli_refuses_a_missing_build(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["console", "--dir", str(tmp_path), "--port", "0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # the operation cannot be done
     assert "the console is not built" in result.output
 
 

@@ -31,7 +31,10 @@ def test_check_reports_findings_with_location_and_fix(runner: CliRunner) -> None
     out = result.output
     assert "HIGH" in out
     assert f"{FRAGILE}:27:17  ATX010  ceph/ceph" in out
-    assert "losing host 'node-1' takes service/web down: all 2 replicas lost" in out
+    assert (
+        "losing host 'node-1', rack 'r1' or zone 'z1' takes service/web down: all 2 replicas lost"
+        in out
+    )
     assert "fix: Set 'monitors: 3' (or 5)." in out
     assert "finding(s) in" in out
 
@@ -42,7 +45,7 @@ def test_check_threshold_and_json(runner: CliRunner, tmp_path: Path, example_tex
     path = tmp_path / "dc.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     assert runner.invoke(app, ["check", str(path), "--fail-on", "low"]).exit_code == 0
-    result = runner.invoke(app, ["check", str(path), "--fail-on", "info", "-f", "json"])
+    result = runner.invoke(app, ["check", str(path), "--fail-on", "info", "-o", "json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert [f["rule"] for f in report["findings"]] == ["ATX041"]
@@ -51,7 +54,7 @@ def test_check_threshold_and_json(runner: CliRunner, tmp_path: Path, example_tex
 
 def test_check_writes_sarif_to_a_file(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "report.sarif"
-    result = runner.invoke(app, ["check", str(FRAGILE), "-f", "sarif", "-o", str(out)])
+    result = runner.invoke(app, ["check", str(FRAGILE), "-o", "sarif", "--output-file", str(out)])
     assert result.exit_code == 1
     assert f"wrote sarif report to {out}" in result.output
     sarif = json.loads(out.read_text(encoding="utf-8"))
@@ -79,7 +82,7 @@ def test_rules_table_and_explain(runner: CliRunner) -> None:
     assert "Plaintext credential in an environment variable" in explain.output
     assert "fix:" in explain.output
     unknown = runner.invoke(app, ["rules", "--explain", "ATX999"])
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2  # a usage error
     assert "unknown rule id 'ATX999'" in unknown.output
 
 
@@ -112,3 +115,61 @@ def test_ha_unknown_domain_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(app, ["ha", str(FRAGILE), "--fail", "rack-z"])
     assert result.exit_code == 2
     assert "not a level nor the name of a host, rack or zone" in result.output
+
+
+def test_one_finding_per_component_and_rule_listing_its_domains(runner: CliRunner) -> None:
+    """replicas: 2 pinned to one rack is one ATX090 for service/web, not one per host, rack
+    and zone; the domains are listed in text, JSON and SARIF alike."""
+    text = runner.invoke(app, ["check", str(FRAGILE)])
+    assert text.output.count("ATX090") == 1 and text.output.count("ATX092") == 1
+    report = json.loads(runner.invoke(app, ["check", str(FRAGILE), "-o", "json"]).stdout)
+    keys = [(f["rule"], f["component"]) for f in report["findings"]]
+    assert len(keys) == len(set(keys)), keys
+    web = next(f for f in report["findings"] if f["rule"] == "ATX090")
+    assert web["failure_domains"] == [
+        {"level": "host", "name": "node-1"},
+        {"level": "rack", "name": "r1"},
+        {"level": "zone", "name": "z1"},
+    ]
+    ceph = next(f for f in report["findings"] if f["rule"] == "ATX092")
+    assert {(d["level"], d["name"]) for d in ceph["failure_domains"]} == {
+        ("host", "node-1"),
+        ("host", "node-2"),
+        ("rack", "r1"),
+        ("rack", "r2"),
+        ("zone", "z1"),
+        ("zone", "z2"),
+    }
+    sarif = json.loads(runner.invoke(app, ["check", str(FRAGILE), "-o", "sarif"]).stdout)
+    results = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "ATX090"]
+    assert len(results) == 1
+    assert results[0]["properties"]["failureDomains"] == web["failure_domains"]
+    fingerprints = [
+        r["partialFingerprints"]["attonixFinding/v1"] for r in sarif["runs"][0]["results"]
+    ]
+    assert len(fingerprints) == len(set(fingerprints))
+
+
+def test_an_invalid_blueprint_is_a_sarif_result(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "dc.yaml"
+    bad.write_text(
+        "apiVersion: attonix.io/v1\nkind: DataCenter\nmetadata: {name: X}\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["check", str(bad), "-o", "sarif"])
+    assert result.exit_code == 1
+    run = json.loads(result.stdout)["runs"][0]
+    messages = {r["message"]["text"].split(":", 1)[0]: r["ruleId"] for r in run["results"]}
+    assert messages == {"security": "BP011", "metadata.domain": "BP011", "metadata.name": "BP012"}
+    first = run["results"][0]
+    assert first["level"] == "error"
+    assert first["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {
+        r["ruleId"] for r in run["results"]
+    }
+    # and into a report file, for code scanning uploads
+    out = tmp_path / "r.sarif"
+    result = runner.invoke(app, ["check", str(bad), "-o", "sarif", "--output-file", str(out)])
+    assert result.exit_code == 1 and "problem" in result.output
+    assert json.loads(out.read_text())["runs"][0]["results"]
+    valid = runner.invoke(app, ["validate", str(bad), "-o", "sarif"])
+    assert valid.exit_code == 1 and json.loads(valid.stdout)["runs"][0]["results"]

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from attonix.blueprint.diagnostics import Path
 from attonix.policy.components import workloads
 from attonix.policy.failure_domains import Analysis, Kind, analyze_levels
-from attonix.policy.findings import Area, CheckFn, Context, Issue, Rule, Severity
+from attonix.policy.findings import (
+    Area,
+    CheckFn,
+    Context,
+    FailureDomain,
+    Issue,
+    Rule,
+    Severity,
+)
 from attonix.policy.placement import Placer, levels_up_to, running_replicas
 
 
@@ -79,19 +88,42 @@ def _analyses(ctx: Context) -> list[Analysis]:
 
 
 def _domain_loss(*kinds: Kind) -> CheckFn:
+    """One issue per component that some single loss takes down, listing every such domain
+    (finest level first) — not one issue per host, rack and zone."""
+
     def check(ctx: Context) -> Iterator[Issue]:
+        grouped: dict[tuple[str, Path], tuple[list[FailureDomain], list[str]]] = {}
         for analysis in _analyses(ctx):
             for loss in analysis.losses:
                 for impact in loss.impacts:
-                    if impact.state == "down" and impact.kind in kinds:
-                        yield Issue(
-                            impact.path,
-                            impact.component,
-                            f"losing {loss.level} {loss.name!r} takes {impact.component} "
-                            f"down: {impact.detail}",
-                        )
+                    if impact.state != "down" or impact.kind not in kinds:
+                        continue
+                    domains, details = grouped.setdefault((impact.component, impact.path), ([], []))
+                    domain = FailureDomain(loss.level, loss.name)
+                    if domain not in domains:
+                        domains.append(domain)
+                    if impact.detail not in details:
+                        details.append(impact.detail)
+        for (component, path), (domains, details) in grouped.items():
+            yield Issue(
+                path,
+                component,
+                f"losing {_any_of(domains)} takes {component} down: {'; '.join(details)}",
+                domains=tuple(domains),
+            )
 
     return check
+
+
+def _any_of(domains: list[FailureDomain]) -> str:
+    """``host 'a' or 'b', rack 'r1' or zone 'z1'``: the domains grouped by level."""
+    by_level: dict[str, list[str]] = {}
+    for d in domains:
+        by_level.setdefault(d.level, []).append(repr(d.name))
+    parts = [f"{level} {' or '.join(names)}" for level, names in by_level.items()]
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
 RULES: tuple[Rule, ...] = (
