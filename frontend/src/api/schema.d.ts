@@ -1403,6 +1403,19 @@ export interface components {
             version?: number | null;
         };
         /**
+         * FailureDomainOut
+         * @description A host, rack or zone whose loss a finding concerns.
+         */
+        FailureDomainOut: {
+            /**
+             * Level
+             * @enum {string}
+             */
+            level: "host" | "rack" | "zone";
+            /** Name */
+            name: string;
+        };
+        /**
          * FieldError
          * @description A request field that does not match the API schema (never echoing its value).
          */
@@ -1430,6 +1443,11 @@ export interface components {
              * @default
              */
             component: string;
+            /**
+             * Failure Domains
+             * @description Every failure domain whose loss the finding concerns (one finding per component and rule, not one per domain).
+             */
+            failure_domains?: components["schemas"]["FailureDomainOut"][];
             /**
              * File
              * @default

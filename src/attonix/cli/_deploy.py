@@ -64,7 +64,14 @@ def _target(target: str | None) -> str:
     return target_name(target, allowed=DEPLOY_TARGETS)
 
 
-def _driver(path: str, target: str, cluster: str | None, secrets_file: str | None) -> Driver:
+def _driver(
+    path: str,
+    target: str,
+    cluster: str | None,
+    secrets_file: str | None,
+    *,
+    need_secrets: bool = True,
+) -> Driver:
     from attonix.deploy import (  # noqa: PLC0415
         ChainSecretSource,
         EnvSecretSource,
@@ -78,7 +85,8 @@ def _driver(path: str, target: str, cluster: str | None, secrets_file: str | Non
     if secrets_file:
         source = ChainSecretSource(FileSecretSource(secrets_file, bp.security.secrets), env)
     driver = get_driver(target, bp, cluster=cluster, secrets=source)
-    _require_secrets(bp, driver.cluster, source)
+    if need_secrets:
+        _require_secrets(bp, driver.cluster, source)
     return driver
 
 
@@ -111,8 +119,8 @@ def _require_secrets(bp: Blueprint, cluster: str, source: SecretSource) -> None:
     if len(missing) == 1:
         fail(missing[0].message, hint=missing[0].hint)
     err = stderr()
-    for exc in missing:
-        err.print(f"  - {exc.message}", markup=False)
+    for problem in missing:
+        err.print(f"  - {problem.message}", markup=False)
     fail(
         f"{len(missing)} secrets have no value (listed above)",
         hint=missing[0].hint,
@@ -299,7 +307,7 @@ def status_cmd(
     from rich.text import Text  # noqa: PLC0415
 
     path, fmt = _inputs(file, file_opt, output, legacy_format)
-    statuses = _driver(path, _target(target), cluster, secrets_file).status()
+    statuses = _driver(path, _target(target), cluster, secrets_file, need_secrets=False).status()
     if fmt != "text":
         print_document([s.to_dict() for s in statuses], fmt)
     else:
@@ -334,13 +342,38 @@ def destroy_cmd(
       attonix destroy -f datacenter.yaml -t podman --yes
     """
     path, _ = _inputs(file, file_opt, None, None)
-    driver = _driver(path, _target(target), cluster, secrets_file)
+    driver = _driver(path, _target(target), cluster, secrets_file, need_secrets=False)
+    steps = driver.removal_steps()
+    removals = [label for label, _ in steps if label.startswith(("remove ", "delete "))]
+    _print_removals(driver, removals)
+    if not removals and driver.target != "kubernetes":
+        return
     _confirm(
-        f"Remove every resource of this blueprint from {driver.target} cluster {driver.cluster}?",
+        f"Remove these {len(removals)} resource group(s) from {driver.target} cluster "
+        f"{driver.cluster}?",
         yes,
     )
     result = _run_with_progress(driver.destroy, "destroying")
     _print_result(result, "destroy")
+
+
+def _print_removals(driver: Driver, removals: list[str]) -> None:
+    from rich.text import Text  # noqa: PLC0415
+
+    out = stdout()
+    if not removals:
+        out.print(
+            Text(
+                f"Nothing of this blueprint is on {driver.target} cluster {driver.cluster}.",
+                style="bold",
+            )
+        )
+        return
+    out.print(
+        Text(f"destroy will remove from {driver.target} cluster {driver.cluster}:", style="bold")
+    )
+    for label in removals:
+        out.print(Text(f"  - {label}", style="red"))
 
 
 def register(app: typer.Typer) -> None:

@@ -276,6 +276,11 @@ class Driver(Protocol):
         """Desired, running and healthy replicas of every service of the blueprint."""
         ...
 
+    def removal_steps(self) -> list[Step]:
+        """The steps :meth:`destroy` would run now, each naming what it removes (reads only),
+        so that the CLI can list them before asking."""
+        ...
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every resource carrying the blueprint's labels, and nothing else."""
         ...

@@ -335,6 +335,27 @@ def test_destroy_removes_only_labelled_resources(driver: PodmanDriver) -> None:
     podman("secret", "create", f"{BP}-decoy", "-", stdin="decoy")
     try:
         assert labelled("pod") and labelled("secret") and labelled("network")
+        # The CLI names what it will remove before asking; without a terminal and without
+        # --yes it then refuses (a usage error) and nothing is removed.
+        env = {**os.environ, "ATTONIX_STATE_DIR": str(driver._state), "NO_COLOR": "1"}
+        asked = subprocess.run(
+            [*ATTONIX, "destroy", "-f", str(FIXTURE), "-t", "podman"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert asked.returncode == 2, asked.stderr
+        listing = asked.stdout
+        assert "destroy will remove from podman cluster podman-test:" in listing
+        assert "pod(s): " in listing
+        for name in labelled("secret"):
+            if name != f"{BP}-decoy":
+                assert f"remove secret {name}" in listing
+        assert decoy_pod not in listing
+        assert labelled("pod") and labelled("secret")  # still there
         result = driver.destroy()
         assert result.ok, result.to_dict()
         for kind in ("pod", "container", "secret", "volume", "network"):

@@ -356,22 +356,28 @@ class KubernetesDriver(EngineDriver):
             self.command("delete", "namespace", "-l", sel, "--ignore-not-found", "--wait=false"),
         ]
 
+    def removal_steps(self) -> list[Step]:
+        """What :meth:`destroy` would do now, naming every labelled object (reads only)."""
+        kinds = self._kinds(self.objects(self.desired()))
+        present = self._get_labelled(kinds)
+        keys = sorted({ObjectKey.of(i) for i in present}, key=lambda k: (k.kind, k.ref))
+        resources = sorted({k.resource for k in keys})
+        steps: list[Step] = []
+        if resources:
+            cmd = self.destroy_commands(resources)[0]
+            names = ", ".join(f"{k.kind} {k.ref}" for k in keys)
+            steps.append(
+                (f"delete {len(present)} labelled object(s): {names}", partial(_process.run, cmd))
+            )
+        ns_cmd = self.destroy_commands(["namespace"])[1]
+        steps.append(("delete labelled namespaces", partial(_process.run, ns_cmd)))
+        return steps
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every object carrying the blueprint's labels from the cluster."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            kinds = self._kinds(self.objects(self.desired()))
-            present = self._get_labelled(kinds)
-            resources = sorted({ObjectKey.of(i).resource for i in present})
-            steps: list[Step] = []
-            if resources:
-                cmd = self.destroy_commands(resources)[0]
-                steps.append(
-                    (f"delete {len(present)} labelled object(s)", partial(_process.run, cmd))
-                )
-            ns_cmd = self.destroy_commands(["namespace"])[1]
-            steps.append(("delete labelled namespaces", partial(_process.run, ns_cmd)))
-            return run_steps(self.target, self.cluster, steps, progress)
+            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
 
 
 __all__ = ["FIELD_MANAGER", "SECRET_LABEL", "KubernetesDriver"]

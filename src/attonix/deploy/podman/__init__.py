@@ -467,54 +467,61 @@ class PodmanDriver(EngineDriver):
 
     # ------------------------------------------------------------------ destroy
 
+    def removal_steps(self) -> list[Step]:
+        """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
+        others = self._other_clusters_services()
+        pods = [p for p in self._pods() if (p.get("Labels") or {}).get(NAME) not in others]
+        key, value = next(iter(self._labels().items()))
+        strays = [
+            c
+            for c in self._run(
+                "ps", "-a", "--filter", f"label={key}={value}", "--format", "json"
+            ).json()
+            or []
+            if self._ours(c.get("Labels")) and (c.get("Labels") or {}).get(NAME) not in others
+        ]
+        secrets = sorted(self._secrets_live())
+        volumes = [f"{d}-tmp" for d in self._services().values()]
+        volumes += [
+            v["Name"]
+            for v in self._inspect(
+                "volume",
+                self._run(
+                    "volume", "ls", "--filter", f"label={key}={value}", "--format", "{{.Name}}"
+                ).stdout.split(),
+            )
+            if self._ours(v.get("Labels"))
+        ]
+        steps: list[Step] = []
+        if pods:
+            ids = [p["Id"] for p in pods]
+            names = ", ".join(sorted(str(p.get("Name", p["Id"][:12])) for p in pods))
+            steps.append(
+                (f"remove {len(pods)} pod(s): {names}", lambda: self._run("pod", "rm", "-f", *ids))
+            )
+        if strays:
+            stray_ids = [c["Id"] for c in strays]
+            names = ", ".join(sorted(str((c.get("Names") or [c["Id"][:12]])[0]) for c in strays))
+            steps.append(
+                (
+                    f"remove {len(strays)} container(s): {names}",
+                    lambda: self._run("rm", "-f", *stray_ids),
+                )
+            )
+        for name in secrets:
+            steps.append((f"remove secret {name}", partial(self._remove_secret, name)))
+        existing = set(self._run("volume", "ls", "--format", "{{.Name}}").stdout.split())
+        for vol in sorted(set(volumes) & existing):
+            steps.append((f"remove volume {vol}", partial(self._run, "volume", "rm", "-f", vol)))
+        for net in sorted(self._networks_live()):
+            steps.append((f"remove network {net}", partial(self._rm_network, net)))
+        return steps
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every pod, container, secret, volume and network labelled for the cluster."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            others = self._other_clusters_services()
-            pods = [
-                p["Id"] for p in self._pods() if (p.get("Labels") or {}).get(NAME) not in others
-            ]
-            key, value = next(iter(self._labels().items()))
-            strays = [
-                c["Id"]
-                for c in self._run(
-                    "ps", "-a", "--filter", f"label={key}={value}", "--format", "json"
-                ).json()
-                or []
-                if self._ours(c.get("Labels")) and (c.get("Labels") or {}).get(NAME) not in others
-            ]
-            secrets = sorted(self._secrets_live())
-            volumes = [f"{d}-tmp" for d in self._services().values()]
-            volumes += [
-                v["Name"]
-                for v in self._inspect(
-                    "volume",
-                    self._run(
-                        "volume", "ls", "--filter", f"label={key}={value}", "--format", "{{.Name}}"
-                    ).stdout.split(),
-                )
-                if self._ours(v.get("Labels"))
-            ]
-            steps: list[Step] = []
-            if pods:
-                steps.append(
-                    (f"remove {len(pods)} pod(s)", lambda: self._run("pod", "rm", "-f", *pods))
-                )
-            if strays:
-                steps.append(
-                    (f"remove {len(strays)} container(s)", lambda: self._run("rm", "-f", *strays))
-                )
-            for name in secrets:
-                steps.append((f"remove secret {name}", partial(self._remove_secret, name)))
-            existing = set(self._run("volume", "ls", "--format", "{{.Name}}").stdout.split())
-            for vol in sorted(set(volumes) & existing):
-                steps.append(
-                    (f"remove volume {vol}", partial(self._run, "volume", "rm", "-f", vol))
-                )
-            for net in sorted(self._networks_live()):
-                steps.append((f"remove network {net}", partial(self._rm_network, net)))
-            return run_steps(self.target, self.cluster, steps, progress)
+            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
 
 
 def _deployment_of(container_or_pod: str) -> str:

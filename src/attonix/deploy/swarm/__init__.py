@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from attonix.deploy.base import (
     Progress,
     Result,
     ServiceStatus,
+    Step,
     compare,
     no_progress,
     run_steps,
@@ -253,7 +255,7 @@ class SwarmDriver(EngineDriver):
             label = f"deploy stack {self.stack} ({len(needs_deploy)} change(s))"
             steps.append((label, lambda: self._deploy(doc)))
         for change in plan.of("delete", "service"):
-            steps.append((f"remove service {change.name}", lambda c=change: self._rm("service", c)))
+            steps.append((f"remove service {change.name}", partial(self._rm, "service", change)))
         if plan.pending:
             steps.append(("wait for healthy replicas", lambda: self._wait(timeout)))
         for kind in ("network", "volume", "secret"):
@@ -344,25 +346,27 @@ class SwarmDriver(EngineDriver):
 
     # ------------------------------------------------------------------ destroy
 
+    def removal_steps(self) -> list[Step]:
+        """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
+        steps: list[Step] = []
+        services = self._list("service")
+        for s in services:
+            change = Change("service", s["Spec"]["Name"], "delete")
+            steps.append((f"remove service {change.name}", partial(self._rm, "service", change)))
+        if services:
+            steps.append(("wait for tasks to stop", self._wait_gone))
+        for kind in ("network", "volume", "secret"):
+            for item in self._list(kind):
+                name = item["Spec"]["Name"] if "Spec" in item else item["Name"]
+                change = Change(kind, name, "delete")
+                steps.append((f"remove {kind} {name}", partial(self._rm, kind, change)))
+        return steps
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every service, network, volume and secret labelled for this stack."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            steps: list[tuple[str, Any]] = []
-            services = self._list("service")
-            for s in services:
-                change = Change("service", s["Spec"]["Name"], "delete")
-                steps.append(
-                    (f"remove service {change.name}", lambda c=change: self._rm("service", c))
-                )
-            if services:
-                steps.append(("wait for tasks to stop", self._wait_gone))
-            for kind in ("network", "volume", "secret"):
-                for item in self._list(kind):
-                    name = item["Spec"]["Name"] if "Spec" in item else item["Name"]
-                    change = Change(kind, name, "delete")
-                    steps.append((f"remove {kind} {name}", lambda c=change: self._rm(c.kind, c)))
-            return run_steps(self.target, self.cluster, steps, progress)
+            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
 
     def _wait_gone(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
