@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, argv in COMMANDS.items():
+    for argv in COMMANDS.values():
         wall(argv)  # warm the file cache and the bytecode
     before = os.getloadavg()[0]
     for _ in range(args.runs):
@@ -58,7 +58,10 @@ def main() -> None:
     print(f"{'command':46} {'median':>8} {'best':>8}")
     for name, values in times.items():
         print(f"{name:46} {statistics.median(values):8.3f} {min(values):8.3f}")
-    print(f"runs: {args.runs}; load average {before:.2f} before, {after:.2f} after; {os.cpu_count()} cores")
+    print(
+        f"runs: {args.runs}; load average {before:.2f} before, {after:.2f} after; "
+        f"{os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":
