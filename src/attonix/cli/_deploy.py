@@ -60,7 +60,10 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.
 
 def _target(target: str | None) -> str:
     if not target:
-        usage("which target? --target is required", hint="Pass -t swarm, -t podman or -t k8s.")
+        usage(
+            "which target? --target is required",
+            hint="Pass -t swarm, -t podman, -t k8s or -t databases.",
+        )
     return target_name(target, allowed=DEPLOY_TARGETS)
 
 
@@ -343,14 +346,12 @@ def destroy_cmd(
     """
     path, _ = _inputs(file, file_opt, None, None)
     driver = _driver(path, _target(target), cluster, secrets_file, need_secrets=False)
-    steps = driver.removal_steps()
-    removals = [label for label, _ in steps if label.startswith(("remove ", "delete "))]
+    removals = driver.removals()
     _print_removals(driver, removals)
     if not removals and driver.target != "kubernetes":
         return
     _confirm(
-        f"Remove these {len(removals)} resource group(s) from {driver.target} cluster "
-        f"{driver.cluster}?",
+        f"Remove these {len(removals)} item(s) from {driver.target} cluster {driver.cluster}?",
         yes,
     )
     result = _run_with_progress(driver.destroy, "destroying")

@@ -31,7 +31,7 @@ RENDER_TARGETS: tuple[str, ...] = (
     "diagram",
 )
 #: The deploy registry's targets (attonix.deploy.DRIVERS).
-DEPLOY_TARGETS: tuple[str, ...] = ("swarm", "podman", "kubernetes")
+DEPLOY_TARGETS: tuple[str, ...] = ("swarm", "podman", "kubernetes", "databases")
 #: Short names people type: alias -> target.
 ALIASES: dict[str, str] = {
     "k8s": "kubernetes",
@@ -40,6 +40,7 @@ ALIASES: dict[str, str] = {
     "nft": "nftables",
     "heat": "openstack",
     "ci": "cicd",
+    "db": "databases",
 }
 
 

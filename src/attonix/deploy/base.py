@@ -276,9 +276,9 @@ class Driver(Protocol):
         """Desired, running and healthy replicas of every service of the blueprint."""
         ...
 
-    def removal_steps(self) -> list[Step]:
-        """The steps :meth:`destroy` would run now, each naming what it removes (reads only),
-        so that the CLI can list them before asking."""
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line each (reads only), so that the
+        CLI can list it before asking."""
         ...
 
     def destroy(self, progress: Progress = no_progress) -> Result:

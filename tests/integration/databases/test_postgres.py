@@ -240,8 +240,13 @@ def test_destroy_removes_only_what_attonix_created(
         conn.execute("CREATE DATABASE atx_decoy_db")
         conn.execute("COMMENT ON ROLE atx_decoy IS 'attonix-looking but not a label'")
     try:
+        # What the CLI lists before asking: every labelled object, never the decoys.
+        listed = driver.removals()
+        assert listed and all(line.startswith("delete ") for line in listed)
+        assert not [line for line in listed if "atx_decoy" in line]
         result = driver.destroy()
         assert result.ok, result.error
+        assert len(result.done) == len(listed)
         with admin(pg_server) as conn:
             roles = {
                 r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'atx%'")

@@ -39,7 +39,7 @@ from attonix.deploy.databases.connections import (
 )
 from attonix.deploy.databases.credentials import CredentialStore, FileCredentialStore
 from attonix.deploy.databases.desired import DatabaseSpec, credential_name, database_spec
-from attonix.deploy.databases.engine import RANK, Adapter, Wanted, Work
+from attonix.deploy.databases.engine import RANK, Adapter, Observed, Wanted, Work
 from attonix.deploy.databases.replication import judge
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, state_dir
@@ -364,26 +364,40 @@ class DatabaseDriver:
                 notes.append(f"no local credential for login {c.name} (run `attonix rotate`)")
         return notes
 
+    def _owned(self, adapters: dict[str, Adapter], server: Server) -> list[Observed]:
+        """The live objects on ``server`` labelled for this blueprint, environment and
+        database, deepest first (the order destroy drops them in)."""
+        name, env = self.bp.metadata.name, self.bp.metadata.environment
+        snapshot = adapters[server.key].snapshot(server.specs)
+        mine = [
+            o
+            for o in snapshot.objects.values()
+            if o.label is not None
+            and o.label.owned_by(name, env)
+            and self.cluster in ("all", o.label.database)
+        ]
+        mine.sort(key=lambda o: -RANK[o.kind])
+        return mine
+
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would drop now, one line per object (reads only)."""
+        servers = self.servers()
+        with self.adapters(servers) as adapters:
+            return [
+                f"delete {o.kind} {o.name} on {server.key}"
+                for server in servers
+                for o in self._owned(adapters, server)
+            ]
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Drop every object labelled for this blueprint and environment, and nothing else."""
         lock = TargetLock(self._state_dir(), target=TARGET, cluster=self.cluster)
-        name, env = self.bp.metadata.name, self.bp.metadata.environment
         with lock.held(purpose="destroy"):
             servers = self.servers()
             with self.adapters(servers) as adapters:
                 steps: list[Step] = []
                 for server in servers:
-                    adapter = adapters[server.key]
-                    snapshot = adapter.snapshot(server.specs)
-                    mine = [
-                        o
-                        for o in snapshot.objects.values()
-                        if o.label is not None
-                        and o.label.owned_by(name, env)
-                        and self.cluster in ("all", o.label.database)
-                    ]
-                    mine.sort(key=lambda o: -RANK[o.kind])
-                    for o in mine:
+                    for o in self._owned(adapters, server):
                         change = compare(
                             o.kind,
                             o.name,

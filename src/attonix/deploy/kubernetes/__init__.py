@@ -356,7 +356,11 @@ class KubernetesDriver(EngineDriver):
             self.command("delete", "namespace", "-l", sel, "--ignore-not-found", "--wait=false"),
         ]
 
-    def removal_steps(self) -> list[Step]:
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line each (reads only)."""
+        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
+
+    def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, naming every labelled object (reads only)."""
         kinds = self._kinds(self.objects(self.desired()))
         present = self._get_labelled(kinds)
@@ -377,7 +381,7 @@ class KubernetesDriver(EngineDriver):
         """Remove every object carrying the blueprint's labels from the cluster."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
+            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 
 
 __all__ = ["FIELD_MANAGER", "SECRET_LABEL", "KubernetesDriver"]

@@ -467,7 +467,11 @@ class PodmanDriver(EngineDriver):
 
     # ------------------------------------------------------------------ destroy
 
-    def removal_steps(self) -> list[Step]:
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line each (reads only)."""
+        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
+
+    def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
         others = self._other_clusters_services()
         pods = [p for p in self._pods() if (p.get("Labels") or {}).get(NAME) not in others]
@@ -521,7 +525,7 @@ class PodmanDriver(EngineDriver):
         """Remove every pod, container, secret, volume and network labelled for the cluster."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
+            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 
 
 def _deployment_of(container_or_pod: str) -> str:

@@ -346,7 +346,11 @@ class SwarmDriver(EngineDriver):
 
     # ------------------------------------------------------------------ destroy
 
-    def removal_steps(self) -> list[Step]:
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line each (reads only)."""
+        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
+
+    def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
         steps: list[Step] = []
         services = self._list("service")
@@ -366,7 +370,7 @@ class SwarmDriver(EngineDriver):
         """Remove every service, network, volume and secret labelled for this stack."""
         lock = self._lock()
         with lock.held(purpose="destroy"):
-            return run_steps(self.target, self.cluster, self.removal_steps(), progress)
+            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 
     def _wait_gone(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
