@@ -13,13 +13,20 @@ import sys
 import types
 
 import voluptuous as vs
-import yaml
 from zuul import configloader
+from zuul.driver.git import GitDriver
 from zuul.driver.github import GithubDriver
 from zuul.driver.gitlab import GitlabDriver
 from zuul.driver.timer import TimerDriver
+from zuul.lib import yamlutil
 
-CONNECTIONS = {"github": GithubDriver(), "gitlab": GitlabDriver(), "timer": TimerDriver()}
+# "opendev": the git connection the tenant reads zuul/zuul-jobs from.
+CONNECTIONS = {
+    "github": GithubDriver(),
+    "gitlab": GitlabDriver(),
+    "timer": TimerDriver(),
+    "opendev": GitDriver(),
+}
 
 
 class _Connections:
@@ -27,7 +34,7 @@ class _Connections:
         self.connections = {n: types.SimpleNamespace(driver=d) for n, d in CONNECTIONS.items()}
 
     def getSource(self, name: str) -> object:  # noqa: N802 - Zuul's interface
-        if name not in ("github", "gitlab"):
+        if name not in ("github", "gitlab", "opendev"):
             raise vs.Invalid(f"no source connection named {name!r}")
         return object()
 
@@ -43,6 +50,7 @@ def schemas() -> dict[str, vs.Schema]:
         "nodeset": configloader.NodeSetParser(pcontext).getSchema(False),
         "semaphore": configloader.SemaphoreParser(pcontext).getSchema(),
         "tenant": tenant_parser.getSchema(),
+        "secret": configloader.SecretParser(pcontext).getSchema(),
     }
 
 
@@ -51,7 +59,8 @@ def main(paths: list[str]) -> int:
     problems: list[dict[str, str]] = []
     for path in paths:
         with open(path, encoding="utf-8") as fh:
-            docs = yaml.safe_load(fh)
+            # Zuul's own loader: it knows the !encrypted/pkcs1-oaep tag of secret stanzas.
+            docs = yamlutil.encrypted_load(fh.read())
         for item in docs:
             ((kind, body),) = item.items()
             name = str(body.get("name", ""))

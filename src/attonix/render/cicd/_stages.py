@@ -11,8 +11,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attonix import __version__
 from attonix.blueprint.model import Blueprint, Pipeline, Secret, secret_env_var
 from attonix.render.base import RenderError
+
+#: Attonix itself, as every provider installs it on its runners: the version that rendered.
+ATTONIX_REQUIREMENT = f"attonix=={__version__}"
+#: Where a build records the images it built (``name@sha256:...`` once pushed).
+DIGESTS_FILE = "image-digests.txt"
+#: Registry login for pushes (CI secrets of these names; never in the file).
+REGISTRY_ENV = ("ATTONIX_REGISTRY_USER", "ATTONIX_REGISTRY_PASSWORD")
+#: The cluster credentials a deploy to each target reads from the CI system's secret store.
+CLUSTER_ENV: dict[str, tuple[str, ...]] = {
+    "kubernetes": ("ATTONIX_KUBECONFIG",),
+    "swarm": (
+        "ATTONIX_DOCKER_HOST",
+        "ATTONIX_DOCKER_CA",
+        "ATTONIX_DOCKER_CERT",
+        "ATTONIX_DOCKER_KEY",
+    ),
+    "podman": ("ATTONIX_CONTAINER_HOST", "ATTONIX_PODMAN_SSH_KEY"),
+}
 
 #: The blueprint file the rendered pipelines read, relative to the repository root.
 BLUEPRINT_FILE = "datacenter.yaml"
@@ -49,6 +68,11 @@ class EffectivePipeline:
     targets: tuple[str, ...]
     secret_env: tuple[str, ...]
     gate_inserted: bool
+
+    @property
+    def credential_env(self) -> tuple[str, ...]:
+        """The cluster credentials the deploy job reads, by variable name."""
+        return tuple(v for t in self.targets for v in CLUSTER_ENV.get(t, ()))
 
     @property
     def deploys(self) -> bool:
@@ -164,19 +188,15 @@ def commands(
 ) -> tuple[str, ...]:
     """The shell commands of one stage (the same in every provider)."""
     bpf = BLUEPRINT_FILE
+    images = [bp.workloads_by_name[n].image for n in pipeline.services if n in bp.workloads_by_name]
     if stage == "lint":
         return (f"attonix validate {bpf}", "make lint")
     if stage == "test":
         return ("make test",)
     if stage == "build":
-        out = [
-            f"make image SERVICE={name} IMAGE={bp.workloads_by_name[name].image}"
-            for name in pipeline.services
-            if name in bp.workloads_by_name
-        ]
-        return tuple(out) or ("make build",)
+        return build_commands(images) if images else ("make build",)
     if stage == "scan":
-        return ("make scan",)
+        return scan_commands() if images else ("make scan",)
     if stage == "check":
         return (
             f"attonix check {bpf} --fail-on medium --format sarif -o {SARIF_FILE}",
@@ -187,7 +207,7 @@ def commands(
     if stage == "plan":
         return tuple(f"attonix plan {bpf} --target {t}" for t in targets)
     if stage == "deploy":
-        return tuple(f"attonix apply {bpf} --target {t} --yes" for t in targets)
+        return (deploy_script(targets),)
     raise RenderError(f"unknown CI stage {stage!r}", hint="This is a renderer bug; report it.")
 
 
@@ -195,3 +215,76 @@ def _render_commands(targets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(
         f"attonix render {BLUEPRINT_FILE} --target {t} -o {RENDER_DIR}/{t}" for t in targets
     ) or (f"attonix validate {BLUEPRINT_FILE}",)
+
+
+def _registry(image: str) -> str | None:
+    first = image.split("/", 1)[0]
+    return first if "/" in image and ("." in first or ":" in first) else None
+
+
+def _repository(image: str) -> str:
+    # Drop the tag (after the last ':' of the last path segment), keep any registry port.
+    head, _, last = image.rpartition("/")
+    name = last.split("@", 1)[0].split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
+def build_commands(images: list[str]) -> tuple[str, ...]:
+    """Build each service's image; when ``ATTONIX_PUSH`` is ``true`` (the deploy branch) push
+    it to the blueprint's registry and record it by digest, else record the local tag."""
+    out = [f": > {DIGESTS_FILE}"]
+    user, password = REGISTRY_ENV
+    for registry in sorted({r for i in images if (r := _registry(i)) is not None}):
+        out.append(
+            f'if [ "${{ATTONIX_PUSH:-false}}" = true ]; then printf %s "${password}" | '
+            f'docker login {registry} -u "${user}" --password-stdin; fi'
+        )
+    for image in images:
+        out += [
+            f"docker build --pull -t {image} .",
+            f'if [ "${{ATTONIX_PUSH:-false}}" = true ]; then '
+            f"digest=\"$(docker push {image} | awk '/digest: sha256:/ {{print $3}}')\"; "
+            f'test -n "$digest"; echo "{_repository(image)}@$digest" >> {DIGESTS_FILE}; '
+            f"else echo {image} >> {DIGESTS_FILE}; fi",
+        ]
+    return tuple(out)
+
+
+def scan_commands() -> tuple[str, ...]:
+    """Scan every image the build recorded (by digest once pushed); HIGH or CRITICAL fails."""
+    return (
+        f"test -s {DIGESTS_FILE}",
+        "while read -r ref; do trivy image --exit-code 1 --severity HIGH,CRITICAL "
+        f'--ignore-unfixed "$ref"; done < {DIGESTS_FILE}',
+    )
+
+
+def deploy_script(targets: tuple[str, ...]) -> str:
+    """One shell script: write the cluster credentials from the CI secret store into files only
+    this job can read (removed on exit), point the engines' clients at them, apply."""
+    lines = [
+        "set -eu",
+        "umask 077",
+        'creds="$(mktemp -d)"',
+        "trap 'rm -rf \"$creds\"' EXIT",
+    ]
+    if "kubernetes" in targets:
+        lines += [
+            'printf %s "$ATTONIX_KUBECONFIG" > "$creds/kubeconfig"',
+            'export KUBECONFIG="$creds/kubeconfig"',
+        ]
+    if "swarm" in targets:
+        lines += [
+            'printf %s "$ATTONIX_DOCKER_CA" > "$creds/ca.pem"',
+            'printf %s "$ATTONIX_DOCKER_CERT" > "$creds/cert.pem"',
+            'printf %s "$ATTONIX_DOCKER_KEY" > "$creds/key.pem"',
+            'export DOCKER_HOST="$ATTONIX_DOCKER_HOST" DOCKER_TLS_VERIFY=1',
+            'export DOCKER_CERT_PATH="$creds"',
+        ]
+    if "podman" in targets:
+        lines += [
+            'printf %s "$ATTONIX_PODMAN_SSH_KEY" > "$creds/id"',
+            'export CONTAINER_HOST="$ATTONIX_CONTAINER_HOST" CONTAINER_SSHKEY="$creds/id"',
+        ]
+    lines += [f"attonix apply {BLUEPRINT_FILE} --target {t} --yes" for t in targets]
+    return "\n".join(lines) + "\n"

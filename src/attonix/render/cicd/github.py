@@ -14,7 +14,14 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.render.base import Artifact
-from attonix.render.cicd._stages import GATE_JOB, SARIF_FILE, EffectivePipeline
+from attonix.render.cicd._stages import (
+    ATTONIX_REQUIREMENT,
+    DIGESTS_FILE,
+    GATE_JOB,
+    REGISTRY_ENV,
+    SARIF_FILE,
+    EffectivePipeline,
+)
 
 #: action -> (full commit SHA, the release it is). Update both together, after review.
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -22,8 +29,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "github/codeql-action/upload-sarif": ("ff0a06e83cb2de871e5a09832bc6a81e7276941f", "v3.28.18"),
 }
 RUNNER = "ubuntu-24.04"
-#: Attonix itself, installed into a private venv on the runner (PEP 668 forbids system pip).
-ATTONIX_REQUIREMENT = "attonix==0.1.0"
+# Attonix itself is installed into a private venv on the runner (PEP 668 forbids system pip).
 _INSTALL = (
     'python3 -m venv "$RUNNER_TEMP/attonix"\n'
     f'"$RUNNER_TEMP/attonix/bin/pip" install --quiet "{ATTONIX_REQUIREMENT}"\n'
@@ -82,9 +88,38 @@ def workflow(bp: Blueprint, eff: EffectivePipeline) -> dict[str, Any]:
             )
             job["environment"] = {"name": env_name}
             job["concurrency"] = {"group": f"deploy-{env_name}", "cancel-in-progress": False}
-            if eff.secret_env:
-                job["env"] = {v: "${{ secrets." + v + " }}" for v in eff.secret_env}
+            # Blueprint secrets and the cluster credentials are environment secrets: only a job
+            # that passed the environment's protection rules can read them.
+            env_vars = (*eff.secret_env, *eff.credential_env)
+            if env_vars:
+                job["env"] = {v: "${{ secrets." + v + " }}" for v in env_vars}
             steps.append({"name": "Deploy", "run": run})
+        elif st.stage == "build" and any(DIGESTS_FILE in c for c in st.commands):
+            on_deploy_branch = (
+                "github.event_name == 'push' && "
+                f"github.ref == 'refs/heads/{deploy_branch(branches)}'"
+            )
+            job["env"] = {
+                "ATTONIX_PUSH": "${{ " + on_deploy_branch + " }}",
+                **{v: "${{ secrets." + v + " }}" for v in REGISTRY_ENV},
+            }
+            job["outputs"] = {"images": "${{ steps.build.outputs.images }}"}
+            steps.append(
+                {
+                    "name": "Build (and push on the deploy branch)",
+                    "id": "build",
+                    "run": run
+                    + f'echo "images=$(paste -sd, {DIGESTS_FILE})" >> "$GITHUB_OUTPUT"\n',
+                }
+            )
+        elif (
+            st.stage == "scan"
+            and "build" in st.needs
+            and any(DIGESTS_FILE in c for c in st.commands)
+        ):
+            job["env"] = {"IMAGES": "${{ needs.build.outputs.images }}"}
+            fetch = f'printf %s "$IMAGES" | tr , "\\n" > {DIGESTS_FILE}\n'
+            steps.append({"name": "Scan the images the build produced", "run": fetch + run})
         else:
             steps.append({"name": st.stage.capitalize(), "run": run})
         job["permissions"] = permissions

@@ -15,11 +15,17 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.render.base import Artifact
-from attonix.render.cicd._stages import GATE_JOB, RENDER_DIR, SARIF_FILE, EffectivePipeline
+from attonix.render.cicd._stages import (
+    ATTONIX_REQUIREMENT,
+    DIGESTS_FILE,
+    GATE_JOB,
+    RENDER_DIR,
+    SARIF_FILE,
+    EffectivePipeline,
+)
 
 #: The image jobs run in; Attonix is installed into a venv inside it.
 IMAGE = "python:3.12-slim"
-ATTONIX_REQUIREMENT = "attonix==0.1.0"
 _INSTALL = [
     "python -m venv /opt/attonix",
     f'/opt/attonix/bin/pip install --quiet "{ATTONIX_REQUIREMENT}"',
@@ -67,6 +73,13 @@ def pipeline_config(bp: Blueprint, eff: EffectivePipeline) -> dict[str, Any]:
                 "paths": [SARIF_FILE, f"{RENDER_DIR}/"],
                 "expire_in": "30 days",
             }
+        elif st.stage == "build" and any(DIGESTS_FILE in c for c in st.commands):
+            # Push (by digest) only from the deploy branch; merge requests build locally.
+            job["rules"] = [
+                {"if": _branch_rule(deploy_branch), "variables": {"ATTONIX_PUSH": "true"}},
+                {"when": "on_success"},
+            ]
+            job["artifacts"] = {"paths": [DIGESTS_FILE], "expire_in": "7 days"}
         elif st.stage == "deploy":
             env_name = p.deploy_environment or bp.metadata.environment
             job["rules"] = [
@@ -81,7 +94,7 @@ def pipeline_config(bp: Blueprint, eff: EffectivePipeline) -> dict[str, Any]:
                 *_INSTALL,
                 *(
                     f': "${{{v}:?set {v} as a masked, protected CI/CD variable}}"'
-                    for v in eff.secret_env
+                    for v in (*eff.secret_env, *eff.credential_env)
                 ),
             ]
         doc[job_id(st.stage)] = job

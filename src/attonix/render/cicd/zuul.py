@@ -11,11 +11,13 @@ project; the jobs refer to them by name only.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Pipeline
 from attonix.render.base import Artifact
 from attonix.render.cicd._stages import (
+    ATTONIX_REQUIREMENT,
     BLUEPRINT_FILE,
     GATE_JOB,
     RENDER_DIR,
@@ -26,6 +28,10 @@ from attonix.render.cicd._stages import (
 )
 
 BASE_JOB = "attonix-base"
+#: Where the standard Zuul roles come from: a git connection to opendev.org, which the Zuul
+#: deployment must define under this name.
+ZUUL_JOBS_CONNECTION = "opendev"
+ZUUL_JOBS = "zuul/zuul-jobs"
 NODESET = "attonix-default"
 #: Stages that run before merge (check, gate) — everything that does not touch live systems.
 _PRE_MERGE = ("lint", "test", "build", "scan", "check", "render", "plan")
@@ -54,15 +60,18 @@ def tenant(bp: Blueprint, pipelines: list[EffectivePipeline]) -> list[dict[str, 
     """``main.yaml``: the tenant with its config project and untrusted projects per source."""
     assert bp.cicd.zuul is not None
     conn, cfg = config_project(bp)
-    source: dict[str, dict[str, list[str]]] = {}
+    source: dict[str, dict[str, list[Any]]] = {}
     for name in sorted({*sources(bp), conn}):
-        entry: dict[str, list[str]] = {}
+        entry: dict[str, list[Any]] = {}
         if name == conn:
             entry["config-projects"] = [cfg]
         repos = sorted({e.pipeline.repository for e in pipelines if e.pipeline.source == name})
         if repos:
             entry["untrusted-projects"] = repos
         source[name] = entry
+    # The jobs use zuul-jobs' roles (prepare-workspace, ensure-pip, fetch-output): the project
+    # must be in the tenant; none of its own jobs or pipelines are loaded.
+    source[ZUUL_JOBS_CONNECTION] = {"untrusted-projects": [{ZUUL_JOBS: {"include": []}}]}
     return [{"tenant": {"name": bp.cicd.zuul.tenant, "source": source}}]
 
 
@@ -95,6 +104,23 @@ def _triggers(conns: list[str], kind: str, branches: list[str]) -> dict[str, Any
         },
     }
     return {c: table[kind][c] for c in conns}
+
+
+def _gate_require(conns: list[str], tenant: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in conns:
+        if c == "github":
+            out[c] = {
+                "open": True,
+                "current-patchset": True,
+                "review": [{"type": "approved", "permission": "write"}],
+                # Zuul reports check as the status context '<tenant>/check'.
+                "status": [f".*:{tenant}/check:success"],
+            }
+        else:
+            # Zuul approves the merge request when check passes (its report's approval).
+            out[c] = {"open": True, "approved": True}
+    return out
 
 
 def _report(conns: list[str], outcome: str, *, merge: bool = False) -> dict[str, Any]:
@@ -155,6 +181,8 @@ def pipeline_stanzas(bp: Blueprint) -> list[dict[str, Any]]:
             }
             if not stanza["supercedes"]:
                 del stanza["supercedes"]
+            # Merge only what a reviewer with write access approved and what passed check.
+            stanza["require"] = _gate_require(conns, bp.cicd.zuul.tenant)
         elif name == "post":
             stanza |= {
                 "description": "Merged changes: builds and publishes.",
@@ -219,6 +247,11 @@ def job_stanzas(bp: Blueprint, pipelines: list[EffectivePipeline]) -> list[dict[
                 "run": "playbooks/attonix-run.yaml",
                 "vars": {"attonix_commands": list(st.commands)},
             }
+            if st.stage == "scan":
+                # A job has its own node: the scan builds the change's image, then scans it.
+                build = eff.job("build")
+                if build is not None:
+                    job["vars"]["attonix_commands"] = [*build.commands, *st.commands]
             if st.stage == "deploy":
                 extra = _deploy_job(bp, eff, st.needs)
                 job["vars"] |= extra.pop("vars", {})
@@ -243,10 +276,61 @@ def _deploy_job(bp: Blueprint, eff: EffectivePipeline, needs: tuple[str, ...]) -
         # One deploy per environment at a time, across every project of the tenant.
         "semaphores": [semaphore_name(bp, eff.pipeline)],
     }
-    if names:
-        job["secrets"] = [{"name": _secret_var(n), "secret": n} for n in names]
+    secrets = [{"name": _secret_var(n), "secret": n} for n in names]
+    if eff.credential_env:
+        # The cluster credentials: a Zuul secret per environment, one field per variable.
+        cred = credentials_secret(bp, eff.pipeline)
+        secrets.append({"name": _secret_var(cred), "secret": cred})
+        env |= {v: "{{ " + _secret_var(cred) + "." + v.lower() + " }}" for v in eff.credential_env}
+    if secrets:
+        job["secrets"] = secrets
         job["vars"] = {"attonix_secret_env": env}
     return job
+
+
+def credentials_secret(bp: Blueprint, p: Pipeline) -> str:
+    """The Zuul secret holding the cluster credentials of ``p``'s deploy environment."""
+    return f"attonix-cluster-{p.deploy_environment or bp.metadata.environment}"
+
+
+def declared_secrets(bp: Blueprint, pipelines: list[EffectivePipeline]) -> dict[str, list[str]]:
+    """Every Zuul secret the jobs reference -> its fields, in a stable order."""
+    out: dict[str, list[str]] = {}
+    for eff in pipelines:
+        if not eff.deploys:
+            continue
+        for n in deploy_secrets(bp, eff.pipeline):
+            out[n] = list(bp.secrets_by_name[n].keys)
+        if eff.credential_env:
+            fields = out.setdefault(credentials_secret(bp, eff.pipeline), [])
+            fields += [v.lower() for v in eff.credential_env if v.lower() not in fields]
+    return dict(sorted(out.items()))
+
+
+def secrets_text(bp: Blueprint, pipelines: list[EffectivePipeline]) -> str:
+    """``secrets.yaml``: one stanza per referenced secret, each field a placeholder the
+    operator replaces with ``zuul-client encrypt`` output (never a value here)."""
+    assert bp.cicd.zuul is not None
+    project = config_project(bp)[1]
+    lines = [
+        "# Managed by attonix: every secret the jobs reference. Each field holds a placeholder",
+        "# that Zuul cannot decrypt: replace it with the PKCS#1-OAEP ciphertext of its value:",
+        f"#   zuul-client encrypt --tenant {bp.cicd.zuul.tenant} --project {project} \\",
+        "#     --secret-name NAME --field-name FIELD --infile VALUE_FILE",
+        "# and commit the result to this config project. Values never pass through Attonix.",
+    ]
+    for name, fields in declared_secrets(bp, pipelines).items():
+        lines += ["- secret:", f"    name: {name}", "    data:"]
+        for field in fields:
+            # Base64 (so Zuul's loader parses the file) of a note, never of a value: Zuul's
+            # decryption fails on it until the operator puts the real ciphertext here.
+            note = base64.b64encode(f"attonix placeholder for {name}.{field}".encode()).decode()
+            lines += [
+                f"      # REPLACE: --secret-name {name} --field-name {field}",
+                f"      {field}: !encrypted/pkcs1-oaep",
+                f"        - {note}",
+            ]
+    return "\n".join(lines) + "\n"
 
 
 def semaphore_name(bp: Blueprint, p: Pipeline) -> str:
@@ -327,7 +411,7 @@ def playbooks() -> dict[str, list[dict[str, Any]]]:
                     {
                         "name": "Install Attonix into a private virtualenv",
                         "ansible.builtin.pip": {
-                            "name": "attonix==0.1.0",
+                            "name": ATTONIX_REQUIREMENT,
                             "virtualenv": venv,
                             "virtualenv_command": "python3 -m venv",
                         },
@@ -418,5 +502,7 @@ def render_zuul(bp: Blueprint, pipelines: list[EffectivePipeline]) -> list[Artif
     ]
     if semaphores := semaphore_stanzas(bp, mine):
         arts.append(Artifact("cicd", "zuul/zuul.d/semaphores.yaml", semaphores))
+    if declared_secrets(bp, mine):
+        arts.append(Artifact("cicd", "zuul/zuul.d/secrets.yaml", secrets_text(bp, mine), "text"))
     arts += [Artifact("cicd", f"zuul/playbooks/{n}", doc) for n, doc in playbooks().items()]
     return arts

@@ -58,6 +58,7 @@ def test_paths(example: Blueprint) -> None:
         "zuul/zuul.d/nodesets.yaml",
         "zuul/zuul.d/pipelines.yaml",
         "zuul/zuul.d/projects.yaml",
+        "zuul/zuul.d/secrets.yaml",
         "zuul/zuul.d/semaphores.yaml",
     ]
 
@@ -133,6 +134,7 @@ def test_zuul_deploy_job_depends_on_gate_and_uses_secrets_by_name(example: Bluep
         "attonix-server-render",
     ]
     assert {s["secret"] for s in deploy["secrets"]} == {
+        "attonix-cluster-prod",
         "attonix-kek",
         "attonix-signing-key",
         "pg-main-credentials",
@@ -178,3 +180,95 @@ def test_secrets_appear_only_as_references(example_path: Path, tmp_path: Path) -
     assert len(lines) > 10
     for line in lines:
         assert any(p.match(line) for p in allowed), line
+
+
+def _zuul_secrets(text: str) -> dict[str, list[str]]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor(
+        "!encrypted/pkcs1-oaep", lambda loader, node: loader.construct_sequence(node)
+    )  # type: ignore[arg-type]
+    docs = yaml.load(text, Loader=Loader)
+    return {d["secret"]["name"]: sorted(d["secret"]["data"]) for d in docs}
+
+
+def test_zuul_tenant_holds_every_project_its_jobs_use_and_every_secret_is_declared(
+    example_path: Path, tmp_path: Path
+) -> None:
+    # Every stage in every zuul pipeline, so that each job shape counts.
+    all_stages = ["lint", "test", "build", "scan", "check", "render", "plan", "deploy"]
+    bp = _bp(example_path, tmp_path, **{"attonix-server": all_stages})
+    files = {a.path: a for a in render(bp, "cicd")}
+    tenant = files["zuul/main.yaml"].content[0]["tenant"]
+    in_tenant: set[str] = set()
+    for entry in tenant["source"].values():
+        for kind in ("config-projects", "untrusted-projects"):
+            for item in entry.get(kind, []):
+                in_tenant.update(item if isinstance(item, dict) else [item])
+    jobs = [d["job"] for d in files["zuul/zuul.d/jobs.yaml"].content]
+    projects = [d["project"] for d in files["zuul/zuul.d/projects.yaml"].content]
+    used = {r["zuul"] for j in jobs for r in j.get("roles", [])}
+    used |= {p["name"] for p in projects}
+    used |= {ap for j in jobs for ap in j.get("allowed-projects", [])}
+    assert used <= in_tenant, used - in_tenant
+    assert "zuul/zuul-jobs" in used
+    # Every secret a job references has a secret stanza with every field the job reads.
+    declared = _zuul_secrets(files["zuul/zuul.d/secrets.yaml"].text())
+    for job in jobs:
+        for ref in job.get("secrets", []):
+            assert ref["secret"] in declared, ref
+            var = ref["name"]
+            for value in job["vars"]["attonix_secret_env"].values():
+                if value.startswith("{{ " + var + "."):
+                    field = value.removeprefix("{{ " + var + ".").removesuffix(" }}")
+                    assert field in declared[ref["secret"]], (ref, field)
+    assert declared["attonix-cluster-prod"] == ["attonix_kubeconfig"]
+    assert "BEGIN" not in files["zuul/zuul.d/secrets.yaml"].text()
+
+
+def test_zuul_gate_requires_approval_and_a_passing_check(example: Blueprint) -> None:
+    pipelines = {
+        p["pipeline"]["name"]: p["pipeline"] for p in _files(example)["zuul/zuul.d/pipelines.yaml"]
+    }
+    require = pipelines["gate"]["require"]["github"]
+    assert require["review"] == [{"type": "approved", "permission": "write"}]
+    assert require["status"] == [".*:attonixcorp/check:success"]
+    assert require["open"] is True and require["current-patchset"] is True
+
+
+def test_build_pushes_by_digest_scan_reads_it_and_deploy_gets_cluster_credentials(
+    example_path: Path, tmp_path: Path
+) -> None:
+    from attonix import __version__
+
+    stages = ["lint", "test", "build", "scan", "check", "render", "plan", "deploy"]
+    bp = _bp(example_path, tmp_path, **{"attonix-console": stages})
+    files = _files(bp)
+    wf = files[".github/workflows/attonix-console.yml"]
+    build = wf["jobs"]["build"]
+    run = build["steps"][-1]["run"]
+    assert "docker build --pull -t registry.attonixcorp.internal/attonix/console:0.1.0 ." in run
+    assert "docker push registry.attonixcorp.internal/attonix/console:0.1.0" in run
+    assert "registry.attonixcorp.internal/attonix/console@$digest" in run
+    assert build["env"]["ATTONIX_PUSH"].startswith("${{ github.event_name == 'push'")
+    assert build["outputs"]["images"] == "${{ steps.build.outputs.images }}"
+    scan = wf["jobs"]["scan"]
+    assert scan["env"]["IMAGES"] == "${{ needs.build.outputs.images }}"
+    assert "trivy image --exit-code 1 --severity HIGH,CRITICAL" in scan["steps"][-1]["run"]
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["env"]["ATTONIX_KUBECONFIG"] == "${{ secrets.ATTONIX_KUBECONFIG }}"
+    assert deploy["environment"] == {"name": "prod"}
+    script = deploy["steps"][-1]["run"]
+    assert 'export KUBECONFIG="$creds/kubeconfig"' in script and "umask 077" in script
+    # scanned before deploy: the scan is an ancestor of the deploy
+    needs = {k: v.get("needs", []) for k, v in wf["jobs"].items()}
+    assert "scan" in _ancestors(needs, "deploy")
+    # the package version is the one that rendered, in every provider, from one place
+    from attonix.render.cicd import _stages, github, gitlab
+
+    assert github.ATTONIX_REQUIREMENT is _stages.ATTONIX_REQUIREMENT
+    assert gitlab.ATTONIX_REQUIREMENT is _stages.ATTONIX_REQUIREMENT
+    assert f"attonix=={__version__}" in str(wf)
+    assert f"attonix=={__version__}" in str(files["gitlab/datacenter-blueprint/.gitlab-ci.yml"])
+    assert f"attonix=={__version__}" in str(files["zuul/playbooks/attonix-pre.yaml"])
