@@ -25,11 +25,13 @@ from attonix.render.labels import INSTANCE, NAME, component_labels, image_tag
 Workload = Service | Frontend
 
 #: Node label that carries each failure-domain level. ``host`` and ``zone`` are the well-known
-#: labels the kubelet and cloud providers set; racks have no standard label, so hosts carry ours.
+#: labels the kubelet and cloud providers set; racks have no Kubernetes label, so nodes carry
+#: Rook's ``topology.rook.io/rack`` — the label Rook builds its CRUSH map from, so that pools
+#: with ``failureDomain: rack``, Ceph daemons and workloads all see the same racks.
 TOPOLOGY_KEYS: dict[DomainLevel, str] = {
     "host": "kubernetes.io/hostname",
     "zone": "topology.kubernetes.io/zone",
-    "rack": "attonix.io/rack",
+    "rack": "topology.rook.io/rack",
 }
 
 #: Default port of each database engine (what services connect to).
@@ -57,6 +59,11 @@ def component_of(w: Workload) -> str:
 def selector_labels(bp: Blueprint, name: str) -> dict[str, str]:
     """The immutable subset of labels used in selectors (never the version)."""
     labels = component_labels(bp, name, component="")
+    return {NAME: labels[NAME], INSTANCE: labels[INSTANCE]}
+
+
+def selector_of(labels: dict[str, str]) -> dict[str, str]:
+    """The selector subset (name and instance) of a full label set."""
     return {NAME: labels[NAME], INSTANCE: labels[INSTANCE]}
 
 

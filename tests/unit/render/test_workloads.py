@@ -90,7 +90,7 @@ def test_spread_and_placement(bp: Blueprint) -> None:
         update={"spread": "rack", "placement": Placement(zones=["zone-b", "zone-a"])}
     )
     spec = pod_spec(bp, pinned, labels={})
-    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "attonix.io/rack"
+    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.rook.io/rack"
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms["nodeSelectorTerms"] == [
         {

@@ -9,6 +9,7 @@ from typing import Any
 from attonix.blueprint.model import Database, Service
 from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
+from attonix.render.kubernetes import backups
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
 from attonix.render.kubernetes.certificates import database_tls_secret
 from attonix.render.kubernetes.rook import bucket_class, object_store_endpoint
@@ -18,11 +19,6 @@ CNPG = "postgresql.cnpg.io/v1"
 MYSQL = "mysql.oracle.com/v2"
 MONGO = "mongodbcommunity.mongodb.com/v1"
 OBC = "objectbucket.io/v1alpha1"
-
-
-def backup_bucket(db: Database) -> str:
-    """The bucket (and its ObjectBucketClaim, Secret and ConfigMap) holding a db's backups."""
-    return derived(db.name, "backups")
 
 
 def _labels(ctx: Ctx, db: Database) -> dict[str, str]:
@@ -39,23 +35,17 @@ def exact_version(version: str) -> str:
     return ".".join(parts + ["0"] * (3 - len(parts)))
 
 
-def _five_field_cron(schedule: str) -> str:
-    # CloudNativePG takes six fields (with seconds); Kubernetes-style cron takes five.
-    fields = schedule.split()
-    return " ".join(fields[1:] if len(fields) == 6 else fields)
-
-
 def _bucket_claim(ctx: Ctx, db: Database) -> dict[str, Any] | None:
-    if not db.backup.enabled or db.engine not in ("postgresql", "mysql"):
+    if not backups.backs_up(db):
         return None
     _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
     return obj(
         OBC,
         "ObjectBucketClaim",
-        backup_bucket(db),
+        backups.backup_bucket(db),
         namespace=DATABASES_NAMESPACE,
         labels=_labels(ctx, db),
-        spec={"bucketName": backup_bucket(db), "storageClassName": bucket_class(pool)},
+        spec={"bucketName": backups.backup_bucket(db), "storageClassName": bucket_class(pool)},
     )
 
 
@@ -94,12 +84,14 @@ def postgresql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
     claim = _bucket_claim(ctx, db)
     if claim is not None:
         _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
-        creds = backup_bucket(db)  # the Secret Rook creates for the claim
+        creds = backups.backup_bucket(db)  # the Secret Rook creates for the claim
         spec["backup"] = {
             "retentionPolicy": f"{db.backup.retention_days}d",
             "barmanObjectStore": {
-                "destinationPath": f"s3://{backup_bucket(db)}/",
+                "destinationPath": f"s3://{backups.backup_bucket(db)}/",
                 "endpointURL": object_store_endpoint(pool),
+                # The gateway's certificate comes from the internal CA.
+                "endpointCA": {"name": backups.ca_secret(db), "key": "ca.crt"},
                 "s3Credentials": {
                     "accessKeyId": {"name": creds, "key": "AWS_ACCESS_KEY_ID"},
                     "secretAccessKey": {"name": creds, "key": "AWS_SECRET_ACCESS_KEY"},
@@ -108,7 +100,7 @@ def postgresql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
                 "data": {"compression": "gzip", "encryption": "AES256"},
             },
         }
-        docs.append(claim)
+        docs += [claim, backups.backup_certificate(ctx, db)]
     labels = _labels(ctx, db)
     docs.insert(
         0, obj(CNPG, "Cluster", db.name, namespace=DATABASES_NAMESPACE, labels=labels, spec=spec)
@@ -163,37 +155,7 @@ def mysql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
     if db.tls:
         spec["tlsSecretName"] = database_tls_secret(db)
         spec["tlsCASecretName"] = database_tls_secret(db)
-    docs: list[dict[str, Any]] = []
-    claim = _bucket_claim(ctx, db)
-    if claim is not None:
-        _, pool = ctx.pool(db.backup.object_pool, kind="object", what=f"backups of {db.name}")
-        spec["backupProfiles"] = [
-            {
-                "name": "object-store",
-                "dumpInstance": {
-                    "storage": {
-                        "s3": {
-                            "bucketName": backup_bucket(db),
-                            "prefix": f"/{db.name}",
-                            # MySQL Shell's S3 config/credentials files, derived by the deploy
-                            # driver from the claim's Secret.
-                            "config": f"{backup_bucket(db)}-mysqlsh",
-                            "endpoint": object_store_endpoint(pool),
-                        }
-                    }
-                },
-            }
-        ]
-        spec["backupSchedules"] = [
-            {
-                "name": "daily",
-                "schedule": _five_field_cron(db.backup.schedule),
-                "backupProfileName": "object-store",
-                "enabled": True,
-                "deleteBackupData": False,
-            }
-        ]
-        docs.append(claim)
+    docs = _dump_backup(ctx, db)
     docs.insert(
         0,
         obj(
@@ -270,7 +232,20 @@ def mongodb(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
             namespace=DATABASES_NAMESPACE,
             labels=_labels(ctx, db),
             spec=spec,
-        )
+        ),
+        *_dump_backup(ctx, db),
+    ]
+
+
+def _dump_backup(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """The bucket claim, CA certificate and scheduled dump Job of a MySQL or MongoDB backup."""
+    claim = _bucket_claim(ctx, db)
+    if claim is None:
+        return []
+    return [
+        claim,
+        backups.backup_certificate(ctx, db),
+        backups.dump_cronjob(ctx, db, version=exact_version(db.version)),
     ]
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from attonix.blueprint.model import Database, Service
+from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
+from attonix.render.kubernetes import backups
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, OPERATOR_NAMESPACES, Ctx, obj
 
 NS_LABEL = "kubernetes.io/metadata.name"
@@ -181,6 +183,14 @@ def database_policy(ctx: Ctx, db: Database) -> dict[str, Any]:
     if clients:
         ingress.append({"from": clients, "ports": _ports(DB_CLIENT_PORTS[db.engine])})
     ingress.append({"from": [me], "ports": _ports(DB_PEER_PORTS[db.engine])})
+    dump_job = backups.backs_up(db) and db.engine in backups.DUMP_ENGINES
+    if dump_job:
+        ingress.append(
+            {
+                "from": [_peer(DATABASES_NAMESPACE, _job_selector(ctx, db))],
+                "ports": _ports(DB_CLIENT_PORTS[db.engine]),
+            }
+        )
     operator_ns = OPERATOR_NAMESPACES[db.engine]
     ingress.append({"from": [_peer(operator_ns, {})], "ports": _ports(OPERATOR_PORTS[db.engine])})
     egress: list[dict[str, Any]] = [
@@ -191,7 +201,7 @@ def database_policy(ctx: Ctx, db: Database) -> dict[str, Any]:
         # Instance managers and sidecars watch their own resources through the API server.
         {"to": _api_server_peers(ctx), "ports": _ports([6443])},
     ]
-    if db.backup.enabled and db.engine in ("postgresql", "mysql"):
+    if backups.backs_up(db) and db.engine == "postgresql":
         egress.append(
             {
                 "to": [_peer("rook-ceph", {"matchLabels": {"app": "rook-ceph-rgw"}})],
@@ -208,6 +218,31 @@ def database_policy(ctx: Ctx, db: Database) -> dict[str, Any]:
     )
 
 
+def _job_selector(ctx: Ctx, db: Database) -> dict[str, Any]:
+    return {"matchLabels": wl.selector_of(backups.job_labels(ctx, db))}
+
+
+def backup_job_policy(ctx: Ctx, db: Database) -> dict[str, Any]:
+    """The dump Job of a MySQL or MongoDB backup: to its database and the object gateway only."""
+    return _policy(
+        ctx,
+        derived(db.name, "backup"),
+        namespace=DATABASES_NAMESPACE,
+        selector=_job_selector(ctx, db),
+        ingress=[],
+        egress=[
+            {
+                "to": [_peer(DATABASES_NAMESPACE, db_pod_selector(db))],
+                "ports": _ports(DB_CLIENT_PORTS[db.engine]),
+            },
+            {
+                "to": [_peer("rook-ceph", {"matchLabels": {"app": "rook-ceph-rgw"}})],
+                "ports": _ports(OBJECT_STORE_PORTS),
+            },
+        ],
+    )
+
+
 def network_policies(ctx: Ctx) -> list[dict[str, Any]]:
     """Every NetworkPolicy of the cluster."""
     out: list[dict[str, Any]] = []
@@ -218,4 +253,9 @@ def network_policies(ctx: Ctx) -> list[dict[str, Any]]:
         out.extend(namespace_baseline(ctx, ns))
     out.extend(workload_policy(ctx, w) for w in ctx.workloads)
     out.extend(database_policy(ctx, d) for d in ctx.databases)
+    out.extend(
+        backup_job_policy(ctx, d)
+        for d in ctx.databases
+        if backups.backs_up(d) and d.engine in backups.DUMP_ENGINES
+    )
     return out

@@ -48,6 +48,24 @@ def monitor_placement(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
     return {"mon": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}
 
 
+def manager_placement(ceph: Ceph) -> dict[str, Any]:
+    """Managers (active and standby) preferably in different domains of the failure domain.
+
+    Preferred, not required: a standby manager is not needed for data availability, and a
+    required rule would leave it pending where there are fewer domains than managers.
+    """
+    if ceph.failure_domain == "host" or ceph.managers < 2:
+        return {}
+    term = {
+        "weight": 100,
+        "podAffinityTerm": {
+            "topologyKey": TOPOLOGY_KEYS[ceph.failure_domain],
+            "labelSelector": {"matchLabels": {"app": "rook-ceph-mgr"}},
+        },
+    }
+    return {"mgr": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term]}}}
+
+
 def ceph_cluster(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
     """A CephCluster: monitors and managers, OSDs on the listed hosts' disks, encryption."""
     hosts = ctx.bp.hosts_by_name
@@ -60,7 +78,7 @@ def ceph_cluster(ctx: Ctx, ceph: Ceph) -> dict[str, Any]:
     if ceph.encryption:
         storage["config"] = {"encryptedDevice": "true"}
     storage["nodes"] = nodes
-    placement = monitor_placement(ctx, ceph)
+    placement = {**monitor_placement(ctx, ceph), **manager_placement(ceph)}
     return obj(
         API,
         "CephCluster",
