@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from attonix.blueprint.model.common import Cidr, DomainLevel, Hostname, ImageRef, Model, Name, Url
+from attonix.blueprint.model.common import (
+    Cidr,
+    DomainLevel,
+    Hostname,
+    HostRole,
+    ImageRef,
+    Model,
+    Name,
+    Url,
+)
 
 
 class CephPool(Model):
@@ -72,6 +81,12 @@ class OpenStackInstanceGroup(Model):
     network: Name
     volume_gib: int = Field(20, ge=1, le=65536)
     availability_zones: list[Name] = Field(default_factory=list)
+    roles: list[HostRole] = Field(
+        default_factory=list, description="Host roles; 'storage' instances get a data volume."
+    )
+    data_volume_gib: int = Field(
+        100, ge=1, le=65536, description="Size of the data volume of 'storage' instances."
+    )
 
 
 class OpenStack(Model):

@@ -156,6 +156,27 @@ TYPES: dict[str, tuple[set[str], set[str]]] = {
             "scheduler_hints",
         },
     ),
+    "OS::Cinder::VolumeAttachment": (
+        {"instance_uuid", "volume_id"},
+        {"instance_uuid", "volume_id", "mountpoint"},
+    ),
+    "OS::Nova::KeyPair": (
+        {"name"},
+        {"name", "public_key", "save_private_key", "type", "user"},
+    ),
+    "OS::Neutron::FloatingIP": (
+        {"floating_network"},
+        {
+            "floating_network",
+            "port_id",
+            "fixed_ip_address",
+            "floating_ip_address",
+            "floating_subnet",
+            "dns_name",
+            "dns_domain",
+            "value_specs",
+        },
+    ),
     "OS::Heat::ResourceGroup": (
         {"resource_def"},
         {"count", "resource_def", "index_var", "removal_policies"},
@@ -230,9 +251,23 @@ def problems(tpl: dict[str, Any]) -> list[str]:
                 for p in props.get("policies", [])
                 if p not in SERVER_GROUP_POLICIES
             ]
+        out += [
+            f"resource {name}: unknown key {k!r}"
+            for k in res
+            if k not in {"type", "properties", "depends_on", "metadata", "deletion_policy"}
+        ]
+        out += [
+            f"resource {name}: depends_on {d!r} names no resource"
+            for d in res.get("depends_on", [])
+            if d not in resources
+        ]
+    used: set[str] = set()
     for fn, arg, path in _intrinsics({"resources": resources, "outputs": tpl.get("outputs")}, ""):
         target = arg[0] if isinstance(arg, list) else arg
         table = params if fn == "get_param" else resources
+        if fn == "get_param":
+            used.add(target)
         if target not in table:
             out.append(f"{path}: {fn} {target!r} names nothing in the template")
+    out += [f"parameter {p!r} is declared but never used" for p in params if p not in used]
     return out

@@ -105,17 +105,56 @@ def test_no_credentials_in_templates(example: Blueprint) -> None:
         assert leaked not in text
 
 
-def test_security_groups_follow_the_firewall(
+def _declared(bp: Blueprint, rule: dict[str, Any], dest_zones: set[str]) -> bool:
+    """Whether a security-group rule traces to the management zone or a firewall allow rule."""
+    fw = bp.security.firewall
+    zones = {z.name: z for z in fw.zones}
+    prefix, lo, hi = rule["remote_ip_prefix"], rule["port_range_min"], rule["port_range_max"]
+    if fw.management_zone and prefix in zones[fw.management_zone].cidrs and lo == hi == 22:
+        return True
+    for r in fw.rules:
+        if r.action != "allow" or r.destination not in dest_zones:
+            continue
+        sources = ["0.0.0.0/0", "::/0"] if r.source == "internet" else zones[r.source].cidrs
+        if prefix in sources and any(str(p) in (str(lo), f"{lo}-{hi}") for p in r.ports):
+            return True
+    return False
+
+
+def test_every_network_admits_management_and_nothing_undeclared(
     example: Blueprint, example_path: Path, tmp_path: Path
 ) -> None:
-    # The example's batch network lies in no firewall zone: nothing may reach it.
+    for bp, dest in ((example, set()), (_on_app_network(example_path, tmp_path), {"app"})):
+        stack = _files(bp)["openstack/openstack-main/stack.yaml"]
+        assert problems(stack) == []
+        res = stack["resources"]
+        nets = [n for n, r in res.items() if r["type"] == "OS::Neutron::Net"]
+        for net in nets:
+            rules = res[net.removesuffix("-net") + "-secgroup"]["properties"]["rules"]
+            # SSH from the management zone, even on a network in no firewall zone.
+            assert {
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": "10.10.9.0/24",
+            } in rules
+            for rule in rules:
+                assert rule["direction"] == "ingress"
+                assert _declared(bp, rule, dest), rule
+        # every port of every instance uses its network's group
+        for r in res.values():
+            if r["type"] == "OS::Neutron::Port":
+                [sg] = r["properties"]["security_groups"]
+                net = r["properties"]["network"]["get_resource"]
+                assert sg == {"get_resource": net.removesuffix("-net") + "-secgroup"}
+    # The example's batch network is in no zone: exactly the management rule.
     res = _files(example)["openstack/openstack-main/stack.yaml"]["resources"]
-    assert res["batch-worker-secgroup"]["properties"]["rules"] == []
+    assert len(res["batch-net-secgroup"]["properties"]["rules"]) == 1
     # On the app zone's range, exactly the rules whose destination is 'app' are allowed.
-    bp = _on_app_network(example_path, tmp_path)
-    stack = _files(bp)["openstack/openstack-main/stack.yaml"]
-    assert problems(stack) == []
-    rules = stack["resources"]["batch-worker-secgroup"]["properties"]["rules"]
+    stack = _files(_on_app_network(example_path, tmp_path))["openstack/openstack-main/stack.yaml"]
+    rules = stack["resources"]["app-net-secgroup"]["properties"]["rules"]
     got = {(r["remote_ip_prefix"], r["port_range_min"], r["port_range_max"]) for r in rules}
     assert got == {
         ("10.10.0.0/24", 443, 443),
@@ -126,10 +165,89 @@ def test_security_groups_follow_the_firewall(
         ("10.10.9.0/24", 22, 22),
         ("10.10.9.0/24", 6443, 6443),
     }
-    assert all(r["direction"] == "ingress" and r["protocol"] == "tcp" for r in rules)
-    assert stack["resources"]["app-net-router"]["properties"]["external_gateway_info"] == {
+
+
+def test_routers_key_pairs_floating_ips_and_data_volumes(
+    example: Blueprint, example_path: Path, tmp_path: Path
+) -> None:
+    stack = _files(example)["openstack/openstack-main/stack.yaml"]
+    res = stack["resources"]
+    # batch-net uses DNS, NTP and mirrors in the mgmt range: it reaches outside, so it is routed.
+    assert res["batch-net-router"]["properties"]["external_gateway_info"] == {
         "network": {"get_param": "external_network"}
     }
+    assert res["batch-net-router-interface"]["properties"]["subnet"] == {
+        "get_resource": "batch-net-subnet"
+    }
+    # one key pair per person who may log into the instances, the admin's on the servers
+    keypairs = {n: r for n, r in res.items() if r["type"] == "OS::Nova::KeyPair"}
+    assert sorted(keypairs) == ["alice-keypair", "bob-keypair"]
+    assert (
+        keypairs["alice-keypair"]["properties"]["public_key"]
+        == example.users.accounts[0].ssh_keys[0]
+    )
+    server = res["batch-worker-01"]["properties"]
+    assert server["key_name"] == {"get_resource": "alice-keypair"}
+    # storage role: a data volume per instance, attached
+    assert res["batch-worker-01-data"]["properties"]["size"] == 500
+    assert res["batch-worker-01-data-attachment"]["properties"] == {
+        "instance_uuid": {"get_resource": "batch-worker-01"},
+        "volume_id": {"get_resource": "batch-worker-01-data"},
+    }
+    # not exposed to the internet: no floating IPs
+    assert not [r for r in res.values() if r["type"] == "OS::Neutron::FloatingIP"]
+    # exposed (the dmz takes public-https): a floating IP per instance, after the router
+    d = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    cloud = d["storage"]["openstack"][0]
+    cloud["networks"] = [{"name": "edge-net", "cidr": "10.10.0.128/25"}]
+    cloud["instances"][0]["network"] = "edge-net"
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
+    edge = _files(load_file(path).blueprint)["openstack/openstack-main/stack.yaml"]
+    assert problems(edge) == []
+    fip = edge["resources"]["batch-worker-01-fip"]
+    assert fip["properties"] == {
+        "floating_network": {"get_param": "external_network"},
+        "port_id": {"get_resource": "batch-worker-01-port"},
+    }
+    assert fip["depends_on"] == ["edge-net-router-interface"]
+
+
+def test_an_isolated_network_has_no_router_and_no_gateway_parameter(
+    example_path: Path, tmp_path: Path
+) -> None:
+    d = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    del d["network"]
+    for zone in d["security"]["firewall"]["zones"]:
+        zone.pop("egress", None)
+    path = tmp_path / "isolated.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
+    stack = _files(load_file(path).blueprint)["openstack/openstack-main/stack.yaml"]
+    assert problems(stack) == []
+    assert "batch-net-router" not in stack["resources"]
+    assert "external_network" not in stack["parameters"]
+
+
+def test_checker_resolves_references() -> None:
+    tpl = {
+        "heat_template_version": "2021-04-16",
+        "parameters": {"unused": {"type": "string"}},
+        "resources": {
+            "a": {"type": "OS::Neutron::Net", "depends_on": ["ghost"]},
+            "b": {
+                "type": "OS::Neutron::Subnet",
+                "properties": {
+                    "network": {"get_resource": "nope"},
+                    "cidr": {"get_param": "missing"},
+                },
+            },
+        },
+    }
+    found = problems(tpl)
+    assert any("depends_on 'ghost'" in p for p in found)
+    assert any("get_resource 'nope'" in p for p in found)
+    assert any("get_param 'missing'" in p for p in found)
+    assert any("'unused' is declared but never used" in p for p in found)
 
 
 def test_deterministic(example: Blueprint) -> None:
