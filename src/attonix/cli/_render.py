@@ -26,7 +26,6 @@ from attonix.cli._options import (
     FileArg,
     FileOpt,
     LegacyFormat,
-    RenderTarget,
     output_option,
     target_name,
 )
@@ -85,7 +84,15 @@ def _summary(artifacts: list[Artifact], out: str) -> str:
 def render(
     file: FileArg = None,
     file_opt: FileOpt = None,
-    target: RenderTarget = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="TARGET",
+            help="What to render (repeat for several): " + ", ".join(RENDER_TARGETS) + ".",
+        ),
+    ] = None,
     output_dir: Annotated[
         str | None,
         typer.Option(
@@ -110,17 +117,20 @@ def render(
     ] = False,
     legacy_format: LegacyFormat = None,
 ) -> None:
-    """Render the blueprint into the files of one target, deterministically.
+    """Render the blueprint into the files of one or more targets, deterministically.
 
-    The files are written atomically below --output-dir, and files an earlier render wrote
-    that are no longer produced are removed. With --output-dir - everything goes to stdout
-    (multi-document YAML for Kubernetes). -o picks the serialisation of structured files.
-    Output is validated unless --no-validate. Exit 0 when written, 1 when the blueprint is
-    invalid, 2 on a usage error, 3 when the output cannot be written or fails validation.
+    The files are written atomically below --output-dir, and files an earlier render of the
+    same target wrote that are no longer produced are removed; other targets' files in the
+    same directory are left alone, so every target can share one directory. With
+    --output-dir - everything goes to stdout (multi-document YAML for Kubernetes). -o picks
+    the serialisation of structured files. Output is validated unless --no-validate. Exit 0
+    when written, 1 when the blueprint is invalid, 2 on a usage error, 3 when the output
+    cannot be written or fails validation.
 
     \b
     Examples:
       attonix render examples/attonixcorp.yaml -t k8s --output-dir out/
+      attonix render examples/attonixcorp.yaml -t k8s -t swarm -t diagram -d out/
       attonix render -f datacenter.yaml -t swarm --output-dir - | docker stack config -c -
       attonix render datacenter.yaml -t diagram --output-dir docs/
       cat datacenter.yaml | attonix render - -t nftables -d out/
@@ -137,18 +147,20 @@ def render(
     fmt = output_choice(output, choices=RENDER_FORMATS, default="yaml", legacy=legacy_format or old)
     if not target:
         usage("which target? --target is required", hint="Pass -t TARGET; -h lists them.")
-    target = target_name(target, allowed=RENDER_TARGETS)
+    targets = list(dict.fromkeys(target_name(t, allowed=RENDER_TARGETS) for t in target))
     out_dir = output_dir if output_dir is not None else "out"
     loaded = guarded(load_or_exit)(blueprint_source(file, file_opt))
     to_stdout = out_dir == "-"
-    artifacts = guarded(build)(
-        loaded.blueprint,
-        target,
-        fmt=fmt,
-        crd_dir=crd_dir,
-        validate=not no_validate,
-        single_file=to_stdout,
-    )
+    artifacts: list[Artifact] = []
+    for name in targets:
+        artifacts += guarded(build)(
+            loaded.blueprint,
+            name,
+            fmt=fmt,
+            crd_dir=crd_dir if name == "kubernetes" or len(targets) == 1 else None,
+            validate=not no_validate,
+            single_file=to_stdout,
+        )
     if to_stdout:
         for art in artifacts:
             text = art.text()
@@ -157,7 +169,7 @@ def render(
             if art.format == "yaml":
                 text = "---\n" + text  # keep documents of different files apart
             sys.stdout.write(text)
-        stderr().print(f"rendered {len(artifacts)} artifact(s) for {target}")
+        stderr().print(f"rendered {len(artifacts)} artifact(s) for {', '.join(targets)}")
         return
     from attonix.render import write_artifacts  # noqa: PLC0415
 

@@ -93,13 +93,17 @@ def to_text(content: Any, fmt: Format) -> str:
 
 
 def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``artifacts`` below ``out_dir``; remove files an earlier render wrote that are gone.
+    """Write ``artifacts`` below ``out_dir``; remove files an earlier render of the same targets
+    wrote that are gone.
 
     Every file is serialised before anything is written and each file is replaced atomically,
-    so a failure never leaves a half-written file. Files Attonix did not write are left alone.
+    so a failure never leaves a half-written file. The manifest (``.attonix-manifest.json``)
+    records which target wrote which file, so rendering one target never removes another
+    target's files from a shared directory. Files Attonix did not write are left alone.
     """
     root = Path(out_dir)
     texts: dict[str, str] = {}
+    owners: dict[str, str] = {}
     for art in artifacts:
         if art.path in texts:
             raise RenderError(
@@ -107,6 +111,7 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
                 hint="This is a renderer bug; report it.",
             )
         texts[art.path] = art.text()
+        owners[art.path] = art.target
     if root.exists() and not root.is_dir():
         raise RenderError(
             f"{root} exists and is not a directory", hint="Choose another output directory with -o."
@@ -119,20 +124,50 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
         dest.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(dest, text)
         written.append(dest)
-    for rel in sorted(previous - set(texts)):
-        stale = root / rel
-        if stale.is_file() and PurePosixPath(rel).parts and ".." not in PurePosixPath(rel).parts:
-            stale.unlink()
-    _atomic_write(root / MANIFEST, json.dumps(sorted(texts), indent=1) + "\n")
+    rendered = set(owners.values())
+    manifest: dict[str, set[str]] = {}
+    for target, paths in previous.items():
+        kept = {p for p in paths if p not in owners}  # a path now written belongs to its writer
+        if target in rendered:
+            for rel in sorted(kept):
+                stale = root / rel
+                if stale.is_file() and ".." not in PurePosixPath(rel).parts:
+                    stale.unlink()
+                    _remove_empty_parents(stale.parent, root)
+        elif kept:
+            manifest[target] = kept
+    for rel, target in owners.items():
+        manifest.setdefault(target, set()).add(rel)
+    doc = {"version": 2, "targets": {k: sorted(v) for k, v in sorted(manifest.items())}}
+    _atomic_write(root / MANIFEST, json.dumps(doc, indent=1) + "\n")
     return written
 
 
-def _read_manifest(root: Path) -> set[str]:
+def _remove_empty_parents(directory: Path, root: Path) -> None:
+    """Remove directories left empty by pruning, up to (not including) ``root``."""
+    while directory != root and root in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def _read_manifest(root: Path) -> dict[str, set[str]]:
+    """Paths each target wrote last time. A manifest of the first format (a plain list, with no
+    targets) is not trusted for pruning: its files are left alone."""
     try:
         data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return set()
-    return {p for p in data if isinstance(p, str)} if isinstance(data, list) else set()
+        return {}
+    targets = data.get("targets") if isinstance(data, dict) else None
+    if not isinstance(targets, dict):
+        return {}
+    return {
+        str(k): {p for p in v if isinstance(p, str)}
+        for k, v in targets.items()
+        if isinstance(v, list)
+    }
 
 
 def _atomic_write(dest: Path, text: str) -> None:

@@ -39,13 +39,31 @@ def test_write_prunes_only_what_it_wrote(tmp_path: Path) -> None:
     )
     (out / "mine.txt").write_text("keep me")
     assert (out / "a" / "one.yaml").read_text() == "a: 1\n"
-    assert json.loads((out / MANIFEST).read_text()) == ["a/one.yaml", "two.txt"]
+    assert json.loads((out / MANIFEST).read_text()) == {
+        "version": 2,
+        "targets": {"t": ["a/one.yaml", "two.txt"]},
+    }
 
     write_artifacts([Artifact("t", "two.txt", "changed", "text")], out)
     assert not (out / "a" / "one.yaml").exists()
+    assert not (out / "a").exists()  # emptied by pruning
     assert (out / "two.txt").read_text() == "changed\n"
     assert (out / "mine.txt").read_text() == "keep me"
     assert not list(out.rglob("*.tmp"))
+
+
+def test_one_target_never_prunes_another_targets_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_artifacts([Artifact("kubernetes", "k8s-prod/kustomization.yaml", {"a": 1})], out)
+    write_artifacts([Artifact("diagram", "diagram/dc.svg", "<svg/>", "text")], out)
+    assert (out / "k8s-prod" / "kustomization.yaml").is_file()
+    assert (out / "diagram" / "dc.svg").is_file()
+    # Rendering the first target again prunes only its own stale files.
+    write_artifacts([Artifact("kubernetes", "k8s-prod/other.yaml", {"b": 2})], out)
+    assert not (out / "k8s-prod" / "kustomization.yaml").exists()
+    assert (out / "diagram" / "dc.svg").is_file()
+    manifest = json.loads((out / MANIFEST).read_text())["targets"]
+    assert manifest == {"diagram": ["diagram/dc.svg"], "kubernetes": ["k8s-prod/other.yaml"]}
 
 
 def test_nothing_written_when_an_artifact_cannot_serialise(tmp_path: Path) -> None:
