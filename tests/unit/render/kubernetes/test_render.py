@@ -285,7 +285,8 @@ def test_cli_writes_tree_and_prunes(tmp_path: Path) -> None:
     assert "wrote 118 files" in res.output and "k8s-prod" in res.output
     stale.write_text("x")
     manifest = json.loads((out / ".attonix-manifest.json").read_text())
-    (out / ".attonix-manifest.json").write_text(json.dumps([*manifest, "k8s-prod/old.yaml"]))
+    manifest["targets"]["kubernetes"].append("k8s-prod/old.yaml")
+    (out / ".attonix-manifest.json").write_text(json.dumps(manifest))
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "k8s", "--output-dir", str(out)])
     assert res.exit_code == 0 and not stale.exists()
 
