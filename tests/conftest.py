@@ -8,7 +8,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "attonixcorp.yaml"
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.shared_data import shared
 
 from attonix.blueprint import Loaded
 from attonix.policy import RULES, check
@@ -17,7 +18,6 @@ from attonix.policy.reports import artifact_uri, rules_markdown, to_json, to_sar
 D = dict[str, Any]
 Build = Callable[[Callable[[D], object]], tuple[Loaded, list[str]]]
 ROOT = Path(__file__).resolve().parents[3]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 
 def _findings(build: Build, today: dt.date) -> tuple[Loaded, list[Any]]:
@@ -39,10 +39,9 @@ def _findings(build: Build, today: dt.date) -> tuple[Loaded, list[Any]]:
 
 
 def test_sarif_validates_against_the_schema(build: Build, today: dt.date) -> None:
-    if not (SCHEMAS / "sarif-schema-2.1.0.json").is_file():
-        pytest.skip(f"SARIF schema not available: {SCHEMAS} is absent")
+    path = shared("schemas", "sarif-schema-2.1.0.json")
     jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    schema = json.loads(path.read_text(encoding="utf-8"))
     loaded, findings = _findings(build, today)
     sarif = to_sarif(findings, rules=RULES, root=str(Path(loaded.file).parent))
     jsonschema.Draft4Validator(schema).validate(sarif)  # raises with the offending path

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.shared_data import shared
 from typer.testing import CliRunner
 
 from attonix.blueprint.loader import load_file
@@ -23,7 +24,6 @@ from ._blueprints import small
 
 ROOT = Path(__file__).resolve().parents[4]
 EXAMPLE = ROOT / "examples" / "attonixcorp.yaml"
-CRDS = ROOT.parent / "shared" / "crds"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
@@ -54,7 +54,7 @@ def _find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def test_example_is_valid_for_core_kinds_and_every_crd(docs: list[dict[str, Any]]) -> None:
-    crds = validation.load_crds([CRDS])
+    crds = validation.load_crds([shared("crds")])
     problems = validation.problems(docs, version="1.35", crds=crds, require_crds=False)
     assert [str(p) for p in problems] == []
     kinds = {(d["apiVersion"], d["kind"]) for d in docs}
@@ -78,7 +78,7 @@ def test_example_is_valid_for_core_kinds_and_every_crd(docs: list[dict[str, Any]
 
 @pytest.mark.parametrize("version", ["1.35", "1.36", "1.37"])
 def test_small_blueprint_renders_valid_for_newest_versions(version: str) -> None:
-    arts = render(small(version), "kubernetes", crd_dir=str(CRDS))
+    arts = render(small(version), "kubernetes", crd_dir=str(shared("crds")))
     assert any(a.path == "kube/kustomization.yaml" for a in arts)
     assert set(validation.supported_versions()) >= {"1.35", "1.36", "1.37"}
 
@@ -96,7 +96,7 @@ def test_validation_names_object_field_and_message() -> None:
 
 
 def test_crd_validation_rejects_unknown_fields() -> None:
-    crds = validation.load_crds([CRDS / "cloudnative-pg"])
+    crds = validation.load_crds([shared("crds", "cloudnative-pg")])
     doc = {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
