@@ -313,6 +313,7 @@ class Cluster:
             "ATTONIX_LEADER_LOCK_SECONDS": "1",
             "ATTONIX_SHUTDOWN_DRAIN_SECONDS": "3",
             "ATTONIX_TWO_PERSON_RULE": "[]",
+            "ATTONIX_STATE_DIR": str(root / "deploy-state"),
             "ATTONIX_LOG_LEVEL": "warning",
             **(extra_env or {}),
         }
@@ -590,8 +591,13 @@ def cluster(**kwargs: Any) -> Iterator[Cluster]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Start the cluster, print its endpoints, wait for Ctrl-C, tear it down."""
+    """Start the cluster, print its endpoints, wait for Ctrl-C (or SIGTERM), tear it down."""
+    signal.signal(signal.SIGTERM, _interrupt)
     with cluster() as c:
         print(f"lb-edge:   {LB_URL}  (haproxy.cfg: {c.haproxy_cfg})")
         for name in c.replicas:

@@ -59,14 +59,16 @@ class Leadership:
             return False
         try:
             if self._db.dialect == "postgresql":
-                conn.execute(
-                    text("SELECT set_config('application_name', :n, false)"),
-                    {"n": f"{APPLICATION_NAME} {self._worker}"[:63]},
-                )
                 got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
             else:
                 got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": LOCK_NAME})
             if got.scalar():
+                if self._db.dialect == "postgresql":
+                    # Named only once it leads (this connection never goes back to the pool).
+                    conn.execute(
+                        text("SELECT set_config('application_name', :n, false)"),
+                        {"n": f"{APPLICATION_NAME} {self._worker}"[:63]},
+                    )
                 self._conn = conn
                 log.warning("leading", extra={"worker": self._worker})
                 return True

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 
 from attonix.server import jobs
@@ -30,6 +30,8 @@ def test_one_leader_at_a_time_and_the_lock_moves_when_its_holder_goes(ctx: Serve
             assert b.check()
             return
         assert not b.check() and a.check()  # a keeps it, b cannot take it
+        if ctx.db.dialect == "postgresql":  # who leads is visible, and only the leader
+            assert _leaders(ctx) == ["attonix-leader worker-a"]
         a.release()  # a graceful stop
         assert b.check() and not a.check()
         # The holder's connection dies (its process was killed): the server drops the lock.
@@ -43,6 +45,18 @@ def test_one_leader_at_a_time_and_the_lock_moves_when_its_holder_goes(ctx: Serve
     finally:
         a.release()
         b.release()
+
+
+def _leaders(ctx: ServerContext) -> list[str]:
+    with ctx.db.read() as conn:
+        return sorted(
+            conn.execute(
+                text(
+                    "SELECT application_name FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE 'attonix-leader%'"
+                )
+            ).scalars()
+        )
 
 
 def _deployment(client: TestClient, admin: Any) -> int:
