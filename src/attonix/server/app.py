@@ -21,6 +21,7 @@ from attonix.server.db.loop_reads import LoopReads
 from attonix.server.errors import Problem, install_error_handlers
 from attonix.server.jobs import BackgroundWorker
 from attonix.server.middleware import Metrics, RequestPlumbing, configure_logging
+from attonix.server.outcomes import ChangeOutcomes
 from attonix.server.settings import Settings
 
 log = logging.getLogger("attonix.server")
@@ -117,6 +118,10 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
     _check_every_route_declares_a_permission(app)
     _publish_problem_schema(app)
 
+    # Inside CORS, so that its 500s and 413s carry the CORS headers too (outcomes.py).
+    app.add_middleware(
+        ChangeOutcomes, max_body_bytes=settings.max_body_bytes, api_prefix=API_PREFIX
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),

@@ -130,13 +130,8 @@ class RequestPlumbing:
         status_holder = {"status": 500}
         fixed = self._docs_headers if scope["path"].startswith("/docs") else self._api_headers
         extra = [*fixed, (b"x-request-id", request_id.encode())]
+        # A body declared too large is refused inside CORS (outcomes.py), readable by browsers.
         limit = self.settings.max_body_bytes
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(scope, send, request_id, extra, limit)
-            status_holder["status"] = 413
-            self._observe(scope, 413, start, request_id)
-            return
         received = 0
 
         async def limited_receive() -> Message:
@@ -195,30 +190,3 @@ class RequestPlumbing:
                 "user": getattr(principal, "name", None),
             },
         )
-
-
-async def _too_large(
-    scope: Scope, send: Send, request_id: str, extra: list[tuple[bytes, bytes]], limit: int
-) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"The request body exceeds the limit of {limit} bytes.",
-            "instance": scope["path"],
-            "request_id": request_id,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
