@@ -481,6 +481,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/environments/{env}/deployments/{deployment_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Deployment
+         * @description Cancel one's own deployment while it awaits approval.
+         */
+        post: operations["cancel_deployment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/environments/{env}/deployments/{deployment_id}/decision": {
         parameters: {
             query?: never;
@@ -1233,6 +1253,12 @@ export interface components {
              */
             can_approve: boolean;
             /**
+             * Can Cancel
+             * @description Whether the caller may cancel it now: they requested it and it still awaits approval.
+             * @default false
+             */
+            can_cancel: boolean;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1272,7 +1298,7 @@ export interface components {
          * @description Where a deployment stands.
          * @enum {string}
          */
-        DeploymentStatus: "planning" | "plan_failed" | "awaiting_approval" | "approved" | "rejected" | "applying" | "succeeded" | "failed";
+        DeploymentStatus: "planning" | "plan_failed" | "awaiting_approval" | "approved" | "rejected" | "applying" | "succeeded" | "failed" | "cancelled";
         /**
          * Diagnostic
          * @description A blueprint problem at file:line:col (``attonix.blueprint.Diagnostic.to_dict``).
@@ -4836,6 +4862,110 @@ export interface operations {
         };
     };
     get_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+                deployment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or switching over; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_deployment: {
         parameters: {
             query?: never;
             header?: never;

@@ -68,6 +68,9 @@ def _out(
         and may_approve(
             ctx, principal, environment=env_name, requested_by=d.requested_by, status=d.status
         ),
+        can_cancel=principal is not None
+        and principal.name == d.requested_by
+        and DeploymentEvent.CANCEL in DEPLOYMENT.events(d.status),
     )
 
 
@@ -176,6 +179,30 @@ def decide(
         )
         s.flush()
         return _out(s, d, ctx)
+
+
+def cancel(
+    ctx: ServerContext, *, environment: str, deployment_id: int, actor: Actor
+) -> DeploymentOut:
+    """Withdraw one's own deployment while it awaits approval (nobody else's)."""
+    with ctx.db.session() as s:
+        d = _get(s, environment, deployment_id, lock=True)
+        if d.requested_by != actor.name:
+            raise Forbidden(
+                f"Deployment {deployment_id} was requested by {d.requested_by!r}; only its "
+                "requester can cancel it.",
+                hint="An approver can reject it instead.",
+            )
+        if DeploymentEvent.CANCEL not in DEPLOYMENT.events(d.status):
+            raise Conflict(
+                f"Deployment {deployment_id} is {d.status}; only a deployment awaiting approval "
+                "can be cancelled."
+            )
+        d.status = DEPLOYMENT.next(d.status, DeploymentEvent.CANCEL)
+        d.updated_at = utcnow()
+        audit.record(s, actor, "deployment.cancel", target=f"deployment/{d.id}")
+        s.flush()
+        return _out(s, d, ctx, None)
 
 
 def list_deployments(

@@ -248,6 +248,11 @@ class DeploymentOut(Out):
         description="Whether the caller may approve or reject it now (status, permission and "
         "the two-person rule).",
     )
+    can_cancel: bool = Field(
+        False,
+        description="Whether the caller may cancel it now: they requested it and it still "
+        "awaits approval.",
+    )
 
 
 class JobOut(Out):

@@ -36,6 +36,7 @@ class DeploymentStatus(StrEnum):
     APPLYING = "applying"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class DeploymentEvent(StrEnum):
@@ -49,6 +50,7 @@ class DeploymentEvent(StrEnum):
     RESUME = "resume"
     SUCCEED = "succeed"
     FAIL = "fail"
+    CANCEL = "cancel"
 
 
 class JobStatus(StrEnum):
@@ -139,6 +141,8 @@ DEPLOYMENT: Machine[DeploymentStatus, DeploymentEvent] = Machine(
         (_D.PLANNING, _DE.PLAN_FAIL): _D.PLAN_FAILED,
         (_D.AWAITING_APPROVAL, _DE.APPROVE): _D.APPROVED,
         (_D.AWAITING_APPROVAL, _DE.REJECT): _D.REJECTED,
+        # Its requester withdraws it before anyone decides.
+        (_D.AWAITING_APPROVAL, _DE.CANCEL): _D.CANCELLED,
         (_D.APPROVED, _DE.START): _D.APPLYING,
         (_D.APPROVED, _DE.FAIL): _D.FAILED,
         # A retried apply job (its first worker died) finds the deployment applying already.
@@ -146,7 +150,7 @@ DEPLOYMENT: Machine[DeploymentStatus, DeploymentEvent] = Machine(
         (_D.APPLYING, _DE.SUCCEED): _D.SUCCEEDED,
         (_D.APPLYING, _DE.FAIL): _D.FAILED,
     },
-    terminal=frozenset({_D.PLAN_FAILED, _D.REJECTED, _D.SUCCEEDED, _D.FAILED}),
+    terminal=frozenset({_D.PLAN_FAILED, _D.REJECTED, _D.SUCCEEDED, _D.FAILED, _D.CANCELLED}),
 )
 """The deployment state machine."""
 

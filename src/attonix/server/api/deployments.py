@@ -81,6 +81,20 @@ def decide_deployment(
     )
 
 
+@router.post("/{deployment_id}/cancel", response_model=DeploymentOut, name="cancel_deployment")
+def cancel_deployment(
+    env: Env,
+    deployment_id: DeploymentId,
+    request: Request,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.DEPLOY_REQUEST))],
+) -> DeploymentOut:
+    """Cancel one's own deployment while it awaits approval."""
+    return deployments.cancel(
+        ctx, environment=env, deployment_id=deployment_id, actor=actor_of(request, p)
+    )
+
+
 @router.post(
     "/{deployment_id}/rollback",
     response_model=DeploymentOut,
