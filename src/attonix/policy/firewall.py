@@ -215,11 +215,9 @@ def _cidrs(values: Sequence[str]) -> tuple[IpNetwork, ...]:
     return tuple(n for n in (parse_network(c) for c in values) if n is not None)
 
 
-def host_output_flows(bp: Blueprint, host: Host) -> list[Flow]:
-    """What the host may send, in order: the blueprint's rules whose source zone holds the host
-    (denies first), each zone's declared egress, DNS, NTP, package mirrors, SSH to every host
-    from the management zone and bastions, and the cluster and load-balancer peers."""
-    zones = host_zones(bp, host)
+def zone_output_flows(bp: Blueprint, zones: Sequence[FirewallZone]) -> list[Flow]:
+    """What any machine in ``zones`` may send, in order: the blueprint's rules whose source is
+    one of them (denies first), their declared egress, DNS, NTP and the package mirrors."""
     names = {z.name for z in zones}
     by_name = {z.name: z for z in bp.security.firewall.zones}
     rules = [r for r in bp.security.firewall.rules if r.source in names]
@@ -272,6 +270,16 @@ def host_output_flows(bp: Blueprint, host: Host) -> list[Flow]:
                 origin="mirror",
             )
         )
+    return out
+
+
+def host_output_flows(bp: Blueprint, host: Host) -> list[Flow]:
+    """What the host may send, in order: its zones' output flows (``zone_output_flows``), SSH
+    to every host from the management zone and bastions, and the cluster and load-balancer
+    peers (a Kubernetes node also its pod and Service networks)."""
+    zones = host_zones(bp, host)
+    names = {z.name for z in zones}
+    out = zone_output_flows(bp, zones)
     mgmt = management_zone(bp)
     if "bastion" in host.roles or (mgmt is not None and mgmt.name in names):
         others = [h for h in bp.hosts if h.name != host.name]

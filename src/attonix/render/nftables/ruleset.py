@@ -54,8 +54,6 @@ class _Ruleset:
         self.sets: dict[str, tuple[int, list[str]]] = {}
         self.rules: list[str] = []
         self.output: list[str] = []
-        #: Machines the blueprint does not list get no output policy: their egress is unknown.
-        self.output_open = False
 
     def source_matches(
         self, prefix: str, name: str, nets: Sequence[IpNetwork], *, field: str = "saddr"
@@ -167,21 +165,18 @@ def _text(
         out += ["\t\ttype filter hook forward priority filter; policy drop;"]
         out += [f"\t\t{r}" for r in _drop_tail("forward")]
     out += ["\t}", "", "\tchain output {"]
-    if rs.output_open:
-        out.append("\t\ttype filter hook output priority filter; policy accept;")
-    else:
-        out += [
-            f"\t\ttype filter hook output priority filter; policy {policy};",
-            "\t\tct state invalid counter drop",
-            "\t\tct state established,related accept",
-            '\t\toif "lo" accept',
-            # Errors, neighbour discovery and pings out; replies to pings are established.
-            "\t\tmeta l4proto icmp accept",
-            "\t\tmeta l4proto ipv6-icmp accept",
-        ]
-        out += [f"\t\t{r}" for r in rs.output]
-        if policy == "drop":
-            out += [f"\t\t{r}" for r in _drop_tail("output")]
+    out += [
+        f"\t\ttype filter hook output priority filter; policy {policy};",
+        "\t\tct state invalid counter drop",
+        "\t\tct state established,related accept",
+        '\t\toif "lo" accept',
+        # Errors, neighbour discovery and pings out; replies to pings are established.
+        "\t\tmeta l4proto icmp accept",
+        "\t\tmeta l4proto ipv6-icmp accept",
+    ]
+    out += [f"\t\t{r}" for r in rs.output]
+    if policy == "drop":
+        out += [f"\t\t{r}" for r in _drop_tail("output")]
     out += ["\t}", "}"]
     # Spaces, not tabs: the ruleset is also embedded in YAML, where tabs force quoted strings.
     return "\n".join(out).replace("\t", "    ") + "\n"
@@ -219,9 +214,10 @@ def zone_ruleset(bp: Blueprint, zone: FirewallZone) -> str:
     """A ruleset for any machine in ``zone`` that the blueprint does not list as a host."""
     check_zones(bp)
     rs = _Ruleset()
-    rs.output_open = True
     for flow in firewall.zone_flows(bp, {zone.name}):
         rs.add_flow(flow)
+    for flow in firewall.zone_output_flows(bp, [zone]):
+        rs.add_flow(flow, output=True)
     return _text(
         bp,
         rs,

@@ -292,8 +292,12 @@ def test_output_is_default_deny_with_the_declared_egress(example_path: Any) -> N
     assert "@managed_hosts" not in out["nftables/wk-a1.nft"]
     # swarm and podman engines name their bridges at run time
     assert 'oifname "docker0" counter accept' in out["nftables/sw-a.nft"]
-    # machines the blueprint does not list keep an open output chain
-    assert "hook output priority filter; policy accept;" in out["nftables/zones/app.nft"]
+    # machines the blueprint does not list get their zone's output policy
+    app = "\n".join(output_rules(out["nftables/zones/app.nft"]))
+    assert "hook output priority filter; policy drop;" in app
+    assert "ip daddr @egress_app__registry tcp dport { 443 } counter accept" in app
+    assert "ip daddr @zone_data tcp dport { 5432, 3306, 27017 } counter accept" in app
+    assert "@managed_hosts" not in app and "@cluster_" not in app
 
 
 def test_every_host_admits_ssh_from_the_management_zone(example_path: Any) -> None:
