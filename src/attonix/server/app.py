@@ -18,6 +18,7 @@ from attonix.server.auth.deps import Require
 from attonix.server.context import ServerContext, build_context
 from attonix.server.db import migrate
 from attonix.server.db.loop_reads import LoopReads
+from attonix.server.docs_page import install_docs
 from attonix.server.errors import Problem, install_error_handlers
 from attonix.server.jobs import BackgroundWorker
 from attonix.server.middleware import Metrics, RequestPlumbing, configure_logging
@@ -103,7 +104,7 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         version=__version__,
         summary="Blueprints, deployments, users, audit trail and secrets of a data center.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the package itself: docs_page.py
         redoc_url=None,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
     install_error_handlers(app)
 
     include_routers(app, prefix=API_PREFIX)
+    install_docs(app, openapi_url=f"{API_PREFIX}/openapi.json", title=app.title)
     _check_every_route_declares_a_permission(app)
     _publish_problem_schema(app)
 
