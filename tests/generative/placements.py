@@ -19,7 +19,7 @@ from typing import Any
 from attonix.blueprint.model import Blueprint, Host
 from attonix.policy.failure_domains import Placed, analyze, placed_components
 from attonix.policy.placement import LEVELS, domain_of
-from attonix.render import registry
+from attonix.render.base import Artifact
 
 KEY_LEVEL = {
     "kubernetes.io/hostname": "host",
@@ -61,9 +61,9 @@ def _affinity_hosts(hosts: list[Host], pod: dict[str, Any]) -> list[Host]:
     return out
 
 
-def _k8s_rules(bp: Blueprint) -> dict[str, Rendered]:
+def _k8s_rules(bp: Blueprint, artifacts: list[Artifact]) -> dict[str, Rendered]:
     out: dict[str, Rendered] = {}
-    for a in registry.render(bp, "kubernetes", validate=False):
+    for a in artifacts:
         docs = a.content if isinstance(a.content, list) else [a.content]
         for d in docs:
             if not isinstance(d, dict):
@@ -113,9 +113,9 @@ def _k8s_rules(bp: Blueprint) -> dict[str, Rendered]:
     return out
 
 
-def _swarm_rules(bp: Blueprint) -> dict[str, Rendered]:
+def _swarm_rules(bp: Blueprint, artifacts: list[Artifact]) -> dict[str, Rendered]:
     out: dict[str, Rendered] = {}
-    for a in registry.render(bp, "swarm"):
+    for a in artifacts:
         for name, svc in a.content["services"].items():
             placement = svc["deploy"].get("placement", {})
             w = bp.workloads_by_name[name]
@@ -195,16 +195,16 @@ def _brute(
     return worst
 
 
-def ha_mismatches(bp: Blueprint) -> list[tuple[str, str]]:
-    """Where the analysis and the brute force disagree (empty when they agree)."""
+def ha_mismatches(bp: Blueprint, artifacts: dict[str, list[Artifact]]) -> list[tuple[str, str]]:
+    """Where the analysis and the brute force disagree (empty when they agree).
+
+    ``artifacts`` are the blueprint's rendered files per target; the rules are read from them.
+    """
     if not bp.hosts:
         return []
     rendered: dict[str, Rendered] = {}
-    kinds = {c.kind for c in bp.orchestration.clusters}
-    if "kubernetes" in kinds:
-        rendered.update(_k8s_rules(bp))
-    if "swarm" in kinds:
-        rendered.update(_swarm_rules(bp))
+    rendered.update(_k8s_rules(bp, artifacts.get("kubernetes", [])))
+    rendered.update(_swarm_rules(bp, artifacts.get("swarm", [])))
     analyses = {level: analyze(bp, level=level) for level in LEVELS}
     out: list[tuple[str, str]] = []
     for p in placed_components(bp):

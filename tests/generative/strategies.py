@@ -102,7 +102,7 @@ def clusters(draw: st.DrawFn, host_names: list[str]) -> list[D]:
     kinds = draw(
         st.lists(st.sampled_from(["kubernetes", "swarm", "podman"]), min_size=1, max_size=4)
     )
-    cluster_names = draw(names("c", len(kinds), max_size=40))
+    cluster_names = draw(names("c", len(kinds), max_size=20))
     out: list[D] = []
     for kind, name in zip(kinds, cluster_names, strict=True):
         if not free:
@@ -162,6 +162,8 @@ def _cron() -> st.SearchStrategy[str]:
 @st.composite
 def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
     """A whole valid blueprint as data; names of services and databases up to ``name_limit``."""
+    # Docker prefixes a swarm service with <blueprint>-<cluster>_ and keeps 63 characters.
+    blueprint_name = draw(dns_label("dc-", max_size=20))
     hs = draw(hosts())
     host_names = [h["name"] for h in hs]
     cls = draw(clusters(host_names))
@@ -351,9 +353,12 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
                 unique=True,
             )
         )
+        cluster = draw(st.sampled_from(cluster_names))
+        if any(c["name"] == cluster and c["kind"] == "swarm" for c in cls):
+            name = name[: 63 - len(blueprint_name) - len(cluster) - 2].rstrip("-")
         w: D = {
             "name": name,
-            "cluster": draw(st.sampled_from(cluster_names)),
+            "cluster": cluster,
             "image": f"registry.example.net/team/{name[:40]}:1.{k}.0",
             "replicas": draw(st.integers(0, 5)),
         }
@@ -563,7 +568,7 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
         "apiVersion": "attonix.io/v1",
         "kind": "DataCenter",
         "metadata": {
-            "name": draw(dns_label("dc-")),
+            "name": blueprint_name,
             "environment": "prod",
             "domain": "example.com",
         },
