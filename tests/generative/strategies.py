@@ -18,6 +18,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from attonix.blueprint.naming import (
+    CNPG_CLUSTER_MAX,
+    MONGODB_MAX,
+    MYSQL_CLUSTER_MAX,
+    ROOK_OBJECT_STORE_MAX,
+    STATEFULSET_MAX,
+)
 from attonix.render.kubernetes.validation import supported_versions
 
 D = dict[str, Any]
@@ -203,6 +210,9 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             extra = [{"name": f"{c['name'][:30]}-rbd", "type": "block"}]
             if draw(st.booleans()):
                 extra.append({"name": f"{c['name'][:30]}-s3", "type": "object"})
+            for p in c["pools"]:
+                if p["type"] == "object":  # Rook names the gateway rook-ceph-rgw-<pool>
+                    p["name"] = p["name"][:ROOK_OBJECT_STORE_MAX].rstrip("-")
             c["pools"] = extra + c["pools"]
             c["kubernetes_cluster"] = draw(st.sampled_from(free_kube))
             rook_of[c["kubernetes_cluster"]] = c
@@ -294,6 +304,9 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
         homes = [k for k in kube if pools_in(k, "block")]
         if engine != "biganimal" and not homes:
             continue
+        # The operators' own name limits (validate reports a longer name at its line).
+        limit = {"postgresql": CNPG_CLUSTER_MAX, "mysql": MYSQL_CLUSTER_MAX}.get(engine, 63)
+        name = name[: MONGODB_MAX if engine == "mongodb" else limit].rstrip("-")
         replicas = draw(st.integers(1, 5))
         db: D = {
             "name": name,
@@ -431,6 +444,7 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
                 vol["pool"] = draw(st.sampled_from(claimable))
             w["volumes"] = [vol]
             w["stateful"] = True
+            w["name"] = name = name[:STATEFULSET_MAX].rstrip("-")  # its pods' revision label
         if draw(st.integers(0, 4)) == 0:
             w["command"] = ["/app/run", "--serve"]
         if draw(st.integers(0, 4)) == 0:
