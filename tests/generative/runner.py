@@ -81,13 +81,14 @@ def run(
     """Draw ``count`` blueprints and check them all; never raises on a failed property."""
     start = time.monotonic()
     report = Report()
-    docs = _draw(count, seed_value, name_limit)
     failed_dir = workdir / "failed"
-    for first in range(0, len(docs), batch):
+    for first in range(0, count, batch):
+        # Each batch is drawn with its own seed, so a long run reports as it goes.
+        docs = _draw(min(batch, count - first), seed_value + first, name_limit)
         tree = workdir / "batch"
         shutil.rmtree(tree, ignore_errors=True)
         owners: dict[str, int] = {}
-        for n, doc in enumerate(docs[first : first + batch], start=first):
+        for n, doc in enumerate(docs, start=first):
             report.drawn += 1
             bp = load(doc)
             if bp is None:
@@ -111,7 +112,7 @@ def run(
                 n = next((owners[k] for k in owners if f"/{k}/" in p.where + p.message), -1)
                 report.problems.append((n, p))
                 if n >= 0:
-                    _keep(failed_dir, n, docs[n], [p])
+                    _keep(failed_dir, n, docs[n - first], [p])
         report.seconds = time.monotonic() - start
         if progress is not None:
             progress(report)
