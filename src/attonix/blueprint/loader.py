@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from attonix.blueprint.consistency import check_consistency
 from attonix.blueprint.diagnostics import BlueprintInvalid, Diagnostic, Path
 from attonix.blueprint.model import Blueprint
 from attonix.blueprint.naming import check_names
@@ -65,7 +66,11 @@ def validate_data(value: Any, source: SourceMap) -> Loaded:
         blueprint = Blueprint.model_validate(value)
     except pydantic.ValidationError as exc:
         raise BlueprintInvalid(_from_pydantic(exc, value, source)) from None
-    problems = check_references(blueprint, source) + check_names(blueprint, source)
+    problems = [
+        *check_references(blueprint, source),
+        *check_names(blueprint, source),
+        *check_consistency(blueprint, source),
+    ]
     problems.sort(key=lambda d: (d.location.line, d.location.col))
     if any(p.severity == "error" for p in problems):
         raise BlueprintInvalid(problems)

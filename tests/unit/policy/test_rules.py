@@ -222,6 +222,12 @@ FIRES: list[tuple[str, Edit, tuple[str | int, ...], str]] = [
         "memory_limit: null",
     ),
     (
+        "ATX032",
+        lambda d: svc(d, 0).update(replicas=0, autoscaling=None),
+        (*SRV, "replicas"),
+        "replicas: 0",
+    ),
+    (
         "ATX040",
         lambda d: sec(d)["tls"].update(min_version="1.1"),
         ("security", "tls", "min_version"),

@@ -29,6 +29,16 @@ def _replicas(ctx: Context) -> Iterator[Issue]:
             )
 
 
+def _scaled_to_zero(ctx: Context) -> Iterator[Issue]:
+    for path, component, w in workloads(ctx.blueprint):
+        if running_replicas(w) == 0:
+            yield Issue(
+                (*path, "replicas"),
+                component,
+                f"{component} is scaled to zero: it is declared but nothing runs or answers",
+            )
+
+
 def _spread(ctx: Context) -> Iterator[Issue]:
     bp = ctx.blueprint
     placer = Placer(bp)
@@ -297,5 +307,16 @@ RULES: tuple[Rule, ...] = (
         rationale="A replica without limits can starve its neighbours on the node.",
         fix="Set 'resources.cpu_limit' and 'resources.memory_limit'.",
         check=_limits,
+    ),
+    Rule(
+        id="ATX032",
+        title="Service scaled to zero",
+        severity=Severity.low,
+        area=Area.services,
+        rationale="'replicas: 0' renders and deploys a service that runs nothing: its callers "
+        "fail, and availability rules do not apply to it. It is often a leftover.",
+        fix="Set replicas (or autoscaling) above zero; if it is switched off on purpose, say "
+        "so with a policy exception for this rule and component.",
+        check=_scaled_to_zero,
     ),
 )

@@ -158,7 +158,30 @@ def _monitor(w: Workload) -> str:
     return f"{max(5, h.initial_delay_seconds + 2 * h.period_seconds)}s"
 
 
+def volume_node(bp: Blueprint, cluster: Cluster, w: Workload) -> str | None:
+    """The node a service's ``local`` volumes live on (None without volumes).
+
+    A local volume exists on one node only; the task must always return there, so a service
+    with volumes is pinned to the first node its placement allows (validation keeps it at one
+    replica).
+    """
+    if not isinstance(w, Service) or not w.volumes:
+        return None
+    pin = w.placement
+    for h in cluster_nodes(bp, cluster):
+        if pin is None or (
+            (not pin.zones or h.zone in pin.zones)
+            and (not pin.racks or h.rack in pin.racks)
+            and (not pin.hosts or h.name in pin.hosts)
+        ):
+            return h.name
+    return None
+
+
 def _constraints(bp: Blueprint, cluster: Cluster, w: Workload) -> list[str]:
+    node = volume_node(bp, cluster, w)
+    if node is not None:
+        return [f"node.hostname=={node}"]
     pin = w.placement
     if pin is None:
         return []

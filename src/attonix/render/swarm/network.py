@@ -17,6 +17,11 @@ a zone that no rule touches, get a network of their own and reach nothing.
 
 With ``default_policy: allow`` every pair of zones is connected except pairs that a deny rule
 names. ``internet`` is not a zone: published ports serve it.
+
+Declared calls (a backend's ``depends_on``, a frontend's ``backends``) between services of
+which at least one has no zone are not governed by the zone graph; each such callee gets a
+network ``link-<callee>`` joined by it and exactly its declared callers of that kind, so a
+service and what it declares always share an overlay, and nothing else joins it.
 """
 
 from __future__ import annotations
@@ -76,13 +81,42 @@ def isolated_network(service: str) -> str:
     return f"isolated-{service}"
 
 
+def link_network(callee: str) -> str:
+    """The compose key of the network a callee shares with its declared callers."""
+    return f"link-{callee}"
+
+
+def links_of(bp: Blueprint, service: str) -> list[str]:
+    """The link networks ``service`` joins: its own (if called) and its callees'.
+
+    Only calls where one side has no zone get a link; between two zones the firewall's zone
+    graph decides.
+    """
+    by_name = bp.workloads_by_name
+    me = by_name.get(service)
+    if me is None:
+        return []
+    out: set[str] = set()
+    calls = list(getattr(me, "depends_on", [])) + list(getattr(me, "backends", []))
+    for callee in calls:
+        other = by_name.get(callee)
+        if other is not None and other.cluster == me.cluster and None in (me.zone, other.zone):
+            out.add(link_network(callee))
+    for caller in by_name.values():
+        called = list(getattr(caller, "depends_on", [])) + list(getattr(caller, "backends", []))
+        if service in called and caller.cluster == me.cluster and None in (me.zone, caller.zone):
+            out.add(link_network(service))
+    return sorted(out)
+
+
 def networks_of(bp: Blueprint, *, zone: str | None, service: str) -> list[str]:
-    """The networks a service in ``zone`` joins (its own private one if no edge touches it)."""
+    """The networks a service in ``zone`` joins: its zone edges and declared links, or its
+    own private network when it joins nothing else."""
+    joined: list[str] = []
     if zone is not None:
         joined = [e.network for e in edges(bp.security.firewall) if e.touches(zone)]
-        if joined:
-            return joined
-    return [isolated_network(service)]
+    joined += links_of(bp, service)
+    return joined or [isolated_network(service)]
 
 
 def reachable_zones(bp: Blueprint, zone: str) -> list[str]:

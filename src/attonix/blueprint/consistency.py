@@ -1,0 +1,162 @@
+"""Preconditions the renderers rely on, checked when the blueprint is loaded.
+
+Whatever ``validate`` (and the server's upload) accepts, every target must render: a renderer
+that would refuse a blueprint is a blueprint problem, reported here at its line together with
+every other problem of the run. The renderers keep their own checks as a second line.
+
+One precondition stays with policy: a pipeline listing 'deploy' before 'check' is rule
+ATX071 (high) of ``attonix check``, which the cicd renderer also refuses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from attonix.blueprint.diagnostics import Diagnostic, Path
+from attonix.blueprint.model import Blueprint, Database
+from attonix.blueprint.source import SourceMap
+
+_Problem = tuple[Path, str, str]
+
+
+def _port_range(text: str) -> bool:
+    low, _, high = text.partition("-")
+    lo, hi = int(low), int(high or low)
+    return 1 <= lo <= hi <= 65535
+
+
+def _firewall(bp: Blueprint) -> Iterator[_Problem]:
+    fw = bp.security.firewall
+    for i, zone in enumerate(fw.zones):
+        for j, cidr in enumerate(zone.cidrs):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                yield (
+                    ("security", "firewall", "zones", i, "cidrs", j),
+                    f"{cidr!r} is not a CIDR",
+                    "Write it as ADDRESS/PREFIX, for example 10.20.1.0/24.",
+                )
+    for i, rule in enumerate(fw.rules):
+        for j, port in enumerate(rule.ports):
+            if isinstance(port, str) and not _port_range(port):
+                yield (
+                    ("security", "firewall", "rules", i, "ports", j),
+                    f"{port!r} is not a port or a LOW-HIGH range within 1-65535",
+                    "Use a port between 1 and 65535, or a range whose low end comes first.",
+                )
+
+
+def _podman(bp: Blueprint) -> Iterator[_Problem]:
+    kinds = {c.name: c.kind for c in bp.orchestration.clusters}
+    for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
+        for i, w in enumerate(items):
+            if kinds.get(w.cluster) != "podman" or w.expose is None:
+                continue
+            count = max(w.replicas, w.autoscaling.min_replicas if w.autoscaling else 0)
+            if count > 1:
+                yield (
+                    ("services", section, i, "replicas"),
+                    f"{w.name} is exposed on podman cluster {w.cluster}, which publishes its "
+                    f"ports on the host: it can run one replica per host, not {count}",
+                    "Set replicas: 1 (one per host) and balance hosts with ha.load_balancers, "
+                    "or run it on a kubernetes or swarm cluster.",
+                )
+
+
+def _swarm_volumes(bp: Blueprint) -> Iterator[_Problem]:
+    kinds = {c.name: c.kind for c in bp.orchestration.clusters}
+    for i, s in enumerate(bp.services.backend):
+        if kinds.get(s.cluster) != "swarm" or not s.volumes:
+            continue
+        count = max(s.replicas, s.autoscaling.min_replicas if s.autoscaling else 0)
+        if count > 1:
+            yield (
+                ("services", "backend", i, "replicas"),
+                f"{s.name} keeps local volumes on swarm cluster {s.cluster}: a local volume "
+                f"lives on one node, so the service runs one replica there, not {count}",
+                "Set replicas: 1, or run it on kubernetes with a Ceph pool.",
+            )
+
+
+def _pools(bp: Blueprint) -> Iterator[_Problem]:
+    """Ceph pools a Kubernetes object needs must be run by Rook in that same cluster."""
+    rook: dict[str, dict[str, list[str]]] = {}  # cluster -> pool type -> pool names
+    owner: dict[str, str | None] = {}  # pool -> the kubernetes cluster its Rook runs in
+    for ceph in bp.storage.ceph:
+        cluster = ceph.kubernetes_cluster if ceph.mode == "rook" else None
+        for pool in ceph.pools:
+            owner[pool.name] = cluster
+            if cluster is not None:
+                rook.setdefault(cluster, {}).setdefault(pool.type, []).append(pool.name)
+    kinds = {c.name: c.kind for c in bp.orchestration.clusters}
+
+    def need(
+        path: Path, cluster: str, name: str | None, kind: str, what: str
+    ) -> Iterator[_Problem]:
+        if name is not None:
+            if name in owner and owner[name] != cluster:
+                yield (
+                    path,
+                    f"{what} is on kubernetes cluster {cluster}, but pool {name!r} is not run "
+                    f"by Rook in that cluster",
+                    f"Name a pool of a storage.ceph entry with kubernetes_cluster: {cluster}.",
+                )
+        elif not rook.get(cluster, {}).get(kind):
+            yield (
+                path,
+                f"{what} needs a Ceph {kind} pool in kubernetes cluster {cluster}; there is none",
+                f"Add a pool of type {kind} to a storage.ceph entry with "
+                f"kubernetes_cluster: {cluster}, or name one here.",
+            )
+
+    for i, db in enumerate(bp.databases):
+        if db.cluster is None or kinds.get(db.cluster) != "kubernetes":
+            continue
+        yield from need(
+            ("databases", i, "storage", "pool"),
+            db.cluster,
+            db.storage.pool,
+            "block",
+            f"database {db.name}",
+        )
+        if _backs_up(db):
+            yield from need(
+                ("databases", i, "backup", "object_pool"),
+                db.cluster,
+                db.backup.object_pool,
+                "object",
+                f"backups of {db.name}",
+            )
+    for i, s in enumerate(bp.services.backend):
+        if kinds.get(s.cluster) != "kubernetes":
+            continue
+        for j, vol in enumerate(s.volumes):
+            yield from need(
+                ("services", "backend", i, "volumes", j, "pool"),
+                s.cluster,
+                vol.pool,
+                "block",
+                f"volume {vol.name} of {s.name}",
+            )
+
+
+def _backs_up(db: Database) -> bool:
+    return db.backup.enabled and db.engine in ("postgresql", "mysql", "mongodb")
+
+
+def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
+    """Every renderer precondition the blueprint breaks, each at its line (code BP024)."""
+    problems = [
+        *_firewall(bp),
+        *_podman(bp),
+        *_swarm_volumes(bp),
+        *_pools(bp),
+    ]
+    return [
+        Diagnostic(
+            code="BP024", message=message, location=source.locate(path), path=path, hint=hint
+        )
+        for path, message, hint in problems
+    ]

@@ -1,0 +1,44 @@
+"""Swarm as it would work when applied: services reach exactly what they declare, and a
+stateful service's local volume stays on the node that holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.unit.render._sites import load, site
+
+from attonix.blueprint import BlueprintInvalid
+from attonix.render import render
+
+SERVICES = """
+- {name: api, cluster: swarm, image: "localhost/api:1", ports: [{name: http, port: 8000}],
+   depends_on: [db]}
+- {name: db, cluster: swarm, image: "localhost/db:1", replicas: 1,
+   ports: [{name: sql, port: 5432}], volumes: [{name: data, mount_path: /var/lib/db}]}
+- {name: other, cluster: swarm, image: "localhost/other:1", ports: [{name: http, port: 9000}]}
+"""
+
+
+def _stack(services: str) -> dict[str, Any]:
+    (art,) = render(site(services=services), "swarm")
+    return art.content  # type: ignore[no-any-return]
+
+
+def test_a_service_and_what_it_declares_share_an_overlay_and_nothing_else() -> None:
+    s = _stack(SERVICES)["services"]
+    assert set(s["api"]["networks"]) & set(s["db"]["networks"]) == {"link-db"}
+    assert not set(s["other"]["networks"]) & (set(s["api"]["networks"]) | set(s["db"]["networks"]))
+
+
+def test_a_local_volume_pins_its_service_to_one_node() -> None:
+    s = _stack(SERVICES)["services"]
+    assert s["db"]["deploy"]["placement"]["constraints"] == ["node.hostname==s-1"]
+    assert "constraints" not in s["api"]["deploy"]["placement"]
+
+
+def test_more_than_one_replica_on_a_local_volume_is_a_diagnostic() -> None:
+    with pytest.raises(BlueprintInvalid) as info:
+        load(services=SERVICES.replace("replicas: 1,", "replicas: 2,"))
+    (d,) = [d for d in info.value.diagnostics if d.code == "BP024"]
+    assert d.pointer == "services.backend[1].replicas" and "one node" in d.message
