@@ -8,9 +8,12 @@ Started here, in a temporary directory, and torn down afterwards:
   ``api-c`` of ``tests/ha/blueprint.yaml`` (127.0.0.11-13, one port);
 - two ``attonix worker`` processes;
 - HAProxy running the configuration Attonix renders for the load balancer ``lb-edge`` of that
-  blueprint (``render.chef.haproxy``), on its virtual IP 127.0.0.10. Only the stats socket path
-  is moved into the temporary directory, and HAProxy runs in the foreground (``-db``);
-- bounded load: :func:`drive` runs request loops bounded in count and in time.
+  blueprint (``render.chef.haproxy``: TLS terminated there, health checks, retries, redispatch),
+  on its virtual IP 127.0.0.10, with a self-signed certificate made here in the directory the
+  renderer is given. Only the stats socket path is moved into the temporary directory,
+  HAProxy runs in the foreground (``-db``) with at most 4,000 connections (``-n``: the rendered
+  ``maxconn 20000`` needs ~40,000 descriptors, more than this machine's hard limit);
+- bounded load: :class:`Load` runs request loops bounded in count and in time.
 
 The server reaches the database through one multi-host URL with
 ``target_session_attrs=read-write``, so a promoted standby is found without reconfiguration.
@@ -27,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,12 +45,39 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 BLUEPRINT = Path(__file__).with_name("blueprint.yaml")
-PG_BIN = Path(os.environ.get("ATTONIX_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """The newest installed PostgreSQL server's binaries (``ATTONIX_PG_BIN`` overrides)."""
+    if os.environ.get("ATTONIX_PG_BIN"):
+        return Path(os.environ["ATTONIX_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name or 0))
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 API_PORT = 38480  # the service port in blueprint.yaml
-LB_URL = "http://127.0.0.10:38443"  # lb-edge's virtual IP and frontend port
+LB_URL = "https://127.0.0.10:38443"  # lb-edge's virtual IP and frontend port (TLS ends there)
 REPLICAS = {"api-a": "127.0.0.11", "api-b": "127.0.0.12", "api-c": "127.0.0.13"}
 SIGNING_KEY = "ha-harness-signing-key-" + "s" * 32
 PASSWORD = "Correct-Horse-Battery-42"
+
+
+#: The certificate lb-edge presents (self-signed, made by the running cluster); clients of
+#: LB_URL trust it, and nothing else.
+LB_TRUST: dict[str, ssl.SSLContext] = {}
+
+
+def verify(base_url: str) -> Any:
+    """What an httpx client of ``base_url`` verifies TLS with (lb-edge's certificate)."""
+    if base_url.startswith("https://"):
+        return LB_TRUST["ca"]
+    return True
+
+
+def lb_client(**kwargs: Any) -> httpx.Client:
+    """A client of lb-edge (HTTPS, trusting its certificate)."""
+    return httpx.Client(base_url=LB_URL, verify=verify(LB_URL), **kwargs)
 
 
 def free_port() -> int:
@@ -240,7 +271,9 @@ class Load:
 
     def _loop(self) -> None:
         deadline = self._start + self.max_seconds
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+        with httpx.Client(
+            base_url=self.base_url, timeout=10, verify=verify(self.base_url)
+        ) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 with self._lock:
                     if self.result.sent >= self.max_requests:
@@ -435,14 +468,34 @@ class Cluster:
 
     # ------------------------------------------------------------------ servers
 
+    def make_certificate(self) -> None:
+        """A self-signed certificate for lb-edge's virtual IP, where the rendered file wants
+        it (``certs/lb-edge.pem``: certificate then key)."""
+        certs = self.root / "certs"
+        certs.mkdir()
+        subprocess.run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "ec"),
+                *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"),
+                *("-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem")),
+                *("-subj", "/CN=lb-edge", "-addext", "subjectAltName=IP:127.0.0.10"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        pem = (certs / "cert.pem").read_text() + (certs / "key.pem").read_text()
+        (certs / "lb-edge.pem").write_text(pem)
+        LB_TRUST["ca"] = ssl.create_default_context(cafile=certs / "cert.pem")
+
     def render_haproxy(self) -> str:
-        """lb-edge's haproxy.cfg as Attonix renders it, stats socket moved into ``root``."""
+        """lb-edge's haproxy.cfg as Attonix renders it (certificates in ``root/certs``), the
+        stats socket moved into ``root``."""
         from attonix.render.chef.haproxy import haproxy_config, haproxy_lbs
         from attonix.server import pipeline
 
         bp = pipeline.load(BLUEPRINT.read_text(encoding="utf-8"), filename=BLUEPRINT.name)
         lbs = [lb for lb in haproxy_lbs(bp.blueprint) if lb.name == "lb-edge"]
-        text = haproxy_config(bp.blueprint, lbs)
+        text = haproxy_config(bp.blueprint, lbs, cert_dir=str(self.root / "certs"))
         return text.replace("/run/haproxy/admin.sock", str(self.root / "haproxy.sock"))
 
     def replica_url(self, name: str) -> str:
@@ -493,6 +546,7 @@ class Cluster:
         if busy:
             raise RuntimeError(f"ports in use (another HA run?): {', '.join(busy)}")
         self.start_database()
+        self.make_certificate()
         self.haproxy_cfg.write_text(self.render_haproxy(), encoding="utf-8")
         subprocess.run(
             ["haproxy", "-c", "-f", str(self.haproxy_cfg)], check=True, capture_output=True
@@ -563,7 +617,7 @@ def login(
     headers = {"X-Forwarded-For": client_ip}
     from attonix.server.security.totp import totp_now
 
-    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as c:
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers, verify=verify(base_url)) as c:
         r = c.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
         r.raise_for_status()
         body = r.json()

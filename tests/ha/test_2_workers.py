@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import harness
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -88,8 +87,7 @@ class Api:
     """The Central Server through the load balancer, as the admin."""
 
     def __init__(self, token: str) -> None:
-        self.c = httpx.Client(
-            base_url=harness.LB_URL,
+        self.c = harness.lb_client(
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )

@@ -79,7 +79,7 @@ class Writers:
             time.sleep(0.5)
 
     def loop(self, k: int) -> None:
-        with httpx.Client(base_url=harness.LB_URL, headers=self.headers, timeout=15) as c:
+        with harness.lb_client(headers=self.headers, timeout=15) as c:
             for i in range(MAX_WRITES):
                 if self.stop.is_set() or time.monotonic() >= self.deadline:
                     return
@@ -135,7 +135,7 @@ def test_primary_stopped_and_standby_promoted_loses_no_acknowledged_write(
     assert w.max_latency < 10  # never a hang
     # Every acknowledged write is there, read back by its key (and every retried one too).
     headers = {"Authorization": f"Bearer {admin_token}"}
-    with httpx.Client(base_url=harness.LB_URL, headers=headers, timeout=15) as c:
+    with harness.lb_client(headers=headers, timeout=15) as c:
         listed = {e["name"]: e["created_at"] for e in c.get("/api/v1/environments").json()}
     missing = {n: i for n, i in w.acked.items() if listed.get(n) != i}
     assert missing == {}
