@@ -96,7 +96,7 @@ def test_an_illegal_move_is_a_409_that_says_what_is_allowed() -> None:
     assert exc.value.hint == "succeeded is final."
     with pytest.raises(IllegalTransition) as exc:
         DEPLOYMENT.next(DeploymentStatus.AWAITING_APPROVAL, DeploymentEvent.SUCCEED)
-    assert exc.value.hint == "From awaiting_approval it can: approve, reject."
+    assert exc.value.hint == "From awaiting_approval it can: approve, cancel, reject."
     with pytest.raises(IllegalTransition, match="'exploded' is not a job state"):
         JOB.next("exploded", JobEvent.CLAIM)
     assert JOB.next(JobStatus.RUNNING, JobEvent.REQUEUE) is JobStatus.QUEUED
