@@ -287,8 +287,8 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
             c.ref(
                 (*base, "frontends", j, "backend"),
                 fe.backend,
-                workloads | clusters,
-                "service or cluster",
+                workloads | kube,  # a Swarm or Podman cluster has no API server to balance
+                "service or kubernetes cluster",
             )
             if fe.backend in portless:
                 c.error(

@@ -113,7 +113,13 @@ def backend(d: dict[str, Any], name: str) -> dict[str, Any]:
         (
             lambda d: d["ha"]["load_balancers"][0]["frontends"][0].update(backend="portal"),
             "ha.load_balancers[0].frontends[0].backend",
-            "unknown service or cluster 'portal'",
+            "unknown service or kubernetes cluster 'portal'",
+        ),
+        (
+            # Only a Kubernetes cluster has an API server behind a load balancer.
+            lambda d: d["ha"]["load_balancers"][0]["frontends"][0].update(backend="swarm-edge"),
+            "ha.load_balancers[0].frontends[0].backend",
+            "unknown service or kubernetes cluster 'swarm-edge'",
         ),
         (
             lambda d: d["services"]["frontend"][0].update(name="attonix-server"),
