@@ -12,7 +12,8 @@ one of two guarantees over the domains of that level:
   while every node is available (the steady state the analysis starts from).
 * ``at-most`` — no domain holds more than ``per_domain`` replicas. Kubernetes renders one per
   domain as a required pod anti-affinity (the database operators' instances, Ceph monitors);
-  Swarm renders ``max_replicas_per_node`` at host level.
+  Swarm renders ``max_replicas_per_node`` at host level, and pins a service with ``local``
+  volumes to the first candidate host (``node.hostname==…``), where its volumes live.
 
 Podman has no scheduler, so no rendered rule enforces anything there: its rule (``even`` over
 hosts, one replica per host as the Podman renderer publishes ports) is what the deploy step
@@ -201,6 +202,9 @@ def workload_rule(bp: Blueprint, workload: Service | Frontend) -> Rule:
     if cluster is None:
         return Rule((), count, level, "even")
     hosts = tuple(h for h in cluster_nodes(bp, cluster) if matches(h, workload.placement))
+    if cluster.kind == "swarm" and isinstance(workload, Service) and workload.volumes:
+        # A local volume lives on one node: the task is pinned to the first candidate.
+        return Rule(hosts[:1], count, "host", "at-most", max(1, count))
     if cluster.kind == "podman":
         return Rule(hosts, count, "host", "even")
     if cluster.kind == "swarm" and level == "host":

@@ -72,3 +72,14 @@ def test_ceph_monitors_one_per_failure_domain() -> None:
             "labelSelector": {"matchLabels": {"app": "rook-ceph-mon"}},
         }
     ]
+
+
+def test_swarm_service_with_local_volumes_is_pinned_where_the_analysis_looks() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["services"]["backend"][5].update(
+            replicas=1, volumes=[{"name": "data", "mount_path": "/data"}], stateful=True
+        )
+
+    bp = _example(edit)
+    rule = workload_rule(bp, bp.workloads_by_name["status-page"])
+    assert [h.name for h in rule.hosts] == ["sw-a"]
