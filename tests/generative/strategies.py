@@ -445,6 +445,9 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             w["volumes"] = [vol]
             w["stateful"] = True
             w["name"] = name = name[:STATEFULSET_MAX].rstrip("-")  # its pods' revision label
+            if kind == "swarm":  # a local volume lives on one node: one replica there
+                w["replicas"] = min(w["replicas"], 1)
+                w.pop("autoscaling", None)
         if draw(st.integers(0, 4)) == 0:
             w["command"] = ["/app/run", "--serve"]
         if draw(st.integers(0, 4)) == 0:
