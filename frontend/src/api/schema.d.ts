@@ -309,6 +309,9 @@ export interface paths {
         /**
          * Upload Blueprint
          * @description Validate, check and store a blueprint as the next version (422 with diagnostics).
+         *
+         *     Its accounts, groups, bindings for this environment and a weaker MFA policy are not
+         *     applied: they become a pending identity plan for an identity administrator to decide.
          */
         post: operations["upload_blueprint"];
         delete?: never;
@@ -601,6 +604,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/environments/{env}/identity-plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Identity Plans
+         * @description Identity plans from uploads into this environment, newest first.
+         */
+        get: operations["list_identity_plans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/environments/{env}/identity-plans/{plan_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Identity Plan
+         * @description Apply or reject a pending identity plan (identity administrators; under the two-person
+         *     rule, not the uploader). A plan whose changes no longer match the state is superseded (409).
+         */
+        post: operations["decide_identity_plan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/environments/{env}/secrets": {
         parameters: {
             query?: never;
@@ -801,7 +845,8 @@ export interface paths {
         put?: never;
         /**
          * Mfa Enroll
-         * @description Start TOTP enrolment: a secret, its otpauth:// URI and a QR code (SVG).
+         * @description Start TOTP enrolment: a secret, its otpauth:// URI and a QR code (SVG). Needs a recent
+         *     sign-in or the current password; throttled.
          */
         post: operations["mfa_enroll"];
         delete?: never;
@@ -821,7 +866,8 @@ export interface paths {
         put?: never;
         /**
          * Change Password
-         * @description Change the caller's password (required after a one-time password).
+         * @description Change the caller's password (required after a one-time password). Every other session
+         *     of the account ends (this one too unless ``keep_current_session``); throttled.
          */
         post: operations["change_password"];
         delete?: never;
@@ -846,6 +892,7 @@ export interface paths {
         /**
          * Create Api Token
          * @description Create a scoped API token for automation; its value is shown only in this response.
+         *     Needs a recent sign-in or the current password; throttled.
          */
         post: operations["create_api_token"];
         delete?: never;
@@ -1561,35 +1608,82 @@ export interface components {
             version: string;
         };
         /**
+         * IdentityDecisionIn
+         * @description Approve (apply) or reject an identity plan.
+         */
+        IdentityDecisionIn: {
+            /** Approve */
+            approve: boolean;
+        };
+        /**
          * IdentityDrift
-         * @description What importing a blueprint's users section changed, or would have deleted.
+         * @description Identity changes a blueprint asks for in one environment (see ``server.identity``).
          */
         IdentityDrift: {
             /** Created */
             created?: string[];
             /** Disabled */
             disabled?: string[];
-            /** Not In Blueprint */
-            not_in_blueprint?: string[];
-            /** One Time Passwords */
-            one_time_passwords?: {
-                [key: string]: string;
-            };
             /**
-             * Skipped
-             * @description Why identity was not reconciled (only global admins reconcile it).
-             * @default
+             * Ignored
+             * @description Bindings for other environments: an upload speaks for its own only.
              */
-            skipped: string;
+            ignored?: string[];
+            /**
+             * Not In Blueprint
+             * @description Accounts from a blueprint no longer in it (kept).
+             */
+            not_in_blueprint?: string[];
             /** Updated */
             updated?: string[];
+            /**
+             * Warnings
+             * @description Changes whose effect reaches other environments.
+             */
+            warnings?: string[];
+        };
+        /**
+         * IdentityPlanOut
+         * @description Identity changes from an upload, held until an identity administrator decides.
+         */
+        IdentityPlanOut: {
+            changes: components["schemas"]["IdentityDrift"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decided At */
+            decided_at?: string | null;
+            /** Decided By */
+            decided_by?: string | null;
+            /** Environment */
+            environment: string;
+            /** Id */
+            id: number;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "applied" | "rejected" | "superseded";
+            /**
+             * Two Person Rule
+             * @default false
+             */
+            two_person_rule: boolean;
+            /** Version */
+            version: number;
         };
         /**
          * ImportResult
-         * @description A stored blueprint version and the identity reconciliation it caused.
+         * @description A stored blueprint version and the identity plan it produced (never applied by the
+         *     upload itself: ``identity_plan`` is pending approval when it changes anything).
          */
         ImportResult: {
             identity: components["schemas"]["IdentityDrift"];
+            identity_plan?: components["schemas"]["IdentityPlanOut"] | null;
             version: components["schemas"]["VersionOut"];
         };
         /**
@@ -1743,6 +1837,12 @@ export interface components {
         PasswordIn: {
             /** Current Password */
             current_password: string;
+            /**
+             * Keep Current Session
+             * @description Keep this session signed in; every other session ends regardless.
+             * @default true
+             */
+            keep_current_session: boolean;
             /** New Password */
             new_password: string;
         };
@@ -1854,6 +1954,15 @@ export interface components {
             schema_revision: string | null;
             /** Status */
             status: string;
+        };
+        /**
+         * ReauthIn
+         * @description The current password, needed when the sign-in is older than the re-authentication
+         *     window (``reauth_seconds``).
+         */
+        ReauthIn: {
+            /** Current Password */
+            current_password?: string | null;
         };
         /**
          * RecoveryCodesOut
@@ -1975,6 +2084,8 @@ export interface components {
          * @description A new API token's name, scopes and lifetime.
          */
         TokenIn: {
+            /** Current Password */
+            current_password?: string | null;
             /**
              * Expires Days
              * @default 90
@@ -5597,6 +5708,199 @@ export interface operations {
             };
         };
     };
+    list_identity_plans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityPlanOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decide_identity_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+                plan_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityDecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityPlanOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_secrets: {
         parameters: {
             query?: never;
@@ -6740,7 +7044,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReauthIn"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {

@@ -158,19 +158,14 @@ function Upload({ env, onStored }: { env: string; onStored: (version: number) =>
         <button className="primary" type="submit" disabled={busy || !source}>Validate and store</button>
       </form>
       {stored ? <p className="ok-banner" role="status">{stored}</p> : null}
-      {identity && (identity.created?.length ?? 0) + (identity.updated?.length ?? 0) > 0 ? (
+      {identity && (identity.created?.length ?? 0) + (identity.updated?.length ?? 0) + (identity.disabled?.length ?? 0) > 0 ? (
         <div className="notice">
-          <p>Accounts, groups and bindings from the blueprint: {[...(identity.created ?? []), ...(identity.updated ?? [])].join(", ")}.</p>
-          {Object.keys(identity.one_time_passwords ?? {}).length ? (
-            <>
-              <p>One-time passwords of the new accounts (shown once; each must be changed at first sign-in):</p>
-              <ul>
-                {Object.entries(identity.one_time_passwords ?? {}).map(([u, pw]) => (
-                  <li key={u}>{u}: <code className="secret">{pw}</code></li>
-                ))}
-              </ul>
-            </>
-          ) : null}
+          <p>
+            Identity changes held for an identity administrator&apos;s approval (nothing was applied):{" "}
+            {[...(identity.created ?? []), ...(identity.updated ?? []), ...(identity.disabled ?? [])].join(", ")}.
+          </p>
+          {(identity.warnings ?? []).length ? <p>Reaches other environments: {(identity.warnings ?? []).join("; ")}.</p> : null}
+          {(identity.ignored ?? []).length ? <p>Ignored (other environments): {(identity.ignored ?? []).join(", ")}.</p> : null}
         </div>
       ) : null}
       <ProblemView problem={problem} />

@@ -101,7 +101,7 @@ export function PasswordChange({ api, onDone, title = "Change password" }: { api
       return;
     }
     void run(async () => {
-      await call(api.POST("/api/v1/me/password", { body: { current_password: current, new_password: next } }));
+      await call(api.POST("/api/v1/me/password", { body: { current_password: current, new_password: next, keep_current_session: true } }));
       setCurrent("");
       setNext("");
       setRepeat("");

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from attonix.server import environments
+from attonix.server import environments, identity_plans
 from attonix.server.audit import Actor
 from attonix.server.auth import users
 from attonix.server.context import ServerContext
@@ -63,7 +63,6 @@ def bootstrap(
             source=source,
             filename=blueprint.name,
             actor=actor,
-            reconcile_identity=True,
         )
         report.lines.append(
             f"{blueprint} imported into {environment} as version {result.version.version} "
@@ -71,8 +70,23 @@ def bootstrap(
             f"identity: {len(result.identity.created)} created, "
             f"{len(result.identity.updated)} updated"
         )
-        for name, otp in sorted(result.identity.one_time_passwords.items()):
-            report.lines.append(f"  account {name}: one-time password {otp} (shown once)")
+        if result.identity_plan is not None:
+            # The operator starting the server with a local file is the identity authority here.
+            identity_plans.decide(
+                ctx,
+                environment=environment,
+                plan_id=result.identity_plan.id,
+                approve=True,
+                actor=actor,
+                two_person_rule=False,
+            )
+            new = [c for c in result.identity.created if c.startswith("user/")]
+            if new:
+                report.lines.append(
+                    f"  {len(new)} account(s) created without a password: they sign in through "
+                    "the identity provider, or get a one-time password from "
+                    "`attonix users reset-password NAME`"
+                )
     else:
         report.lines.append(f"{environment} already holds {blueprint} (unchanged)")
     return report

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from attonix.server import audit, identity, pipeline
+from attonix.server import audit, identity_plans, pipeline
 from attonix.server.audit import Actor
 from attonix.server.auth.rbac import Principal
 from attonix.server.context import ServerContext
@@ -21,7 +21,6 @@ from attonix.server.errors import BadRequest, Conflict, NotFound
 from attonix.server.schemas import (
     DiffOut,
     EnvironmentOut,
-    IdentityDrift,
     ImportResult,
     RenderedFileOut,
     RenderedFileText,
@@ -126,15 +125,20 @@ def upload(
     source: str,
     filename: str = "datacenter.yaml",
     actor: Actor,
-    reconcile_identity: bool,
 ) -> ImportResult:
-    """Validate and check a blueprint, store it as the next version, and (for global admins)
-    reconcile its users, groups and bindings. Invalid text raises ``BlueprintInvalid`` (422)."""
+    """Validate and check a blueprint and store it as the next version; its identity changes
+    (scoped to this environment) become a pending plan, never applied here. Invalid text
+    raises ``BlueprintInvalid`` (422)."""
     loaded = pipeline.load(source, filename=filename)
     found = pipeline.findings(loaded)
     digest = hashlib.sha256(source.encode()).hexdigest()
     with ctx.db.session() as s:
-        env = environment_row(s, environment)
+        # The environment's row lock serialises uploads, so versions are allocated one by one.
+        env = s.execute(
+            select(Environment).where(Environment.name == environment).with_for_update()
+        ).scalar_one_or_none()
+        if env is None:
+            raise NotFound(f"No environment named {environment!r}.")
         version = (_latest(s, env.id) or 0) + 1
         row = BlueprintVersion(
             environment_id=env.id,
@@ -146,7 +150,6 @@ def upload(
             uploaded_by=actor.name,
         )
         s.add(row)
-        env.mfa_required_for = sorted(loaded.blueprint.security.access_control.mfa_required_for)
         try:
             s.flush()
         except IntegrityError:
@@ -158,11 +161,12 @@ def upload(
             target=f"environment/{environment}/v{version}",
             detail={"sha256": digest, "findings": len(found)},
         )
-        if reconcile_identity:
-            drift = identity.reconcile(s, loaded.blueprint, actor=actor)
-        else:
-            drift = IdentityDrift(skipped="Only global administrators reconcile identity.")
-        return ImportResult(version=VersionOut.model_validate(row), identity=drift)
+        drift, plan = identity_plans.hold(
+            ctx, s, env=env, version=row, bp=loaded.blueprint, actor=actor
+        )
+        return ImportResult(
+            version=VersionOut.model_validate(row), identity=drift, identity_plan=plan
+        )
 
 
 def _version(s: Session, environment: str, version: int) -> BlueprintVersion:

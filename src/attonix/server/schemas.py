@@ -312,23 +312,45 @@ class AuditVerifyOut(BaseModel):
 
 
 class IdentityDrift(BaseModel):
-    """What importing a blueprint's users section changed, or would have deleted."""
+    """Identity changes a blueprint asks for in one environment (see ``server.identity``)."""
 
     created: list[str] = Field(default_factory=list)
     updated: list[str] = Field(default_factory=list)
     disabled: list[str] = Field(default_factory=list)
-    not_in_blueprint: list[str] = Field(default_factory=list)
-    one_time_passwords: dict[str, str] = Field(default_factory=dict)
-    skipped: str = Field(
-        "", description="Why identity was not reconciled (only global admins reconcile it)."
+    not_in_blueprint: list[str] = Field(
+        default_factory=list, description="Accounts from a blueprint no longer in it (kept)."
+    )
+    ignored: list[str] = Field(
+        default_factory=list,
+        description="Bindings for other environments: an upload speaks for its own only.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Changes whose effect reaches other environments."
     )
 
 
+class IdentityPlanOut(BaseModel):
+    """Identity changes from an upload, held until an identity administrator decides."""
+
+    id: int
+    environment: str
+    version: int
+    status: Literal["pending", "applied", "rejected", "superseded"]
+    requested_by: str
+    decided_by: str | None = None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None = None
+    changes: IdentityDrift
+    two_person_rule: bool = False
+
+
 class ImportResult(BaseModel):
-    """A stored blueprint version and the identity reconciliation it caused."""
+    """A stored blueprint version and the identity plan it produced (never applied by the
+    upload itself: ``identity_plan`` is pending approval when it changes anything)."""
 
     version: VersionOut
     identity: IdentityDrift
+    identity_plan: IdentityPlanOut | None = None
 
 
 Health = Literal["healthy", "degraded", "down", "unknown"]

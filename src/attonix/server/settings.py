@@ -79,6 +79,18 @@ class Settings(BaseSettings):
         30, ge=1, description="Login attempts per source address per window."
     )
     login_ip_window_seconds: int = Field(60, ge=1)
+    sensitive_max_attempts: int = Field(
+        5,
+        ge=1,
+        description="Attempts per account per window at a password change, an API token "
+        "creation or an MFA enrolment.",
+    )
+    reauth_seconds: int = Field(
+        900,
+        ge=30,
+        description="How recent a sign-in must be to create an API token or enrol MFA "
+        "without giving the current password again.",
+    )
     password_min_length: int = Field(12, ge=8)
 
     oidc_issuer: str = Field(
@@ -105,7 +117,8 @@ class Settings(BaseSettings):
     tls: bool = Field(False, description="Set when served over TLS (enables HSTS).")
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Proxy addresses whose X-Forwarded-For is believed for the client address.",
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: the connection's peer is the client.",
     )
 
     run_workers: bool = Field(True, description="Run the job worker inside the API process.")

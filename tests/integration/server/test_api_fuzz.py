@@ -20,6 +20,7 @@ from attonix.server.context import build_context
 from attonix.server.db import migrate
 from attonix.server.db.models import User
 from attonix.server.environments import create_environment, upload
+from attonix.server.identity_plans import decide
 from attonix.server.security.envelope import KeyRing
 from attonix.server.settings import Settings
 
@@ -46,8 +47,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with ctx.db.session() as db:
         db.add(User(name="fuzzer", is_admin=True, password_hash=None))
     create_environment(ctx, name="prod", actor=actor)
-    upload(
-        ctx, environment="prod", source=EXAMPLE.read_text(), actor=actor, reconcile_identity=True
+    result = upload(ctx, environment="prod", source=EXAMPLE.read_text(), actor=actor)
+    assert result.identity_plan is not None
+    decide(
+        ctx,
+        environment="prod",
+        plan_id=result.identity_plan.id,
+        approve=True,
+        actor=actor,
+        two_person_rule=False,
     )
     with ctx.db.session() as db:
         user = db.execute(select(User).where(User.name == "fuzzer")).scalar_one()

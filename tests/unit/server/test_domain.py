@@ -15,8 +15,7 @@ from sqlalchemy import select, update
 from attonix.server import deployments, jobs
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
-from attonix.server.db.models import Deployment, Job, RoleBinding, User
-from attonix.server.environments import create_environment
+from attonix.server.db.models import Deployment, Job
 from attonix.server.errors import Forbidden
 
 V = "/api/v1"
@@ -79,53 +78,6 @@ def test_invalid_blueprint_is_422_with_positions(
     assert client.get(f"{V}/environments/prod/blueprints", headers=admin.headers).json() == []
     garbage = _upload(client, admin.headers, "{{{{ not yaml")
     assert garbage.status_code == 422 and garbage.json()["diagnostics"][0]["line"] >= 1
-
-
-def test_identity_is_reconciled_and_never_silently_deleted(
-    ctx: ServerContext, client: TestClient, admin: Any, example: str
-) -> None:
-    client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
-    first = _upload(client, admin.headers, example).json()["identity"]
-    assert {"user/alice", "user/bob", "user/carol", "user/dave", "group/platform"} <= set(
-        first["created"]
-    )
-    assert "binding/prod/operator/user:bob" in first["created"]
-    assert set(first["one_time_passwords"]) == {"alice", "bob", "carol", "dave"}
-    with ctx.db.session() as s:
-        carol = s.execute(select(User).where(User.name == "carol")).scalar_one()
-        assert [g.name for g in carol.groups] == ["developers"]
-    # dave leaves the blueprint, bob's binding is removed, carol's name changes.
-    text = example.replace(
-        "    - {name: dave, email: dave@attonixcorp.com, "
-        "full_name: Dave Auditor, groups: [auditors]}\n",
-        "",
-    ).replace("      - {role: operator, environments: [prod, staging], users: [bob]}\n", "")
-    text = text.replace("full_name: Carol Developer", "full_name: Carol Dev")
-    second = _upload(client, admin.headers, text).json()["identity"]
-    assert second["not_in_blueprint"] == ["user/dave"]
-    assert "user/carol" in second["updated"]
-    assert "binding/prod/operator/user:bob" in second["disabled"]
-    with ctx.db.session() as s:
-        assert s.execute(select(User.disabled).where(User.name == "dave")).scalar_one() is False
-        bob = s.execute(
-            select(RoleBinding).where(
-                RoleBinding.subject == "bob", RoleBinding.environment == "prod"
-            )
-        ).scalar_one()
-        assert bob.disabled is True
-
-
-def test_only_global_admins_reconcile_identity(
-    ctx: ServerContext, kit: Any, client: TestClient, example: str
-) -> None:
-    create_environment(ctx, name="staging", actor=Actor("t"))
-    carol = kit.user("carol2", roles={"staging": "developer"})
-    r = _upload(client, carol.headers, example, env="staging")
-    assert r.status_code == 201
-    assert (
-        r.json()["identity"]["created"] == []
-        and "global administrators" in r.json()["identity"]["skipped"]
-    )
 
 
 def test_jobs_claim_once_and_retry_when_a_worker_dies(ctx: ServerContext) -> None:

@@ -37,7 +37,7 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V}/auth/logout-all"): SIGNED_IN,
     ("GET", f"{V}/me"): SIGNED_IN,
     ("POST", f"{V}/me/password"): SIGNED_IN,
-    ("POST", f"{V}/me/mfa/enroll"): SIGNED_IN,
+    ("POST", f"{V}/me/mfa/enroll"): frozenset(),  # a signed-in person only, not a token
     ("POST", f"{V}/me/mfa/confirm"): SIGNED_IN,
     ("GET", f"{V}/me/tokens"): SIGNED_IN,
     ("POST", f"{V}/me/tokens"): frozenset(),  # the matrix signs in with API tokens
@@ -70,6 +70,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files"): PROD_READERS,
     ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files/{{path:path}}"): PROD_READERS,
     ("GET", f"{E}/diff"): PROD_READERS,
+    ("GET", f"{E}/identity-plans"): PROD_READERS,
+    ("POST", f"{E}/identity-plans/{{plan_id}}/decision"): GLOBAL_ADMIN,
     ("GET", f"{E}/status"): PROD_READERS,
     ("GET", f"{E}/secrets"): PROD_READERS,
     ("PUT", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
@@ -108,9 +110,11 @@ def test_every_route_has_a_row_and_every_cell_holds(
         "dev_staging": ("staging", "developer"),
     }
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
-    kit.add_user("admin", admin=True)
+    # Enrolled in MFA, and tokens minted by sessions that proved it: roles requiring MFA
+    # refuse tokens that were not.
+    kit.add_user("admin", admin=True, mfa=True)
     for name, (env, role) in grants.items():
-        kit.add_user(name.replace("_", "-"))
+        kit.add_user(name.replace("_", "-"), mfa=True)
         with ctx.db.session() as s:
             s.add(
                 RoleBinding(
@@ -123,7 +127,13 @@ def test_every_route_has_a_row_and_every_cell_holds(
 
             uid = s.execute(select(User.id).where(User.name == role.replace("_", "-"))).scalar_one()
         token = users.create_api_token(
-            ctx, user_id=uid, name="matrix", scopes=users.TOKEN_SCOPES, expires_days=1, actor=actor
+            ctx,
+            user_id=uid,
+            name="matrix",
+            scopes=users.TOKEN_SCOPES,
+            expires_days=1,
+            actor=actor,
+            mfa_verified=True,
         ).token
         headers[role] = {"Authorization": f"Bearer {token}"}
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from attonix.server.auth import mfa, users
+from attonix.server.auth import lifecycle, mfa, users
 from attonix.server.auth.deps import Ctx, Require, actor_of
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.db.models import Environment, User
@@ -49,6 +49,16 @@ class PasswordIn(BaseModel):
 
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
+    keep_current_session: bool = Field(
+        True, description="Keep this session signed in; every other session ends regardless."
+    )
+
+
+class ReauthIn(BaseModel):
+    """The current password, needed when the sign-in is older than the re-authentication
+    window (``reauth_seconds``)."""
+
+    current_password: str | None = Field(None, min_length=1, max_length=1024)
 
 
 class MfaEnrollOut(BaseModel):
@@ -71,7 +81,7 @@ class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str]
 
 
-class TokenIn(BaseModel):
+class TokenIn(ReauthIn):
     """A new API token's name, scopes and lifetime."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -120,19 +130,30 @@ def get_me(ctx: Ctx, p: Self) -> MeOut:
 
 @router.post("/password", status_code=204, name="change_password")
 def change_password(body: PasswordIn, request: Request, ctx: Ctx, p: Self) -> None:
-    """Change the caller's password (required after a one-time password)."""
+    """Change the caller's password (required after a one-time password). Every other session
+    of the account ends (this one too unless ``keep_current_session``); throttled."""
     users.change_password(
         ctx,
         user_id=p.user_id,
         current=body.current_password,
         new=body.new_password,
         actor=actor_of(request, p),
+        session_id=p.session_id,
+        keep_current_session=body.keep_current_session,
     )
 
 
 @router.post("/mfa/enroll", response_model=MfaEnrollOut, name="mfa_enroll")
-def mfa_enroll(request: Request, ctx: Ctx, p: Self) -> MfaEnrollOut:
-    """Start TOTP enrolment: a secret, its otpauth:// URI and a QR code (SVG)."""
+def mfa_enroll(request: Request, ctx: Ctx, p: Self, body: ReauthIn | None = None) -> MfaEnrollOut:
+    """Start TOTP enrolment: a secret, its otpauth:// URI and a QR code (SVG). Needs a recent
+    sign-in or the current password; throttled."""
+    lifecycle.reauthenticate(
+        ctx,
+        user_id=p.user_id,
+        session_id=p.session_id,
+        action="mfa-enroll",
+        password=body.current_password if body else None,
+    )
     e = mfa.enroll(ctx, user_id=p.user_id, actor=actor_of(request, p))
     return MfaEnrollOut(secret=e.secret, otpauth_uri=e.otpauth_uri, qr_svg=e.qr_svg)
 
@@ -140,7 +161,9 @@ def mfa_enroll(request: Request, ctx: Ctx, p: Self) -> MfaEnrollOut:
 @router.post("/mfa/confirm", response_model=RecoveryCodesOut, name="mfa_confirm")
 def mfa_confirm(body: MfaConfirmIn, request: Request, ctx: Ctx, p: Self) -> RecoveryCodesOut:
     """Confirm enrolment with a first code; returns recovery codes once."""
-    codes = mfa.confirm(ctx, user_id=p.user_id, code=body.code, actor=actor_of(request, p))
+    codes = mfa.confirm(
+        ctx, user_id=p.user_id, code=body.code, actor=actor_of(request, p), session_id=p.session_id
+    )
     return RecoveryCodesOut(recovery_codes=codes)
 
 
@@ -157,7 +180,15 @@ def create_api_token(
     ctx: Ctx,
     p: Annotated[Principal, Depends(Require(Permission.TOKEN_CREATE))],
 ) -> ApiTokenCreated:
-    """Create a scoped API token for automation; its value is shown only in this response."""
+    """Create a scoped API token for automation; its value is shown only in this response.
+    Needs a recent sign-in or the current password; throttled."""
+    lifecycle.reauthenticate(
+        ctx,
+        user_id=p.user_id,
+        session_id=p.session_id,
+        action="api-token",
+        password=body.current_password,
+    )
     return users.create_api_token(
         ctx,
         user_id=p.user_id,
@@ -165,6 +196,7 @@ def create_api_token(
         scopes=body.scopes,
         expires_days=body.expires_days,
         actor=actor_of(request, p),
+        mfa_verified=p.mfa_verified,
     )
 
 

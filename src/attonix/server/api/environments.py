@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from attonix.server import environments, status
+from attonix.server import environments, identity_plans, status
 from attonix.server.auth.deps import Ctx, Require, actor_of
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.concurrency import in_thread
@@ -16,6 +16,7 @@ from attonix.server.schemas import (
     DiffOut,
     EnvironmentOut,
     EnvironmentStatusOut,
+    IdentityPlanOut,
     ImportResult,
     RenderedFileOut,
     RenderedFileText,
@@ -101,14 +102,52 @@ def upload_blueprint(
     ctx: Ctx,
     p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_WRITE))],
 ) -> ImportResult:
-    """Validate, check and store a blueprint as the next version (422 with diagnostics)."""
+    """Validate, check and store a blueprint as the next version (422 with diagnostics).
+
+    Its accounts, groups, bindings for this environment and a weaker MFA policy are not
+    applied: they become a pending identity plan for an identity administrator to decide."""
     return environments.upload(
         ctx,
         environment=env,
         source=body.source,
         filename=body.filename,
         actor=actor_of(request, p),
-        reconcile_identity=p.is_admin,
+    )
+
+
+class IdentityDecisionIn(BaseModel):
+    """Approve (apply) or reject an identity plan."""
+
+    approve: bool
+
+
+@router.get(
+    "/{env}/identity-plans", response_model=list[IdentityPlanOut], name="list_identity_plans"
+)
+def list_identity_plans(
+    env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))]
+) -> list[IdentityPlanOut]:
+    """Identity plans from uploads into this environment, newest first."""
+    return identity_plans.list_plans(ctx, env)
+
+
+@router.post(
+    "/{env}/identity-plans/{plan_id}/decision",
+    response_model=IdentityPlanOut,
+    name="decide_identity_plan",
+)
+def decide_identity_plan(
+    env: Env,
+    plan_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: IdentityDecisionIn,
+    request: Request,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.USERS_WRITE))],
+) -> IdentityPlanOut:
+    """Apply or reject a pending identity plan (identity administrators; under the two-person
+    rule, not the uploader). A plan whose changes no longer match the state is superseded (409)."""
+    return identity_plans.decide(
+        ctx, environment=env, plan_id=plan_id, approve=body.approve, actor=actor_of(request, p)
     )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from attonix.server import audit
 from attonix.server.audit import Actor
+from attonix.server.auth import lifecycle
 from attonix.server.context import ServerContext
-from attonix.server.db.models import RecoveryCode, User, utcnow
+from attonix.server.db.models import AuthSession, RecoveryCode, User, utcnow
 from attonix.server.errors import Conflict, NotFound, Unprocessable
 from attonix.server.security import totp
 from attonix.server.security.envelope import Sealed
@@ -56,8 +57,13 @@ def enroll(ctx: ServerContext, *, user_id: int, actor: Actor) -> Enrolment:
         return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
 
-def confirm(ctx: ServerContext, *, user_id: int, code: str, actor: Actor) -> list[str]:
-    """Enable MFA once the first code checks out; return the recovery codes (shown once)."""
+def confirm(
+    ctx: ServerContext, *, user_id: int, code: str, actor: Actor, session_id: str | None = None
+) -> list[str]:
+    """Enable MFA once the first code checks out; return the recovery codes (shown once).
+
+    The confirming session (``session_id``) counts as having proved the second factor; the
+    account's other sessions must sign in again where MFA is required."""
     with ctx.db.session() as s:
         user = s.get(User, user_id)
         if user is None:
@@ -77,19 +83,27 @@ def confirm(ctx: ServerContext, *, user_id: int, code: str, actor: Actor) -> lis
         s.add_all(
             RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(c)) for c in codes
         )
+        if session_id is not None:
+            s.execute(
+                update(AuthSession)
+                .where(AuthSession.id == session_id, AuthSession.user_id == user.id)
+                .values(mfa_verified=True)
+            )
         audit.record(s, actor, "mfa.confirm", target=f"user/{user.name}")
         return codes
 
 
 def reset(ctx: ServerContext, *, name: str, actor: Actor) -> None:
-    """Turn MFA off for a user (an administrator's action after a lost device)."""
+    """Turn MFA off for a user (an administrator's action after a lost device); every session
+    and API token of the account ends, since the lost device may have opened them."""
     with ctx.db.session() as s:
         user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
         if user is None:
             raise NotFound(f"No user named {name!r}.")
         user.mfa_enabled, user.mfa_secret, user.mfa_pending_secret = False, None, None
         s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        audit.record(s, actor, "mfa.reset", target=f"user/{name}")
+        ended = lifecycle.end_all_credentials(s, user, "mfa-reset")
+        audit.record(s, actor, "mfa.reset", target=f"user/{name}", detail=ended)
 
 
 def use_recovery_code(s: Session, user: User, code: str) -> bool:

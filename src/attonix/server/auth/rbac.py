@@ -96,6 +96,7 @@ class Principal:
     session_id: str | None = None
     scopes: frozenset[str] | None = None  # None: a full login; else an API token's scopes
     restricted: str = ""  # non-empty: what the user must do first (change password, enrol MFA)
+    mfa_verified: bool = False  # the session (or the token's minting session) proved MFA
 
     def permissions_in(self, environment: str) -> frozenset[Permission]:
         """Everything this principal may do in ``environment``."""

@@ -21,12 +21,12 @@ from attonix.server import audit
 from attonix.server.audit import Actor
 from attonix.server.auth import mfa, throttle
 from attonix.server.auth.rbac import Principal
+from attonix.server.auth.roles import mfa_required, roles_of
 from attonix.server.context import ServerContext
 from attonix.server.db.loop_reads import Compiled, LoopReads
 from attonix.server.db.models import (
     ApiToken,
     AuthSession,
-    Environment,
     Group,
     GroupMember,
     MfaChallenge,
@@ -64,43 +64,23 @@ class MfaPending:
     mfa_token: str
 
 
-def roles_of(session: Session, user: User) -> dict[str, frozenset[str]]:
-    """The user's roles per environment, through direct and group bindings."""
-    group_names = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
-    names = select(Group.name).where(Group.id.in_(group_names))
-    rows = session.execute(
-        select(RoleBinding.environment, RoleBinding.role).where(
-            RoleBinding.disabled.is_(False),
-            or_(
-                (RoleBinding.subject_kind == "user") & (RoleBinding.subject == user.name),
-                (RoleBinding.subject_kind == "group") & RoleBinding.subject.in_(names),
-            ),
-        )
-    ).all()
-    out: dict[str, set[str]] = {}
-    for env, role in rows:
-        out.setdefault(env, set()).add(role)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def mfa_required(session: Session, user: User) -> bool:
-    """Whether the user's roles require a second factor (per each environment's blueprint)."""
-    policies = dict(session.execute(select(Environment.name, Environment.mfa_required_for)).all())
-    if user.is_admin and (not policies or any("admin" in p for p in policies.values())):
-        return True
-    return any(
-        role in policies.get(env, ["admin"])
-        for env, roles in roles_of(session, user).items()
-        for role in roles
-    )
+def restriction(*, must_change: bool, enrol: bool, verified: bool, mfa_on: bool) -> str:
+    """What a session must do first: change the password, enrol MFA, or sign in again with
+    the second factor (MFA became required after it started without one); "" when nothing."""
+    if must_change:
+        return "password_change"
+    if enrol and not verified:
+        return "mfa_reauthentication" if mfa_on else "mfa_enrollment"
+    return ""
 
 
 def _restriction(user: User, sess: AuthSession) -> str:
-    if user.must_change_password:
-        return "password_change"
-    if sess.mfa_enrol_required and not user.mfa_enabled:
-        return "mfa_enrollment"
-    return ""
+    return restriction(
+        must_change=user.must_change_password,
+        enrol=sess.mfa_enrol_required,
+        verified=sess.mfa_verified,
+        mfa_on=user.mfa_enabled,
+    )
 
 
 def start_session(
@@ -126,6 +106,7 @@ def start_session(
         source_ip=actor.source_ip[:64],
         user_agent=user_agent[:255],
         mfa_enrol_required=(not user.mfa_enabled) and not second_factor and mfa_required(s, user),
+        mfa_verified=second_factor,
     )
     s.add(sess)
     s.flush()
@@ -232,7 +213,7 @@ def complete_mfa(
                 error = Unauthorized("The code is not valid.", hint="Use the current code.")
             else:
                 ch.used = True
-                pair = _start_session(ctx, s, user, who, user_agent=user_agent)
+                pair = _start_session(ctx, s, user, who, user_agent=user_agent, second_factor=True)
                 audit.record(s, who, "auth.login", detail={"session": pair.session_id, "mfa": True})
     if error is not None:
         raise error
@@ -364,23 +345,21 @@ def _principal(claims: AccessClaims, rows: Sequence[Any], now: dt.datetime) -> P
     """The principal from the rows of ``_AUTH_QUERY`` (by position, in its column order)."""
     if not rows:
         raise Unauthorized("The session does not exist; sign in again.")
-    revoked_at, expires_at, enrol, user_id, name, is_admin, disabled, must_change, mfa_on = rows[0][
-        :9
-    ]
+    (revoked_at, expires_at, enrol, user_id, name, is_admin, disabled, must_change, mfa_on) = rows[
+        0
+    ][:9]
+    verified = bool(rows[0][9])
     if str(user_id) != claims.subject:
         raise Unauthorized("The access token does not match its session.")
     if revoked_at is not None or expires_at <= now or disabled:
         raise Unauthorized("The session has ended; sign in again.")
     roles: dict[str, set[str]] = {}
     for row in rows:
-        if row[9] is not None:
-            roles.setdefault(row[9], set()).add(row[10])
-    if must_change:
-        restricted = "password_change"
-    elif enrol and not mfa_on:
-        restricted = "mfa_enrollment"
-    else:
-        restricted = ""
+        if row[10] is not None:
+            roles.setdefault(row[10], set()).add(row[11])
+    restricted = restriction(
+        must_change=bool(must_change), enrol=bool(enrol), verified=verified, mfa_on=bool(mfa_on)
+    )
     return Principal(
         user_id=user_id,
         name=name,
@@ -388,10 +367,11 @@ def _principal(claims: AccessClaims, rows: Sequence[Any], now: dt.datetime) -> P
         roles={k: frozenset(v) for k, v in roles.items()},
         session_id=claims.session_id,
         restricted=restricted,
+        mfa_verified=verified,
     )
 
 
-def _auth_query() -> Any:  # a Select of eleven columns
+def _auth_query() -> Any:  # a Select of twelve columns
     group_names = (
         select(Group.name)
         .join(GroupMember, GroupMember.group_id == Group.id)
@@ -415,6 +395,7 @@ def _auth_query() -> Any:  # a Select of eleven columns
             User.disabled,
             User.must_change_password,
             User.mfa_enabled,
+            AuthSession.mfa_verified,
             RoleBinding.environment,
             RoleBinding.role,
         )
@@ -426,7 +407,7 @@ def _auth_query() -> Any:  # a Select of eleven columns
 
 _AUTH_QUERY = _auth_query()
 _AUTH_PG = Compiled(_AUTH_QUERY)
-_AUTH_COLUMNS = 11
+_AUTH_COLUMNS = 12
 
 
 def _api_token_principal(ctx: ServerContext, token: str) -> Principal:
@@ -445,10 +426,19 @@ def _api_token_principal(ctx: ServerContext, token: str) -> Principal:
         if tok.expires_at is not None and tok.expires_at <= now:
             raise Unauthorized("The API token has expired.", hint="Create a new one.")
         tok.last_used_at = now
+        # A token minted before MFA was required (or by a session that did not prove it)
+        # stops working while the owner's roles require MFA.
+        restricted = ""
+        if user.must_change_password:
+            restricted = "password_change"
+        elif not (tok.mfa_verified and user.mfa_enabled) and mfa_required(s, user):
+            restricted = "mfa_reauthentication" if user.mfa_enabled else "mfa_enrollment"
         return Principal(
             user_id=user.id,
             name=user.name,
             is_admin=user.is_admin,
             roles=roles_of(s, user),
             scopes=frozenset(tok.scopes),
+            restricted=restricted,
+            mfa_verified=bool(tok.mfa_verified),
         )

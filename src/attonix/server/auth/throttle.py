@@ -20,15 +20,38 @@ def check_ip(db: Database, settings: Settings, source_ip: str) -> None:
     Counted in its own short transaction, before any password work, so a storm of logins
     costs the server one row update each and is turned away before the expensive hash.
     """
-    key = f"login-ip:{source_ip}"[:128]
+    count_attempt(
+        db,
+        settings,
+        f"login-ip:{source_ip}",
+        limit=settings.login_ip_max_attempts,
+        message="Too many sign-in attempts from this address.",
+    )
+
+
+def check_sensitive(db: Database, settings: Settings, user_id: int, action: str) -> None:
+    """Count one attempt at a sensitive self-service action (password change, API token,
+    MFA enrolment) by ``user_id``; raise 429 beyond ``sensitive_max_attempts`` per window."""
+    count_attempt(
+        db,
+        settings,
+        f"self:{user_id}:{action}",
+        limit=settings.sensitive_max_attempts,
+        message="Too many attempts at this action; it is paused for a while.",
+    )
+
+
+def count_attempt(db: Database, settings: Settings, key: str, *, limit: int, message: str) -> None:
+    """Count one attempt under ``key`` in its own transaction; raise 429 beyond ``limit``."""
+    key = key[:128]
     try:
-        _count(db, settings, key)
+        _count(db, settings, key, limit, message)
     except IntegrityError:
         # Two first attempts raced to insert the row; the second now finds it.
-        _count(db, settings, key)
+        _count(db, settings, key, limit, message)
 
 
-def _count(db: Database, settings: Settings, key: str) -> None:
+def _count(db: Database, settings: Settings, key: str, limit: int, message: str) -> None:
     now = utcnow()
     window = dt.timedelta(seconds=settings.login_ip_window_seconds)
     with db.session() as s:
@@ -40,10 +63,10 @@ def _count(db: Database, settings: Settings, key: str) -> None:
             row.window_start, row.count = now, 1
             return
         row.count += 1
-        if row.count > settings.login_ip_max_attempts:
+        if row.count > limit:
             retry = int((row.window_start + window - now).total_seconds()) + 1
             raise TooManyRequests(
-                "Too many sign-in attempts from this address.",
+                message,
                 retry_after=retry,
                 hint=f"Wait {retry} seconds before trying again.",
             )

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attonix.server import audit
 from attonix.server.audit import Actor
+from attonix.server.auth import lifecycle, throttle
 from attonix.server.auth.rbac import ROLES, Permission
 from attonix.server.auth.sessions import API_TOKEN_PREFIX
 from attonix.server.context import ServerContext
 from attonix.server.db.models import (
     ApiToken,
-    AuthSession,
     Group,
-    GroupMember,
     RoleBinding,
     User,
     utcnow,
@@ -50,14 +49,6 @@ def _group(s: Session, name: str) -> Group:
     return group
 
 
-def _revoke_sessions(s: Session, user_id: int, reason: str) -> None:
-    s.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
-
-
 def add_user(
     s: Session,
     *,
@@ -84,7 +75,11 @@ def add_user(
     )
     user.groups = [_group(s, g) for g in groups or []]
     s.add(user)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:
+        # A concurrent creation of the same name won the unique index.
+        raise Conflict(f"A user named {name!r} already exists.") from None
     audit.record(
         s,
         actor,
@@ -148,7 +143,9 @@ def update_user(
     unlock: bool = False,
     actor: Actor,
 ) -> UserOut:
-    """Change an account; disabling it ends its sessions at once."""
+    """Change an account. Disabling it ends its sessions and revokes its API tokens at once
+    (re-enabling revives neither); a promotion restricts sessions that lack a second factor
+    the new roles require."""
     with ctx.db.session() as s:
         user = get_user(s, name)
         changes: dict[str, object] = {}
@@ -167,9 +164,11 @@ def update_user(
         if unlock:
             user.locked_until, user.failed_logins = None, 0
             changes["unlocked"] = True
-        if disabled:
-            _revoke_sessions(s, user.id, "disabled")
+        if disabled and "disabled" in changes:
+            changes["ended"] = lifecycle.end_all_credentials(s, user, "disabled")
         user.updated_at = utcnow()
+        if "groups" in changes or "is_admin" in changes:
+            lifecycle.restrict_until_mfa(s, user_ids=[user.id])
         audit.record(s, actor, "user.update", target=f"user/{name}", detail=changes)
         s.flush()
         return UserOut.of(user)
@@ -191,22 +190,36 @@ def delete_user(ctx: ServerContext, name: str, *, actor: Actor) -> None:
 
 
 def reset_password(ctx: ServerContext, name: str, *, actor: Actor) -> UserCreated:
-    """Give a user a new one-time password and end their sessions."""
+    """Give a user a new one-time password, end every session and revoke every API token.
+
+    The password goes to the administrator who asked (this response only), to hand over to
+    the account's owner out of band; it must be changed at the first sign-in."""
     with ctx.db.session() as s:
         user = get_user(s, name)
         otp = passwords.generate_password()
         user.password_hash = passwords.hash_password(otp)
         user.must_change_password = True
-        _revoke_sessions(s, user.id, "password-reset")
-        audit.record(s, actor, "user.password_reset", target=f"user/{name}")
+        ended = lifecycle.end_all_credentials(s, user, "password-reset")
+        audit.record(s, actor, "user.password_reset", target=f"user/{name}", detail=ended)
         return UserCreated(user=UserOut.of(user), one_time_password=otp)
 
 
 def change_password(
-    ctx: ServerContext, *, user_id: int, current: str, new: str, actor: Actor
-) -> None:
-    """Change one's own password after checking the current one and the policy."""
+    ctx: ServerContext,
+    *,
+    user_id: int,
+    current: str,
+    new: str,
+    actor: Actor,
+    session_id: str | None = None,
+    keep_current_session: bool = True,
+) -> int:
+    """Change one's own password after checking the current one and the policy; end every
+    other session (and the current one unless ``keep_current_session``). Attempts are
+    throttled per account. Return how many sessions ended."""
+    throttle.check_sensitive(ctx.db, ctx.settings, user_id, "password")
     error: Exception | None = None
+    ended = 0
     with ctx.db.session() as s:
         user = s.get(User, user_id)
         if user is None or user.password_hash is None:
@@ -227,9 +240,18 @@ def change_password(
                 raise Unprocessable(" ".join(problems), hint="Choose another password.")
             user.password_hash = passwords.hash_password(new)
             user.must_change_password = False
-            audit.record(s, actor, "user.password_change", target=f"user/{user.name}")
+            keep = session_id if keep_current_session else None
+            ended = lifecycle.revoke_sessions(s, user.id, "password-change", keep=keep)
+            audit.record(
+                s,
+                actor,
+                "user.password_change",
+                target=f"user/{user.name}",
+                detail={"sessions_ended": ended},
+            )
     if error is not None:
         raise error
+    return ended
 
 
 # --------------------------------------------------------------------------- groups
@@ -251,23 +273,39 @@ def create_group(
         group = Group(name=name, description=description)
         group.members = [get_user(s, m) for m in sorted(set(members))]
         s.add(group)
+        try:
+            s.flush()
+        except IntegrityError:
+            # A concurrent creation of the same name won the unique index.
+            raise Conflict(f"A group named {name!r} already exists.") from None
         audit.record(s, actor, "group.create", target=f"group/{name}", detail={"members": members})
-        s.flush()
         return GroupOut.of(group)
 
 
 def delete_group(ctx: ServerContext, name: str, *, actor: Actor) -> None:
-    """Delete a group and its bindings."""
+    """Delete a group, its memberships and its bindings (the members' accounts stay)."""
     with ctx.db.session() as s:
         group = _group(s, name)
-        s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
-        s.execute(
+        members = sorted(u.name for u in group.members)
+        # Through the relationship, so the session does not delete the same rows twice.
+        group.members = []
+        s.flush()
+        bindings = s.execute(
             delete(RoleBinding).where(
                 RoleBinding.subject_kind == "group", RoleBinding.subject == name
             )
         )
         s.delete(group)
-        audit.record(s, actor, "group.delete", target=f"group/{name}")
+        audit.record(
+            s,
+            actor,
+            "group.delete",
+            target=f"group/{name}",
+            detail={
+                "members": members,
+                "bindings": int(getattr(bindings, "rowcount", 0) or 0),
+            },
+        )
 
 
 # --------------------------------------------------------------------------- bindings
@@ -307,6 +345,11 @@ def create_binding(
             s.flush()
         except IntegrityError:
             raise Conflict("This binding already exists.") from None
+        if subject_kind == "user":
+            affected = [get_user(s, subject).id]
+        else:
+            affected = [u.id for u in _group(s, subject).members]
+        lifecycle.restrict_until_mfa(s, user_ids=affected)
         audit.record(
             s,
             actor,
@@ -350,8 +393,12 @@ def create_api_token(
     scopes: list[str],
     expires_days: int | None,
     actor: Actor,
+    mfa_verified: bool = False,
 ) -> ApiTokenCreated:
-    """Create a scoped API token; its value is returned once and stored only as a hash."""
+    """Create a scoped API token; its value is returned once and stored only as a hash.
+
+    ``mfa_verified`` says the creating session proved a second factor; only such tokens work
+    while the owner's roles require MFA."""
     unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
     if unknown or not scopes:
         raise BadRequest(
@@ -366,6 +413,7 @@ def create_api_token(
             token_hash=digest,
             scopes=sorted(set(scopes)),
             expires_at=(utcnow() + dt.timedelta(days=expires_days)) if expires_days else None,
+            mfa_verified=mfa_verified,
         )
         s.add(row)
         s.flush()

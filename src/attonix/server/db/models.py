@@ -173,9 +173,11 @@ class AuthSession(Base):
     revoked_reason: Mapped[str] = mapped_column(String(64), default="")
     source_ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(255), default="")
-    # Set when MFA is required for the user's roles but not yet enrolled: the session may
-    # only enrol (and change the password) until it is.
+    # Set when MFA is required for the user's roles but this session did not prove a second
+    # factor: it may only enrol (or re-authenticate, and change the password) until it does.
     mfa_enrol_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The sign-in (or a later enrolment confirmed in it) proved a second factor.
+    mfa_verified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RefreshToken(Base):
@@ -216,6 +218,9 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Created by a session that had proved a second factor: only such tokens work while the
+    # owner's roles require MFA.
+    mfa_verified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Throttle(Base):
@@ -286,6 +291,23 @@ class BlueprintVersion(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _now_col()
+
+
+class IdentityPlan(Base):
+    """Identity changes an upload asked for, held until an identity administrator decides."""
+
+    __tablename__ = "identity_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[int] = mapped_column(ForeignKey("blueprint_versions.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # pending|applied|rejected|superseded
+    requested_by: Mapped[str] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = _now_col()
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Secret(Base):
