@@ -153,6 +153,7 @@ def _run_uvicorn(
             workers=workers,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # the app honours forwarded headers from trusted proxies only
             **ssl,
         )
         return
@@ -165,6 +166,7 @@ def _run_uvicorn(
         port=port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # the app honours forwarded headers from trusted proxies only
         **ssl,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from attonix import __version__
 from attonix.server.api import include_routers
@@ -134,6 +135,11 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         max_age=600,
     )
     app.add_middleware(RequestPlumbing, settings=settings, metrics=metrics)
+    if settings.trusted_proxies:
+        # Outermost: the client address every layer sees (throttle, audit, access log) is
+        # the right-most X-Forwarded-For entry not itself a trusted proxy, and only when the
+        # connection comes from one. The server runs uvicorn with its own proxy handling off.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 

@@ -39,14 +39,10 @@ def loop_reads(request: Request) -> LoopReads | None:
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address; X-Forwarded-For is believed only from a trusted proxy."""
-    peer = request.client.host if request.client else ""
-    ctx: ServerContext = request.app.state.ctx
-    if peer in ctx.settings.trusted_proxies:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return peer
+    """The caller's address: the connection's peer, which the proxy-headers middleware has
+    replaced by the forwarded client only when the peer is a configured trusted proxy
+    (``trusted_proxies``). No other header (X-Client-IP, True-Client-IP…) is ever read."""
+    return (request.client.host if request.client else "")[:64]
 
 
 def anonymous_actor(request: Request) -> Actor:
@@ -119,6 +115,12 @@ class Require:
                 raise Forbidden(
                     "Your role requires multi-factor authentication; enrol a device first.",
                     hint="POST /api/v1/me/mfa/enroll, then /api/v1/me/mfa/confirm.",
+                )
+            if principal.restricted == "mfa_reauthentication":
+                raise Forbidden(
+                    "Your role now requires multi-factor authentication, and this credential "
+                    "was not established with it.",
+                    hint="Sign in again with your code; create new API tokens after that.",
                 )
             where = f" in environment {env!r}" if env else ""
             raise Forbidden(f"You lack the {self.permission.value!r} permission{where}.")
