@@ -22,6 +22,10 @@ from typing import ClassVar
 import attonix
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
+# Longest path and path segment worth a file-system look-up (NAME_MAX is 255 bytes).
+_MAX_PATH = 1024
+_MAX_SEGMENT = 255
+_FORBIDDEN = frozenset(chr(c) for c in (*range(32), 127))
 # Compressing these is worth it; images and fonts are already compressed or tiny.
 _COMPRESSIBLE = (".js", ".css", ".html", ".json", ".svg", ".txt", ".map")
 
@@ -90,6 +94,19 @@ class ConsoleHandler(BaseHTTPRequestHandler):
 
     def _serve(self, *, head: bool) -> None:
         path = urllib.parse.urlsplit(self.path).path
+        try:
+            decoded = urllib.parse.unquote(path, errors="strict")
+        except UnicodeDecodeError:
+            decoded = "\0"  # not UTF-8: no file of ours has such a name
+        if any(c in decoded for c in _FORBIDDEN):
+            # NUL and control characters name no file; the OS would refuse them mid-request.
+            body = b"bad request\n"
+            self._send(HTTPStatus.BAD_REQUEST, body, "text/plain", "no-store", head=head)
+            return
+        if len(decoded) > _MAX_PATH or any(len(p) > _MAX_SEGMENT for p in decoded.split("/")):
+            body = b"not found\n"
+            self._send(HTTPStatus.NOT_FOUND, body, "text/plain", "no-store", head=head)
+            return
         if path == "/config.json":
             self._send(HTTPStatus.OK, self.config, "application/json", "no-store", head=head)
             return
@@ -114,8 +131,11 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         rel = posixpath.normpath(urllib.parse.unquote(path)).lstrip("/")
         if rel in ("", "."):
             return None
-        candidate = (self.root / rel).resolve()
-        if not candidate.is_relative_to(self.root) or not candidate.is_file():
+        try:
+            candidate = (self.root / rel).resolve()
+            if not candidate.is_relative_to(self.root) or not candidate.is_file():
+                return None
+        except (OSError, ValueError):  # a name the file system refuses is no file of ours
             return None
         return candidate
 

@@ -4,7 +4,7 @@ The archive (``security.archive``: passphrase-derived key, authenticated encrypt
 every table as JSON rows, including the vault's sealed secrets with their wrapped data keys
 and the audit chain with its hashes, plus the SHA-256 of that JSON. Restoring into an empty
 database of any engine gives back the same rows, so the audit chain verifies there too; the
-vault's values open only with the same key-encryption keys.
+vault's values open only with the same key-encryption keys. The archive is written 0600.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,25 @@ def backup(ctx: ServerContext, *, output: Path, passphrase: str) -> str:
     data = dump(ctx)
     body = json.dumps(data, sort_keys=True).encode()
     envelope = json.dumps({"sha256": hashlib.sha256(body).hexdigest(), "data": data}).encode()
-    output.write_bytes(seal_archive(envelope, passphrase=passphrase))
+    _write_private(output, seal_archive(envelope, passphrase=passphrase))
     counts = {k: len(v) for k, v in data["tables"].items() if v}
     return f"{sum(counts.values())} rows in {len(counts)} tables"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` readable by its owner only (0600), atomically: a temporary file created
+    0600 beside it, then renamed over it, so no reader ever sees a wider or partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(archive: Path, *, passphrase: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attonix.blueprint import BlueprintInvalid
 from attonix.errors import Error
+from attonix.server.db.conflicts import is_lock_conflict
 
 log = logging.getLogger("attonix.server")
 
@@ -287,6 +288,16 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
         )
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_lock_conflict(exc):
+            return problem_response(
+                request,
+                409,
+                detail="A concurrent change conflicted with this one; nothing was changed.",
+                hint="Retry the request.",
+            )
+        return await unexpected(request, exc)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if database_unavailable(exc):
             return await unavailable(request, exc)
@@ -304,6 +315,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Error, attonix_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    # Lock conflicts (a lost race) are 409; the rest of the database errors go to
+    # ``unexpected``, which answers 503 when the database is unavailable.
     for cls in (*DATABASE_UNAVAILABLE, sa_exc.DBAPIError):
-        app.add_exception_handler(cls, unexpected)
+        app.add_exception_handler(cls, database_error)
     app.add_exception_handler(Exception, unexpected)

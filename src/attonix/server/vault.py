@@ -18,6 +18,7 @@ from attonix.deploy.secrets import SecretMissing
 from attonix.server import audit
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
+from attonix.server.db.conflicts import retrying
 from attonix.server.db.models import Environment, Secret, utcnow
 from attonix.server.errors import NotFound
 from attonix.server.schemas import SecretOut
@@ -39,32 +40,42 @@ def environment_row(s: Session, name: str) -> Environment:
 def put_secret(
     ctx: ServerContext, *, environment: str, name: str, values: dict[str, str], actor: Actor
 ) -> SecretOut:
-    """Create or replace a secret's value (a new version); return its metadata only."""
+    """Create or replace a secret's value (a new version); return its metadata only.
+
+    The row is locked while its version is raised, so N acknowledged writes give N distinct
+    versions; a first write that loses the race to create the row is retried and then
+    finds it."""
     sealed = ctx.keyring.seal(
         json.dumps(values, sort_keys=True).encode(), aad=_aad(environment, name)
     )
-    with ctx.db.session() as s:
-        env = environment_row(s, environment)
-        row = s.execute(
-            select(Secret).where(Secret.environment_id == env.id, Secret.name == name)
-        ).scalar_one_or_none()
-        if row is None:
-            row = Secret(environment_id=env.id, name=name, version=0)
-            s.add(row)
-        row.keys = sorted(values)
-        row.sealed, row.kek_id = sealed.to_bytes(), sealed.kek_id
-        row.version += 1
-        row.updated_at, row.updated_by = utcnow(), actor.name
-        s.flush()
-        # The audit entry names the keys that changed, never a value.
-        audit.record(
-            s,
-            actor,
-            "secret.put",
-            target=f"secret/{environment}/{name}",
-            detail={"version": row.version, "keys": row.keys},
-        )
-        return SecretOut.model_validate(row)
+
+    def write() -> SecretOut:
+        with ctx.db.session() as s:
+            env = environment_row(s, environment)
+            row = s.execute(
+                select(Secret)
+                .where(Secret.environment_id == env.id, Secret.name == name)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                row = Secret(environment_id=env.id, name=name, version=0)
+                s.add(row)
+            row.keys = sorted(values)
+            row.sealed, row.kek_id = sealed.to_bytes(), sealed.kek_id
+            row.version += 1
+            row.updated_at, row.updated_by = utcnow(), actor.name
+            s.flush()
+            # The audit entry names the keys that changed, never a value.
+            audit.record(
+                s,
+                actor,
+                "secret.put",
+                target=f"secret/{environment}/{name}",
+                detail={"version": row.version, "keys": row.keys},
+            )
+            return SecretOut.model_validate(row)
+
+    return retrying(write)
 
 
 def list_secrets(ctx: ServerContext, *, environment: str) -> list[SecretOut]:

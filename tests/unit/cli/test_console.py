@@ -126,3 +126,15 @@ def test_cli_refuses_a_bad_api_url(site: Path) -> None:
     result = CliRunner().invoke(app, ["console", "--dir", str(site), "--api-url", "file:///etc"])
     assert result.exit_code == 2
     assert "not an http(s) URL" in result.output
+
+
+def test_malformed_paths_get_an_answer_not_a_dropped_connection(console: tuple[str, int]) -> None:
+    """Was: NUL bytes or a segment of a few hundred characters dropped the connection."""
+    for path in ("/%00", "/assets/a%00b.js", "/x%01y", "/%ff%fe"):
+        status, headers, _ = get(console, path)
+        assert status == 400, path
+        assert "content-security-policy" in headers
+    for path in ("/" + "a" * 300, "/assets/" + "b" * 300 + ".js", "/x/" * 400):
+        assert get(console, path)[0] == 404, path
+    # Still serving afterwards.
+    assert get(console, "/")[0] == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,24 @@ def _populate(ctx: ServerContext) -> None:
     create_environment(ctx, name="prod", actor=actor)
     vault.put_secret(ctx, environment="prod", name="db", values={"password": "pw-1"}, actor=actor)
     users.create_group(ctx, name="ops", members=["alice"], actor=actor)
+
+
+def test_backup_archive_is_readable_by_its_owner_only(tmp_path: Path, kit: Any) -> None:
+    """Was: `attonix backup` wrote the archive 0644 (world-readable)."""
+    source = build_context(kit.settings(database_url=f"sqlite:///{tmp_path / 'src.db'}"))
+    migrate.upgrade(source.db)
+    archive = tmp_path / "backup.atx"
+    archive.write_bytes(b"an older archive")
+    archive.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        backup.backup(source, output=archive, passphrase="long enough passphrase")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert archive.read_bytes() != b"an older archive"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    source.db.dispose()
 
 
 def test_backup_from_sqlite_restores_into_this_engine(

@@ -21,8 +21,17 @@ Reader = Annotated[Principal, Depends(Require(Permission.AUDIT_READ))]
 
 
 def _utc(t: dt.datetime | None) -> dt.datetime | None:
-    # A time without a zone is read as UTC, the zone every entry is stored in.
-    return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t
+    """``t`` in UTC (a time without a zone is read as UTC, the zone every entry is stored
+    in), clamped to the representable range: 0001-01-01T00:00+01:00 is before any entry."""
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        return t.replace(tzinfo=dt.UTC)
+    try:
+        return t.astimezone(dt.UTC)
+    except OverflowError:
+        edge = dt.datetime.min if t.year == dt.MINYEAR else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC)
 
 
 @router.get("", response_model=list[AuditEntryOut], name="list_audit")

@@ -132,7 +132,7 @@ async def stream_deployment_logs(
     request: Request,
     ctx: Ctx,
     p: Reader,
-    last_event_id: Annotated[int, Header(ge=0)] = 0,
+    last_event_id: Annotated[int, Header(ge=0, le=2**31 - 1)] = 0,
 ) -> StreamingResponse:
     """Live log lines as server-sent events (``log`` events, then one ``end``)."""
     await run_in_threadpool(deployments.get_deployment, ctx, env, deployment_id)
