@@ -1667,7 +1667,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "applied" | "rejected" | "superseded";
+            status: "pending" | "applied" | "declined" | "superseded";
             /**
              * Two Person Rule
              * @default false
@@ -5800,6 +5800,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database is unavailable or switching over; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     decide_identity_plan: {
@@ -5892,6 +5901,15 @@ export interface operations {
             };
             /** @description Throttled; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or switching over; retry after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

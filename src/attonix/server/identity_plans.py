@@ -151,7 +151,7 @@ def decide(
             plan.status, plan.decided_at = "superseded", utcnow()
             action = "identity.plan_superseded"
         else:
-            plan.status = "applied" if approve else "rejected"
+            plan.status = "applied" if approve else "declined"
             plan.decided_by, plan.decided_at = actor.name, utcnow()
             action = "identity.approve" if approve else "identity.reject"
         audit.record(s, actor, action, target=f"environment/{environment}/identity-plan/{plan_id}")

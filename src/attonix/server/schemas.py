@@ -335,7 +335,7 @@ class IdentityPlanOut(BaseModel):
     id: int
     environment: str
     version: int
-    status: Literal["pending", "applied", "rejected", "superseded"]
+    status: Literal["pending", "applied", "declined", "superseded"]
     requested_by: str
     decided_by: str | None = None
     created_at: dt.datetime

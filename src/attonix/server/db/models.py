@@ -302,7 +302,7 @@ class IdentityPlan(Base):
         ForeignKey("environments.id", ondelete="CASCADE"), index=True
     )
     version_id: Mapped[int] = mapped_column(ForeignKey("blueprint_versions.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16))  # pending|applied|rejected|superseded
+    status: Mapped[str] = mapped_column(String(16))  # pending|applied|declined|superseded
     requested_by: Mapped[str] = mapped_column(String(64))
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
