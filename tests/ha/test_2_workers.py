@@ -42,13 +42,18 @@ def _leader(db: Engine) -> str:
     return found[0].split(" ", 1)[1] if len(found) == 1 else ""
 
 
+def _polling(proc: harness.Proc) -> int:
+    """How many times the worker has started polling (its log line)."""
+    return proc.log.read_text(errors="replace").count("Attonix worker polling for jobs")
+
+
 def _worker_by_pid(ha: harness.Cluster, worker: str) -> harness.Proc:
     pid = int(worker.split(":")[1])  # host:pid:thread
     (proc,) = [w for w in ha.workers if w.alive and w.pid == pid]
     return proc
 
 
-def test_the_leader_lock_moves_within_seconds_when_its_holder_is_killed(
+def test_the_leader_lock_moves_within_seconds_when_its_holder_is_killed_or_stopped(
     ha: harness.Cluster, db: Engine, figures: Callable[..., None]
 ) -> None:
     harness.wait_until("a leader", lambda: bool(_leader(db)), timeout=30)
@@ -58,9 +63,24 @@ def test_the_leader_lock_moves_within_seconds_when_its_holder_is_killed(
     holder.kill9()
     moved = harness.wait_until("another leader", lambda: _leader(db) not in ("", first), timeout=30)
     figures(leader_moved_after_kill9_s=round(moved, 2))
+    started = _polling(holder)
     holder.start()
     assert moved < 5
     assert time.monotonic() - t0 < 30
+
+    # A graceful stop (SIGTERM) of the new leader: it exits cleanly and hands the lock over
+    # (to the restarted worker, once it polls).
+    harness.wait_until("worker restarted", lambda: _polling(holder) > started, timeout=90)
+    second = _leader(db)
+    leader = _worker_by_pid(ha, second)
+    t0 = time.monotonic()
+    assert leader.stop(timeout=30) == 0
+    handed = harness.wait_until(
+        "the lock handed over", lambda: _leader(db) not in ("", second), timeout=30
+    )
+    figures(sigterm_exit_s=round(time.monotonic() - t0 - handed, 2), handed_over_s=round(handed, 2))
+    leader.start()
+    assert handed < 5
 
 
 def _pods() -> list[str]:
