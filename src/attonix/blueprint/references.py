@@ -261,6 +261,15 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         c.refs((*base, "depends_on"), s.depends_on, backend_names - {s.name}, "backend service")
         for j, vol in enumerate(s.volumes):
             pool((*base, "volumes", j, "pool"), vol.pool, ("block", "filesystem"))
+    buckets = [
+        (("storage", "ceph", ci, "pools", pi, "buckets", bi), bucket)
+        for ci, cluster in enumerate(bp.storage.ceph)
+        for pi, ceph_pool in enumerate(cluster.pools)
+        for bi, bucket in enumerate(ceph_pool.buckets)
+    ]
+    for where, bucket in buckets:
+        c.ref((*where, "service"), bucket.service, backend_names, "backend service")
+    c.unique("bucket", (((*where, "name"), bucket.name) for where, bucket in buckets))
     for i, f in enumerate(frontend):
         c.refs(
             ("services", "frontend", i, "backends"), f.backends, backend_names, "backend service"

@@ -35,6 +35,7 @@ DRIVERS: dict[str, tuple[str, str]] = {
     "podman": ("attonix.deploy.podman", "PodmanDriver"),
     "kubernetes": ("attonix.deploy.kubernetes", "KubernetesDriver"),
     "databases": ("attonix.deploy.databases", "DatabaseDriver"),
+    "ceph": ("attonix.deploy.ceph", "CephDriver"),
 }
 
 

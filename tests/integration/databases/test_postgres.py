@@ -15,8 +15,8 @@ from _clusters import PgServer
 
 from attonix.blueprint import Blueprint, load_file
 from attonix.deploy import DeployError, EnvSecretSource
+from attonix.deploy.credentials import FileCredentialStore
 from attonix.deploy.databases import DatabaseDriver
-from attonix.deploy.databases.credentials import FileCredentialStore
 from conftest import FIXTURE
 
 pytestmark = pytest.mark.integration

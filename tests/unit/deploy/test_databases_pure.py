@@ -9,10 +9,10 @@ import pytest
 
 from attonix.blueprint import load_file
 from attonix.deploy import DeployError, EnvSecretSource
+from attonix.deploy.credentials import FileCredentialStore
 from attonix.deploy.databases import DatabaseDriver
 from attonix.deploy.databases._scram import mysql_native, scram_sha_256
 from attonix.deploy.databases.connections import endpoint_for, load_endpoints
-from attonix.deploy.databases.credentials import FileCredentialStore
 from attonix.deploy.databases.desired import Label, database_spec, short_name
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "databases" / "shop-db.yaml"

@@ -12,10 +12,20 @@ from attonix.blueprint.model.common import (
     Hostname,
     HostRole,
     ImageRef,
+    MemoryQuantity,
     Model,
     Name,
     Url,
 )
+
+
+class Bucket(Model):
+    """An S3 bucket on an object pool, owned by one backend service's gateway user."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
+    service: Name = Field(description="The backend service that owns and uses the bucket.")
+    quota: MemoryQuantity | None = Field(None, description="Most bytes the bucket may hold.")
+    max_objects: int | None = Field(None, ge=1, description="Most objects it may hold.")
 
 
 class CephPool(Model):
@@ -29,11 +39,17 @@ class CephPool(Model):
         None, description="Overrides the cluster's failure domain for this pool."
     )
     default: bool = Field(False, description="Make its StorageClass the cluster default.")
+    quota: MemoryQuantity | None = Field(None, description="Most bytes the pool may hold.")
+    buckets: list[Bucket] = Field(
+        default_factory=list, description="S3 buckets (object pools of a 'hosts' cluster)."
+    )
 
     @model_validator(mode="after")
     def _min_size(self) -> CephPool:
         if self.min_size > self.replicas:
             raise ValueError(f"min_size ({self.min_size}) cannot exceed replicas ({self.replicas})")
+        if self.buckets and self.type != "object":
+            raise ValueError(f"buckets need an object pool, not a {self.type} pool")
         return self
 
 

@@ -1,4 +1,5 @@
-"""Versioned credentials of the login roles Attonix creates, and how consumers read them.
+"""Versioned credentials Attonix creates (database logins, Ceph keys, gateway users), read by
+consumers.
 
 A :class:`CredentialStore` keeps, per credential name, numbered versions and which one is
 current. A new password is written as a *pending* version before the role exists (so that an

@@ -1,0 +1,251 @@
+"""The ceph target against a real Ceph 16 (one mon, one mgr, three memstore OSDs, radosgw).
+
+The tests share one cluster and run in file order: converge, idempotence, placement as
+declared, keys limited to their pools, S3 with the provisioned user and its quota, drift,
+an object Attonix did not create, destroy with a decoy left alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+from _cluster import CephCluster
+from botocore.exceptions import ClientError
+
+from attonix.blueprint import Blueprint, load_file
+from attonix.deploy import DeployError, EnvSecretSource
+from attonix.deploy.ceph import CephDriver
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "ceph" / "store.yaml"
+
+
+@pytest.fixture(scope="module")
+def blueprint() -> Blueprint:
+    return load_file(FIXTURE).blueprint
+
+
+@pytest.fixture(scope="module")
+def driver(
+    tmp_path_factory: pytest.TempPathFactory, ceph_cluster: CephCluster, blueprint: Blueprint
+) -> CephDriver:
+    state = tmp_path_factory.mktemp("cephstate")
+    (state / "connections.yaml").write_text(
+        "ceph:\n  store:\n"
+        f"    conf: {ceph_cluster.conf}\n    keyring: {ceph_cluster.keyring}\n"
+        f"    rgw_url: {ceph_cluster.rgw_url}\n"
+    )
+    import os
+
+    os.environ["ATTONIX_CONNECTIONS"] = str(state / "connections.yaml")
+    return CephDriver(
+        blueprint,
+        cluster="store",
+        secrets=EnvSecretSource(blueprint.security.secrets, environ={}),
+        state=state,
+    )
+
+
+def rados(
+    cluster: CephCluster, key: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    keyring = cluster.root / f"{key['entity']}.keyring"
+    keyring.write_text(f"[{key['entity']}]\n\tkey = {key['key']}\n")
+    keyring.chmod(0o600)
+    return subprocess.run(
+        ["rados", "-c", str(cluster.conf), "-k", str(keyring), "-n", key["entity"], *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_apply_creates_everything_and_a_second_plan_is_empty(driver: CephDriver) -> None:
+    plan = driver.plan()
+    assert {c.key for c in plan.of("create")} >= {
+        "rule/attonix-host",
+        "rule/attonix-rack",
+        "rule/attonix-zone",
+        "pool/orders-rbd",
+        "pool/billing-rbd",
+        "pool/objects",
+        "image/orders-rbd/orders-data",
+        "image/billing-rbd/billing-data",
+        "key/client.attonix-cephtest-test-orders",
+        "key/client.attonix-cephtest-test-billing",
+        "user/attonix-cephtest-test-orders",
+        "bucket/orders-exports",
+    }
+    result = driver.apply(plan)
+    assert result.ok, result.error
+    again = driver.plan()
+    assert again.is_empty, [(c.key, c.diff) for c in again.pending]
+
+
+def test_pools_match_the_blueprint(driver: CephDriver, ceph_cluster: CephCluster) -> None:
+    pools = {p["pool_name"]: p for p in ceph_cluster.ceph_json("osd", "pool", "ls", "detail")}
+    rules = {r["rule_id"]: r for r in ceph_cluster.ceph_json("osd", "crush", "rule", "dump")}
+
+    def domain(pool: str) -> str:
+        steps = rules[pools[pool]["crush_rule"]]["steps"]
+        return next(s["type"] for s in steps if s["op"].startswith("choose"))
+
+    assert (pools["orders-rbd"]["size"], pools["orders-rbd"]["min_size"]) == (3, 2)
+    assert (pools["billing-rbd"]["size"], pools["billing-rbd"]["min_size"]) == (2, 1)
+    assert domain("orders-rbd") == "host" and domain("billing-rbd") == "rack"
+    assert domain("objects") == "zone"
+    assert pools["billing-rbd"]["quota_max_bytes"] == 64 * 2**20
+    assert "rbd" in pools["orders-rbd"]["application_metadata"]
+    assert "rgw" in pools["objects"]["application_metadata"]
+    # The copies really are spread: each placement group of the zone pool on three zones.
+    pgs = ceph_cluster.ceph_json("pg", "ls-by-pool", "objects")
+    stats = pgs["pg_stats"] if isinstance(pgs, dict) else pgs
+    assert stats and all(len(set(pg["acting"])) == 3 for pg in stats)
+    statuses = {s.name: s for s in driver.status()}
+    assert statuses["pool/orders-rbd"].desired == 3
+    assert statuses["objects"].converged
+
+
+def test_a_services_key_works_on_its_pool_and_is_refused_on_another(
+    driver: CephDriver, ceph_cluster: CephCluster, tmp_path: Path
+) -> None:
+    orders = driver.credentials.read("ceph.store.client.attonix-cephtest-test-orders")
+    assert orders is not None
+    payload = tmp_path / "obj"
+    payload.write_text("order 42")
+    put = rados(ceph_cluster, orders, "-p", "orders-rbd", "put", "probe", str(payload))
+    assert put.returncode == 0, put.stderr
+    got = rados(ceph_cluster, orders, "-p", "orders-rbd", "get", "probe", str(tmp_path / "back"))
+    assert got.returncode == 0 and (tmp_path / "back").read_text() == "order 42"
+    for pool in ("billing-rbd", "objects"):
+        denied = rados(ceph_cluster, orders, "-p", pool, "put", "probe", str(payload))
+        assert denied.returncode != 0
+        assert "Operation not permitted" in denied.stderr or "EPERM" in denied.stderr
+        ls = rados(ceph_cluster, orders, "-p", pool, "ls")
+        assert ls.returncode != 0
+    # Nor may it administer the cluster.
+    keyring = ceph_cluster.root / f"{orders['entity']}.keyring"
+    admin = subprocess.run(
+        [
+            "ceph",
+            "-c",
+            str(ceph_cluster.conf),
+            "-k",
+            str(keyring),
+            "-n",
+            orders["entity"],
+            "auth",
+            "ls",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert admin.returncode != 0
+
+
+def test_s3_with_the_provisioned_user_and_its_quota(driver: CephDriver) -> None:
+    creds = driver.credentials.read("rgw.store.attonix-cephtest-test-orders")
+    assert creds is not None
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=creds["endpoint"],
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="default",
+    )
+    s3.put_object(Bucket="orders-exports", Key="a", Body=b"x" * 600 * 1024)
+    assert s3.get_object(Bucket="orders-exports", Key="a")["Body"].read() == b"x" * 600 * 1024
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="orders-exports", Key="b", Body=b"y" * 600 * 1024)
+    assert exc.value.response["Error"]["Code"] == "QuotaExceeded"
+    # max_buckets is the number of buckets it owns: it cannot make another.
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="orders-sneaky")
+    assert exc.value.response["Error"]["Code"] == "TooManyBuckets"
+
+
+def test_drift_shows_in_the_next_plan(driver: CephDriver, ceph_cluster: CephCluster) -> None:
+    ceph_cluster.ceph("osd", "pool", "set", "orders-rbd", "size", "2")
+    ceph_cluster.ceph("osd", "pool", "set-quota", "billing-rbd", "max_bytes", "0")
+    ceph_cluster.ceph(
+        "auth", "caps", "client.attonix-cephtest-test-billing", "mon", "allow r", "osd", "allow *"
+    )
+    subprocess.run(
+        [
+            "radosgw-admin",
+            "-c",
+            str(ceph_cluster.conf),
+            "-k",
+            str(ceph_cluster.keyring),
+            "quota",
+            "set",
+            "--quota-scope=bucket",
+            "--bucket=orders-exports",
+            "--max-size=99999999",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    plan = driver.plan()
+    updated = {c.key: c.diff for c in plan.of("update")}
+    assert set(updated) == {
+        "pool/orders-rbd",
+        "pool/billing-rbd",
+        "key/client.attonix-cephtest-test-billing",
+        "bucket/orders-exports",
+    }
+    assert "-size: 2" in updated["pool/orders-rbd"] and "+size: 3" in updated["pool/orders-rbd"]
+    assert "osd: allow *" in updated["key/client.attonix-cephtest-test-billing"]
+    # The gateway rounds quotas up to 4 KiB.
+    assert "-quota_max_size: 100000768" in updated["bucket/orders-exports"]
+    assert not all(s.converged for s in driver.status())
+    result = driver.apply(plan)
+    assert result.ok, result.error
+    assert driver.plan().is_empty
+
+
+def test_an_unregistered_object_with_a_wanted_name_stops_the_plan(
+    driver: CephDriver, ceph_cluster: CephCluster, blueprint: Blueprint
+) -> None:
+    ceph_cluster.ceph("osd", "pool", "create", "squatter", "8")
+    pools = [
+        *blueprint.storage.ceph[0].pools,
+        blueprint.storage.ceph[0].pools[0].model_copy(update={"name": "squatter"}),
+    ]
+    ceph = blueprint.storage.ceph[0].model_copy(update={"pools": pools})
+    other = blueprint.model_copy(
+        update={"storage": blueprint.storage.model_copy(update={"ceph": [ceph]})}
+    )
+    drv = CephDriver(
+        other,
+        cluster="store",
+        secrets=EnvSecretSource([], environ={}),
+        state=driver.state_directory,
+    )
+    with pytest.raises(DeployError) as exc:
+        drv.plan()
+    assert "pool 'squatter' already exists" in exc.value.message
+
+
+def test_destroy_removes_only_what_attonix_created(
+    driver: CephDriver, ceph_cluster: CephCluster
+) -> None:
+    ceph_cluster.ceph("auth", "get-or-create", "client.decoy", "mon", "allow r")
+    result = driver.destroy()
+    assert result.ok, result.error
+    pools = {p["pool_name"] for p in ceph_cluster.ceph_json("osd", "pool", "ls", "detail")}
+    assert not pools & {"orders-rbd", "billing-rbd", "objects"}
+    assert "squatter" in pools
+    entities = {e["entity"] for e in ceph_cluster.ceph_json("auth", "ls")["auth_dump"]}
+    assert "client.decoy" in entities
+    assert not any(e.startswith("client.attonix-cephtest") for e in entities)
+    rules = {r["rule_name"] for r in ceph_cluster.ceph_json("osd", "crush", "rule", "dump")}
+    assert not any(r.startswith("attonix-") for r in rules)
+    assert driver.plan().counts()["create"] == 12
