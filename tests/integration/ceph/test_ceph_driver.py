@@ -238,6 +238,9 @@ def test_destroy_removes_only_what_attonix_created(
     driver: CephDriver, ceph_cluster: CephCluster
 ) -> None:
     ceph_cluster.ceph("auth", "get-or-create", "client.decoy", "mon", "allow r")
+    listed = driver.removals()
+    assert "delete pool/orders-rbd on Ceph cluster store" in listed
+    assert len(listed) == 12 and not any("squatter" in x or "decoy" in x for x in listed)
     result = driver.destroy()
     assert result.ok, result.error
     pools = {p["pool_name"] for p in ceph_cluster.ceph_json("osd", "pool", "ls", "detail")}

@@ -208,13 +208,21 @@ class CephDriver:
                     result.error = f"after apply the cluster still differs: {left}"
         return result
 
+    def _recorded(self) -> list[str]:
+        """``kind/name`` of every recorded object, in deletion order."""
+        registry = self.admin.registry(self._prefix)
+        return sorted(registry, key=lambda k: -ORDER.index(k.split("/", 1)[0]))
+
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line per object (reads only)."""
+        return [f"delete {key} on Ceph cluster {self.cluster}" for key in self._recorded()]
+
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every object Attonix registered for this blueprint, and nothing else."""
         with TargetLock(self.state_directory, target=TARGET, cluster=self.cluster).held(
             purpose="destroy"
         ):
-            registry = self.admin.registry(self._prefix)
-            keys = sorted(registry, key=lambda k: -ORDER.index(k.split("/", 1)[0]))
+            keys = self._recorded()
             steps: list[Step] = []
             for key in keys:
                 kind, name = key.split("/", 1)
