@@ -47,6 +47,10 @@ orchestration:
 security:
   tls: {{ca: {{name: ca, common_name: CA}}}}
   secrets: [{{name: admin, keys: [username, password]}}]
+storage:
+  ceph:
+    - {{name: rook, kubernetes_cluster: k8s,
+       pools: [{{name: blk, type: block}}, {{name: obj, type: object}}]}}
 databases:
 {dbs}services:
   backend:

@@ -33,6 +33,10 @@ orchestration:
 security:
   tls: {ca: {name: ca, common_name: CA}}
   secrets: [{name: mongo-admin, keys: [username, password]}]
+storage:
+  ceph:
+    - {name: rook, kubernetes_cluster: k8s,
+       pools: [{name: blk, type: block}, {name: obj, type: object}]}
 databases:
   - {name: events, engine: mongodb, version: "7.0", cluster: k8s, replicas: 3,
      credentials_secret: mongo-admin, database: atx_events, tls: false}
