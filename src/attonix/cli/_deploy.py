@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -56,6 +57,15 @@ SecretsOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+ConnectionsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--connections",
+        metavar="PATH",
+        help="Connections file mapping clusters to endpoints and credentials; else "
+        "$ATTONIX_CONNECTIONS, else ~/.config/attonix/connections.yaml (docs/deploy.md).",
+    ),
+]
 
 
 def _target(target: str | None) -> str:
@@ -72,25 +82,38 @@ def _driver(
     target: str,
     cluster: str | None,
     secrets_file: str | None,
+    connections_file: str | None = None,
     *,
     need_secrets: bool = True,
+    check: bool = True,
 ) -> Driver:
     from attonix.deploy import (  # noqa: PLC0415
         ChainSecretSource,
         EnvSecretSource,
         FileSecretSource,
+        connections,
         get_driver,
     )
+    from attonix.deploy.converging import check_connection  # noqa: PLC0415
 
     bp = load_or_exit(path).blueprint
     env = EnvSecretSource(bp.security.secrets)
     source: SecretSource = env
     if secrets_file:
         source = ChainSecretSource(FileSecretSource(secrets_file, bp.security.secrets), env)
-    driver = get_driver(target, bp, cluster=cluster, secrets=source)
+    found = connections.load(Path(connections_file) if connections_file else None)
+    driver = get_driver(target, bp, cluster=cluster, secrets=source, connections=found)
     if need_secrets:
         _require_secrets(bp, driver.cluster, source)
+    if check:
+        check_connection(driver)
     return driver
+
+
+def _endpoint(driver: Driver) -> str:
+    from attonix.deploy.converging import endpoint_of  # noqa: PLC0415
+
+    return endpoint_of(driver)
 
 
 def secrets_needed(bp: Blueprint, cluster: str) -> list[str]:
@@ -130,7 +153,7 @@ def _require_secrets(bp: Blueprint, cluster: str, source: SecretSource) -> None:
     )
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: Plan, endpoint: str = "") -> None:
     from rich.text import Text  # noqa: PLC0415
 
     out = stdout()
@@ -147,8 +170,9 @@ def _print_plan(plan: Plan) -> None:
                 style = "cyan"
             out.print(Text("    " + line, style=style))
     c = plan.counts()
+    at = f" ({endpoint})" if endpoint else ""
     summary = (
-        f"Plan for {plan.target} cluster {plan.cluster}: {c['create']} to create, "
+        f"Plan for {plan.target} cluster {plan.cluster}{at}: {c['create']} to create, "
         f"{c['update']} to update, {c['delete']} to delete, {c['unchanged']} unchanged."
     )
     out.print(Text("No changes. " + summary if plan.is_empty else summary, style="bold"))
@@ -164,7 +188,7 @@ def _print_result(result: Result, verb: str) -> None:
         err.print(Text(f"  not done: {step}", style="yellow"))
     if not result.ok:
         fail(
-            f"{verb} stopped: {result.error}",
+            f"{verb} failed: {result.error}",
             hint="Fix the cause and run the same command again; it continues from here.",
         )
     err.print(Text(f"{verb} complete: {len(result.done)} step(s).", style="bold green"))
@@ -226,6 +250,7 @@ def plan_cmd(
         ),
     ] = False,
     secrets_file: SecretsOpt = None,
+    connections_file: ConnectionsOpt = None,
     legacy_format: LegacyFormat = None,
 ) -> None:
     """Show what apply would create, update and delete, with a diff per resource.
@@ -237,11 +262,12 @@ def plan_cmd(
       attonix plan datacenter.yaml -t podman --detailed-exitcode || echo drift
     """
     path, fmt = _inputs(file, file_opt, output, legacy_format)
-    plan = _driver(path, _target(target), cluster, secrets_file).plan()
+    driver = _driver(path, _target(target), cluster, secrets_file, connections_file)
+    plan = driver.plan()
     if fmt != "text":
-        print_document(plan.to_dict(), fmt)
+        print_document({**plan.to_dict(), "endpoint": _endpoint(driver)}, fmt)
     else:
-        _print_plan(plan)
+        _print_plan(plan, _endpoint(driver))
     if detailed_exitcode and not plan.is_empty:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -255,37 +281,50 @@ def apply_cmd(
     yes: YesOpt = False,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for healthy replicas."),
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds to wait for the engine to report the change converged.",
+        ),
     ] = 300.0,
     secrets_file: SecretsOpt = None,
+    connections_file: ConnectionsOpt = None,
 ) -> None:
-    """Converge the target: plan, confirm, apply, wait until declared replicas are healthy.
+    """Converge the target: plan, confirm, apply, wait until the engine reports the new spec
+    converged and healthy, then verify every service.
 
-    Exit 0 when converged, 1 when you decline, 2 on a usage error, 3 when the apply stops
-    (run the same command again to continue).
+    Exit 0 when converged, 1 when you decline, 2 on a usage error, 3 when the apply stops or
+    the engine rejects, rolls back or does not converge the change (the engine's reason is
+    shown; run the same command again to continue).
 
     \b
     Examples:
       attonix apply tests/fixtures/deploy/shop.yaml -t swarm
       attonix apply -f datacenter.yaml -t podman --yes --timeout 600
       attonix apply datacenter.yaml -t swarm --secrets-file secrets.yaml
+      attonix apply datacenter.yaml -t swarm --connections prod-connections.yaml
     """
-    from attonix.deploy.state import TargetLock, state_dir  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    from attonix.deploy import converge  # noqa: PLC0415
 
     path, _ = _inputs(file, file_opt, None, None)
-    driver = _driver(path, _target(target), cluster, secrets_file)
-    # Held from plan to apply: a plan taken while another apply runs would be stale, and the
-    # second apply must be refused even when it would plan nothing.
-    with TargetLock(state_dir(), target=driver.target, cluster=driver.cluster).held():
-        plan = driver.plan()
-        _print_plan(plan)
-        if plan.is_empty:
-            return
-        _confirm(f"Apply these changes to {driver.target} cluster {driver.cluster}?", yes)
-        result = _run_with_progress(
-            lambda progress: driver.apply(plan, progress, timeout=timeout), "applying"
-        )
-    _print_result(result, "apply")
+    driver = _driver(path, _target(target), cluster, secrets_file, connections_file, check=False)
+    err = stderr()
+
+    def progress(message: str) -> None:
+        err.print(Text(f"  {message}", style="dim"))
+
+    outcome = converge(
+        driver,
+        show=lambda plan: _print_plan(plan, _endpoint(driver)),
+        confirm=lambda _: _confirm(
+            f"Apply these changes to {driver.target} cluster {driver.cluster}?", yes
+        ),
+        progress=progress,
+        timeout=timeout,
+    )
+    _print_result(outcome.result, "apply")
 
 
 @guarded
@@ -296,11 +335,14 @@ def status_cmd(
     cluster: ClusterOpt = None,
     output: Annotated[str | None, output_option(REPORT_FORMATS, "text")] = None,
     secrets_file: SecretsOpt = None,
+    connections_file: ConnectionsOpt = None,
     legacy_format: LegacyFormat = None,
 ) -> None:
-    """Desired, running and healthy replicas per service, as the engine reports them.
+    """Desired, running and healthy replicas per service, as the engine reports them, and
+    whether the engine runs the blueprint's spec.
 
-    Exit 0 when every service has converged, 1 when one has not.
+    Exit 0 when every service has converged, 1 when one has not (fewer healthy replicas, drift,
+    or an update the engine rejected, paused or rolled back).
 
     \b
     Examples:
@@ -310,7 +352,9 @@ def status_cmd(
     from rich.text import Text  # noqa: PLC0415
 
     path, fmt = _inputs(file, file_opt, output, legacy_format)
-    statuses = _driver(path, _target(target), cluster, secrets_file, need_secrets=False).status()
+    statuses = _driver(
+        path, _target(target), cluster, secrets_file, connections_file, need_secrets=False
+    ).status()
     if fmt != "text":
         print_document([s.to_dict() for s in statuses], fmt)
     else:
@@ -320,6 +364,9 @@ def status_cmd(
             style = "green" if s.converged else "yellow"
             line = f"{s.name:40} {s.desired:>7} {s.running:>7} {s.healthy:>7}  {s.image}"
             out.print(Text(line, style=style))
+            if s.failure:
+                reason = f": {s.reason}" if s.reason else ""
+                out.print(Text(f"    {s.failure.replace('_', ' ')}{reason}", style="red"))
             if s.message:
                 out.print(Text(f"    {s.message}", style="dim"))
     if not all(s.converged for s in statuses):
@@ -334,6 +381,7 @@ def destroy_cmd(
     cluster: ClusterOpt = None,
     yes: YesOpt = False,
     secrets_file: SecretsOpt = None,
+    connections_file: ConnectionsOpt = None,
 ) -> None:
     """Remove everything Attonix created for the blueprint on the target (found by label).
 
@@ -345,7 +393,9 @@ def destroy_cmd(
       attonix destroy -f datacenter.yaml -t podman --yes
     """
     path, _ = _inputs(file, file_opt, None, None)
-    driver = _driver(path, _target(target), cluster, secrets_file, need_secrets=False)
+    driver = _driver(
+        path, _target(target), cluster, secrets_file, connections_file, need_secrets=False
+    )
     removals = driver.removals()
     _print_removals(driver, removals)
     if not removals and driver.target != "kubernetes":

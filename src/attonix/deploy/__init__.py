@@ -12,6 +12,7 @@ from typing import Any
 from attonix.blueprint.model import Blueprint
 from attonix.deploy.base import (
     Change,
+    ConvergeFailed,
     DeployError,
     Driver,
     EngineUnavailable,
@@ -20,7 +21,10 @@ from attonix.deploy.base import (
     Progress,
     Result,
     ServiceStatus,
+    StalePlan,
 )
+from attonix.deploy.connections import ConnectionsFile, for_cluster
+from attonix.deploy.converging import Outcome, converge
 from attonix.deploy.secrets import (
     ChainSecretSource,
     EnvSecretSource,
@@ -40,9 +44,15 @@ DRIVERS: dict[str, tuple[str, str]] = {
 
 
 def get_driver(
-    target: str, blueprint: Blueprint, *, cluster: str | None = None, secrets: SecretSource
+    target: str,
+    blueprint: Blueprint,
+    *,
+    cluster: str | None = None,
+    secrets: SecretSource,
+    connections: ConnectionsFile | None = None,
 ) -> Driver:
-    """The driver for ``target`` and one of the blueprint's clusters of that kind.
+    """The driver for ``target`` and one of the blueprint's clusters of that kind, connected
+    to that cluster's endpoint from ``connections`` (else the local engine).
 
     ``cluster`` may be omitted when the blueprint has exactly one cluster of the kind.
     """
@@ -68,7 +78,11 @@ def get_driver(
     chosen = (
         pick(blueprint, cluster) if pick else pick_cluster(blueprint, kind=target, name=cluster)
     )
-    driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
+    if pick:
+        driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
+        return driver
+    connection = for_cluster(connections or ConnectionsFile(), cluster=chosen, target=target)
+    driver = cls(blueprint, cluster=chosen, secrets=secrets, connection=connection)
     return driver
 
 
@@ -99,18 +113,22 @@ __all__ = [
     "DRIVERS",
     "ChainSecretSource",
     "Change",
+    "ConvergeFailed",
     "DeployError",
     "Driver",
     "EngineUnavailable",
     "EnvSecretSource",
     "FileSecretSource",
     "LockHeld",
+    "Outcome",
     "Plan",
     "Progress",
     "Result",
     "SecretMissing",
     "SecretSource",
     "ServiceStatus",
+    "StalePlan",
+    "converge",
     "get_driver",
     "pick_cluster",
 ]

@@ -1,13 +1,18 @@
 """What the drivers that drive an engine through its CLI share: who they deploy for, where
-their state and lock live, and how their engine says it cannot be reached."""
+their state and lock live, how their engine says it cannot be reached, and how an apply waits
+until the engine reports the new spec converged (or says why it will not)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
+from attonix.deploy.base import ConvergeFailed, Failure, ServiceStatus
+from attonix.deploy.connections import Connection, describe, probe
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, secret_key, state_dir
 
@@ -16,6 +21,8 @@ class EngineDriver:
     """Base of the Swarm, Podman and Kubernetes drivers (one cluster of one blueprint)."""
 
     target: ClassVar[str]
+    #: Seconds between two looks at the engine while waiting.
+    poll_seconds: ClassVar[float] = 1.0
     #: stderr fragments by which the engine's CLI says it could not reach the engine.
     down_markers: ClassVar[tuple[str, ...]] = ()
 
@@ -26,16 +33,28 @@ class EngineDriver:
         cluster: str,
         secrets: SecretSource,
         state: Path | None = None,
+        connection: Connection | None = None,
     ) -> None:
         self.bp = blueprint
         self.cluster = cluster
         self._secrets = secrets
         self._state = state
+        self.connection = connection
+
+    @property
+    def endpoint(self) -> str:
+        """The engine endpoint this driver touches, in words (for plans, logs, the console)."""
+        return describe(self.connection, target=self.target)
+
+    def check_connection(self) -> None:
+        """Raise a clear error naming the cluster when its engine is unreachable or refuses
+        the connection's credentials (nothing to check for the local engine)."""
+        probe(self.connection, cluster=self.cluster)
 
     def _state_dir(self) -> Path:
         return self._state or state_dir()
 
-    def _lock(self) -> TargetLock:
+    def lock(self) -> TargetLock:
         """The lock that keeps two applies (or an apply and a destroy) of this cluster apart."""
         return TargetLock(self._state_dir(), target=self.target, cluster=self.cluster)
 
@@ -46,3 +65,49 @@ class EngineDriver:
     @classmethod
     def _engine_down(cls, done: _process.Completed) -> bool:
         return any(m in done.stderr for m in cls.down_markers)
+
+    # ------------------------------------------------------------------ waiting
+
+    def status(self) -> list[ServiceStatus]:
+        """Desired, running and healthy replicas of every service (the driver's own)."""
+        raise NotImplementedError
+
+    def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
+        """The status of ``names`` while an apply waits for them; ``since`` is what the
+        driver noted before it changed the engine (so it can ignore older engine state)."""
+        return [s for s in self.status() if s.name in names]
+
+    def wait(self, names: Collection[str], *, timeout: float, since: Any = None) -> None:
+        """Return once every service in ``names`` has converged; else raise
+        :class:`ConvergeFailed` with the engine's reason.
+
+        ``unschedulable`` must be reported by two looks in a row: a scheduler sets a passing
+        error while it retries (a node briefly not ready). Every other failure is already the
+        engine's verdict (a rejected task, a rollback, a health check failed ``retries``
+        times), and may not be visible for long (a restarted container starts afresh).
+        """
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Failure] = {}
+        while True:
+            statuses = self._rollout(names, since)
+            now: dict[str, Failure] = {}
+            for s in statuses:
+                if s.failure is None:
+                    continue
+                if s.failure != "unschedulable" or seen.get(s.name) == s.failure:
+                    raise ConvergeFailed(service=s.name, failure=s.failure, reason=s.reason)
+                now[s.name] = s.failure
+            seen = now
+            pending = [s for s in statuses if not s.converged]
+            if not pending and not now:
+                return
+            if time.monotonic() > deadline:
+                s = pending[0]
+                raise ConvergeFailed(
+                    service=s.name,
+                    failure="timed_out",
+                    reason=f"{s.healthy}/{s.desired} healthy replicas after {timeout:g}s"
+                    + (f"; {s.reason or s.message}" if s.reason or s.message else ""),
+                    hint="Check `attonix status`; raise --timeout if the service starts slowly.",
+                )
+            time.sleep(self.poll_seconds)

@@ -10,7 +10,10 @@ The DeployError branch of :mod:`attonix.errors` lives here::
 
     DeployError           a live system refused or failed a change (command, exit code, stderr)
     ├── EngineUnavailable the engine binary is missing or its socket/API does not answer
-    └── LockHeld          another apply to the same target and cluster is running
+    ├── LockHeld          another apply to the same target and cluster is running
+    ├── StalePlan         the live target changed since the plan was approved
+    └── ConvergeFailed    the engine took the change but did not converge (rejected, rolled
+                          back, paused, unhealthy, unschedulable, timed out), with its reason
 """
 
 from __future__ import annotations
@@ -59,6 +62,45 @@ class EngineUnavailable(DeployError):
 
 class LockHeld(DeployError):
     """Another apply or destroy to the same target and cluster holds the lock."""
+
+
+class StalePlan(DeployError):
+    """The live target changed between the approved plan and the apply; nothing was applied."""
+
+
+#: Why a service did not converge, as classified from the engine's structured state (task
+#: states, update status, health status), never from the text of a message.
+Failure = Literal[
+    "rejected", "failing", "unhealthy", "unschedulable", "rolled_back", "paused", "timed_out"
+]
+
+
+class ConvergeFailed(DeployError):
+    """The engine accepted the change but the service did not converge.
+
+    ``service`` names it, ``failure`` says how it failed and ``reason`` is the engine's own
+    explanation (a task error, the update status message, the health check output).
+    """
+
+    def __init__(self, *, service: str, failure: Failure, reason: str, hint: str = "") -> None:
+        what = {
+            "rejected": "the engine rejected its tasks",
+            "failing": "its tasks keep failing",
+            "unhealthy": "its health check fails",
+            "unschedulable": "no node can run it",
+            "rolled_back": "the update was rolled back",
+            "paused": "the update was paused",
+            "timed_out": "it did not become healthy in time",
+        }[failure]
+        super().__init__(
+            f"service {service}: {what}" + (f": {reason}" if reason else ""),
+            hint=hint
+            or "Fix the cause in the blueprint or on the engine, then apply again; "
+            "`attonix status` shows the service as the engine sees it.",
+        )
+        self.service = service
+        self.failure: Failure = failure
+        self.reason = truncate(reason, 1000)
 
 
 def truncate(text: str, limit: int = _STDERR_LIMIT) -> str:
@@ -210,11 +252,25 @@ class ServiceStatus:
     healthy: int
     image: str = ""
     message: str = ""
+    #: How the engine gave up on the service, if it did; ``reason`` is the engine's words.
+    failure: Failure | None = None
+    reason: str = ""
+    #: True when the engine runs another spec than the blueprint asks for.
+    drift: bool = False
+    #: True while the engine is still rolling the spec out (or back).
+    progressing: bool = False
 
     @property
     def converged(self) -> bool:
-        """True when every desired replica runs and is healthy."""
-        return self.running == self.desired and self.healthy == self.desired
+        """True when every desired replica runs healthy the blueprint's spec, and the engine
+        reports no failed, paused or rolled-back update."""
+        return (
+            self.running == self.desired
+            and self.healthy == self.desired
+            and self.failure is None
+            and not self.drift
+            and not self.progressing
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -226,6 +282,10 @@ class ServiceStatus:
             "image": self.image,
             "converged": self.converged,
             "message": self.message,
+            "failure": self.failure,
+            "reason": self.reason,
+            "drift": self.drift,
+            "progressing": self.progressing,
         }
 
 

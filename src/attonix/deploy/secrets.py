@@ -43,9 +43,6 @@ class SecretSource(Protocol):
         ...
 
 
-env_name = secret_env_var
-
-
 def _declared(secrets: Iterable[Secret]) -> dict[str, Secret]:
     return {s.name: s for s in secrets}
 
@@ -69,7 +66,7 @@ class EnvSecretSource:
         out: dict[str, str] = {}
         missing: list[str] = []
         for key in secret.keys:
-            var = env_name(name, key)
+            var = secret_env_var(name, key)
             if var in self._environ:
                 out[key] = self._environ[var]
             else:
@@ -194,8 +191,3 @@ def version_tag(values: Mapping[str, str], *, key: bytes) -> str:
     canonical = json.dumps(dict(sorted(values.items())), separators=(",", ":"))
     digest = hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
     return digest[:TAG_LENGTH]
-
-
-def versioned_name(base: str, value: str, *, key: bytes) -> str:
-    """``<base>-<tag>``: the engine name of one secret file whose content is ``value``."""
-    return f"{base}-{version_tag({'': value}, key=key)}"

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -27,18 +26,13 @@ from attonix.server.db.models import Job, JobLog, utcnow
 from attonix.server.errors import NotFound, database_unavailable
 from attonix.server.leader import Leadership
 from attonix.server.states import JOB, JobEvent, JobStatus
+from attonix.server.tasks import HANDLERS, Handler
 
 log = logging.getLogger("attonix.server.jobs")
-
-LogFn = Callable[[str], None]
-Handler = Callable[[ServerContext, Job, LogFn], dict[str, Any]]
 
 
 def handlers() -> dict[str, Handler]:
     """The explicit table of job kinds (in attonix.server.tasks)."""
-    # Imported here: tasks import the domain services, which enqueue through this module.
-    from attonix.server.tasks import HANDLERS  # noqa: PLC0415
-
     return HANDLERS
 
 

@@ -11,8 +11,9 @@ import tarfile
 from typing import Any
 
 from attonix.blueprint import Loaded, load_bytes
-from attonix.deploy import DeployError, Driver, Progress, SecretSource, get_driver
-from attonix.deploy.base import Plan, Result, ServiceStatus
+from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver
+from attonix.deploy import converge as converge_driver
+from attonix.deploy.base import Plan, ServiceStatus
 from attonix.policy import check
 from attonix.policy.components import workloads
 from attonix.render.base import Artifact
@@ -23,8 +24,7 @@ __all__ = [
     "RENDER_TARGETS",
     "Loaded",
     "ServiceStatus",
-    "StalePlan",
-    "apply",
+    "converge",
     "driver",
     "findings",
     "load",
@@ -99,17 +99,7 @@ def plan_lines(p: Plan) -> list[str]:
     return [f"plan: {c.action} {c.kind} {c.name}" for c in p.pending]
 
 
-class StalePlan(DeployError):
-    """The live target changed between the approved plan and the apply."""
-
-
-def _comparable(plan_dict: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    return [
-        (c["kind"], c["name"], c["action"], c.get("diff", "")) for c in plan_dict.get("changes", [])
-    ]
-
-
-def apply(
+def converge(
     loaded: Loaded,
     target: str,
     *,
@@ -117,18 +107,8 @@ def apply(
     approved: dict[str, Any],
     progress: Progress,
     cluster: str | None = None,
-) -> tuple[Plan, Result]:
-    """Apply exactly the ``approved`` plan (its ``Plan.to_dict()`` form), reporting progress.
-
-    The driver plans again first, because a stored plan carries no engine payloads; if that
-    fresh plan differs from the approved one (someone changed the target, or a secret changed
-    in the vault), nothing is applied: approving one change must never apply another.
-    """
+) -> Outcome:
+    """Apply exactly the ``approved`` plan through the one converge path the CLI uses too
+    (lock, fresh plan equal to the approved one, apply, wait, verify)."""
     drv = driver(loaded, target, secrets=secrets, cluster=cluster)
-    fresh = drv.plan()
-    if _comparable(fresh.to_dict()) != _comparable(approved):
-        raise StalePlan(
-            f"the live {target} target changed since this plan was approved; nothing was applied",
-            hint="Request the deployment again to plan against the current state.",
-        )
-    return fresh, drv.apply(fresh, progress)
+    return converge_driver(drv, approved=approved, progress=progress)

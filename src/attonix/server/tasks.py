@@ -1,7 +1,12 @@
-"""What background jobs do: the explicit table of job kinds and their handlers."""
+"""What background jobs do: the explicit table of job kinds and their handlers.
+
+The queue (:mod:`attonix.server.jobs`) imports this table; nothing here imports the queue, so
+the two modules do not import each other.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -11,9 +16,13 @@ from attonix.server import certificates, pipeline
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
-from attonix.server.jobs import Handler, LogFn
 from attonix.server.states import DEPLOYMENT, DeploymentEvent, DeploymentStatus
 from attonix.server.vault import VaultSecretSource
+
+#: One line for a job's log.
+LogFn = Callable[[str], None]
+#: A job kind's handler: it returns the job's JSON result or raises.
+Handler = Callable[[ServerContext, Job, LogFn], dict[str, Any]]
 
 
 def _load(ctx: ServerContext, deployment_id: int) -> tuple[Deployment, str, pipeline.Loaded]:
@@ -102,13 +111,14 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     try:
         pending = [c for c in d.plan.get("changes", []) if c.get("action") != "unchanged"]
         log(f"apply: {d.target}, {len(pending)} approved change(s)")
-        _, result = pipeline.apply(
+        outcome = pipeline.converge(
             loaded,
             d.target,
             secrets=VaultSecretSource(ctx, env),
             approved=d.plan,
             progress=lambda line: log(f"apply: {line}"),
         )
+        result = outcome.result
         if not result.ok:
             for label in result.not_done:
                 log(f"apply: not done: {label}")

@@ -276,7 +276,7 @@ def test_half_failed_apply_reports_and_rerun_converges(driver: PodmanDriver) -> 
     assert result.not_done == [
         f"update service {BP}-db",
         f"update service {BP}-web",
-        "wait for healthy replicas",
+        "wait for the engine to converge",
     ]
     assert result.error.startswith(f"update service {BP}-db: `podman kube play")
     assert "attonix-test-missing" in result.error

@@ -291,7 +291,7 @@ def test_deploy_through_the_api_runs_on_the_swarm(live: Live) -> None:
     lines = live.log_lines(dep)
     assert f"plan: create service {STACK}_api" in lines
     assert any(line.startswith(f"apply: deploy stack {STACK} ") for line in lines), lines
-    assert "apply: wait for healthy replicas" in lines
+    assert "apply: wait for the engine to converge" in lines
     assert lines[-1] == "apply: succeeded"
     # create secret lines name the versioned engine secret, never its value
     assert sum(line.startswith("apply: create secret ") for line in lines) == 3

@@ -40,6 +40,7 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
+from attonix.deploy.connections import Connection
 from attonix.deploy.kubernetes.parsing import (
     ROLLOUT_KINDS,
     ObjectKey,
@@ -95,10 +96,17 @@ class KubernetesDriver(EngineDriver):
         kubectl: str = "kubectl",
         kubeconfig: str | None = None,
         state: Path | None = None,
+        connection: Connection | None = None,
     ) -> None:
-        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
+        super().__init__(
+            blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
+        )
         self._kubectl = kubectl
+        endpoint = connection.kubernetes if connection is not None else None
+        if kubeconfig is None and endpoint is not None and endpoint.kubeconfig is not None:
+            kubeconfig = str(endpoint.kubeconfig)
         self._kubeconfig = kubeconfig
+        self._context = endpoint.context if endpoint is not None else None
 
     # ------------------------------------------------------------------ commands
 
@@ -107,6 +115,8 @@ class KubernetesDriver(EngineDriver):
         base = [self._kubectl]
         if self._kubeconfig:
             base += ["--kubeconfig", self._kubeconfig]
+        if self._context:
+            base += ["--context", self._context]
         return [*base, *args]
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
@@ -240,7 +250,7 @@ class KubernetesDriver(EngineDriver):
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Apply secrets and the tree server-side, delete pruned objects, wait for rollouts."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="apply"):
             desired = self.desired()
             objects = self.objects(desired)
@@ -268,7 +278,7 @@ class KubernetesDriver(EngineDriver):
                         steps.append(
                             (
                                 f"wait for rollout of {key.kind} {key.ref}",
-                                partial(self._rollout, key, timeout),
+                                partial(self._rollout_status, key, timeout),
                             )
                         )
             return run_steps(self.target, self.cluster, steps, progress)
@@ -305,7 +315,7 @@ class KubernetesDriver(EngineDriver):
             f"--timeout={int(timeout)}s",
         )
 
-    def _rollout(self, key: ObjectKey, timeout: float) -> None:
+    def _rollout_status(self, key: ObjectKey, timeout: float) -> None:
         started = time.monotonic()
         _process.run(
             self.rollout_command(key, timeout), timeout=timeout + 30, unavailable=self._engine_down
@@ -379,7 +389,7 @@ class KubernetesDriver(EngineDriver):
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every object carrying the blueprint's labels from the cluster."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="destroy"):
             return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 

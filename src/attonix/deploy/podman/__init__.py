@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import os
 import tempfile
-import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from attonix.deploy import _process
 from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
+    ConvergeFailed,
     DeployError,
     Plan,
     Progress,
@@ -40,6 +41,7 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
+from attonix.deploy.connections import Connection
 from attonix.deploy.podman import views
 from attonix.deploy.secrets import SecretSource, version_tag
 from attonix.render.base import Artifact, dump_yaml
@@ -49,7 +51,6 @@ from attonix.render.podman import (
     network_name,
     render,
     secret_base,
-    tmp_volume,
     workloads_of,
     yaml_path,
 )
@@ -73,17 +74,25 @@ class PodmanDriver(EngineDriver):
         secrets: SecretSource,
         podman: str = "podman",
         state: Path | None = None,
+        connection: Connection | None = None,
     ) -> None:
-        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
+        super().__init__(
+            blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
+        )
         self.network = network_name(blueprint, cluster)
-        self._podman = podman
+        self._podman = [podman]
+        endpoint = connection.podman if connection is not None else None
+        if endpoint is not None:
+            self._podman += ["--remote", "--url", endpoint.url]
+            if endpoint.identity is not None:
+                self._podman += ["--identity", str(endpoint.identity)]
         self._version: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------ engine access
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
         return _process.run(
-            [self._podman, *args], stdin=stdin, check=check, unavailable=self._engine_down
+            [*self._podman, *args], stdin=stdin, check=check, unavailable=self._engine_down
         )
 
     def _labels(self) -> dict[str, str]:
@@ -306,7 +315,7 @@ class PodmanDriver(EngineDriver):
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Create the network and secrets, replay changed pods, prune, wait for health."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="apply"):
             return self._apply(plan, progress, timeout=timeout)
 
@@ -329,8 +338,13 @@ class PodmanDriver(EngineDriver):
                 )
         for change in plan.of("delete", "service"):
             steps.append((f"remove service {change.name}", partial(self._remove_service, change)))
-        if plan.pending:
-            steps.append(("wait for healthy replicas", lambda: self._wait(timeout)))
+        changed = [
+            c.name for c in plan.pending if c.kind == "service" and c.action in ("create", "update")
+        ]
+        if changed:
+            steps.append(
+                ("wait for the engine to converge", lambda: self.wait(changed, timeout=timeout))
+            )
         for change in plan.of("delete", "secret"):
             steps.append(
                 (f"remove secret {change.name}", partial(self._remove_secret, change.name))
@@ -385,6 +399,9 @@ class PodmanDriver(EngineDriver):
     def _play(self, change: Change) -> None:
         doc = change.payload
         service = doc["spec"]["template"]["metadata"]["labels"][NAME]
+        unplaceable = self._unplaceable(service)
+        if unplaceable:
+            raise ConvergeFailed(service=change.name, failure="unschedulable", reason=unplaceable)
         # Down then play: --replace alone keeps pods beyond a lowered replica count.
         pods = self._service_pods(service)
         if pods:
@@ -409,31 +426,23 @@ class PodmanDriver(EngineDriver):
     def _rm_network(self, name: str) -> None:
         self._run("network", "rm", "-f", name)
 
-    def _wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            problems = [s for s in self.status() if not s.converged]
-            if not problems:
-                return
-            if time.monotonic() > deadline:
-                s = problems[0]
-                reason = f": {s.message}" if s.message else ""
-                raise DeployError(
-                    f"timed out after {timeout:g}s: service {s.name} has {s.healthy}/{s.desired} "
-                    f"healthy replicas{reason}",
-                    hint="Check `attonix status`; raise --timeout if the service starts slowly.",
-                )
-            time.sleep(0.5)
-
     # ------------------------------------------------------------------ status
 
     def _healthy(self, info: dict[str, Any]) -> bool:
+        """Runs the container's check once (systemd timers may not); a container that was
+        healthy stays so through fewer failures in a row than its check's ``retries``, as
+        Podman itself judges it — one slow check on a busy host is not a failed service."""
         if not views.running(info):
             return False
-        if not (info.get("Config", {}).get("Healthcheck") or {}).get("Test"):
+        check = info.get("Config", {}).get("Healthcheck") or {}
+        if not check.get("Test"):
             return True
         done = self._run("healthcheck", "run", info["Id"], check=False)
-        return done.returncode == 0
+        if done.returncode == 0:
+            return True
+        health = info.get("State", {}).get("Health") or {}
+        streak = int(health.get("FailingStreak") or 0) + 1
+        return health.get("Status") == "healthy" and streak < int(check.get("Retries") or 1)
 
     def status(self) -> list[ServiceStatus]:
         """Desired, running and healthy replicas per service of this cluster."""
@@ -445,25 +454,57 @@ class PodmanDriver(EngineDriver):
             cs = containers.get(service, [])
             doc = docs.get(service)
             healthy = sum(1 for c in cs if c["view"] is not None and self._healthy(c["info"]))
+            drift = False
             if doc is not None:
                 name = deployment_name(self.bp, _workload(self.bp, self.cluster, service))
                 desired_n = int(doc["spec"].get("replicas", 1))
                 image = doc["spec"]["template"]["spec"]["containers"][0]["image"]
+                want = views.pod_from_kube(doc)
+                seen = views.service_view(want, [c for c in cs if c["view"] is not None])
+                drift = seen is not None and views.unversioned(
+                    {**seen, "replicas": 0}
+                ) != views.unversioned({**want, "replicas": 0})
             else:
                 name = _deployment_of(cs[0]["info"].get("Name", service))
                 desired_n = 0
                 image = next((c["view"]["image"] for c in cs if c["view"]), "")
-            out.append(
-                views.service_status(
-                    name,
-                    desired=desired_n,
-                    containers=cs,
-                    healthy=healthy,
-                    image=image,
-                    orphan=doc is None,
-                )
+            status = views.service_status(
+                name,
+                desired=desired_n,
+                containers=cs,
+                healthy=healthy,
+                image=image,
+                orphan=doc is None,
+                drift=drift,
             )
+            unplaceable = self._unplaceable(service) if doc is not None else ""
+            if unplaceable:
+                status = dataclasses.replace(status, failure="unschedulable", reason=unplaceable)
+            out.append(status)
         return out
+
+    def _unplaceable(self, service: str) -> str:
+        """Why no host of this cluster may run ``service`` under its placement pin ("" when
+        one may). Podman has no scheduler: the driver is the one that keeps the pin."""
+        pin = _workload(self.bp, self.cluster, service).placement
+        if pin is None:
+            return ""
+        cluster = next(c for c in self.bp.orchestration.clusters if c.name == self.cluster)
+        hosts = self.bp.cluster_hosts(cluster)
+        for h in hosts:
+            if (
+                (not pin.zones or h.zone in pin.zones)
+                and (not pin.racks or h.rack in pin.racks)
+                and (not pin.hosts or h.name in pin.hosts)
+            ):
+                return ""
+        wanted = ", ".join(
+            f"{label} {', '.join(values)}"
+            for label, values in (("zones", pin.zones), ("racks", pin.racks), ("hosts", pin.hosts))
+            if values
+        )
+        have = ", ".join(f"{h.name} (zone {h.zone}, rack {h.rack})" for h in hosts) or "none"
+        return f"placement asks for {wanted}; hosts of podman cluster {self.cluster}: {have}"
 
     # ------------------------------------------------------------------ destroy
 
@@ -523,7 +564,7 @@ class PodmanDriver(EngineDriver):
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every pod, container, secret, volume and network labelled for the cluster."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="destroy"):
             return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 
@@ -538,4 +579,4 @@ def _workload(bp: Blueprint, cluster: str, service: str) -> Any:
     return next(w for w in workloads_of(bp, cluster) if w.name == service)
 
 
-__all__ = ["CLUSTER_LABEL", "PodmanDriver", "tmp_volume"]
+__all__ = ["CLUSTER_LABEL", "PodmanDriver"]

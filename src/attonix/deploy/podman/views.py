@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from attonix.deploy.base import ServiceStatus
+from attonix.deploy.base import Failure, ServiceStatus
 
 #: Variables Podman adds to every container.
 _ENGINE_ENV = frozenset({"HOSTNAME", "container", "TERM", "HOME"})
@@ -89,6 +89,37 @@ def pod_from_kube(doc: dict[str, Any]) -> dict[str, Any]:
         "health": health_url(c),
         "labels": own_labels(doc["spec"]["template"]["metadata"].get("labels")),
     }
+
+
+_VERSION = re.compile(r"-[0-9a-f]{10}$")
+
+
+def unversioned(view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` with version tags cut from secret names in its mounts, so that status can
+    compare a pod's spec without the secret values (plan compares the versioned names)."""
+    mounts = view.get("mounts")
+    if not mounts:
+        return view
+    return {**view, "mounts": sorted(_VERSION.sub("", m) for m in mounts)}
+
+
+def health_verdict(containers: list[dict[str, Any]]) -> tuple[Failure | None, str]:
+    """``unhealthy`` and the check's own output when a container's health check failed its
+    ``retries`` times in a row: ``State.Health.Status`` says ``unhealthy``, or its
+    ``FailingStreak`` reached ``Config.Healthcheck.Retries`` (Podman 4.3 keeps the status
+    ``starting`` until a first check passes, however often it fails)."""
+    for c in containers:
+        health = c["info"].get("State", {}).get("Health") or {}
+        retries = int((c["info"].get("Config", {}).get("Healthcheck") or {}).get("Retries") or 0)
+        streak = int(health.get("FailingStreak") or 0)
+        if health.get("Status") != "unhealthy" and not (retries and streak >= retries):
+            continue
+        log = health.get("Log") or [{}]
+        last = log[-1]
+        output = str(last.get("Output", "")).strip()
+        reason = output or f"health check exit code {last.get('ExitCode', '?')}"
+        return "unhealthy", f"{c['info'].get('Name', '?')}: {reason} ({streak} failures in a row)"
+    return None, ""
 
 
 def _name(entry: dict[str, Any]) -> str:
@@ -176,6 +207,7 @@ def service_status(
     healthy: int,
     image: str,
     orphan: bool = False,
+    drift: bool = False,
 ) -> ServiceStatus:
     """The status of one service from its containers (``{"info", "running", ...}``).
 
@@ -200,6 +232,19 @@ def service_status(
         notes.append(f"{up - healthy} running but not healthy")
     if orphan:
         notes.insert(0, "not in the blueprint (will be removed)")
+    if drift and not orphan:
+        notes.append("the engine runs another spec than the blueprint (drift)")
     if not containers and not orphan:
         notes = ["not deployed"]
-    return ServiceStatus(name, desired, up, healthy, image=image, message="; ".join(notes))
+    failure, reason = health_verdict(containers)
+    return ServiceStatus(
+        name,
+        desired,
+        up,
+        healthy,
+        image=image,
+        message="; ".join(notes),
+        failure=failure,
+        reason=reason,
+        drift=drift and not orphan,
+    )

@@ -13,7 +13,7 @@ import copy
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from attonix.deploy import _process
 from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
+    ConvergeFailed,
     DeployError,
     Plan,
     Progress,
@@ -33,8 +34,9 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
+from attonix.deploy.connections import Connection
 from attonix.deploy.secrets import SecretSource, version_tag
-from attonix.deploy.swarm import views
+from attonix.deploy.swarm import rollout, views
 from attonix.render.base import Artifact, dump_yaml
 from attonix.render.labels import blueprint_labels
 from attonix.render.swarm import render, secret_base, stack_name, stack_path
@@ -64,16 +66,32 @@ class SwarmDriver(EngineDriver):
         secrets: SecretSource,
         docker: str = "docker",
         state: Path | None = None,
+        connection: Connection | None = None,
     ) -> None:
-        super().__init__(blueprint, cluster=cluster, secrets=secrets, state=state)
+        super().__init__(
+            blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
+        )
         self.stack = stack_name(blueprint, cluster)
-        self._docker = docker
+        self._docker = [docker]
+        endpoint = connection.docker if connection is not None else None
+        if endpoint is not None:
+            self._docker += ["--host", endpoint.host]
+            if endpoint.tls is not None:
+                self._docker += [
+                    "--tlsverify",
+                    "--tlscacert",
+                    str(endpoint.tls.ca),
+                    "--tlscert",
+                    str(endpoint.tls.cert),
+                    "--tlskey",
+                    str(endpoint.tls.key),
+                ]
 
     # ------------------------------------------------------------------ engine access
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
         return _process.run(
-            [self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
+            [*self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
         )
 
     def _filters(self) -> list[str]:
@@ -231,7 +249,7 @@ class SwarmDriver(EngineDriver):
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Create secrets, deploy the stack, remove what is gone, wait for healthy replicas."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="apply"):
             return self._apply(plan, progress, timeout=timeout)
 
@@ -250,14 +268,23 @@ class SwarmDriver(EngineDriver):
         needs_deploy = [
             c for c in plan.pending if c.kind in deploy_kinds and c.action in ("create", "update")
         ]
+        since: dict[str, rollout.Rollout] = {}
         if needs_deploy:
             doc = next(c.payload for c in plan.changes if c.kind == "service" and c.payload)
             label = f"deploy stack {self.stack} ({len(needs_deploy)} change(s))"
-            steps.append((label, lambda: self._deploy(doc)))
+            steps.append((label, lambda: self._deploy(doc, since)))
         for change in plan.of("delete", "service"):
             steps.append((f"remove service {change.name}", partial(self._rm, "service", change)))
-        if plan.pending:
-            steps.append(("wait for healthy replicas", lambda: self._wait(timeout)))
+        changed = [
+            c.name for c in plan.pending if c.kind == "service" and c.action in ("create", "update")
+        ]
+        if changed:
+            steps.append(
+                (
+                    "wait for the engine to converge",
+                    lambda: self.wait(changed, timeout=timeout, since=since),
+                )
+            )
         for kind in ("network", "volume", "secret"):
             for change in plan.of("delete", kind):
                 steps.append((f"remove {kind} {change.name}", lambda c=change: self._rm(c.kind, c)))
@@ -278,7 +305,12 @@ class SwarmDriver(EngineDriver):
         ]
         self._run("secret", "create", *labels, change.name, "-", stdin=value)
 
-    def _deploy(self, doc: dict[str, Any]) -> None:
+    def _deploy(self, doc: dict[str, Any], since: dict[str, rollout.Rollout]) -> None:
+        # What the engine says about each service before this deploy: its update status
+        # afterwards is this apply's verdict only if it started anew.
+        for svc in self._list("service"):
+            started = (svc.get("UpdateStatus") or {}).get("StartedAt", "")
+            since[svc["Spec"]["Name"]] = rollout.Rollout(started=started)
         with tempfile.TemporaryDirectory(prefix="attonix-swarm-") as tmp:
             path = os.path.join(tmp, "docker-stack.yaml")
             Path(path).write_text(dump_yaml(doc), encoding="utf-8")
@@ -291,56 +323,80 @@ class SwarmDriver(EngineDriver):
             if done.returncode == 0 or "not found" in done.stderr.lower():
                 return
             if attempt == attempts - 1 or kind == "service":
-                _process.run([self._docker, kind, "rm", change.name], unavailable=self._engine_down)
+                self._run(kind, "rm", change.name)
             time.sleep(0.5)
-
-    def _wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            statuses = self.status()
-            problems = [s for s in statuses if not s.converged]
-            failed = [s for s in statuses if s.message.startswith("update ")]
-            if failed:
-                raise DeployError(f"service {failed[0].name}: {failed[0].message}")
-            if not problems:
-                return
-            if time.monotonic() > deadline:
-                s = problems[0]
-                reason = f": {s.message}" if s.message else ""
-                raise DeployError(
-                    f"timed out after {timeout:g}s: service {s.name} has {s.healthy}/{s.desired} "
-                    f"healthy replicas{reason}",
-                    hint="Check `attonix status`; raise --timeout if the service starts slowly.",
-                )
-            time.sleep(1.0)
 
     # ------------------------------------------------------------------ status
 
     def status(self) -> list[ServiceStatus]:
-        """Desired, running and healthy tasks per service of this cluster's stack."""
+        """Desired, running and healthy tasks per service of this cluster's stack, whether the
+        engine runs the blueprint's spec, and how it gave up on an update if it did."""
+        return self._statuses(None, None)
+
+    def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
+        return self._statuses(set(names), since)
+
+    def wait(self, names: Collection[str], *, timeout: float, since: Any = None) -> None:
+        """Wait as every driver does; when an update cannot go on (its new tasks cannot be
+        placed, are rejected or keep failing) and Swarm has not rolled it back itself, ask
+        Swarm to roll back to the previous spec, so the service runs again as before."""
+        try:
+            super().wait(names, timeout=timeout, since=since)
+        except ConvergeFailed as exc:
+            if exc.failure in ("rolled_back", "paused"):
+                raise
+            svc = next((s for s in self._list("service") if s["Spec"]["Name"] == exc.service), None)
+            state = ((svc or {}).get("UpdateStatus") or {}).get("State")
+            if svc is None or "PreviousSpec" not in svc or state != "updating":
+                raise
+            self._run("service", "rollback", "--detach", exc.service)
+            raise ConvergeFailed(
+                service=exc.service,
+                failure=exc.failure,
+                reason=f"{exc.reason} (rolled back to the previous spec)",
+            ) from None
+
+    def _statuses(
+        self, names: set[str] | None, since: Mapping[str, rollout.Rollout] | None
+    ) -> list[ServiceStatus]:
         doc = self._doc(self.desired())
         live = {s["Spec"]["Name"]: s for s in self._list("service")}
         wanted = {f"{self.stack}_{k}": v for k, v in doc["services"].items()}
-        names = sorted(set(wanted) | set(live))
+        selected = sorted(n for n in set(wanted) | set(live) if names is None or n in names)
         tasks: list[dict[str, Any]] = []
-        if live:
-            ids = self._run(
-                "service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", *live
-            ).stdout.split()
-            failed_ids = self._run(
-                "service", "ps", "-q", "--no-trunc", "--filter", "desired-state=shutdown", *live
-            ).stdout.split()
-            if ids or failed_ids:
-                tasks = self._run("inspect", *ids, *failed_ids[:50]).json() or []
+        inspected = [n for n in selected if n in live]
+        if inspected:
+            ids = self._run("service", "ps", "-q", "--no-trunc", *inspected).stdout.split()
+            if ids:
+                # A task can be removed between ps and inspect; inspect then prints the others.
+                tasks = self._run("inspect", *sorted(set(ids)), check=False).json() or []
+        net_ids = {n["Id"]: n["Name"] for n in self._list("network")} if inspected else {}
+        bases = {
+            f"{s.name}_{k}": secret_base(self.bp, s.name, k)
+            for s in self.bp.security.secrets
+            for k in s.keys
+        }
         out = []
-        for name in names:
+        for name in selected:
             svc = live.get(name)
-            desired_n = int(wanted[name]["deploy"].get("replicas", 1)) if name in wanted else 0
+            spec = wanted.get(name)
+            desired_n = int(spec["deploy"].get("replicas", 1)) if spec is not None else 0
             if svc is None:
                 out.append(ServiceStatus(name, desired_n, 0, 0, message="not deployed"))
                 continue
+            drift = spec is not None and views.unversioned(
+                views.service_from_compose(self.stack, spec, secret_names=bases)
+            ) != views.unversioned(views.service_from_inspect(svc["Spec"], networks=net_ids))
             out.append(
-                _service_status(name, svc, tasks, desired=desired_n, orphan=name not in wanted)
+                rollout.service_status(
+                    name,
+                    svc,
+                    tasks,
+                    desired=desired_n,
+                    orphan=spec is None,
+                    drift=drift,
+                    since=None if since is None else since.get(name, rollout.Rollout()),
+                )
             )
         return out
 
@@ -368,7 +424,7 @@ class SwarmDriver(EngineDriver):
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Remove every service, network, volume and secret labelled for this stack."""
-        lock = self._lock()
+        lock = self.lock()
         with lock.held(purpose="destroy"):
             return run_steps(self.target, self.cluster, self._removal_steps(), progress)
 
@@ -397,28 +453,3 @@ def _split_ref(bp: Blueprint, ref: str) -> tuple[str, str]:
                 return declared.name, key
     name, _, key = ref.rpartition("_")
     return name, key
-
-
-def _service_status(
-    name: str, svc: dict[str, Any], tasks: list[dict[str, Any]], *, desired: int, orphan: bool
-) -> ServiceStatus:
-    mine = [t for t in tasks if t.get("ServiceID") == svc["ID"]]
-    current = [t for t in mine if t.get("DesiredState") == "running"]
-    running = sum(1 for t in current if t["Status"]["State"] in ("starting", "running"))
-    # Swarm reports a task with a health check as "running" only once it is healthy.
-    healthy = sum(1 for t in current if t["Status"]["State"] == "running")
-    spec_replicas = svc["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 0)
-    message = ""
-    update = svc.get("UpdateStatus") or {}
-    if update.get("State") in ("rollback_completed", "paused", "rollback_paused"):
-        message = f"update {update['State'].replace('_', ' ')}: {update.get('Message', '')}".strip()
-    else:
-        errors = [t["Status"].get("Err", "") for t in mine if t["Status"].get("Err")]
-        if errors and running < spec_replicas:
-            message = errors[-1]
-    if orphan:
-        message = message or "not in the blueprint (will be removed)"
-    image = svc["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image", "").split("@", 1)[0]
-    if desired != spec_replicas and not orphan:
-        message = message or f"engine wants {spec_replicas} replicas (drift)"
-    return ServiceStatus(name, desired, running, healthy, image=image, message=message)

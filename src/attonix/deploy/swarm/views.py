@@ -184,6 +184,18 @@ def network_from_inspect(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_VERSION = re.compile(r"-[0-9a-f]{10}$")
+
+
+def unversioned(view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` with the version tags cut from its secret names, for comparing a service's
+    spec without knowing the secret values (status); plan compares the versioned names."""
+    secrets = view.get("secrets")
+    if not secrets:
+        return view
+    return {**view, "secrets": sorted(_VERSION.sub("", s) for s in secrets)}
+
+
 def labelled_view(labels: dict[str, str] | None) -> dict[str, Any]:
     """The view of a resource compared by its labels only (secrets, volumes)."""
     return {"labels": own_labels(labels)}

@@ -1,0 +1,365 @@
+"""Where each cluster's engine is, and with which credentials.
+
+Every cluster of a blueprint maps to one connection, by cluster name, in a connections file::
+
+    clusters:
+      swarm-prod:                       # Docker / Swarm: unix socket, TCP with mutual TLS, SSH
+        docker:
+          host: tcp://10.77.0.11:2376
+          tls: {ca: /etc/attonix/ca.pem, cert: /etc/attonix/cert.pem, key: /etc/attonix/key.pem}
+      podman-edge:                      # Podman: unix socket or SSH (with a private key)
+        podman:
+          url: ssh://root@10.0.0.5:22/run/podman/podman.sock
+          identity: /etc/attonix/podman-edge.key
+      kube-prod:                        # Kubernetes: a kubeconfig context
+        kubernetes: {kubeconfig: /etc/attonix/kubeconfig, context: prod}
+      vcenter:                          # vSphere: URL, user, password from the environment
+        vsphere: {url: https://vc.example.com/sdk, username: attonix, password_env: VC_PASSWORD}
+      cloud:                            # OpenStack: an entry of clouds.yaml
+        openstack: {cloud: prod, clouds_file: /etc/openstack/clouds.yaml}
+
+The file is ``--connections FILE``, else ``$ATTONIX_CONNECTIONS``, else
+``$XDG_CONFIG_HOME/attonix/connections.yaml`` (``~/.config/attonix/connections.yaml``). A
+cluster without an entry uses the engine of the machine Attonix runs on (its default socket),
+and every plan and apply says so. Files holding keys are paths, never inline secrets.
+
+:func:`probe` tells an unreachable engine, a wrong server certificate and refused client
+credentials apart, from the socket and TLS layers' own error types and OpenSSL reason codes
+(never from message text), and names the cluster in the error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from attonix.deploy.base import DeployError, EngineUnavailable
+
+PROBE_TIMEOUT = 5.0
+
+
+class ConnectionError_(DeployError):  # noqa: N801 - the builtin name is taken
+    """A cluster's connection is misconfigured, or its engine refused or could not be reached."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsFiles(_Model):
+    """Mutual TLS: the CA that signed the engine's certificate, and this client's pair."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+class DockerEndpoint(_Model):
+    """A Docker engine: ``unix:///path``, ``tcp://host:port`` (with ``tls``) or ``ssh://``."""
+
+    host: str
+    tls: TlsFiles | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("unix", "tcp", "ssh"):
+            raise ValueError("host must start with unix://, tcp:// or ssh://")
+        return value
+
+
+class PodmanEndpoint(_Model):
+    """A Podman service: ``unix:///run/podman/podman.sock`` or ``ssh://user@host:port/sock``."""
+
+    url: str
+    identity: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("unix", "ssh"):
+            raise ValueError("url must start with unix:// or ssh://")
+        return value
+
+
+class KubernetesEndpoint(_Model):
+    """A kubeconfig file and the context in it."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+class VSphereEndpoint(_Model):
+    """A vCenter SDK URL, a user, and the environment variable holding the password."""
+
+    url: str
+    username: str
+    password_env: str
+    verify_tls: bool = True
+
+
+class OpenStackEndpoint(_Model):
+    """One entry of a ``clouds.yaml``."""
+
+    cloud: str
+    clouds_file: Path | None = None
+
+
+class Connection(_Model):
+    """One cluster's endpoint: exactly one of the kinds below."""
+
+    docker: DockerEndpoint | None = None
+    podman: PodmanEndpoint | None = None
+    kubernetes: KubernetesEndpoint | None = None
+    vsphere: VSphereEndpoint | None = None
+    openstack: OpenStackEndpoint | None = None
+
+    def kind(self) -> str:
+        """The one endpoint kind set."""
+        kinds = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of docker, podman, kubernetes, vsphere, openstack")
+        return kinds[0]
+
+
+class ConnectionsFile(_Model):
+    """The connections file: cluster name -> connection."""
+
+    clusters: dict[Annotated[str, Field(min_length=1)], Connection] = Field(default_factory=dict)
+
+
+#: Which endpoint kind serves which deploy target.
+KIND_OF_TARGET = {
+    "swarm": "docker",
+    "podman": "podman",
+    "kubernetes": "kubernetes",
+    "vsphere": "vsphere",
+    "openstack": "openstack",
+}
+#: What a cluster without an entry talks to, per endpoint kind (said in every plan and apply).
+LOCAL = {
+    "docker": "the local Docker engine (its default socket)",
+    "podman": "the local Podman (this machine)",
+    "kubernetes": "kubectl's current context",
+}
+
+
+def default_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ATTONIX_CONNECTIONS``, else ``$XDG_CONFIG_HOME/attonix/connections.yaml``, else
+    ``~/.config/attonix/connections.yaml``."""
+    env = os.environ if environ is None else environ
+    if env.get("ATTONIX_CONNECTIONS"):
+        return Path(env["ATTONIX_CONNECTIONS"])
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    return base / "attonix" / "connections.yaml"
+
+
+def load(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> ConnectionsFile:
+    """The connections file at ``path`` (default: :func:`default_path`); empty when the default
+    file does not exist, an error when a file named explicitly does not."""
+    explicit = path is not None or bool(
+        (os.environ if environ is None else environ).get("ATTONIX_CONNECTIONS")
+    )
+    where = path or default_path(environ)
+    try:
+        text = where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConnectionError_(
+                f"connections file {where} does not exist",
+                hint="Create it (see docs/deploy.md, Connections) or drop --connections.",
+            ) from None
+        return ConnectionsFile()
+    except OSError as exc:
+        raise ConnectionError_(f"cannot read connections file {where}: {exc.strerror}") from None
+    return parse(text, source=str(where))
+
+
+def parse(text: str, *, source: str) -> ConnectionsFile:
+    """Parse and check a connections document; errors name the file and the cluster."""
+    try:
+        doc: Any = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConnectionError_(
+            f"{source}{where}: not valid YAML", hint="Fix the syntax of the connections file."
+        ) from None
+    try:
+        parsed = ConnectionsFile.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise ConnectionError_(
+            f"{source}: {path}: {first['msg']}",
+            hint="See docs/deploy.md, Connections, for the shape of each endpoint kind.",
+        ) from None
+    for name, conn in parsed.clusters.items():
+        try:
+            conn.kind()
+        except ValueError as exc:
+            raise ConnectionError_(f"{source}: clusters.{name}: {exc}") from None
+    return parsed
+
+
+def for_cluster(connections: ConnectionsFile, *, cluster: str, target: str) -> Connection | None:
+    """The connection of ``cluster`` (None: the local engine), checked against ``target``."""
+    conn = connections.clusters.get(cluster)
+    if conn is None:
+        return None
+    want = KIND_OF_TARGET.get(target, target)
+    if conn.kind() != want:
+        raise ConnectionError_(
+            f"cluster {cluster!r} is a {target} cluster, but its connection is a "
+            f"{conn.kind()} endpoint",
+            hint=f"Give it a '{want}:' entry in the connections file.",
+        )
+    return conn
+
+
+def describe(conn: Connection | None, *, target: str) -> str:
+    """The endpoint a connection touches, for plans, logs and the console."""
+    if conn is None:
+        return LOCAL.get(KIND_OF_TARGET.get(target, target), "the local engine")
+    if conn.docker is not None:
+        return conn.docker.host + (" (mutual TLS)" if conn.docker.tls else "")
+    if conn.podman is not None:
+        return conn.podman.url
+    if conn.kubernetes is not None:
+        return f"kubeconfig {conn.kubernetes.kubeconfig or '(default)'} context " + (
+            conn.kubernetes.context or "(current)"
+        )
+    if conn.vsphere is not None:
+        return f"{conn.vsphere.url} as {conn.vsphere.username}"
+    assert conn.openstack is not None
+    return f"clouds.yaml entry {conn.openstack.cloud}"
+
+
+# ---------------------------------------------------------------------- probing
+
+
+def _unreachable(cluster: str, endpoint: str, exc: OSError) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"cluster {cluster!r}: cannot reach {endpoint}: {exc.strerror or type(exc).__name__}",
+        hint="Check the address in the connections file and that the engine listens there.",
+    )
+
+
+def probe_tls(cluster: str, *, host: str, port: int, tls: TlsFiles) -> None:
+    """Open a mutual-TLS connection to a Docker engine and ask it ``/_ping``; raise a
+    :class:`ConnectionError_` naming the cluster and what was refused."""
+    endpoint = f"tcp://{host}:{port}"
+    for label, path in (("CA", tls.ca), ("client certificate", tls.cert), ("key", tls.key)):
+        if not path.is_file():
+            raise ConnectionError_(
+                f"cluster {cluster!r}: the {label} file {path} does not exist",
+                hint="Fix the path under tls: in the connections file.",
+            )
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca))
+    context.check_hostname = False  # engines are addressed by IP; the CA pins the identity
+    try:
+        context.load_cert_chain(str(tls.cert), str(tls.key))
+    except ssl.SSLError:
+        raise ConnectionError_(
+            f"cluster {cluster!r}: the client certificate {tls.cert} and key {tls.key} do not "
+            "form a pair",
+            hint="Point tls.cert and tls.key at the same client identity.",
+        ) from None
+    try:
+        raw = socket.create_connection((host, port), timeout=PROBE_TIMEOUT)
+    except OSError as exc:
+        raise _unreachable(cluster, endpoint, exc) from None
+    try:
+        with context.wrap_socket(raw, server_hostname=host) as conn:
+            conn.sendall(f"GET /_ping HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            answer = conn.recv(64)
+    except ssl.SSLCertVerificationError:
+        raise ConnectionError_(
+            f"cluster {cluster!r}: the engine at {endpoint} presented a certificate the "
+            f"connection's CA ({tls.ca}) did not sign",
+            hint="Wrong engine, or the wrong CA in the connections file.",
+        ) from None
+    except ssl.SSLError as exc:
+        # The engine refused this client during or right after the handshake (TLS 1.3 sends
+        # its alert after the client thinks it is done): OpenSSL's reason code says so.
+        raise ConnectionError_(
+            f"cluster {cluster!r}: the engine at {endpoint} refused the client certificate "
+            f"{tls.cert} ({exc.reason or 'TLS alert'})",
+            hint="Use a client certificate signed by the CA the engine trusts (--tlsverify).",
+        ) from None
+    except OSError as exc:
+        if isinstance(exc, ConnectionResetError):
+            raise ConnectionError_(
+                f"cluster {cluster!r}: the engine at {endpoint} closed the connection during "
+                "the TLS handshake (client certificate refused)",
+                hint="Use a client certificate signed by the CA the engine trusts.",
+            ) from None
+        raise _unreachable(cluster, endpoint, exc) from None
+    if not answer.startswith(b"HTTP/1."):
+        raise ConnectionError_(f"cluster {cluster!r}: {endpoint} does not speak the Docker API")
+
+
+def probe_ssh(cluster: str, *, url: str, identity: Path | None) -> None:
+    """Check that the SSH endpoint of ``url`` answers and accepts the key: TCP first (an
+    unreachable host), then ``ssh`` in batch mode (exit 255 after TCP worked: refused key)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 22
+    endpoint = f"ssh://{host}:{port}"
+    if identity is not None and not identity.is_file():
+        raise ConnectionError_(
+            f"cluster {cluster!r}: the SSH key {identity} does not exist",
+            hint="Fix identity: in the connections file.",
+        )
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise _unreachable(cluster, endpoint, exc) from None
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", str(port)]
+    if identity is not None:
+        argv += ["-o", "IdentitiesOnly=yes", "-i", str(identity)]
+    argv += [f"{parts.username}@{host}" if parts.username else host, "true"]
+    try:
+        done = subprocess.run(  # noqa: S603 - argv only
+            argv, capture_output=True, text=True, timeout=30, check=False
+        )
+    except FileNotFoundError:
+        raise EngineUnavailable(
+            "`ssh` is not installed (not found on PATH)",
+            hint="Install an OpenSSH client to reach engines over SSH.",
+        ) from None
+    if done.returncode == 255:
+        raise ConnectionError_(
+            f"cluster {cluster!r}: {endpoint} refused the SSH login "
+            f"({parts.username or 'default user'}, key {identity or 'default'}), or its host "
+            "key is not in known_hosts",
+            hint="Authorise the key on the host and add its host key to known_hosts.",
+        )
+
+
+def probe(conn: Connection | None, *, cluster: str) -> None:
+    """Check that ``cluster``'s engine is reachable with its credentials (no-op for local)."""
+    if conn is None:
+        return
+    if conn.docker is not None:
+        parts = urlsplit(conn.docker.host)
+        if parts.scheme == "tcp" and conn.docker.tls is not None:
+            probe_tls(
+                cluster, host=parts.hostname or "", port=parts.port or 2376, tls=conn.docker.tls
+            )
+        elif parts.scheme == "ssh":
+            probe_ssh(cluster, url=conn.docker.host, identity=None)
+    elif conn.podman is not None and urlsplit(conn.podman.url).scheme == "ssh":
+        probe_ssh(cluster, url=conn.podman.url, identity=conn.podman.identity)
+
+
+Kind = Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]

@@ -1,0 +1,174 @@
+"""Podman over SSH to this machine, through a cluster connection (ENVIRONMENT.md's recipe).
+
+The fixture starts its own ``sshd`` (own host key and authorized_keys, loopback port) and a
+``podman system service`` on its own socket, and records the host key in root's known_hosts
+(restored afterwards); both processes are stopped by their pids. `attonix apply` with a
+connections file then converges tests/fixtures/deploy/truth.yaml's podman cluster over SSH,
+and a connection with a key the host does not accept is refused with an error naming the
+cluster, before anything is planned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "deploy" / "truth.yaml"
+NAME = "attonix-sshtest"
+PORT = 38741  # the service's host port (truth.yaml's own tests use 38721)
+ATTONIX = [sys.executable, "-m", "attonix"]
+
+
+@dataclass
+class Remote:
+    """An SSH-reachable Podman on this machine."""
+
+    port: int
+    socket: str
+    client_key: Path
+    wrong_key: Path
+    tmp: Path
+
+    def connections(self, key: Path) -> Path:
+        path = self.tmp / f"connections-{key.name}.yaml"
+        url = f"ssh://root@127.0.0.1:{self.port}{self.socket}"
+        path.write_text(
+            f'clusters:\n  podman-truth:\n    podman: {{url: "{url}", identity: "{key}"}}\n',
+            encoding="utf-8",
+        )
+        return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(what: str, ok: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(ok) and ok():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd).exists() or shutil.which("podman") is None:
+        pytest.fail("sshd or podman missing: run scripts/setup.sh all (26-openssh.sh)")
+    tmp = tmp_path_factory.mktemp("ssh")
+    tmp.chmod(0o700)
+    run_dir = Path(f"/run/{NAME}-{os.getpid()}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    for key in ("host", "client", "wrong"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / key)], check=True
+        )
+    (tmp / "authorized_keys").write_text((tmp / "client.pub").read_text(), encoding="utf-8")
+    (tmp / "authorized_keys").chmod(0o600)
+    port = _free_port()
+    daemon = subprocess.Popen(
+        [
+            sshd, "-D", "-e", "-f", "/dev/null", "-p", str(port),
+            "-o", "ListenAddress=127.0.0.1", "-o", f"PidFile={tmp / 'sshd.pid'}",
+            "-o", f"HostKey={tmp / 'host'}", "-o", f"AuthorizedKeysFile={tmp / 'authorized_keys'}",
+            "-o", "StrictModes=no", "-o", "PasswordAuthentication=no", "-o", "UsePAM=no",
+            "-o", "PermitRootLogin=prohibit-password",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    sock = run_dir / "podman.sock"
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ssh_dir = Path.home() / ".ssh"
+    known = ssh_dir / "known_hosts"
+    had_dir, saved = ssh_dir.exists(), known.read_bytes() if known.exists() else None
+    try:
+        _wait("sshd", lambda: subprocess.run(
+            ["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True, check=False
+        ).returncode == 0)  # fmt: skip
+        _wait("the podman service socket", sock.exists)
+        host_key = " ".join((tmp / "host.pub").read_text().split()[:2])
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        with known.open("a", encoding="utf-8") as fh:
+            fh.write(f"[127.0.0.1]:{port} {host_key}\n")
+        yield Remote(port, str(sock), tmp / "client", tmp / "wrong", tmp)
+    finally:
+        for proc in (daemon, service):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if saved is not None:
+            known.write_bytes(saved)
+        elif known.exists():
+            known.unlink()
+        if not had_dir and ssh_dir.exists() and not any(ssh_dir.iterdir()):
+            ssh_dir.rmdir()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _cli(remote: Remote, *args: str, key: Path) -> subprocess.CompletedProcess[str]:
+    blueprint = remote.tmp / "truth-ssh.yaml"
+    text = FIXTURE.read_text(encoding="utf-8")
+    blueprint.write_text(
+        text.replace("name: attonix-truth", f"name: {NAME}").replace("38721", str(PORT)),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "ATTONIX_STATE_DIR": str(remote.tmp / "state"), "COLUMNS": "400"}
+    return subprocess.run(
+        [*ATTONIX, args[0], str(blueprint), "--target", "podman", *args[1:],
+         "--connections", str(remote.connections(key))],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_apply_status_destroy_over_ssh(remote: Remote) -> None:
+    _cli(remote, "destroy", "--yes", key=remote.client_key)  # leftovers of an earlier run
+    applied = _cli(remote, "apply", "--yes", "--timeout", "90", key=remote.client_key)
+    assert applied.returncode == 0, applied.stderr
+    said = " ".join(applied.stdout.split())
+    assert f"(ssh://root@127.0.0.1:{remote.port}{remote.socket}):" in said
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/version", timeout=5) as resp:
+        assert resp.read().decode().strip() == "1"
+    assert _cli(remote, "status", key=remote.client_key).returncode == 0
+    again = _cli(remote, "plan", "--detailed-exitcode", key=remote.client_key)
+    assert again.returncode == 0, again.stdout
+    gone = _cli(remote, "destroy", "--yes", key=remote.client_key)
+    assert gone.returncode == 0, gone.stderr
+    pods = subprocess.run(
+        ["podman", "pod", "ps", "--filter", f"label=attonix.io/blueprint={NAME}", "-q"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert pods.stdout.strip() == ""
+
+
+def test_a_wrong_key_is_refused_naming_the_cluster(remote: Remote) -> None:
+    refused = _cli(remote, "apply", "--yes", key=remote.wrong_key)
+    assert refused.returncode != 0
+    said = " ".join(refused.stderr.split())
+    assert f"cluster 'podman-truth': ssh://127.0.0.1:{remote.port} refused the SSH login" in said
+    assert str(remote.wrong_key) in said
+    assert "Plan for" not in refused.stdout  # refused before anything was planned

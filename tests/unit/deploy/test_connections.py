@@ -1,0 +1,162 @@
+"""Cluster connections: the file's shape and errors, and the probe that tells an unreachable
+engine, a wrong server certificate and a refused client certificate apart — against a real
+mutual-TLS listener on loopback, with certificates from the internal CA code."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from attonix.blueprint import load_file
+from attonix.deploy import EngineUnavailable, EnvSecretSource, get_driver
+from attonix.deploy.connections import (
+    ConnectionError_,
+    TlsFiles,
+    default_path,
+    describe,
+    load,
+    parse,
+    probe_tls,
+)
+from attonix.deploy.podman import PodmanDriver
+from attonix.deploy.swarm import SwarmDriver
+from attonix.server.security.pki import KeyPair, create_ca, issue_certificate
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "deploy" / "truth.yaml"
+GOOD = """
+clusters:
+  swarm-truth:
+    docker:
+      host: tcp://10.77.0.11:2376
+      tls: {ca: /etc/attonix/ca.pem, cert: /etc/attonix/cert.pem, key: /etc/attonix/key.pem}
+  podman-truth:
+    podman: {url: "ssh://root@127.0.0.1:2222/run/podman/podman.sock", identity: /k}
+"""
+
+
+def test_drivers_take_their_cluster_endpoint_from_the_file() -> None:
+    bp = load_file(FIXTURE).blueprint
+    conns = parse(GOOD, source="c.yaml")
+    secrets = EnvSecretSource(bp.security.secrets, environ={})
+    swarm = get_driver("swarm", bp, secrets=secrets, connections=conns)
+    podman = get_driver("podman", bp, secrets=secrets, connections=conns)
+    assert isinstance(swarm, SwarmDriver) and isinstance(podman, PodmanDriver)
+    assert swarm._docker == [
+        "docker", "--host", "tcp://10.77.0.11:2376", "--tlsverify",
+        "--tlscacert", "/etc/attonix/ca.pem", "--tlscert", "/etc/attonix/cert.pem",
+        "--tlskey", "/etc/attonix/key.pem",
+    ]  # fmt: skip
+    assert podman._podman == [
+        "podman", "--remote", "--url", "ssh://root@127.0.0.1:2222/run/podman/podman.sock",
+        "--identity", "/k",
+    ]  # fmt: skip
+    assert swarm.endpoint == "tcp://10.77.0.11:2376 (mutual TLS)"
+    # no entry: the local engine, said in words
+    local = get_driver("swarm", bp, secrets=secrets)
+    assert local.endpoint == "the local Docker engine (its default socket)"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("clusters: {a: {docker: {host: 'http://x'}}}", "clusters.a.docker.host"),
+        ("clusters: {a: {docker: {host: 'unix:///s'}, podman: {url: 'unix:///p'}}}", "exactly one"),
+        ("clusters: {a: {dockr: {host: 'unix:///s'}}}", "clusters.a.dockr"),
+        ("clusters: [", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_cluster(text: str, message: str) -> None:
+    with pytest.raises(ConnectionError_, match=r"c\.yaml") as info:
+        parse(text, source="c.yaml")
+    assert message in info.value.message
+
+
+def test_a_connection_of_the_wrong_kind_is_refused() -> None:
+    bp = load_file(FIXTURE).blueprint
+    conns = parse("clusters: {swarm-truth: {podman: {url: 'unix:///p'}}}", source="c.yaml")
+    with pytest.raises(ConnectionError_, match="'swarm-truth' is a swarm cluster"):
+        get_driver("swarm", bp, secrets=EnvSecretSource([], environ={}), connections=conns)
+
+
+def test_file_location(tmp_path: Path) -> None:
+    assert default_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/attonix/connections.yaml")
+    assert default_path({"ATTONIX_CONNECTIONS": "/c.yaml"}) == Path("/c.yaml")
+    assert load(environ={"XDG_CONFIG_HOME": str(tmp_path)}).clusters == {}
+    with pytest.raises(ConnectionError_, match="does not exist"):
+        load(tmp_path / "missing.yaml")
+    assert describe(None, target="podman") == "the local Podman (this machine)"
+
+
+def _write(tmp: Path, name: str, pair: KeyPair) -> tuple[Path, Path]:
+    cert, key = tmp / f"{name}.pem", tmp / f"{name}-key.pem"
+    cert.write_bytes(pair.cert_pem)
+    key.write_bytes(pair.key_pem)
+    return cert, key
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[int, Path, KeyPair, KeyPair]]:
+    """A TLS listener that requires a client certificate of its CA and answers like /_ping."""
+    ca = create_ca(common_name="Engine CA", key_algorithm="ecdsa-p256", validity_days=2)
+    server = issue_certificate(ca, common_name="engine", dns_names=["127.0.0.1"], validity_days=1)
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    cert, key = _write(tmp_path, "server", server)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(tmp_path / "ca.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(str(cert), str(key))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with ctx.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(256)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = issue_certificate(ca, common_name="attonix", dns_names=["attonix"], validity_days=1)
+    yield port, tmp_path, ca, client
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_probe_tells_the_three_refusals_apart(engine: tuple[int, Path, KeyPair, KeyPair]) -> None:
+    port, tmp, _ca, client = engine
+    cert, key = _write(tmp, "client", client)
+    good = TlsFiles(ca=tmp / "ca.pem", cert=cert, key=key)
+    probe_tls("swarm-mtls", host="127.0.0.1", port=port, tls=good)
+
+    other_ca = create_ca(common_name="Other CA", key_algorithm="ecdsa-p256", validity_days=2)
+    stranger = issue_certificate(other_ca, common_name="x", dns_names=["x"], validity_days=1)
+    s_cert, s_key = _write(tmp, "stranger", stranger)
+    with pytest.raises(ConnectionError_, match=r"'swarm-mtls'.*refused the client certificate"):
+        probe_tls("swarm-mtls", host="127.0.0.1", port=port, tls=good.model_copy(
+            update={"cert": s_cert, "key": s_key}))  # fmt: skip
+
+    (tmp / "other-ca.pem").write_bytes(other_ca.cert_pem)
+    with pytest.raises(ConnectionError_, match="certificate the connection's CA"):
+        probe_tls("swarm-mtls", host="127.0.0.1", port=port, tls=good.model_copy(
+            update={"ca": tmp / "other-ca.pem"}))  # fmt: skip
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(EngineUnavailable, match=r"'swarm-mtls': cannot reach tcp://127\.0\.0\.1"):
+        probe_tls("swarm-mtls", host="127.0.0.1", port=free, tls=good)
