@@ -16,6 +16,9 @@ from attonix.deploy.connections import Connection, describe, probe
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, secret_key, state_dir
 
+#: Failures an apply believes only when two looks in a row report them.
+_SECOND_LOOK = ("unschedulable", "unhealthy")
+
 
 class EngineDriver:
     """Base of the Swarm, Podman and Kubernetes drivers (one cluster of one blueprint)."""
@@ -81,10 +84,10 @@ class EngineDriver:
         """Return once every service in ``names`` has converged; else raise
         :class:`ConvergeFailed` with the engine's reason.
 
-        ``unschedulable`` must be reported by two looks in a row: a scheduler sets a passing
-        error while it retries (a node briefly not ready). Every other failure is already the
-        engine's verdict (a rejected task, a rollback, a health check failed ``retries``
-        times), and may not be visible for long (a restarted container starts afresh).
+        ``unschedulable`` and ``unhealthy`` must be reported by two looks in a row: a
+        scheduler sets a passing error while it retries (a node briefly not ready), and on a
+        busy host a few health checks in a row can time out before one passes and resets the
+        streak. Every other failure (a rejected task, a rollback) is the engine's final word.
         """
         deadline = time.monotonic() + timeout
         seen: dict[str, Failure] = {}
@@ -94,7 +97,7 @@ class EngineDriver:
             for s in statuses:
                 if s.failure is None:
                     continue
-                if s.failure != "unschedulable" or seen.get(s.name) == s.failure:
+                if s.failure not in _SECOND_LOOK or seen.get(s.name) == s.failure:
                     raise ConvergeFailed(service=s.name, failure=s.failure, reason=s.reason)
                 now[s.name] = s.failure
             seen = now

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from attonix.blueprint import load_file
-from attonix.blueprint.model import Secret
+from attonix.blueprint.model import Secret, secret_env_var
 from attonix.deploy import _process
 from attonix.deploy.base import DeployError, EngineUnavailable, LockHeld, Plan, compare
 from attonix.deploy.secrets import (
@@ -21,7 +21,6 @@ from attonix.deploy.secrets import (
     EnvSecretSource,
     FileSecretSource,
     SecretMissing,
-    env_name,
     version_tag,
 )
 from attonix.deploy.state import TargetLock, secret_key
@@ -145,8 +144,11 @@ def test_durations_and_memory() -> None:
 
 
 def test_env_source_reads_declared_keys() -> None:
-    env = {env_name("pg-creds", "username"): "app", env_name("pg-creds", "password"): "s3"}
-    assert env_name("pg-creds", "password") == "ATTONIX_SECRET_PG_CREDS_PASSWORD"
+    env = {
+        secret_env_var("pg-creds", "username"): "app",
+        secret_env_var("pg-creds", "password"): "s3",
+    }
+    assert secret_env_var("pg-creds", "password") == "ATTONIX_SECRET_PG_CREDS_PASSWORD"
     assert EnvSecretSource(DECLARED, environ=env).get("pg-creds") == {
         "username": "app",
         "password": "s3",
@@ -154,7 +156,7 @@ def test_env_source_reads_declared_keys() -> None:
 
 
 def test_env_source_names_missing_variables_never_values() -> None:
-    env = {env_name("pg-creds", "username"): "topsecret-user"}
+    env = {secret_env_var("pg-creds", "username"): "topsecret-user"}
     with pytest.raises(SecretMissing) as exc:
         EnvSecretSource(DECLARED, environ=env).get("pg-creds")
     assert "ATTONIX_SECRET_PG_CREDS_PASSWORD" in exc.value.message
@@ -193,7 +195,7 @@ def test_file_source_errors_do_not_quote_values(tmp_path: Path) -> None:
 
 
 def test_chain_falls_through_and_reports_every_place(tmp_path: Path) -> None:
-    env = {env_name("pg-creds", "username"): "u", env_name("pg-creds", "password"): "p"}
+    env = {secret_env_var("pg-creds", "username"): "u", secret_env_var("pg-creds", "password"): "p"}
     empty = tmp_path / "s.json"
     empty.write_text("{}")
     empty.chmod(0o600)
