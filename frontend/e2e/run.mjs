@@ -264,6 +264,11 @@ async function operator(page) {
   await signIn(page, acct);
   await visit(page, `/envs/${cfg.environment}/deployments`);
   await page.getByRole("button", { name: "Approve and apply" }).click();
+  // An irreversible action asks first, saying what will happen; nothing changed yet.
+  const ask = page.getByRole("alertdialog", { name: "Confirm" });
+  facts.approveQuestion = await ask.innerText();
+  facts.statusWhileAsking = await page.getByTestId("deployment-status").innerText();
+  await ask.getByRole("button", { name: "Yes, approve and apply" }).click();
   await page.waitForFunction(() => {
     const s = document.querySelector('[data-testid="deployment-status"]')?.textContent;
     return s && s !== "awaiting_approval";

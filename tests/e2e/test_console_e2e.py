@@ -186,6 +186,10 @@ def test_deployment_planned_then_approved_by_a_second_person(
     assert admin["requesterApproveButtons"] == 0
     assert "two-person rule" in admin["requesterNote"]
     operator = journey["operator"]["facts"]
+    # Approving asks first, naming what will happen, and changes nothing until answered.
+    assert "Apply v2 to podman now?" in operator["approveQuestion"]
+    assert "changes the live target" in operator["approveQuestion"]
+    assert operator["statusWhileAsking"] == "awaiting_approval"
     assert "approved by olivia" in operator["afterApproval"]
     assert "admin" in operator["historyRow"] and "olivia" in operator["historyRow"]
 

@@ -1,5 +1,7 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
+import { ConfirmButton } from "../components/ConfirmButton";
+import { CopyButton } from "../components/CopyButton";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -70,6 +72,7 @@ function ApiTokens() {
         <div className="notice" role="status">
           <p>Copy this token now: it is shown only once.</p>
           <code className="secret" data-testid="new-token">{shown}</code>{" "}
+          <CopyButton text={shown} label="Copy token" />{" "}
           <button onClick={() => setShown(null)}>Done</button>
         </div>
       ) : null}
@@ -85,7 +88,20 @@ function ApiTokens() {
               <td>{t.scopes.join(", ")}</td>
               <td>{t.expires_at ? new Date(t.expires_at).toLocaleDateString() : "never"}</td>
               <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "—"}</td>
-              <td>{t.revoked_at ? "revoked" : <button onClick={() => revoke(t.id)} aria-label={`Revoke token ${t.name}`}>Revoke</button>}</td>
+              <td>
+                {t.revoked_at ? (
+                  "revoked"
+                ) : (
+                  <ConfirmButton
+                    ariaLabel={`Revoke token ${t.name}`}
+                    question={`Revoke token ${t.name}? Every script using it is refused from now on.`}
+                    confirm="Yes, revoke"
+                    onConfirm={() => revoke(t.id)}
+                  >
+                    Revoke
+                  </ConfirmButton>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

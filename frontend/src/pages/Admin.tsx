@@ -1,6 +1,7 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import { can } from "../auth/roles";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -65,8 +66,28 @@ export function Users() {
               <td>{u.disabled ? "disabled" : u.locked_until ? "locked" : "active"}</td>
               {writable ? (
                 <td className="actions">
-                  <button onClick={() => act(u.name, u.disabled ? "enable" : "disable")}>{u.disabled ? "Enable" : "Disable"}</button>
-                  {u.mfa_enabled ? <button onClick={() => act(u.name, "reset-mfa")}>Reset MFA</button> : null}
+                  {u.disabled ? (
+                    <button type="button" onClick={() => act(u.name, "enable")}>Enable</button>
+                  ) : (
+                    <ConfirmButton
+                      ariaLabel={`Disable ${u.name}`}
+                      question={`Disable ${u.name}? Their sessions and API tokens end at once and they cannot sign in until enabled.`}
+                      confirm={`Yes, disable ${u.name}`}
+                      onConfirm={() => act(u.name, "disable")}
+                    >
+                      Disable
+                    </ConfirmButton>
+                  )}
+                  {u.mfa_enabled ? (
+                    <ConfirmButton
+                      ariaLabel={`Reset MFA of ${u.name}`}
+                      question={`Reset the MFA of ${u.name}? Their authenticator and recovery codes stop working; they enrol again at next sign-in.`}
+                      confirm="Yes, reset MFA"
+                      onConfirm={() => act(u.name, "reset-mfa")}
+                    >
+                      Reset MFA
+                    </ConfirmButton>
+                  ) : null}
                 </td>
               ) : null}
             </tr>
@@ -123,7 +144,18 @@ export function Groups() {
           {(groups.data ?? []).map((g) => (
             <tr key={g.name}>
               <td>{g.name}</td><td>{g.description}</td><td>{(g.members ?? []).join(", ")}</td>
-              {writable ? <td><button onClick={() => remove(g.name)} aria-label={`Delete group ${g.name}`}>Delete</button></td> : null}
+              {writable ? (
+                <td>
+                  <ConfirmButton
+                    ariaLabel={`Delete group ${g.name}`}
+                    question={`Delete group ${g.name}? Its ${(g.members ?? []).length} member(s) lose every role bound to the group.`}
+                    confirm="Yes, delete the group"
+                    onConfirm={() => remove(g.name)}
+                  >
+                    Delete
+                  </ConfirmButton>
+                </td>
+              ) : null}
             </tr>
           ))}
         </tbody>
@@ -174,7 +206,18 @@ export function Bindings() {
           {rows.map((b) => (
             <tr key={b.id} className={b.disabled ? "muted" : undefined}>
               <td>{b.environment}</td><td>{b.role}</td><td>{b.subject_kind} {b.subject}</td><td>{b.source}</td>
-              {writable ? <td><button onClick={() => remove(b.id)} aria-label={`Remove ${b.role} of ${b.subject} in ${b.environment}`}>Remove</button></td> : null}
+              {writable ? (
+                <td>
+                  <ConfirmButton
+                    ariaLabel={`Remove ${b.role} of ${b.subject} in ${b.environment}`}
+                    question={`Remove the ${b.role} role of ${b.subject_kind} ${b.subject} in ${b.environment}? They lose its permissions there at once.`}
+                    confirm="Yes, remove the role"
+                    onConfirm={() => remove(b.id)}
+                  >
+                    Remove
+                  </ConfirmButton>
+                </td>
+              ) : null}
             </tr>
           ))}
         </tbody>

@@ -2,6 +2,7 @@ import { useEffect, useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import { ApiProblem, problemOf, toProblem, type Problem } from "../api/problem";
 import { can } from "../auth/roles";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -9,7 +10,7 @@ import { readSse } from "../lib/sse";
 import { navigate, useLocation } from "../router";
 
 const TARGETS = ["podman", "kubernetes", "swarm"] as const;
-const DONE = new Set(["succeeded", "failed", "rejected", "plan_failed"]);
+const DONE = new Set(["succeeded", "failed", "rejected", "plan_failed", "cancelled"]);
 const STEPS = ["planning", "awaiting_approval", "approved", "applying", "succeeded"];
 
 export function Deployments({ env }: { env: string }) {
@@ -91,6 +92,12 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
       d.reload();
       onChange();
     });
+  const cancel = () =>
+    void act.run(async () => {
+      await call(api.POST("/api/v1/environments/{env}/deployments/{deployment_id}/cancel", { params: { path: { env, deployment_id: id } } }));
+      d.reload();
+      onChange();
+    });
   const rollback = () =>
     void act.run(async () => {
       const out = await call(api.POST("/api/v1/environments/{env}/deployments/{deployment_id}/rollback", { params: { path: { env, deployment_id: id } } }));
@@ -125,13 +132,39 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
       <div className="actions">
         {d.data.can_approve ? (
           <>
-            <button className="primary" onClick={() => decide(true)} disabled={act.busy}>Approve and apply</button>{" "}
-            <button className="danger" onClick={() => decide(false)} disabled={act.busy}>Reject</button>
+            <ConfirmButton
+              className="primary"
+              disabled={act.busy}
+              question={`Apply v${d.data.version} to ${d.data.target} now? The apply job starts at once and changes the live target.`}
+              confirm="Yes, approve and apply"
+              onConfirm={() => decide(true)}
+            >
+              Approve and apply
+            </ConfirmButton>{" "}
+            <ConfirmButton
+              className="danger"
+              disabled={act.busy}
+              question={`Reject deployment #${id}? It can never be approved afterwards; ${d.data.requested_by} would have to request it again.`}
+              confirm="Yes, reject"
+              onConfirm={() => decide(false)}
+            >
+              Reject
+            </ConfirmButton>
           </>
         ) : status === "awaiting_approval" && d.data.two_person_rule && can(access, "deploy:approve", env) ? (
           <p className="muted" data-testid="two-person-note">Awaiting approval by someone other than {d.data.requested_by} (two-person rule).</p>
         ) : null}
-        {DONE.has(status) && status !== "plan_failed" && status !== "rejected" && can(access, "deploy:request", env) ? (
+        {d.data.can_cancel ? (
+          <ConfirmButton
+            disabled={act.busy}
+            question={`Cancel your deployment #${id}? It will not be applied, and nobody can approve it any more.`}
+            confirm="Yes, cancel it"
+            onConfirm={cancel}
+          >
+            Cancel deployment
+          </ConfirmButton>
+        ) : null}
+        {DONE.has(status) && !["plan_failed", "rejected", "cancelled"].includes(status) && can(access, "deploy:request", env) ? (
           <button onClick={rollback} disabled={act.busy}>Roll back to v{d.data.version}</button>
         ) : null}
       </div>

@@ -4,6 +4,7 @@ import type { components } from "../api/schema";
 import { ProblemView } from "../components/ProblemView";
 import { useAction } from "../components/useAsync";
 import type { Api } from "../api/client";
+import { CopyButton, DownloadButton } from "../components/CopyButton";
 
 type Enrolment = components["schemas"]["MfaEnrollOut"];
 
@@ -42,6 +43,10 @@ export function MfaEnrolment({ api, onDone }: { api: Api; onDone: () => void }) 
             </li>
           ))}
         </ul>
+        <p>
+          <CopyButton text={recovery.join("\n")} label="Copy codes" />{" "}
+          <DownloadButton text={recovery.join("\n") + "\n"} filename="attonix-recovery-codes.txt" label="Download codes" />
+        </p>
         <button className="primary" onClick={onDone}>
           I have stored them
         </button>

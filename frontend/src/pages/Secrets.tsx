@@ -1,6 +1,7 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import { can } from "../auth/roles";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -28,6 +29,8 @@ export function Secrets({ env }: { env: string }) {
   const remove = (n: string) =>
     void act.run(async () => {
       await call(api.DELETE("/api/v1/environments/{env}/secrets/{name}", { params: { path: { env, name: n } } }));
+      // The banner says what happened last, never an earlier store.
+      setSaved(`Secret ${n} deleted.`);
       list.reload();
     });
   return (
@@ -43,7 +46,18 @@ export function Secrets({ env }: { env: string }) {
           {(list.data ?? []).map((s) => (
             <tr key={s.name}>
               <td>{s.name}</td><td>{s.keys.join(", ")}</td><td>{s.version}</td><td>{new Date(s.updated_at).toLocaleString()}</td><td>{s.updated_by}</td>
-              {writable ? <td><button onClick={() => remove(s.name)} aria-label={`Delete secret ${s.name}`}>Delete</button></td> : null}
+              {writable ? (
+                <td>
+                  <ConfirmButton
+                    ariaLabel={`Delete secret ${s.name}`}
+                    question={`Delete secret ${s.name} from ${env}? Its value is gone for good, and deployments that mount it fail until it is stored again.`}
+                    confirm="Yes, delete the secret"
+                    onConfirm={() => remove(s.name)}
+                  >
+                    Delete
+                  </ConfirmButton>
+                </td>
+              ) : null}
             </tr>
           ))}
           {!list.loading && (list.data ?? []).length === 0 ? <tr><td colSpan={6}>No secrets stored.</td></tr> : null}
