@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from attonix.errors import Error
+from attonix.render import _yaml
 
 Format = Literal["yaml", "yaml-multi", "json", "text"]
 MANIFEST = ".attonix-manifest.json"
@@ -67,7 +68,14 @@ class Artifact:
 
 
 def dump_yaml(doc: Any) -> str:
-    """Deterministic block-style YAML (insertion order kept, no aliases, wide lines)."""
+    """Deterministic block-style YAML (insertion order kept, no aliases, wide lines).
+
+    The specialised emitter (``render._yaml``) writes plain data; a document it does not
+    reproduce exactly goes through PyYAML, so the bytes are the same either way.
+    """
+    fast = _yaml.emit(doc)
+    if fast is not None:
+        return fast
     return str(
         yaml.dump(
             doc,
