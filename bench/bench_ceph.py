@@ -1,0 +1,97 @@
+"""Time plan and apply of many pools and buckets on a real Ceph (a throwaway one-mon, one-mgr,
+three-OSD cluster with a radosgw on loopback, started here as the tests do), then a no-op plan
+and destroy.
+
+    .venv/bin/python bench/bench_ceph.py [--pools 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "integration" / "ceph"))
+
+from _cluster import running
+
+from attonix.blueprint import load_bytes
+from attonix.deploy import EnvSecretSource
+from attonix.deploy.ceph import CephDriver
+
+SERVICES = 10
+
+
+def blueprint(n: int) -> str:
+    """``n`` object pools, one bucket with a quota on each, owned by ten services."""
+    pools = "".join(
+        f"        - {{name: pool-{i}, type: object, replicas: 3, min_size: 2,"
+        f" buckets: [{{name: bucket-{i:03d}, service: svc-{i % SERVICES}, quota: 10Mi}}]}}\n"
+        for i in range(n)
+    )
+    svcs = "".join(
+        f"    - {{name: svc-{i}, cluster: pods, image: localhost/x:1, replicas: 1,"
+        f" ports: [{{name: http, port: 8080}}]}}\n"
+        for i in range(SERVICES)
+    )
+    return f"""
+apiVersion: attonix.io/v1
+kind: DataCenter
+metadata: {{name: bench, environment: bench, domain: bench.example.com}}
+hosts: [{{name: node-1, address: 127.0.0.1, zone: a, rack: r, roles: [compute, storage]}}]
+orchestration:
+  clusters: [{{name: pods, kind: podman, workers: [node-1]}}]
+security:
+  tls: {{ca: {{name: ca, common_name: CA}}}}
+storage:
+  ceph:
+    - name: store
+      mode: hosts
+      hosts: [node-1]
+      pools:
+{pools}services:
+  backend:
+{svcs}"""
+
+
+def main() -> None:
+    """Start the cluster, plan, apply, plan again, destroy; print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pools", type=int, default=50)
+    args = parser.parse_args()
+    bp = load_bytes(blueprint(args.pools)).blueprint
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    with running() as cluster:
+        state = Path(tempfile.mkdtemp(prefix="attonix-bench-ceph-"))
+        (state / "connections.yaml").write_text(
+            f"ceph:\n  store: {{conf: {cluster.conf}, keyring: {cluster.keyring},"
+            f" rgw_url: '{cluster.rgw_url}'}}\n"
+        )
+        os.environ["ATTONIX_CONNECTIONS"] = str(state / "connections.yaml")
+        drv = CephDriver(bp, cluster="store", secrets=EnvSecretSource([], environ={}), state=state)
+        t = time.perf_counter()
+        plan = drv.plan()
+        t_plan = time.perf_counter() - t
+        t = time.perf_counter()
+        result = drv.apply(plan)
+        t_apply = time.perf_counter() - t
+        assert result.ok, result.error
+        t = time.perf_counter()
+        assert drv.plan().is_empty
+        t_noop = time.perf_counter() - t
+        t = time.perf_counter()
+        assert drv.destroy().ok
+        t_destroy = time.perf_counter() - t
+    print(
+        f"ceph: {args.pools} pools + {args.pools} buckets, {len(plan.changes)} objects: "
+        f"plan {t_plan:.1f} s, apply (incl. verifying plan) {t_apply:.1f} s, "
+        f"no-op plan {t_noop:.1f} s, destroy {t_destroy:.1f} s"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
