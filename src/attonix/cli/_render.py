@@ -75,10 +75,13 @@ def build(
     return list(fn(blueprint, **options))
 
 
-def _summary(artifacts: list[Artifact], out: str) -> str:
+def _summary(artifacts: list[Artifact], out: str, written: int) -> str:
     tops = Counter(a.path.split("/", 1)[0] for a in artifacts)
     parts = ", ".join(f"{top} ({n} file{'s' if n != 1 else ''})" for top, n in sorted(tops.items()))
-    return f"wrote {len(artifacts)} file{'s' if len(artifacts) != 1 else ''} to {out}: {parts}"
+    n = len(artifacts)
+    if written == n:
+        return f"wrote {n} file{'s' if n != 1 else ''} to {out}: {parts}"
+    return f"wrote {written} of {n} files to {out} ({n - written} unchanged): {parts}"
 
 
 def render(
@@ -173,8 +176,8 @@ def render(
         return
     from attonix.render import write_artifacts  # noqa: PLC0415
 
-    guarded(write_artifacts)(artifacts, Path(out_dir))
-    stdout().print(_summary(artifacts, out_dir), markup=False)
+    written = guarded(write_artifacts)(artifacts, Path(out_dir))
+    stdout().print(_summary(artifacts, out_dir, len(written)), markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -107,7 +107,9 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     Every file is serialised before anything is written and each file is replaced atomically,
     so a failure never leaves a half-written file. The manifest (``.attonix-manifest.json``)
     records which target wrote which file, so rendering one target never removes another
-    target's files from a shared directory. Files Attonix did not write are left alone.
+    target's files from a shared directory. Files Attonix did not write are left alone. A file
+    that already holds exactly its new content is not rewritten (nor is the manifest), so a
+    re-render with no change writes nothing. Returns the files written.
     """
     root = Path(out_dir)
     texts: dict[str, str] = {}
@@ -129,6 +131,8 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     written: list[Path] = []
     for rel, text in sorted(texts.items()):
         dest = root / rel
+        if _unchanged(dest, text):
+            continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(dest, text)
         written.append(dest)
@@ -147,8 +151,22 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     for rel, target in owners.items():
         manifest.setdefault(target, set()).add(rel)
     doc = {"version": 2, "targets": {k: sorted(v) for k, v in sorted(manifest.items())}}
-    _atomic_write(root / MANIFEST, json.dumps(doc, indent=1) + "\n")
+    manifest_text = json.dumps(doc, indent=1) + "\n"
+    if not _unchanged(root / MANIFEST, manifest_text):
+        _atomic_write(root / MANIFEST, manifest_text)
     return written
+
+
+def _unchanged(dest: Path, text: str) -> bool:
+    """Whether ``dest`` is a file that already holds exactly ``text`` (then it is not rewritten,
+    so its mtime, and whatever watches it, sees no change)."""
+    data = text.encode("utf-8")
+    try:
+        if not dest.is_file() or dest.is_symlink() or dest.stat().st_size != len(data):
+            return False
+        return dest.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _remove_empty_parents(directory: Path, root: Path) -> None:

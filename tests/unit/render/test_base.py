@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,43 @@ def test_output_must_be_a_directory(tmp_path: Path) -> None:
     f.write_text("")
     with pytest.raises(RenderError, match="not a directory"):
         write_artifacts([Artifact("t", "x", "a", "text")], f)
+
+
+def _age(root: Path) -> dict[Path, int]:
+    """Set every file below ``root`` an hour into the past; return the mtimes (ns)."""
+    stamps = {}
+    for f in root.rglob("*"):
+        if f.is_file():
+            past = f.stat().st_mtime_ns - 3_600_000_000_000
+            os.utime(f, ns=(past, past))
+            stamps[f] = past
+    return stamps
+
+
+def test_a_re_render_with_no_change_writes_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    arts = [
+        Artifact("t", "a/one.yaml", {"a": 1, "b": ["x", "yes"]}),
+        Artifact("t", "two.txt", "hi", "text"),
+        Artifact("u", "three.json", {"c": None}, "json"),
+    ]
+    assert len(write_artifacts(arts, out)) == 3
+    before = _age(out)
+    assert (out / MANIFEST) in before
+    assert write_artifacts(arts, out) == []
+    assert {f: f.stat().st_mtime_ns for f in before} == before
+    # one changed file: only it is rewritten; the manifest (same paths) is not
+    changed = [arts[0], Artifact("t", "two.txt", "changed", "text"), arts[2]]
+    assert write_artifacts(changed, out) == [out / "two.txt"]
+    assert (out / "two.txt").read_text() == "changed\n"
+    assert (out / "a" / "one.yaml").stat().st_mtime_ns == before[out / "a" / "one.yaml"]
+    assert (out / MANIFEST).stat().st_mtime_ns == before[out / MANIFEST]
+
+
+def test_a_file_edited_by_hand_is_rewritten(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    arts = [Artifact("t", "one.yaml", {"a": 1})]
+    write_artifacts(arts, out)
+    (out / "one.yaml").write_text("a: 2\n")  # same size, other content
+    assert write_artifacts(arts, out) == [out / "one.yaml"]
+    assert (out / "one.yaml").read_text() == "a: 1\n"

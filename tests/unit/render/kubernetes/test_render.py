@@ -283,6 +283,9 @@ def test_cli_writes_tree_and_prunes(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "wrote 118 files" in res.output and "k8s-prod" in res.output
+    res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "k8s", "--output-dir", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "wrote 0 of 118 files" in res.output and "(118 unchanged)" in res.output
     stale.write_text("x")
     manifest = json.loads((out / ".attonix-manifest.json").read_text())
     manifest["targets"]["kubernetes"].append("k8s-prod/old.yaml")
