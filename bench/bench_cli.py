@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,11 +36,16 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def wall(argv: list[str]) -> float:
-    """Seconds from spawn to exit of one process (its output discarded)."""
+def wall(argv: list[str]) -> tuple[float, float]:
+    """Seconds from spawn to exit of one process, and the CPU seconds (user + system) it used
+    (less sensitive than wall time to what else the machine is doing)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -48,16 +54,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for argv in COMMANDS.values():
         wall(argv)  # warm the file cache and the bytecode
     before = os.getloadavg()[0]
     for _ in range(args.runs):
         for name, argv in COMMANDS.items():  # interleaved: same load for every command
-            times[name].append(wall(argv))
+            elapsed, cpu = wall(argv)
+            times[name].append(elapsed)
+            cpus[name].append(cpu)
     after = os.getloadavg()[0]
-    print(f"{'command':46} {'median':>8} {'best':>8}")
+    print(f"{'command':46} {'wall median':>12} {'wall best':>10} {'cpu median':>11}")
     for name, values in times.items():
-        print(f"{name:46} {statistics.median(values):8.3f} {min(values):8.3f}")
+        print(
+            f"{name:46} {statistics.median(values):12.3f} {min(values):10.3f} "
+            f"{statistics.median(cpus[name]):11.3f}"
+        )
     print(
         f"runs: {args.runs}; load average {before:.2f} before, {after:.2f} after; "
         f"{os.cpu_count()} cores"
