@@ -24,6 +24,7 @@ Ctrl-C (``scripts/ha-harness.sh`` runs the fault-injection suite).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import os
@@ -335,6 +336,8 @@ class Cluster:
             "ATTONIX_DATABASE_URL": self.database_url,
             "ATTONIX_SIGNING_KEY": SIGNING_KEY,
             "ATTONIX_KEK": KeyRing.generate_line("ha"),
+            # Every replica chains the audit trail with the same key, as they share the KEK.
+            "ATTONIX_AUDIT_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "ATTONIX_RUN_WORKERS": "false",
             "ATTONIX_AUTO_MIGRATE": "false",
             "ATTONIX_TRUSTED_PROXIES": '["127.0.0.1"]',
@@ -585,6 +588,7 @@ class Cluster:
             database_url=self.database_url,
             signing_key=SIGNING_KEY,
             kek=self.env["ATTONIX_KEK"],
+            audit_key=self.env["ATTONIX_AUDIT_KEY"],
             data_dir=self.root / "cli",
             run_workers=False,
         )

@@ -54,7 +54,8 @@ export interface paths {
         };
         /**
          * Verify Audit
-         * @description Recompute the hash chain; name every edited or deleted entry.
+         * @description Recompute the MAC chain and check it against the signed checkpoints kept outside the
+         *     database; name every edited, deleted or re-sealed entry and a cut-off end.
          */
         get: operations["verify_audit"];
         put?: never;
@@ -1144,12 +1145,20 @@ export interface components {
         AuditVerifyOut: {
             /** Checked */
             checked: number;
+            /**
+             * Checkpoints
+             * @description Signed checkpoints checked against the chain.
+             * @default 0
+             */
+            checkpoints: number;
             /** Ok */
             ok: boolean;
             /** Problems */
             problems: {
                 [key: string]: unknown;
             }[];
+            /** Warnings */
+            warnings?: string[];
         };
         /**
          * BindingIn

@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users, name="users", rich_help_panel="Central Server")
     audit = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
     audit.command("verify")(audit_verify)
+    audit.command("checkpoint")(audit_checkpoint)
+    audit.command("adopt")(audit_adopt)
+    audit.command("new-key")(audit_new_key)
     audit.command("export")(audit_export)
     app.add_typer(audit, name="audit", rich_help_panel="Central Server")
     vault = typer.Typer(help="The secrets vault's keys.", no_args_is_help=True)
@@ -368,24 +371,91 @@ def users_unlock(name: str = typer.Argument(..., metavar="NAME")) -> None:
 
 
 @guarded
-def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 and name each edited or deleted entry.
+def audit_verify(
+    checkpoints: Path | None = typer.Option(
+        None,
+        "--checkpoints",
+        help="Signed checkpoints to check the chain against "
+        "(default: ATTONIX_AUDIT_CHECKPOINT_FILE, DATA_DIR/audit-checkpoints.jsonl).",
+    ),
+) -> None:
+    """Recompute the MAC chain and check it against the signed checkpoints kept outside the
+    database; exit 1 and name each edited, deleted or re-sealed entry and a cut-off end.
 
     \b
     Examples:
       attonix audit verify
+      attonix audit verify --checkpoints /var/log/attonix/audit-checkpoints.jsonl
+    """
+    from attonix.server import audit  # noqa: PLC0415
+
+    settings = _settings()
+    ctx = _ctx(settings)
+    with ctx.db.session() as s:
+        result = audit.verify(s, checkpoint_file=checkpoints or settings.checkpoint_path())
+    for w in result.warnings:
+        stderr().print(f"warning: {w}", markup=False)
+    if result.ok:
+        stdout().print(
+            f"audit chain intact: {result.checked} entries, {result.checkpoints} checkpoint(s)"
+        )
+        return
+    for p in result.problems:
+        stderr().print(f"entry {p['seq']}: {p['problem']}", markup=False)
+    fail(f"the audit chain is broken ({len(result.problems)} problem(s))", code=EXIT_FINDINGS)
+
+
+@guarded
+def audit_new_key() -> None:
+    """Print a new audit key (32 random bytes, base64url) for ATTONIX_AUDIT_KEY on every
+    replica; keep it with the key-encryption keys, never in the database.
+
+    \b
+    Examples:
+      attonix audit new-key
+    """
+    import base64  # noqa: PLC0415
+    import secrets  # noqa: PLC0415
+
+    stdout().print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(), markup=False)
+
+
+@guarded
+def audit_adopt() -> None:
+    """Re-seal, once, an audit chain written before keyed chaining, after checking it is
+    intact (needs the audit key; recorded as audit.adopt with the old head).
+
+    \b
+    Examples:
+      attonix audit adopt
     """
     from attonix.server import audit  # noqa: PLC0415
 
     ctx = _ctx(_settings())
     with ctx.db.session() as s:
-        result = audit.verify(s)
-    if result.ok:
-        stdout().print(f"audit chain intact: {result.checked} entries")
+        count = audit.adopt(s, _system())
+    stdout().print(f"{count} entries re-sealed with the audit key")
+
+
+@guarded
+def audit_checkpoint() -> None:
+    """Sign the audit chain's head now and append it to the checkpoint file (the server also
+    does so every ATTONIX_AUDIT_CHECKPOINT_SECONDS).
+
+    \b
+    Examples:
+      attonix audit checkpoint
+    """
+    from attonix.server import audit  # noqa: PLC0415
+
+    settings = _settings()
+    ctx = _ctx(settings)
+    with ctx.db.session() as s:
+        cp = audit.take_checkpoint(s, path=settings.checkpoint_path())
+    if cp is None:
+        stdout().print("the audit chain is empty: no checkpoint")
         return
-    for p in result.problems:
-        stderr().print(f"entry {p['seq']}: {p['problem']}")
-    fail(f"the audit chain is broken ({len(result.problems)} problem(s))", code=EXIT_FINDINGS)
+    stdout().print(f"checkpoint of entry {cp.seq} appended to {settings.checkpoint_path()}")
 
 
 @guarded

@@ -1,27 +1,65 @@
-"""The audit trail: an append-only, hash-chained log written in the same transaction as the change.
+"""The audit trail: an append-only, MAC-chained log written in the same transaction as the change.
 
-Each row's ``hash`` is SHA-256 over its canonical content and the previous row's hash; the
-single ``audit_head`` row holds the last sequence number and hash. Appending locks the head
-row (``SELECT … FOR UPDATE``; the write lock taken at BEGIN on SQLite), so concurrent writers
-never fork the chain. ``verify`` recomputes everything and names each edited, deleted or
-reordered row.
+Each row's ``hash`` is an HMAC-SHA-256, under a key derived from the audit key, over its
+canonical content and the previous row's ``hash``; the single ``audit_head`` row holds the last
+sequence number and MAC. The audit key lives beside the vault's key-encryption keys, never in
+the database, so someone who can only write the database cannot re-seal an edited chain.
+Appending locks the head row (``SELECT … FOR UPDATE``; the write lock taken at BEGIN on
+SQLite), so concurrent writers never fork the chain. ``verify`` recomputes everything, names
+each edited, deleted or reordered row, and checks the signed checkpoints kept outside the
+database (``audit_checkpoints``), which reveal truncation and re-sealing by a key holder.
+
+Rows written before keyed chaining (``keyed`` false) carry a plain SHA-256; they are accepted
+only as the chain's prefix and reported as a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attonix.errors import Error
+from attonix.server import audit_checkpoints
 from attonix.server.db.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
+#: Where ``Database`` sessions carry the audit key (set once by ``build_context``).
+KEY_INFO = "audit_key"
+
+
+class AuditKeyMissing(Error):
+    """A session without the audit key tried to write or check the chain."""
+
+
+def chain_key(master: bytes) -> bytes:
+    """The key entries are chained with (derived, so checkpoints use another)."""
+    return hmac.new(master, b"attonix-audit-chain", hashlib.sha256).digest()
+
+
+def checkpoint_key(master: bytes) -> bytes:
+    """The key checkpoints are signed with."""
+    return hmac.new(master, b"attonix-audit-checkpoint", hashlib.sha256).digest()
+
+
+def session_key(session: Session) -> bytes:
+    """The audit key the session was opened with."""
+    key = session.info.get(KEY_INFO)
+    if callable(key):
+        key = key()
+    if not isinstance(key, bytes):
+        raise AuditKeyMissing(
+            "this database session has no audit key", hint="Open it through build_context."
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -63,21 +101,24 @@ def _canonical(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """Recompute the hash an entry should carry."""
-    return hashlib.sha256(
-        _canonical(
-            seq=entry.seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            target=entry.target,
-            source_ip=entry.source_ip,
-            outcome=entry.outcome,
-            detail=entry.detail or {},
-            prev_hash=entry.prev_hash,
-        )
-    ).hexdigest()
+def entry_hash(entry: AuditEntry, key: bytes | None = None) -> str:
+    """Recompute the MAC an entry should carry (a plain SHA-256 for a pre-keyed entry)."""
+    content = _canonical(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        target=entry.target,
+        source_ip=entry.source_ip,
+        outcome=entry.outcome,
+        detail=entry.detail or {},
+        prev_hash=entry.prev_hash,
+    )
+    if not entry.keyed:
+        return hashlib.sha256(content).hexdigest()
+    if key is None:
+        raise AuditKeyMissing("a keyed audit entry needs the audit key to be checked")
+    return hmac.new(chain_key(key), content, hashlib.sha256).hexdigest()
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +137,7 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry in ``session``'s transaction (it commits or rolls back with the change)."""
+    key = session_key(session)
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()
@@ -114,8 +156,9 @@ def record(
         outcome=outcome,
         detail=_jsonable(detail or {}),
         prev_hash=head.hash,
+        keyed=True,
     )
-    entry.hash = entry_hash(entry)
+    entry.hash = entry_hash(entry, key)
     session.add(entry)
     head.seq, head.hash = entry.seq, entry.hash
     session.flush()
@@ -129,6 +172,8 @@ class VerifyResult:
     ok: bool = True
     checked: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checkpoints: int = 0
 
     def add(self, seq: int, problem: str) -> None:
         """Note a broken link at ``seq``."""
@@ -156,12 +201,17 @@ def iter_entries(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]
         last = rows[-1].seq
 
 
-def verify(session: Session) -> VerifyResult:
-    """Recompute the chain; report every edited, deleted or inserted row by sequence number."""
+def verify(session: Session, *, checkpoint_file: Path | None = None) -> VerifyResult:
+    """Recompute the chain; report every edited, deleted or inserted row by sequence number,
+    and every disagreement with the signed checkpoints in ``checkpoint_file``."""
+    key = session_key(session)
     result = VerifyResult()
     expected_seq, prev = 1, GENESIS
+    unkeyed: list[int] = []
     for entry in iter_entries(session):
         result.checked += 1
+        if not entry.keyed:
+            unkeyed.append(entry.seq)
         if entry.seq != expected_seq:
             missing = (
                 f"{expected_seq}"
@@ -171,7 +221,7 @@ def verify(session: Session) -> VerifyResult:
             result.add(expected_seq, f"entries {missing} were deleted")
         if entry.prev_hash != prev:
             result.add(entry.seq, "does not link to the previous entry (a row before it changed)")
-        if entry_hash(entry) != entry.hash:
+        if not hmac.compare_digest(entry_hash(entry, key), entry.hash):
             result.add(entry.seq, "content was edited after it was written")
         expected_seq, prev = entry.seq + 1, entry.hash
     head = session.get(AuditHead, 1)
@@ -181,7 +231,55 @@ def verify(session: Session) -> VerifyResult:
             result.add(last_seq + 1, f"the last {head.seq - last_seq} entries were deleted")
         else:
             result.add(head.seq, "the chain head does not match the last entry")
+    if unkeyed:
+        # Anyone can compute a plain hash: such an entry proves nothing.
+        result.add(
+            unkeyed[0],
+            f"{len(unkeyed)} entries carry no keyed MAC (written before keyed chaining, or "
+            "re-sealed without the key); if they predate the upgrade, run `attonix audit adopt`",
+        )
+    if checkpoint_file is not None:
+        found, unreadable = audit_checkpoints.read(checkpoint_file)
+        result.checkpoints = len(found)
+        for p in unreadable + audit_checkpoints.check(session, found, key=checkpoint_key(key)):
+            result.add(p["seq"], p["problem"])
+        if not found:
+            result.warnings.append(f"no checkpoint in {checkpoint_file} yet")
     return result
+
+
+def adopt(session: Session, actor: Actor) -> int:
+    """Re-seal a chain written before keyed chaining with the audit key, once, after checking
+    it is intact; return how many entries were re-sealed. Refused when the chain is broken."""
+    key = session_key(session)
+    before = verify(session)
+    broken = [p for p in before.problems if "keyed MAC" not in p["problem"]]
+    if broken:
+        raise AuditBroken(f"the chain is broken; nothing was re-sealed: {broken[:3]}")
+    count, prev = 0, GENESIS
+    legacy_head = ""
+    for entry in iter_entries(session):
+        if not entry.keyed:
+            legacy_head = entry.hash
+        entry.prev_hash, entry.keyed = prev, True
+        entry.hash = entry_hash(entry, key)
+        prev = entry.hash
+        count += 1
+    head = session.get(AuditHead, 1)
+    if head is not None:
+        head.hash = prev
+    session.flush()
+    record(session, actor, "audit.adopt", detail={"entries": count, "legacy_head": legacy_head})
+    return count
+
+
+class AuditBroken(Error):
+    """The audit chain does not verify."""
+
+
+def take_checkpoint(session: Session, *, path: Path) -> audit_checkpoints.Checkpoint | None:
+    """Sign the chain's head and append it to ``path`` (outside the database) and the log."""
+    return audit_checkpoints.take(session, key=checkpoint_key(session_key(session)), path=path)
 
 
 def to_dict(entry: AuditEntry) -> dict[str, Any]:

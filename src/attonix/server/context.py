@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from attonix.server import audit
 from attonix.server.db.engine import Database, make_database
 from attonix.server.security.envelope import KeyRing
 from attonix.server.security.tokens import AccessClaims, TokenSigner, hash_token
@@ -77,6 +78,10 @@ def build_context(settings: Settings, *, db: Database | None = None) -> ServerCo
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    # Every session of this database carries the audit key (audit.record and audit.verify
+    # read it there); it never goes into the database.
+    # Resolved on first use, so building an app to print its OpenAPI document creates no key.
+    database.sessions.configure(info={audit.KEY_INFO: functools.cache(settings.resolve_audit_key)})
     signer = TokenSigner(
         settings.resolve_signing_key().encode(),
         issuer=settings.issuer,

@@ -147,7 +147,7 @@ def reap_stale(ctx: ServerContext) -> int:
         return int(getattr(retried, "rowcount", 0) or 0) + int(getattr(failed, "rowcount", 0) or 0)
 
 
-PERIODIC = {"pki.rotate": "pki_rotate_seconds"}
+PERIODIC = {"pki.rotate": "pki_rotate_seconds", "audit.checkpoint": "audit_checkpoint_seconds"}
 
 
 def schedule_periodic(ctx: ServerContext) -> list[str]:

@@ -309,6 +309,8 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     checked: int
     problems: list[dict[str, Any]]
+    warnings: list[str] = Field(default_factory=list)
+    checkpoints: int = Field(0, description="Signed checkpoints checked against the chain.")
 
 
 class IdentityDrift(BaseModel):

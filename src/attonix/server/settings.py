@@ -7,6 +7,7 @@ else running (SQLite and key files under the user's data directory).
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -60,6 +61,19 @@ class Settings(BaseSettings):
     )
     kek_file: Path | None = Field(
         None, description="File with key-encryption keys; default data_dir/kek (created)."
+    )
+    audit_key: SecretStr | None = Field(
+        None,
+        description="Key of the audit chain's MAC and checkpoint signatures (base64url, 32 "
+        "bytes); default: the file audit.key beside the key-encryption-key file (created).",
+    )
+    audit_checkpoint_file: Path | None = Field(
+        None,
+        description="Where signed audit checkpoints are appended, outside the database; "
+        "default data_dir/audit-checkpoints.jsonl.",
+    )
+    audit_checkpoint_seconds: int = Field(
+        300, ge=10, description="How often a signed checkpoint of the audit chain is taken."
     )
     signing_key: SecretStr | None = Field(
         None, description="Access-token signing key; default data_dir/signing.key (created)."
@@ -162,6 +176,29 @@ class Settings(BaseSettings):
     def kek_path(self) -> Path:
         """The key-encryption-key file in use."""
         return self.kek_file or self.data_dir / "kek"
+
+    def checkpoint_path(self) -> Path:
+        """The file signed audit checkpoints are appended to."""
+        return self.audit_checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
+
+    def resolve_audit_key(self) -> bytes:
+        """The audit key: configured, else read (or created once) beside the KEK file."""
+        if self.audit_key is not None:
+            text = self.audit_key.get_secret_value().strip()
+        else:
+            path = self.kek_path().with_name("audit.key")
+            if not path.exists():
+                write_private(path, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            if path.stat().st_mode & 0o077:
+                raise ValueError(f"{path} is readable by others: chmod 600 it")
+            text = path.read_text(encoding="utf-8").strip()
+        try:
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError:
+            key = b""
+        if len(key) < 32:
+            raise ValueError("the audit key must be 32 bytes or more, base64url")
+        return key
 
     def resolve_signing_key(self) -> str:
         """The token signing key: configured, else read (or created once) in data_dir."""

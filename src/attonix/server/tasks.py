@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from attonix.errors import Error
-from attonix.server import certificates, pipeline
+from attonix.server import audit, certificates, pipeline
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
@@ -148,9 +148,20 @@ def run_noop(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     return {"ok": True}
 
 
+def run_audit_checkpoint(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
+    """Sign the audit chain's head and append it outside the database (scheduled)."""
+    with ctx.db.session() as s:
+        cp = audit.take_checkpoint(s, path=ctx.settings.checkpoint_path())
+    if cp is None:
+        return {"checkpoint": None}
+    log(f"audit checkpoint: entry {cp.seq}")
+    return {"checkpoint": cp.seq}
+
+
 HANDLERS: dict[str, Handler] = {
     "deploy.plan": run_plan,
     "deploy.apply": run_apply,
     "pki.rotate": run_pki_rotate,
+    "audit.checkpoint": run_audit_checkpoint,
     "noop": run_noop,
 }

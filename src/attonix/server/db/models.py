@@ -249,6 +249,8 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC under the audit key (true), or a plain SHA-256 written before keyed chaining.
+    keyed: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class AuditHead(Base):
