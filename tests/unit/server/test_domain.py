@@ -202,7 +202,7 @@ def test_internal_ca_issues_and_renews_service_certificates(
     report = certificates.rotate(ctx, environment="prod", actor=Actor("test"), now=later)
     assert leaf in report.renewed and "ca" not in report.renewed
     queued = jobs.schedule_periodic(ctx)
-    assert queued == ["pki.rotate"] and jobs.schedule_periodic(ctx) == []
+    assert queued == ["pki.rotate", "audit.checkpoint"] and jobs.schedule_periodic(ctx) == []
     done = jobs.run_one(ctx, "w")
     assert done is not None and done.kind == "pki.rotate"
 

@@ -82,6 +82,7 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{E}/deployments"): PROD_OPERATORS,
     ("GET", f"{E}/deployments/{{deployment_id}}"): PROD_READERS,
     ("POST", f"{E}/deployments/{{deployment_id}}/decision"): PROD_OPERATORS,
+    ("POST", f"{E}/deployments/{{deployment_id}}/cancel"): PROD_OPERATORS,
     ("POST", f"{E}/deployments/{{deployment_id}}/rollback"): PROD_OPERATORS,
     ("GET", f"{E}/deployments/{{deployment_id}}/jobs"): PROD_READERS,
     ("GET", f"{E}/deployments/{{deployment_id}}/logs"): PROD_READERS,
