@@ -199,7 +199,7 @@ def commands(
         return scan_commands() if images else ("make scan",)
     if stage == "check":
         return (
-            f"attonix check {bpf} --fail-on medium --format sarif -o {SARIF_FILE}",
+            f"attonix check {bpf} --fail-on medium -o sarif --output-file {SARIF_FILE}",
             *_render_commands(targets),
         )
     if stage == "render":
@@ -213,7 +213,8 @@ def commands(
 
 def _render_commands(targets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(
-        f"attonix render {BLUEPRINT_FILE} --target {t} -o {RENDER_DIR}/{t}" for t in targets
+        f"attonix render {BLUEPRINT_FILE} --target {t} --output-dir {RENDER_DIR}/{t}"
+        for t in targets
     ) or (f"attonix validate {BLUEPRINT_FILE}",)
 
 

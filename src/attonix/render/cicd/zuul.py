@@ -427,7 +427,7 @@ def playbooks() -> dict[str, list[dict[str, Any]]]:
                     {
                         "name": "Policy gate",
                         "ansible.builtin.shell": f"attonix check {BLUEPRINT_FILE} --fail-on medium "
-                        f"--format sarif -o {SARIF_FILE}",
+                        f"-o sarif --output-file {SARIF_FILE}",
                         "args": {"chdir": workdir},
                     },
                     {
@@ -439,7 +439,7 @@ def playbooks() -> dict[str, list[dict[str, Any]]]:
                                 BLUEPRINT_FILE,
                                 "--target",
                                 "{{ item }}",
-                                "-o",
+                                "--output-dir",
                                 RENDER_DIR + "/{{ item }}",
                             ],
                             "chdir": workdir,

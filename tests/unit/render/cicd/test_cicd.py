@@ -79,7 +79,7 @@ def test_gitlab_deploy_needs_the_gate_and_is_serialised(example: Blueprint) -> N
     assert doc["deploy"]["rules"][-1] == {"if": '$CI_COMMIT_BRANCH == "main"'}
     gate = doc["attonix-check"]
     assert gate["script"][0] == (
-        "attonix check datacenter.yaml --fail-on medium --format sarif -o attonix.sarif"
+        "attonix check datacenter.yaml --fail-on medium -o sarif --output-file attonix.sarif"
     )
     assert gate["artifacts"]["when"] == "always" and "attonix.sarif" in gate["artifacts"]["paths"]
 
@@ -144,7 +144,7 @@ def test_zuul_deploy_job_depends_on_gate_and_uses_secrets_by_name(example: Bluep
     )
     assert jobs["attonix-check"]["run"] == "playbooks/attonix-check.yaml"
     gate_play = files["zuul/playbooks/attonix-check.yaml"][0]["tasks"][0]
-    assert "--fail-on medium --format sarif" in gate_play["ansible.builtin.shell"]
+    assert "--fail-on medium -o sarif --output-file" in gate_play["ansible.builtin.shell"]
     project = files["zuul/zuul.d/projects.yaml"][0]["project"]
     assert project["name"] == "attonixcorp/attonix"
     deploy_jobs = project["deploy"]["jobs"]
