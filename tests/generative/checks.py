@@ -45,13 +45,9 @@ HERE = Path(__file__).resolve().parent
 INTEGRATION = ROOT / "tests" / "integration" / "cicd"
 #: The shared test data (operator CRDs); ATTONIX_SHARED_DIR overrides ``../shared``.
 SHARED = Path(os.environ.get("ATTONIX_SHARED_DIR", ROOT.parent / "shared"))
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 ops@lab"
 #: Options a target needs to render everything it can.
 #: (Kubernetes output is validated here, against the CRDs too, so not twice.)
-OPTIONS: dict[str, dict[str, Any]] = {
-    "cloud-init": {"admin_ssh_keys": [SSH_KEY]},
-    "kubernetes": {"validate": False},
-}
+OPTIONS: dict[str, dict[str, Any]] = {"kubernetes": {"validate": False}}
 
 
 @dataclass(frozen=True)

@@ -444,6 +444,9 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
                 vol["pool"] = draw(st.sampled_from(claimable))
             w["volumes"] = [vol]
             w["stateful"] = True
+            if kind == "swarm":  # a local volume lives on one node: one replica there
+                w["replicas"] = min(w["replicas"], 1)
+                w.pop("autoscaling", None)
             w["name"] = name = name[:STATEFULSET_MAX].rstrip("-")  # its pods' revision label
             if kind == "swarm":  # a local volume lives on one node: one replica there
                 w["replicas"] = min(w["replicas"], 1)
