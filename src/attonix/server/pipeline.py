@@ -14,6 +14,7 @@ from attonix.blueprint import Loaded, load_bytes
 from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver
 from attonix.deploy import converge as converge_driver
 from attonix.deploy.base import Plan, ServiceStatus
+from attonix.deploy.converging import endpoint_of
 from attonix.policy import check
 from attonix.policy.components import workloads
 from attonix.render.base import Artifact
@@ -73,9 +74,13 @@ def driver(
     return get_driver(target, loaded.blueprint, cluster=cluster, secrets=secrets)
 
 
-def plan(loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None) -> Plan:
-    """What applying ``target`` would change on the live engine (changes nothing)."""
-    return driver(loaded, target, secrets=secrets, cluster=cluster).plan()
+def plan(
+    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+) -> tuple[Plan, str]:
+    """What applying ``target`` would change on the live engine (changes nothing), and the
+    endpoint that engine is, in words (shown with the plan before anyone approves it)."""
+    drv = driver(loaded, target, secrets=secrets, cluster=cluster)
+    return drv.plan(), endpoint_of(drv)
 
 
 def status(

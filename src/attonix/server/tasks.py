@@ -75,12 +75,12 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         log(f"check: {len(found)} finding(s)")
         artifacts = pipeline.render_target(loaded, d.target)
         log(f"render: {len(artifacts)} artifact(s) for {d.target}")
-        plan = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
-        summary = plan.to_dict()
+        plan, endpoint = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
+        summary = {**plan.to_dict(), "endpoint": endpoint}
         for line in pipeline.plan_lines(plan):
             log(line)
         counts = ", ".join(f"{n} {a}" for a, n in summary["counts"].items() if n)
-        log(f"plan: {plan.target} cluster {plan.cluster}: {counts or 'no resources'}")
+        log(f"plan: {plan.target} cluster {plan.cluster} ({endpoint}): {counts or 'no resources'}")
     except Exception as exc:
         # Whatever went wrong (an engine down, a driver this target lacks, a secret missing
         # from the vault), the deployment must not stay "planning" forever.

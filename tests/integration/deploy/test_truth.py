@@ -152,7 +152,6 @@ class Server:
             source=source,
             filename="truth.yaml",
             actor=Actor("olga"),
-            reconcile_identity=False,
         )
         self.version += 1
         dep = deployments.request(
@@ -255,6 +254,10 @@ def test_cli_and_server_share_the_converge_path(world: tuple[Cli, Server], targe
     )
     final, lines = server.deploy(source, target)
     assert final == "succeeded", lines
+    # the plan names the engine it touches, before anyone approves it
+    assert any(
+        line.startswith(f"plan: {target} cluster ") and "(the local " in line for line in lines
+    )
     assert "apply: wait for the engine to converge" in lines
     assert "apply: verify that every service is converged" in lines
     # The CLI, on the server's result, finds nothing to change and verifies the same way.
