@@ -413,7 +413,10 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             w["min_available"] = draw(st.integers(0, 2))
         on_podman = any(c["kind"] == "podman" and c["name"] == w["cluster"] for c in cls)
         if ports and draw(st.booleans()):
-            w["expose"] = {"host": f"{name[:50]}.apps.example.com", "tls": draw(st.booleans())}
+            w["expose"] = {
+                "host": f"{name[:50].rstrip('-')}.apps.example.com",
+                "tls": draw(st.booleans()),
+            }
             if on_podman:  # ports published on the host: one replica per host
                 w["replicas"] = min(w["replicas"], 1)
                 w.pop("autoscaling", None)
