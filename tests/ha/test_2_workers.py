@@ -94,13 +94,16 @@ def _pods() -> list[str]:
 
 
 def _destroy(ha: harness.Cluster) -> None:
-    os.environ.setdefault("ATTONIX_STATE_DIR", ha.env["ATTONIX_STATE_DIR"])
     from attonix.deploy import get_driver
     from attonix.deploy.secrets import EnvSecretSource
     from attonix.server import pipeline
 
     bp = pipeline.load(DEPLOY.read_text(encoding="utf-8"), filename=DEPLOY.name).blueprint
-    get_driver("podman", bp, secrets=EnvSecretSource(bp.security.secrets, environ={})).destroy()
+    # The harness's state directory for this call only: left in the environment it would
+    # outlive the harness and become every later test's state directory.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTONIX_STATE_DIR", ha.env["ATTONIX_STATE_DIR"])
+        get_driver("podman", bp, secrets=EnvSecretSource(bp.security.secrets, environ={})).destroy()
 
 
 class Api:

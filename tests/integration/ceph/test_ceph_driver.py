@@ -8,6 +8,7 @@ an object Attonix did not create, destroy with a decoy left alone.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -32,22 +33,23 @@ def blueprint() -> Blueprint:
 @pytest.fixture(scope="module")
 def driver(
     tmp_path_factory: pytest.TempPathFactory, ceph_cluster: CephCluster, blueprint: Blueprint
-) -> CephDriver:
+) -> Iterator[CephDriver]:
     state = tmp_path_factory.mktemp("cephstate")
     (state / "connections.yaml").write_text(
         "ceph:\n  store:\n"
         f"    conf: {ceph_cluster.conf}\n    keyring: {ceph_cluster.keyring}\n"
         f"    rgw_url: {ceph_cluster.rgw_url}\n"
     )
-    import os
-
-    os.environ["ATTONIX_CONNECTIONS"] = str(state / "connections.yaml")
-    return CephDriver(
-        blueprint,
-        cluster="store",
-        secrets=EnvSecretSource(blueprint.security.secrets, environ={}),
-        state=state,
-    )
+    # Only for this module: a connections file left in the environment would point every
+    # later test's drivers at this (by then stopped) cluster's file.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTONIX_CONNECTIONS", str(state / "connections.yaml"))
+        yield CephDriver(
+            blueprint,
+            cluster="store",
+            secrets=EnvSecretSource(blueprint.security.secrets, environ={}),
+            state=state,
+        )
 
 
 def rados(
