@@ -133,9 +133,14 @@ class Connection(_Model):
 
 
 class ConnectionsFile(_Model):
-    """The connections file: cluster name -> connection."""
+    """The connections file: cluster name -> connection, beside the sections of the drivers
+    that provision inside servers rather than on engines (one file for every target)."""
 
     clusters: dict[Annotated[str, Field(min_length=1)], Connection] = Field(default_factory=dict)
+    #: Database servers by database name; checked by the databases driver (docs/databases.md).
+    databases: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Ceph clusters on hosts by name; checked by the ceph driver (docs/databases.md).
+    ceph: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 #: Which endpoint kind serves which deploy target.

@@ -160,3 +160,22 @@ def test_probe_tells_the_three_refusals_apart(engine: tuple[int, Path, KeyPair, 
     closed.close()
     with pytest.raises(EngineUnavailable, match=r"'swarm-mtls': cannot reach tcp://127\.0\.0\.1"):
         probe_tls("swarm-mtls", host="127.0.0.1", port=free, tls=good)
+
+
+def test_one_file_holds_engines_database_servers_and_ceph(tmp_path: Path) -> None:
+    """The engines' clusters, the database servers and the Ceph clusters live in one file:
+    each reader takes its section and none refuses the others'."""
+    from attonix.deploy.ceph.admin import load_connection
+    from attonix.deploy.databases.connections import load_endpoints
+
+    path = tmp_path / "connections.yaml"
+    path.write_text(
+        GOOD
+        + "databases:\n  orders-pg: {host: 127.0.0.1, port: 5432}\n"
+        + "ceph:\n  store: {conf: /etc/ceph/ceph.conf, keyring: /k, rgw_url: 'http://127.0.0.1:1'}\n",
+        encoding="utf-8",
+    )
+    conns = load(path)
+    assert set(conns.clusters) == {"swarm-truth", "podman-truth"}
+    assert load_endpoints(path)["orders-pg"] == {"host": "127.0.0.1", "port": 5432}
+    assert str(load_connection(path, "store").conf) == "/etc/ceph/ceph.conf"

@@ -21,6 +21,7 @@ import yaml
 
 from attonix.deploy import _process
 from attonix.deploy.base import DeployError
+from attonix.deploy.connections import default_path
 
 REGISTRY = "attonix"
 _FIELDS = {"conf", "keyring", "user", "rgw_url"}
@@ -71,13 +72,13 @@ def load_connection(path: Path, cluster: str) -> CephConnection:
 
 
 def connections_path(state: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """``$ATTONIX_CONNECTIONS``, else ``connections.yaml`` in the state directory."""
+    """``$ATTONIX_CONNECTIONS``, else ``connections.yaml`` in the state directory, else the
+    connections file every target reads."""
     env = os.environ if environ is None else environ
-    return (
-        Path(env["ATTONIX_CONNECTIONS"])
-        if env.get("ATTONIX_CONNECTIONS")
-        else state / "connections.yaml"
-    )
+    if env.get("ATTONIX_CONNECTIONS"):
+        return Path(env["ATTONIX_CONNECTIONS"])
+    local = state / "connections.yaml"
+    return local if local.exists() else default_path(env)
 
 
 def _down(done: _process.Completed) -> bool:

@@ -30,6 +30,7 @@ import yaml
 
 from attonix.blueprint.model import Database
 from attonix.deploy.base import DeployError
+from attonix.deploy.connections import default_path
 from attonix.deploy.secrets import SecretSource
 
 DEFAULT_PORTS = {"postgresql": 5432, "biganimal": 5432, "mysql": 3306, "mongodb": 27017}
@@ -68,11 +69,15 @@ class Admin:
 
 
 def connections_path(explicit: str | None, state: Path) -> Path:
-    """The connections file to read: ``explicit``, ``$ATTONIX_CONNECTIONS`` or the default."""
+    """The connections file to read: ``explicit``, ``$ATTONIX_CONNECTIONS``, the state
+    directory's ``connections.yaml``, else the connections file every target reads."""
     if explicit:
         return Path(explicit)
     env = os.environ.get("ATTONIX_CONNECTIONS")
-    return Path(env) if env else state / "connections.yaml"
+    if env:
+        return Path(env)
+    local = state / "connections.yaml"
+    return local if local.exists() else default_path()
 
 
 def load_endpoints(path: Path) -> dict[str, dict[str, Any]]:
