@@ -31,8 +31,10 @@ SERVER = Path(__file__).resolve().parents[3] / "src" / "attonix" / "server"
 SHOP = Path(__file__).resolve().parents[2] / "fixtures" / "deploy" / "shop.yaml"
 
 
-def _reachable(machine: Machine[Any, Any]) -> set[Any]:
-    seen, todo = {machine.initial}, [machine.initial]
+def _reachable(machine: Machine[Any, Any], start: Any = None) -> set[Any]:
+    """Every state reachable from ``start`` (default: the initial state), itself included."""
+    start = machine.initial if start is None else start
+    seen, todo = {start}, [start]
     while todo:
         state = todo.pop()
         for event in machine.events(state):
@@ -56,17 +58,7 @@ def test_every_state_is_reachable_and_final_states_have_no_way_out(
 
 
 def _ends(machine: Machine[Any, Any], start: Any) -> bool:
-    seen, todo = {start}, [start]
-    while todo:
-        state = todo.pop()
-        if machine.is_terminal(state):
-            return True
-        for event in machine.events(state):
-            nxt = machine.next(state, event)
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return False
+    return any(machine.is_terminal(s) for s in _reachable(machine, start))
 
 
 def test_the_deployment_path_and_its_guards() -> None:
