@@ -65,7 +65,7 @@ def test_schema_is_json_schema_of_the_blueprint() -> None:
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["$schema"].endswith("2020-12/schema")
+    assert doc["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert {
         "metadata",
         "hosts",
@@ -82,6 +82,7 @@ def test_schema_is_json_schema_of_the_blueprint() -> None:
     } <= set(doc["properties"])
     assert doc["additionalProperties"] is False
     assert doc["properties"]["apiVersion"]["const"] == "attonix.io/v1"
+    assert doc["properties"]["hosts"]["description"].startswith("The Ubuntu machines")
 
 
 def test_help_teaches() -> None:

@@ -25,31 +25,90 @@ from attonix.blueprint.model.users import Account, Users
 class Metadata(Model):
     """Who the data center is and which environment this blueprint describes."""
 
-    name: Name
-    environment: Name = "prod"
-    domain: Hostname = Field(description="Public DNS domain under which services are exposed.")
-    description: str = Field("", max_length=2000)
-    owner: str = Field("", max_length=200)
+    name: Name = Field(
+        description="Name of the data center (a DNS label: lowercase letters, digits and '-', "
+        "at most 63). Every rendered file and every live object carries it as a label.",
+        examples=["attonixcorp"],
+    )
+    environment: Name = Field(
+        "prod",
+        description="The environment this blueprint describes (a DNS label). Role bindings "
+        "under security.access_control name environments; only bindings for this one apply.",
+        examples=["prod", "staging"],
+    )
+    domain: Hostname = Field(
+        description="Public DNS domain under which services are exposed.",
+        examples=["attonixcorp.example"],
+    )
+    description: str = Field(
+        "", max_length=2000, description="Free text for people (at most 2000 characters)."
+    )
+    owner: str = Field(
+        "",
+        max_length=200,
+        description="Who answers for this data center: a team or an address (at most 200).",
+        examples=["platform-team@attonixcorp.example"],
+    )
 
 
 class Blueprint(Model):
     """The whole data center."""
 
-    api_version: Literal["attonix.io/v1"] = Field("attonix.io/v1", alias="apiVersion")
-    kind: Literal["DataCenter"] = "DataCenter"
-    metadata: Metadata
-    hosts: list[Host] = Field(default_factory=list)
-    network: Network = Field(default_factory=Network)
-    orchestration: Orchestration = Field(default_factory=Orchestration)
-    storage: Storage = Field(default_factory=Storage)
-    security: Security
-    cicd: CiCd = Field(default_factory=CiCd)
-    configuration: Configuration = Field(default_factory=Configuration)
-    databases: list[Database] = Field(default_factory=list)
-    services: Services = Field(default_factory=Services)
-    users: Users = Field(default_factory=Users)
-    ha: Ha = Field(default_factory=Ha)
-    policy: Policy = Field(default_factory=Policy)
+    api_version: Literal["attonix.io/v1"] = Field(
+        "attonix.io/v1",
+        alias="apiVersion",
+        description="Version of the blueprint format; always 'attonix.io/v1'.",
+    )
+    kind: Literal["DataCenter"] = Field(
+        "DataCenter", description="What this document describes; always 'DataCenter'."
+    )
+    metadata: Metadata = Field(description="Name, environment and public domain.")
+    hosts: list[Host] = Field(
+        default_factory=list,
+        description="The Ubuntu machines, each placed in a zone and a rack. Clusters, Ceph and "
+        "load balancers name them.",
+    )
+    network: Network = Field(
+        default_factory=Network,
+        description="DNS, time servers and package mirrors every host uses.",
+    )
+    orchestration: Orchestration = Field(
+        default_factory=Orchestration,
+        description="The container clusters: Kubernetes, Docker Swarm, Podman.",
+    )
+    storage: Storage = Field(
+        default_factory=Storage, description="Ceph clusters, OpenStack clouds, vSphere clusters."
+    )
+    security: Security = Field(
+        description="TLS and the internal CA, encryption, access control, firewall and the "
+        "names of secrets (never their values)."
+    )
+    cicd: CiCd = Field(
+        default_factory=CiCd, description="Zuul, GitHub and GitLab, and the pipelines."
+    )
+    configuration: Configuration = Field(
+        default_factory=Configuration, description="Chef Infra, which converges the hosts."
+    )
+    databases: list[Database] = Field(
+        default_factory=list,
+        description="PostgreSQL, MySQL, MongoDB and EDB BigAnimal databases.",
+    )
+    services: Services = Field(
+        default_factory=Services,
+        description="The workloads: backend services (APIs, workers) and web frontends.",
+    )
+    users: Users = Field(
+        default_factory=Users,
+        description="People who log into the Central Server and the hosts: identity provider, "
+        "password policy, groups, accounts, host logins.",
+    )
+    ha: Ha = Field(
+        default_factory=Ha,
+        description="The failure domain replicas spread over, and load balancers.",
+    )
+    policy: Policy = Field(
+        default_factory=Policy, description="Reviewed, expiring exceptions to policy rules."
+    )
 
     model_config = ConfigDict(
         frozen=True,

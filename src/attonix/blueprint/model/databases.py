@@ -12,48 +12,102 @@ from attonix.blueprint.model.common import DomainLevel, Hostname, MemoryQuantity
 class DatabaseStorage(Model):
     """Where a database keeps its data."""
 
-    size: MemoryQuantity = "20Gi"
-    pool: Name | None = Field(None, description="A Ceph block pool; cluster default if unset.")
+    size: MemoryQuantity = Field(
+        "20Gi",
+        description="Volume size per replica, a quantity in Ki, Mi, Gi or Ti (e.g. '100Gi').",
+        examples=["100Gi"],
+    )
+    pool: Name | None = Field(
+        None,
+        description="A Ceph block pool (storage.ceph[].pools[]); the cluster's default "
+        "StorageClass if unset.",
+    )
 
 
 class Backup(Model):
     """Continuous backups into a Ceph object pool."""
 
-    enabled: bool = True
-    object_pool: Name | None = Field(None, description="A Ceph object pool (S3).")
-    schedule: Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4,5}\S+$")] = "0 0 2 * * *"
-    retention_days: int = Field(30, ge=1, le=3650)
+    enabled: bool = Field(True, description="Take backups; check reports a database without.")
+    object_pool: Name | None = Field(
+        None, description="A Ceph object pool (S3) that receives the backups."
+    )
+    schedule: Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4,5}\S+$")] = Field(
+        "0 0 2 * * *",
+        description="When to take a base backup: a cron expression of five fields, or six "
+        "with seconds first (the default is 02:00 every day).",
+        examples=["0 30 1 * * *"],
+    )
+    retention_days: int = Field(30, ge=1, le=3650, description="Days backups are kept (1 to 3650).")
 
 
 class ManagedDatabase(Model):
     """A database run by a provider (EDB BigAnimal), reached through an endpoint."""
 
-    provider: Literal["biganimal"] = "biganimal"
-    cloud_provider: Literal["aws", "azure", "gcp"] = "aws"
-    region: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    endpoint: Hostname
-    high_availability: bool = True
+    provider: Literal["biganimal"] = Field(
+        "biganimal", description="Who runs it; EDB BigAnimal is the only provider."
+    )
+    cloud_provider: Literal["aws", "azure", "gcp"] = Field(
+        "aws", description="The cloud BigAnimal runs it in: aws, azure or gcp."
+    )
+    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The cloud region.", examples=["eu-west-1"]
+    )
+    endpoint: Hostname = Field(
+        description="The host name clients connect to.",
+        examples=["p-abc123.biganimal.example"],
+    )
+    high_availability: bool = Field(
+        True, description="BigAnimal's high-availability (primary and standbys) cluster type."
+    )
 
 
 class Database(Model):
     """A database: PostgreSQL (primary), MySQL, EDB BigAnimal (managed) or MongoDB."""
 
-    name: Name
-    engine: Literal["postgresql", "mysql", "biganimal", "mongodb"]
-    primary: bool = False
-    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$")]
+    name: Name = Field(
+        description="The database's name (a DNS label, unique among databases); services list "
+        "it under 'databases'.",
+        examples=["orders"],
+    )
+    engine: Literal["postgresql", "mysql", "biganimal", "mongodb"] = Field(
+        description="postgresql (CloudNativePG), mysql, mongodb, or biganimal (managed by EDB)."
+    )
+    primary: bool = Field(
+        False,
+        description="The data center's primary database; check expects it to replicate "
+        "synchronously.",
+    )
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$")] = Field(
+        description="The engine's version, digits and dots.", examples=["16", "8.0"]
+    )
     cluster: Name | None = Field(
         None, description="The Kubernetes cluster whose operator runs it (not for biganimal)."
     )
-    replicas: int = Field(3, ge=1, le=15)
-    synchronous_replicas: int = Field(0, ge=0, le=14)
-    storage: DatabaseStorage = Field(default_factory=DatabaseStorage)
-    encryption_at_rest: bool = True
-    tls: bool = True
-    backup: Backup = Field(default_factory=Backup)
-    credentials_secret: Name
-    database: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "app"
-    managed: ManagedDatabase | None = None
+    replicas: int = Field(3, ge=1, le=15, description="Instances, the primary included (1 to 15).")
+    synchronous_replicas: int = Field(
+        0,
+        ge=0,
+        le=14,
+        description="Standbys that confirm each commit before it returns; fewer than replicas.",
+    )
+    storage: DatabaseStorage = Field(
+        default_factory=DatabaseStorage, description="Volume size and Ceph pool."
+    )
+    encryption_at_rest: bool = Field(True, description="Encrypt the data on disk.")
+    tls: bool = Field(True, description="Clients and replicas connect over TLS only.")
+    backup: Backup = Field(default_factory=Backup, description="Continuous backups.")
+    credentials_secret: Name = Field(
+        description="The secret (declared under security.secrets) holding the database "
+        "credentials.",
+        examples=["orders-db-credentials"],
+    )
+    database: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(
+        "app",
+        description="The database (schema) created inside the server, and its owner's name.",
+    )
+    managed: ManagedDatabase | None = Field(
+        None, description="Where the provider runs it; required for biganimal, refused otherwise."
+    )
     spread: DomainLevel | None = Field(None, description="Overrides ha.failure_domain.")
 
     @model_validator(mode="after")

@@ -12,8 +12,14 @@ from attonix.blueprint.model.common import Cidr, Model, Name
 class ClusterNetwork(Model):
     """Address ranges inside a cluster."""
 
-    pod_cidr: Cidr = "10.244.0.0/16"
-    service_cidr: Cidr = "10.96.0.0/12"
+    pod_cidr: Cidr = Field(
+        "10.244.0.0/16",
+        description="The address range pods get addresses from (CIDR); must not overlap the "
+        "hosts' or the service range.",
+    )
+    service_cidr: Cidr = Field(
+        "10.96.0.0/12", description="The address range of cluster services' virtual IPs (CIDR)."
+    )
 
 
 class Cluster(Model):
@@ -23,15 +29,41 @@ class Cluster(Model):
     has none. ``workers`` holds the nodes that run workloads.
     """
 
-    name: Name
-    kind: Literal["kubernetes", "swarm", "podman"]
-    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+$")] | None = Field(
-        None, description="Kubernetes minor version (e.g. '1.33'); only for kind kubernetes."
+    name: Name = Field(
+        description="The cluster's name (a DNS label, unique among clusters); services, "
+        "databases and Ceph name the cluster they run on by it.",
+        examples=["k8s-prod"],
     )
-    control_plane: list[Name] = Field(default_factory=list)
-    workers: list[Name] = Field(default_factory=list)
-    network: ClusterNetwork = Field(default_factory=ClusterNetwork)
-    ingress_class: Name = "nginx"
+    kind: Literal["kubernetes", "swarm", "podman"] = Field(
+        description="The engine: 'kubernetes' (primary), 'swarm' (Docker Swarm) or 'podman' "
+        "(Podman on each host, no control plane)."
+    )
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+$")] | None = Field(
+        None,
+        description="Kubernetes minor version (e.g. '1.33'); required for kind kubernetes, "
+        "refused for the others.",
+        examples=["1.33"],
+    )
+    control_plane: list[Name] = Field(
+        default_factory=list,
+        description="Hosts (names under hosts) of the Kubernetes control plane or the Swarm "
+        "managers; at least one for kubernetes and swarm (three for HA), none for podman.",
+        examples=[["k8s-cp-1", "k8s-cp-2", "k8s-cp-3"]],
+    )
+    workers: list[Name] = Field(
+        default_factory=list,
+        description="Hosts (names under hosts) that run workloads; when empty the control "
+        "plane runs them. A podman cluster needs at least one.",
+        examples=[["k8s-w-1", "k8s-w-2", "k8s-w-3"]],
+    )
+    network: ClusterNetwork = Field(
+        default_factory=ClusterNetwork, description="Pod and service address ranges."
+    )
+    ingress_class: Name = Field(
+        "nginx",
+        description="The Kubernetes IngressClass that publishes exposed services "
+        "(services[].expose).",
+    )
 
     @model_validator(mode="after")
     def _kind_specific(self) -> Cluster:
@@ -51,4 +83,7 @@ class Cluster(Model):
 class Orchestration(Model):
     """The clusters that run containers."""
 
-    clusters: list[Cluster] = Field(default_factory=list)
+    clusters: list[Cluster] = Field(
+        default_factory=list,
+        description="The container clusters; services and databases name theirs in 'cluster'.",
+    )

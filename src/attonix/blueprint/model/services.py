@@ -24,9 +24,16 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", 
 class ServicePort(Model):
     """A port a service listens on."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,13}[a-z0-9])?$")]
-    port: Port
-    protocol: Literal["TCP", "UDP"] = "TCP"
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,13}[a-z0-9])?$")] = Field(
+        description="The port's name (at most 15 characters: lowercase letters, digits, '-'). "
+        "'http', 'https', 'http2', 'grpc-web' or 'http-<suffix>' say it serves HTTP, which "
+        "selects an HTTP health check.",
+        examples=["http", "https", "grpc"],
+    )
+    port: Port = Field(
+        description="The port number in the container (1 to 65535).", examples=[8080]
+    )
+    protocol: Literal["TCP", "UDP"] = Field("TCP", description="TCP or UDP.")
 
 
 HealthCheck = Literal["http", "tcp", "command", "none"]
@@ -59,8 +66,10 @@ class Health(Model):
     command: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] | None = Field(
         None, min_length=1, description="Run in the container (check command)."
     )
-    initial_delay_seconds: int = Field(5, ge=0, le=600)
-    period_seconds: int = Field(10, ge=1, le=600)
+    initial_delay_seconds: int = Field(
+        5, ge=0, le=600, description="Seconds after start before the first check (0 to 600)."
+    )
+    period_seconds: int = Field(10, ge=1, le=600, description="Seconds between checks (1 to 600).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Health:
@@ -91,9 +100,16 @@ class ResolvedHealth:
 class Autoscaling(Model):
     """Horizontal autoscaling bounds."""
 
-    min_replicas: int = Field(ge=1, le=1000)
-    max_replicas: int = Field(ge=1, le=1000)
-    target_cpu_percent: int = Field(70, ge=10, le=100)
+    min_replicas: int = Field(ge=1, le=1000, description="Fewest replicas (1 to 1000).")
+    max_replicas: int = Field(
+        ge=1, le=1000, description="Most replicas (1 to 1000, at least min_replicas)."
+    )
+    target_cpu_percent: int = Field(
+        70,
+        ge=10,
+        le=100,
+        description="Average CPU use, in percent of the request, the autoscaler aims at.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
@@ -107,82 +123,155 @@ class Autoscaling(Model):
 class Resources(Model):
     """Requests and limits."""
 
-    cpu: CpuQuantity = "250m"
-    memory: MemoryQuantity = "256Mi"
-    cpu_limit: CpuQuantity | None = "1"
-    memory_limit: MemoryQuantity | None = "512Mi"
+    cpu: CpuQuantity = Field(
+        "250m",
+        description="CPU reserved per replica: cores ('1', '0.5') or millicores ('250m').",
+    )
+    memory: MemoryQuantity = Field(
+        "256Mi", description="Memory reserved per replica, in Ki, Mi, Gi or Ti ('256Mi')."
+    )
+    cpu_limit: CpuQuantity | None = Field(
+        "1", description="Most CPU a replica may use; null for no limit."
+    )
+    memory_limit: MemoryQuantity | None = Field(
+        "512Mi",
+        description="Most memory a replica may use before it is killed; null for no limit.",
+    )
 
 
 class SecretMount(Model):
     """A declared secret made available to a service as files (never as plain env)."""
 
-    secret: Name
-    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] | None = None
+    secret: Name = Field(
+        description="A secret declared under security.secrets.", examples=["orders-api-token"]
+    )
+    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] | None = Field(
+        None,
+        description="Directory the secret's keys appear in, one file per key; "
+        "/run/secrets/<secret> when unset.",
+    )
 
 
 class Volume(Model):
     """Persistent storage for a stateful service."""
 
-    name: Name
-    pool: Name | None = None
-    size: MemoryQuantity = "10Gi"
-    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")]
+    name: Name = Field(description="The volume's name (a DNS label).", examples=["data"])
+    pool: Name | None = Field(
+        None,
+        description="A Ceph block or filesystem pool; the cluster's default StorageClass if unset.",
+    )
+    size: MemoryQuantity = Field(
+        "10Gi", description="Size, in Ki, Mi, Gi or Ti ('10Gi').", examples=["50Gi"]
+    )
+    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] = Field(
+        description="Where it is mounted in the container (an absolute path).",
+        examples=["/var/lib/app"],
+    )
 
 
 class Expose(Model):
     """Publishes a service under a public hostname through the cluster's ingress."""
 
-    host: Hostname
-    path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] = "/"
-    tls: bool = True
+    host: Hostname = Field(
+        description="The public host name, usually under metadata.domain.",
+        examples=["app.attonixcorp.example"],
+    )
+    path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] = Field(
+        "/", description="The URL path prefix routed to the service."
+    )
+    tls: bool = Field(True, description="Serve HTTPS only, with a certificate for the host.")
 
 
 class ContainerSecurity(Model):
     """Container hardening; the defaults are the secure ones."""
 
-    run_as_root: bool = False
-    privileged: bool = False
-    read_only_root_filesystem: bool = True
-    capabilities_add: list[Annotated[str, StringConstraints(pattern=r"^[A-Z_]+$")]] = Field(
-        default_factory=list
+    run_as_root: bool = Field(False, description="Allow the container to run as root.")
+    privileged: bool = Field(
+        False, description="Run privileged (every capability, host devices); check flags it."
     )
-    run_as_user: int = Field(10001, ge=0, le=2**31 - 1)
+    read_only_root_filesystem: bool = Field(
+        True, description="Mount the image read-only; write to volumes instead."
+    )
+    capabilities_add: list[Annotated[str, StringConstraints(pattern=r"^[A-Z_]+$")]] = Field(
+        default_factory=list,
+        description="Linux capabilities to add back (all are dropped), without 'CAP_'.",
+        examples=[["NET_BIND_SERVICE"]],
+    )
+    run_as_user: int = Field(
+        10001, ge=0, le=2**31 - 1, description="The user id the container runs as."
+    )
 
 
 class Placement(Model):
     """Restricts where replicas may run (a pin); spreading still applies inside it."""
 
-    zones: list[Name] = Field(default_factory=list)
-    racks: list[Name] = Field(default_factory=list)
-    hosts: list[Name] = Field(default_factory=list)
+    zones: list[Name] = Field(
+        default_factory=list, description="Only hosts in these zones (hosts[].zone)."
+    )
+    racks: list[Name] = Field(
+        default_factory=list, description="Only hosts in these racks (hosts[].rack)."
+    )
+    hosts: list[Name] = Field(default_factory=list, description="Only these hosts (hosts[].name).")
 
 
 class Workload(Model):
     """What backend services and frontends share."""
 
-    name: Name
-    cluster: Name
-    image: ImageRef
-    replicas: int = Field(2, ge=0, le=1000)
+    name: Name = Field(
+        description="The service's name (a DNS label, unique among services and frontends).",
+        examples=["orders-api"],
+    )
+    cluster: Name = Field(
+        description="The cluster (orchestration.clusters[].name) it runs on.",
+        examples=["k8s-prod"],
+    )
+    image: ImageRef = Field(
+        description="The container image; pin a tag or, better, a digest.",
+        examples=["registry.attonixcorp.example/orders-api:1.4.2"],
+    )
+    replicas: int = Field(
+        2, ge=0, le=1000, description="Copies that run (0 to 1000); two or more for HA."
+    )
     ports: list[ServicePort] = Field(
         default_factory=list, description="Listening ports; none for a worker."
     )
-    health: Health | None = Field(default_factory=Health)
-    autoscaling: Autoscaling | None = None
-    resources: Resources = Field(default_factory=Resources)
-    env: dict[EnvName, Annotated[str, StringConstraints(max_length=4096)]] = Field(
-        default_factory=dict
+    health: Health | None = Field(
+        default_factory=Health,
+        description="Readiness and liveness check; derived from the ports when left out.",
     )
-    secrets: list[SecretMount] = Field(default_factory=list)
-    zone: Name | None = Field(None, description="The firewall zone it runs in.")
-    namespace: Name | None = None
-    security: ContainerSecurity = Field(default_factory=ContainerSecurity)
+    autoscaling: Autoscaling | None = Field(
+        None, description="Scale between bounds on CPU use (Kubernetes); fixed replicas if unset."
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="CPU and memory requests and limits."
+    )
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=dict,
+        description="Plain environment variables (NAME: value); never secrets, use 'secrets'.",
+        examples=[{"LOG_LEVEL": "info"}],
+    )
+    secrets: list[SecretMount] = Field(
+        default_factory=list, description="Declared secrets mounted as files."
+    )
+    zone: Name | None = Field(
+        None,
+        description="The firewall zone (security.firewall.zones[].name) it runs in.",
+    )
+    namespace: Name | None = Field(
+        None, description="The Kubernetes namespace; metadata.name when unset."
+    )
+    security: ContainerSecurity = Field(
+        default_factory=ContainerSecurity,
+        description="Container user, capabilities and file system; the defaults are secure.",
+    )
     spread: DomainLevel | None = Field(None, description="Overrides ha.failure_domain.")
-    placement: Placement | None = None
+    placement: Placement | None = Field(None, description="Pins replicas to zones, racks or hosts.")
     min_available: int | None = Field(
         None, ge=0, description="PodDisruptionBudget minAvailable; derived when unset."
     )
-    expose: Expose | None = None
+    expose: Expose | None = Field(
+        None, description="Publish under a public host name through the cluster's ingress."
+    )
 
     @model_validator(mode="after")
     def _ports_needed(self) -> Workload:
@@ -237,11 +326,24 @@ class Workload(Model):
 class Service(Workload):
     """A backend service (an API, a worker) that runs on a cluster."""
 
-    databases: list[Name] = Field(default_factory=list)
-    depends_on: list[Name] = Field(default_factory=list)
-    volumes: list[Volume] = Field(default_factory=list)
-    stateful: bool = False
-    command: list[Annotated[str, StringConstraints(max_length=4096)]] | None = None
+    databases: list[Name] = Field(
+        default_factory=list,
+        description="Databases (databases[].name) it uses; it gets their credentials as files "
+        "and the firewall admits it to them.",
+    )
+    depends_on: list[Name] = Field(
+        default_factory=list,
+        description="Backend services it calls; network policies admit exactly these.",
+    )
+    volumes: list[Volume] = Field(
+        default_factory=list, description="Persistent volumes (makes it stateful)."
+    )
+    stateful: bool = Field(
+        False, description="Give each replica a stable identity (StatefulSet on Kubernetes)."
+    )
+    command: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
+        None, description="Replaces the image's entrypoint and arguments."
+    )
     kubernetes_api_access: bool = Field(
         False, description="Mount a ServiceAccount token (only if the service calls the API)."
     )
@@ -250,16 +352,23 @@ class Service(Workload):
 class Frontend(Workload):
     """A separately hosted frontend that talks to backend services over TLS."""
 
-    ports: list[ServicePort] = Field(min_length=1)
+    ports: list[ServicePort] = Field(min_length=1, description="Listening ports; at least one.")
 
-    backends: list[Name] = Field(default_factory=list)
-    content_security_policy: Annotated[str, StringConstraints(max_length=2000)] = (
-        "default-src 'self'"
+    backends: list[Name] = Field(
+        default_factory=list, description="Backend services it calls over TLS."
+    )
+    content_security_policy: Annotated[str, StringConstraints(max_length=2000)] = Field(
+        "default-src 'self'",
+        description="The Content-Security-Policy header sent with its pages.",
     )
 
 
 class Services(Model):
     """Backend services and frontends."""
 
-    backend: list[Service] = Field(default_factory=list)
-    frontend: list[Frontend] = Field(default_factory=list)
+    backend: list[Service] = Field(
+        default_factory=list, description="APIs and workers that run on a cluster."
+    )
+    frontend: list[Frontend] = Field(
+        default_factory=list, description="Web frontends hosted separately from the backends."
+    )

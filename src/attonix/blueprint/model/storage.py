@@ -22,7 +22,10 @@ from attonix.blueprint.model.common import (
 class Bucket(Model):
     """An S3 bucket on an object pool, owned by one backend service's gateway user."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")] = Field(
+        description="The bucket's name (3 to 63 lowercase letters, digits and '-').",
+        examples=["orders-archive"],
+    )
     service: Name = Field(description="The backend service that owns and uses the bucket.")
     quota: MemoryQuantity | None = Field(None, description="Most bytes the bucket may hold.")
     max_objects: int | None = Field(None, ge=1, description="Most objects it may hold.")
@@ -31,10 +34,20 @@ class Bucket(Model):
 class CephPool(Model):
     """A Ceph pool exposed as block (RBD), object (RGW/S3) or file (CephFS) storage."""
 
-    name: Name
-    type: Literal["block", "object", "filesystem"]
-    replicas: int = Field(3, ge=1, le=10)
-    min_size: int = Field(2, ge=1, le=10)
+    name: Name = Field(
+        description="The pool's name (a DNS label, unique over every Ceph cluster).",
+        examples=["rbd-fast"],
+    )
+    type: Literal["block", "object", "filesystem"] = Field(
+        description="block (RBD volumes), object (RGW, S3) or filesystem (CephFS)."
+    )
+    replicas: int = Field(3, ge=1, le=10, description="Copies of each object (1 to 10).")
+    min_size: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Copies that must be up for writes to proceed; at most replicas.",
+    )
     failure_domain: DomainLevel | None = Field(
         None, description="Overrides the cluster's failure domain for this pool."
     )
@@ -56,19 +69,32 @@ class CephPool(Model):
 class Ceph(Model):
     """A Ceph cluster, run by the Rook operator on Kubernetes or directly on hosts."""
 
-    name: Name
-    mode: Literal["rook", "hosts"] = "rook"
+    name: Name = Field(description="The Ceph cluster's name (a DNS label).", examples=["ceph"])
+    mode: Literal["rook", "hosts"] = Field(
+        "rook",
+        description="'rook' (the Rook operator on a Kubernetes cluster) or 'hosts' (cephadm "
+        "on the storage hosts).",
+    )
     kubernetes_cluster: Name | None = Field(
         None, description="The Kubernetes cluster Rook runs in (mode rook)."
     )
-    image: ImageRef = "quay.io/ceph/ceph:v18.2.4"
-    monitors: int = Field(3, ge=1, le=9)
-    managers: int = Field(2, ge=1, le=5)
-    hosts: list[Name] = Field(default_factory=list, description="Storage (OSD) hosts.")
-    failure_domain: DomainLevel = "host"
+    image: ImageRef = Field("quay.io/ceph/ceph:v18.2.4", description="The Ceph image.")
+    monitors: int = Field(
+        3, ge=1, le=9, description="Monitors (1 to 9); an odd number, three or more for HA."
+    )
+    managers: int = Field(2, ge=1, le=5, description="Managers (1 to 5); two for HA.")
+    hosts: list[Name] = Field(
+        default_factory=list,
+        description="Storage (OSD) hosts (hosts[].name); their 'disks' become OSDs.",
+    )
+    failure_domain: DomainLevel = Field(
+        "host", description="What copies of an object spread over: host, rack or zone."
+    )
     encryption: bool = Field(True, description="Encrypt OSDs (dm-crypt).")
     network_encryption: bool = Field(True, description="msgr2 secure mode on the wire.")
-    pools: list[CephPool] = Field(default_factory=list)
+    pools: list[CephPool] = Field(
+        default_factory=list, description="Block, object and filesystem pools."
+    )
 
     @model_validator(mode="after")
     def _mode(self) -> Ceph:
@@ -82,21 +108,32 @@ class Ceph(Model):
 class OpenStackNetwork(Model):
     """A tenant network in OpenStack."""
 
-    name: Name
-    cidr: Cidr
-    external: bool = False
+    name: Name = Field(description="The network's name (a DNS label).", examples=["app-net"])
+    cidr: Cidr = Field(description="Its subnet (CIDR).", examples=["10.20.0.0/24"])
+    external: bool = Field(
+        False, description="Routed to the outside (a router to the external network)."
+    )
 
 
 class OpenStackInstanceGroup(Model):
     """A group of identical instances, spread over availability zones."""
 
-    name: Name
-    flavor: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    image: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    count: int = Field(1, ge=1, le=1000)
-    network: Name
-    volume_gib: int = Field(20, ge=1, le=65536)
-    availability_zones: list[Name] = Field(default_factory=list)
+    name: Name = Field(description="The group's name (a DNS label).", examples=["workers"])
+    flavor: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The Nova flavor.", examples=["m1.large"]
+    )
+    image: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="The Glance image name.", examples=["ubuntu-24.04"]
+    )
+    count: int = Field(1, ge=1, le=1000, description="Instances in the group (1 to 1000).")
+    network: Name = Field(description="A network of this cloud (networks[].name).")
+    volume_gib: int = Field(
+        20, ge=1, le=65536, description="Size of each instance's boot volume in GiB."
+    )
+    availability_zones: list[Name] = Field(
+        default_factory=list,
+        description="Availability zones the instances spread over, round robin.",
+    )
     roles: list[HostRole] = Field(
         default_factory=list, description="Host roles; 'storage' instances get a data volume."
     )
@@ -108,47 +145,75 @@ class OpenStackInstanceGroup(Model):
 class OpenStack(Model):
     """An OpenStack cloud the data center uses for compute, block and object storage."""
 
-    name: Name
-    auth_url: Url
-    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "RegionOne"
-    project: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    domain: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Default"
-    credentials_secret: Name
-    networks: list[OpenStackNetwork] = Field(default_factory=list)
-    instances: list[OpenStackInstanceGroup] = Field(default_factory=list)
+    name: Name = Field(description="The cloud's name (a DNS label).", examples=["openstack"])
+    auth_url: Url = Field(
+        description="The Keystone URL.", examples=["https://keystone.attonixcorp.example:5000/v3"]
+    )
+    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        "RegionOne", description="The region."
+    )
+    project: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The project (tenant) the resources go in."
+    )
+    domain: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        "Default", description="The Keystone domain."
+    )
+    credentials_secret: Name = Field(
+        description="The secret (declared under security.secrets) with the cloud's credentials."
+    )
+    networks: list[OpenStackNetwork] = Field(default_factory=list, description="Tenant networks.")
+    instances: list[OpenStackInstanceGroup] = Field(
+        default_factory=list, description="Groups of identical instances."
+    )
 
 
 class VSphereVmGroup(Model):
     """A group of identical virtual machines cloned from a template."""
 
-    name: Name
-    template: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    count: int = Field(1, ge=1, le=1000)
-    cpus: int = Field(2, ge=1, le=256)
-    memory_gib: int = Field(4, ge=1, le=4096)
-    disk_gib: int = Field(40, ge=1, le=65536)
-    folder: Annotated[str, StringConstraints(max_length=255)] = ""
+    name: Name = Field(description="The group's name (a DNS label).", examples=["app"])
+    template: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="The VM template to clone.", examples=["ubuntu-24.04-template"]
+    )
+    count: int = Field(1, ge=1, le=1000, description="VMs in the group (1 to 1000).")
+    cpus: int = Field(2, ge=1, le=256, description="Virtual CPUs per VM (1 to 256).")
+    memory_gib: int = Field(4, ge=1, le=4096, description="Memory per VM in GiB.")
+    disk_gib: int = Field(40, ge=1, le=65536, description="Disk per VM in GiB.")
+    folder: Annotated[str, StringConstraints(max_length=255)] = Field(
+        "", description="The VM folder; the datacenter's root folder when empty."
+    )
 
 
 class VSphere(Model):
     """A vCenter-managed vSphere cluster for virtual machines."""
 
-    name: Name
-    vcenter: Hostname
-    datacenter: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    cluster: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    datastore: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    network: Annotated[str, StringConstraints(min_length=1, max_length=80)] = "VM Network"
-    credentials_secret: Name
-    ha_enabled: bool = True
-    drs_enabled: bool = True
-    vm_encryption: bool = True
-    vms: list[VSphereVmGroup] = Field(default_factory=list)
+    name: Name = Field(description="The cluster's name in the blueprint (a DNS label).")
+    vcenter: Hostname = Field(
+        description="The vCenter host name.", examples=["vcenter.attonixcorp.example"]
+    )
+    datacenter: Annotated[str, StringConstraints(min_length=1, max_length=80)] = Field(
+        description="The vSphere datacenter."
+    )
+    cluster: Annotated[str, StringConstraints(min_length=1, max_length=80)] = Field(
+        description="The vSphere cluster in it."
+    )
+    datastore: Annotated[str, StringConstraints(min_length=1, max_length=80)] = Field(
+        description="The datastore VM disks go on."
+    )
+    network: Annotated[str, StringConstraints(min_length=1, max_length=80)] = Field(
+        "VM Network", description="The port group VMs attach to."
+    )
+    credentials_secret: Name = Field(
+        description="The secret (declared under security.secrets) with the vCenter credentials."
+    )
+    ha_enabled: bool = Field(True, description="vSphere HA restarts VMs of a failed host.")
+    drs_enabled: bool = Field(True, description="DRS balances VMs and keeps them apart.")
+    vm_encryption: bool = Field(True, description="Encrypt the VMs (a vSphere storage policy).")
+    vms: list[VSphereVmGroup] = Field(default_factory=list, description="Groups of identical VMs.")
 
 
 class Storage(Model):
     """Ceph, OpenStack and vSphere."""
 
-    ceph: list[Ceph] = Field(default_factory=list)
-    openstack: list[OpenStack] = Field(default_factory=list)
-    vsphere: list[VSphere] = Field(default_factory=list)
+    ceph: list[Ceph] = Field(default_factory=list, description="Ceph clusters.")
+    openstack: list[OpenStack] = Field(default_factory=list, description="OpenStack clouds.")
+    vsphere: list[VSphere] = Field(default_factory=list, description="vSphere clusters.")

@@ -21,10 +21,23 @@ SshPublicKey = Annotated[
 class IdentityProvider(Model):
     """Where user identities come from."""
 
-    kind: Literal["local", "oidc"] = "local"
-    issuer: Url | None = None
-    client_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    client_secret: Name | None = Field(None, description="A declared secret.")
+    kind: Literal["local", "oidc"] = Field(
+        "local",
+        description="'local' (passwords kept by the Central Server) or 'oidc' (an OpenID "
+        "Connect provider).",
+    )
+    issuer: Url | None = Field(
+        None,
+        description="The OIDC issuer URL (kind oidc).",
+        examples=["https://login.attonixcorp.example/realms/staff"],
+    )
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        None, description="The OIDC client id (kind oidc)."
+    )
+    client_secret: Name | None = Field(
+        None,
+        description="The secret (declared under security.secrets) with the OIDC client secret.",
+    )
 
     @model_validator(mode="after")
     def _oidc(self) -> IdentityProvider:
@@ -36,25 +49,36 @@ class IdentityProvider(Model):
 class PasswordPolicy(Model):
     """Rules for local passwords."""
 
-    min_length: int = Field(12, ge=8, le=256)
-    reject_breached: bool = True
+    min_length: int = Field(12, ge=8, le=256, description="Fewest characters (8 to 256).")
+    reject_breached: bool = Field(True, description="Refuse passwords found in known breaches.")
 
 
 class Group(Model):
     """A group of users; bindings grant roles to groups."""
 
-    name: Name
-    description: str = Field("", max_length=500)
+    name: Name = Field(description="The group's name (a DNS label).", examples=["sre"])
+    description: str = Field("", max_length=500, description="Free text (at most 500).")
 
 
 class Account(Model):
     """A person who logs into the Central Server."""
 
-    name: Name
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
-    full_name: Annotated[str, StringConstraints(max_length=200)] = ""
-    groups: list[Name] = Field(default_factory=list)
-    disabled: bool = False
+    name: Name = Field(
+        description="The login name (a DNS label); also the person's login on hosts.",
+        examples=["alice"],
+    )
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)] = Field(
+        description="The person's e-mail address.", examples=["alice@attonixcorp.example"]
+    )
+    full_name: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", description="The person's name as shown in the console."
+    )
+    groups: list[Name] = Field(
+        default_factory=list, description="Groups (users.groups[].name) the person belongs to."
+    )
+    disabled: bool = Field(
+        False, description="The account may not sign in; its sessions and tokens end."
+    )
     ssh_keys: list[SshPublicKey] = Field(
         default_factory=list,
         description="OpenSSH public keys of the person's own logins on the hosts that "
@@ -69,9 +93,12 @@ def _all_hosts() -> list[HostRole | Literal["all"]]:
 class HostAccess(Model):
     """Which hosts the accounts of one role log into, and whether they may use sudo there."""
 
-    role: RoleName
-    hosts_with: list[HostRole | Literal["all"]] = Field(default_factory=_all_hosts)
-    sudo: bool = False
+    role: RoleName = Field(description="admin, operator, developer or auditor.")
+    hosts_with: list[HostRole | Literal["all"]] = Field(
+        default_factory=_all_hosts,
+        description="Host roles (hosts[].roles) whose hosts they log into, or 'all'.",
+    )
+    sudo: bool = Field(False, description="They may use sudo there; needs 'sudo_reason'.")
     sudo_reason: Annotated[str, StringConstraints(max_length=500)] = Field(
         "", description="Why this role needs root on these hosts (written into sudoers)."
     )
@@ -96,10 +123,15 @@ def _admin_host_access() -> list[HostAccess]:
 class Users(Model):
     """User management: identity provider, password and MFA policy, accounts and groups."""
 
-    identity_provider: IdentityProvider = Field(default_factory=IdentityProvider)
-    password_policy: PasswordPolicy = Field(default_factory=PasswordPolicy)
-    groups: list[Group] = Field(default_factory=list)
-    accounts: list[Account] = Field(default_factory=list)
+    identity_provider: IdentityProvider = Field(
+        default_factory=IdentityProvider, description="Where identities come from."
+    )
+    password_policy: PasswordPolicy = Field(
+        default_factory=PasswordPolicy,
+        description="Length and breach rules for local passwords.",
+    )
+    groups: list[Group] = Field(default_factory=list, description="Groups of accounts.")
+    accounts: list[Account] = Field(default_factory=list, description="The people who sign in.")
     host_access: list[HostAccess] = Field(
         default_factory=_admin_host_access,
         description="Logins on hosts per role; each person gets their own, never a shared one.",
