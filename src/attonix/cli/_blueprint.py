@@ -67,17 +67,30 @@ def validate(
     typer.echo(f"{typer.style('valid', fg='green', bold=True)}: {loaded.file} ({parts})")
 
 
-def schema() -> None:
+SCHEMA_FORMATS = ("json", "markdown")
+
+
+def schema(
+    output: Annotated[str | None, output_option(SCHEMA_FORMATS, "json")] = None,
+) -> None:
     """Print the blueprint's JSON Schema (draft-07) for editors' completion and hover help.
 
-    Every field carries its meaning, units, limits, default and examples.
+    Every field carries its meaning, units, limits, default and examples. ``-o markdown``
+    prints the same as the reference page (docs/blueprint-reference.md).
 
     \b
     Examples:
       attonix schema > blueprint.schema.json
       # then, as the first line of datacenter.yaml (VS Code YAML, JetBrains, Neovim):
       # yaml-language-server: $schema=./blueprint.schema.json
+      attonix schema -o markdown > blueprint-reference.md
     """
+    fmt = output_choice(output, choices=SCHEMA_FORMATS, default="json")
+    if fmt == "markdown":
+        from attonix.blueprint.reference import markdown_reference  # noqa: PLC0415
+
+        typer.echo(markdown_reference(), nl=False)
+        return
     from attonix.blueprint.schema import json_schema  # noqa: PLC0415
 
     typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))

@@ -89,3 +89,16 @@ def test_help_teaches() -> None:
     result = runner.invoke(app, ["validate", "--help"])
     assert result.exit_code == 0
     assert "Examples:\n    attonix validate examples/attonixcorp.yaml\n" in result.stdout
+
+
+def test_schema_markdown_is_the_reference_page() -> None:
+    page = Path(__file__).resolve().parents[3] / "docs" / "blueprint-reference.md"
+    result = runner.invoke(app, ["schema", "-o", "markdown"])
+    assert result.exit_code == 0
+    assert result.stdout == page.read_text(encoding="utf-8")
+
+
+def test_schema_refuses_an_unknown_format() -> None:
+    result = runner.invoke(app, ["schema", "-o", "xml"])
+    assert result.exit_code == 2
+    assert "json, markdown" in result.stderr
