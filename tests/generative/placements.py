@@ -118,8 +118,10 @@ def _swarm_rules(bp: Blueprint, artifacts: list[Artifact]) -> dict[str, Rendered
     for a in artifacts:
         for name, svc in a.content["services"].items():
             placement = svc["deploy"].get("placement", {})
-            w = bp.workloads_by_name[name]
-            hosts = _nodes(bp, w.cluster)
+            is_db = svc["labels"].get("app.kubernetes.io/component") == "database"
+            owner = bp.databases_by_name[name] if is_db else bp.workloads_by_name[name]
+            hosts = _nodes(bp, owner.cluster or "")
+            key = f"database/{name}" if is_db else name
             for c in placement.get("constraints", []):
                 label, op, value = (
                     c.partition("==")
@@ -137,10 +139,10 @@ def _swarm_rules(bp: Blueprint, artifacts: list[Artifact]) -> dict[str, Rendered
                     hosts = [h for h in hosts if domain_of(h, level) != value]  # type: ignore[arg-type]
             names = frozenset(h.name for h in hosts)
             if "max_replicas_per_node" in placement:
-                out[name] = ("host", "at-most", placement["max_replicas_per_node"], names)
+                out[key] = ("host", "at-most", placement["max_replicas_per_node"], names)
             elif placement.get("preferences"):
                 label = placement["preferences"][0]["spread"]
-                out[name] = (KEY_LEVEL[label], "even", 1, names)
+                out[key] = (KEY_LEVEL[label], "even", 1, names)
     return out
 
 

@@ -299,15 +299,24 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
     )
     db_names = draw(names("db", len(engines), max_size=name_limit))
     primary_done = False
+    # Swarm and Podman clusters run a database as one container on one node.
+    standalone = {
+        c["name"]: [*c.get("control_plane", []), *c.get("workers", [])]
+        for c in cls
+        if c["kind"] != "kubernetes"
+    }
     for engine, name in zip(engines, db_names, strict=True):
         # An operator-run database needs a Ceph block pool on its cluster (Rook).
-        homes = [k for k in kube if pools_in(k, "block")]
+        homes = [k for k in kube if pools_in(k, "block")] + sorted(standalone)
         if engine != "biganimal" and not homes:
             continue
         # The operators' own name limits (validate reports a longer name at its line).
         limit = {"postgresql": CNPG_CLUSTER_MAX, "mysql": MYSQL_CLUSTER_MAX}.get(engine, 63)
         name = name[: MONGODB_MAX if engine == "mongodb" else limit].rstrip("-")
-        replicas = draw(st.integers(1, 5))
+        home = "" if engine == "biganimal" else draw(st.sampled_from(homes))
+        if home in standalone and any(c["name"] == home and c["kind"] == "swarm" for c in cls):
+            name = name[: 63 - len(blueprint_name) - len(home) - 2].rstrip("-")
+        replicas = 1 if home in standalone else draw(st.integers(1, 5))
         db: D = {
             "name": name,
             "engine": engine,
@@ -316,7 +325,7 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             ],
             "replicas": replicas,
             "credentials_secret": secret(name[:50], ["username", "password"]),
-            "tls": draw(st.booleans()),
+            "tls": home not in standalone and draw(st.booleans()),
             "encryption_at_rest": draw(st.booleans()),
         }
         if engine in ("postgresql", "biganimal") and not primary_done and draw(st.booleans()):
@@ -326,8 +335,12 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             db["synchronous_replicas"] = draw(st.integers(0, replicas - 1))
         if engine == "biganimal":
             db["managed"] = {"region": "eu-west-1", "endpoint": f"{name[:40]}.biganimal.example"}
+        elif home in standalone:
+            db["cluster"] = home
+            if draw(st.booleans()):
+                db["host"] = draw(st.sampled_from(standalone[home]))
         else:
-            db["cluster"] = home = draw(st.sampled_from(homes))
+            db["cluster"] = home
             if draw(st.booleans()):
                 block = pools_in(home, "block")
                 db["storage"] = {"pool": draw(st.sampled_from(block)), "size": "10Gi"}
@@ -431,10 +444,10 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
                 w["backends"] = draw(st.lists(st.sampled_from(reachable), unique=True, max_size=2))
             frontend.append(w)
             continue
-        if databases:
-            w["databases"] = draw(
-                st.lists(st.sampled_from([d["name"] for d in databases]), unique=True, max_size=2)
-            )
+        # A service reaches the databases of its own cluster, and managed ones.
+        usable = [d["name"] for d in databases if d.get("cluster", w["cluster"]) == w["cluster"]]
+        if usable:
+            w["databases"] = draw(st.lists(st.sampled_from(usable), unique=True, max_size=2))
         reachable = [b["name"] for b in backend if b.get("ports")]
         if reachable and draw(st.booleans()):
             w["depends_on"] = [draw(st.sampled_from(reachable))]

@@ -80,6 +80,85 @@ def _swarm_volumes(bp: Blueprint) -> Iterator[_Problem]:
             )
 
 
+def _standalone_databases(bp: Blueprint) -> Iterator[_Problem]:
+    """A database on Swarm or Podman is one container with a local volume on one node."""
+    clusters = bp.clusters_by_name
+    workloads = {(w.cluster, w.name) for w in bp.workloads_by_name.values()}
+    for i, db in enumerate(bp.databases):
+        cluster = clusters.get(db.cluster or "")
+        if cluster is None or cluster.kind not in ("swarm", "podman"):
+            continue
+        where = f"{cluster.kind} cluster {cluster.name}"
+        base: Path = ("databases", i)
+        if db.replicas != 1:
+            yield (
+                (*base, "replicas"),
+                f"database {db.name} runs on {where} as one container (no operator replicates "
+                f"it there), not {db.replicas} instances",
+                "Set replicas: 1, or run it on a kubernetes cluster whose operator replicates it.",
+            )
+        if db.tls:
+            yield (
+                (*base, "tls"),
+                f"database {db.name} on {where} cannot serve TLS: its certificates are issued "
+                "by cert-manager, on kubernetes only",
+                "Set tls: false (swarm overlays can be encrypted with "
+                "security.encryption.in_transit.overlay_encryption), or run it on kubernetes.",
+            )
+        if db.backup.enabled:
+            yield (
+                (*base, "backup", "enabled"),
+                f"backups of database {db.name} on {where} are not rendered (no scheduler for "
+                "jobs there)",
+                "Set backup.enabled: false and back it up from its host, or run it on kubernetes.",
+            )
+        if db.storage.pool is not None:
+            yield (
+                (*base, "storage", "pool"),
+                f"database {db.name} on {where} keeps its data in a local volume on its node, "
+                "not in a Ceph pool",
+                "Remove storage.pool, or run it on a kubernetes cluster with Rook.",
+            )
+        nodes = [*cluster.control_plane, *cluster.workers]
+        if db.host is not None and db.host in bp.hosts_by_name and db.host not in nodes:
+            yield (
+                (*base, "host"),
+                f"host {db.host} is not a node of {where}",
+                f"Name one of: {', '.join(dict.fromkeys(nodes))}.",
+            )
+        declared = bp.secrets_by_name.get(db.credentials_secret)
+        missing = [k for k in ("username", "password") if declared and k not in declared.keys]
+        if missing:
+            yield (
+                (*base, "credentials_secret"),
+                f"secret {db.credentials_secret} has no key {' or '.join(missing)}, which the "
+                f"{db.engine} container reads its credentials from",
+                "List keys: [username, password] on the secret under security.secrets.",
+            )
+        if (cluster.name, db.name) in workloads:
+            yield (
+                (*base, "name"),
+                f"database {db.name} and a service of {where} have the same name",
+                "Rename one: both become services of the same stack or host.",
+            )
+
+
+def _database_clients(bp: Blueprint) -> Iterator[_Problem]:
+    """A service reaches only databases in its own cluster (managed ones from anywhere)."""
+    for i, s in enumerate(bp.services.backend):
+        for j, name in enumerate(s.databases):
+            db = bp.databases_by_name.get(name)
+            if db is None or db.managed is not None or db.cluster in (None, s.cluster):
+                continue
+            yield (
+                ("services", "backend", i, "databases", j),
+                f"database {name} runs on cluster {db.cluster}, which service {s.name} on "
+                f"cluster {s.cluster} cannot reach (its address resolves only inside "
+                f"{db.cluster})",
+                f"Run {s.name} on cluster {db.cluster}, or the database on cluster {s.cluster}.",
+            )
+
+
 def _pools(bp: Blueprint) -> Iterator[_Problem]:
     """Ceph pools a Kubernetes object needs must be run by Rook in that same cluster."""
     rook: dict[str, dict[str, list[str]]] = {}  # cluster -> pool type -> pool names
@@ -153,6 +232,8 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_podman(bp),
         *_swarm_volumes(bp),
         *_pools(bp),
+        *_standalone_databases(bp),
+        *_database_clients(bp),
     ]
     return [
         Diagnostic(

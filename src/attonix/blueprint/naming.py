@@ -109,6 +109,19 @@ def label_value(value: str) -> str:
 # --------------------------------------------------------------------------- diagnostics
 
 
+def _swarm_service(
+    bp: Blueprint, path: Path, cluster: str, name: str
+) -> Iterator[tuple[Path, str, str]]:
+    full = f"{bp.metadata.name}-{cluster}_{name}"
+    if len(full) > DOCKER_SERVICE_MAX:
+        yield (
+            path,
+            f"Docker names this service {full!r} ({len(full)} characters; at most "
+            f"{DOCKER_SERVICE_MAX}): the stack name <blueprint>-<cluster> prefixes it",
+            "Shorten the name, or the cluster or blueprint name.",
+        )
+
+
 def _problems(bp: Blueprint) -> Iterator[tuple[Path, str, str]]:
     kinds = {c.name: c.kind for c in bp.orchestration.clusters}
     for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
@@ -133,20 +146,15 @@ def _problems(bp: Blueprint) -> Iterator[tuple[Path, str, str]]:
                         f"Shorten the name to {STATEFULSET_MAX} characters or fewer.",
                     )
             elif kind == "swarm":
-                full = f"{bp.metadata.name}-{w.cluster}_{w.name}"
-                if len(full) > DOCKER_SERVICE_MAX:
-                    yield (
-                        path,
-                        f"Docker names this service {full!r} ({len(full)} characters; at most "
-                        f"{DOCKER_SERVICE_MAX}): the stack name <blueprint>-<cluster> prefixes it",
-                        "Shorten the service, cluster or blueprint name.",
-                    )
+                yield from _swarm_service(bp, path, w.cluster, w.name)
     limits = {
         "postgresql": (CNPG_CLUSTER_MAX, "a CloudNativePG Cluster name"),
         "mysql": (MYSQL_CLUSTER_MAX, "a MySQL Operator InnoDBCluster name"),
         "mongodb": (MONGODB_MAX, "a MongoDBCommunity name (StatefulSets <name> and <name>-arb)"),
     }
     for i, db in enumerate(bp.databases):
+        if kinds.get(db.cluster or "") == "swarm" and db.cluster is not None:
+            yield from _swarm_service(bp, ("databases", i, "name"), db.cluster, db.name)
         if db.engine not in limits or kinds.get(db.cluster or "") != "kubernetes":
             continue
         limit, what = limits[db.engine]

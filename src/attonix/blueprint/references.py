@@ -225,7 +225,9 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     for i, d in enumerate(bp.databases):
         base = ("databases", i)
         if d.cluster is not None:
-            c.ref((*base, "cluster"), d.cluster, kube, "kubernetes cluster")
+            c.ref((*base, "cluster"), d.cluster, clusters, "cluster")
+        if d.host is not None:
+            c.ref((*base, "host"), d.host, hosts, "host")
         c.ref((*base, "credentials_secret"), d.credentials_secret, secrets, "secret")
         pool((*base, "storage", "pool"), d.storage.pool, ("block",))
         pool((*base, "backup", "object_pool"), d.backup.object_pool, ("object",))

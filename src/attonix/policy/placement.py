@@ -15,6 +15,9 @@ one of two guarantees over the domains of that level:
   Swarm renders ``max_replicas_per_node`` at host level, and pins a service with ``local``
   volumes to the first candidate host (``node.hostname==…``), where its volumes live.
 
+A database on Swarm or Podman is one container pinned to the node that holds its volume
+(``at-most`` one on that host).
+
 Podman has no scheduler, so no rendered rule enforces anything there: its rule (``even`` over
 hosts, one replica per host as the Podman renderer publishes ports) is what the deploy step
 must do, and is the one assumption of the analysis no rendered file guarantees.
@@ -212,12 +215,31 @@ def workload_rule(bp: Blueprint, workload: Service | Frontend) -> Rule:
     return Rule(hosts, count, level, "even")
 
 
+def database_node(bp: Blueprint, database: Database) -> Host | None:
+    """The node of a database run as one container on Swarm or Podman (None elsewhere).
+
+    Its data lives in a local volume on that node, so the renderers pin it there: the node
+    named by ``host``, else the cluster's first node.
+    """
+    cluster = bp.clusters_by_name.get(database.cluster or "")
+    if cluster is None or cluster.kind not in ("swarm", "podman"):
+        return None
+    nodes = cluster_nodes(bp, cluster)
+    if database.host is not None:
+        return next((h for h in nodes if h.name == database.host), None)
+    return nodes[0] if nodes else None
+
+
 def database_rule(bp: Blueprint, database: Database) -> Rule:
-    """The rule of a database's instances: operators keep one instance per domain."""
+    """The rule of a database's instances: operators keep one instance per domain; on Swarm
+    or Podman the one instance stays on its node (:func:`database_node`)."""
     level = bp.spread_of(database)
     cluster = bp.clusters_by_name.get(database.cluster or "")
     if database.managed is not None or cluster is None:
         return Rule((), database.replicas, level, "at-most")
+    if cluster.kind in ("swarm", "podman"):
+        node = database_node(bp, database)
+        return Rule((node,) if node else (), database.replicas, "host", "at-most")
     return Rule(tuple(cluster_nodes(bp, cluster)), database.replicas, level, "at-most")
 
 

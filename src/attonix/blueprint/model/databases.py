@@ -81,7 +81,15 @@ class Database(Model):
         description="The engine's version, digits and dots.", examples=["16", "8.0"]
     )
     cluster: Name | None = Field(
-        None, description="The Kubernetes cluster whose operator runs it (not for biganimal)."
+        None,
+        description="The cluster that runs it (not for biganimal): on kubernetes its operator "
+        "runs the instances; on swarm or podman it is one stateful container whose data volume "
+        "stays on one node.",
+    )
+    host: Name | None = Field(
+        None,
+        description="Swarm or podman only: the node that keeps its data volume and runs it "
+        "(defaults to the cluster's first node).",
     )
     replicas: int = Field(3, ge=1, le=15, description="Instances, the primary included (1 to 15).")
     synchronous_replicas: int = Field(
@@ -117,11 +125,16 @@ class Database(Model):
                 raise ValueError("a biganimal database needs 'managed' (region and endpoint)")
             if self.cluster is not None:
                 raise ValueError("a biganimal database is managed: remove 'cluster'")
+            if self.host is not None:
+                raise ValueError("a biganimal database is managed: remove 'host'")
         else:
             if self.managed is not None:
                 raise ValueError(f"'managed' is only for biganimal, not {self.engine}")
             if self.cluster is None:
-                raise ValueError(f"a {self.engine} database needs 'cluster' (a kubernetes cluster)")
+                raise ValueError(
+                    f"a {self.engine} database needs 'cluster' (a kubernetes, swarm or podman "
+                    "cluster)"
+                )
         if self.synchronous_replicas >= self.replicas:
             raise ValueError(
                 f"synchronous_replicas ({self.synchronous_replicas}) must be fewer than "

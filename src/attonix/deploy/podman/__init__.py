@@ -51,6 +51,8 @@ from attonix.render.podman import (
     network_name,
     render,
     secret_base,
+    tmp_volume,
+    units_of,
     workloads_of,
     yaml_path,
 )
@@ -176,7 +178,7 @@ class PodmanDriver(EngineDriver):
 
     def _services(self) -> dict[str, str]:
         """Service name -> deployment name, for this cluster's workloads."""
-        return {w.name: deployment_name(self.bp, w) for w in workloads_of(self.bp, self.cluster)}
+        return {u.name: deployment_name(self.bp, u) for u in units_of(self.bp, self.cluster)}
 
     def _docs(self, desired: Sequence[Artifact]) -> dict[str, dict[str, Any]]:
         by_path = {a.path: a for a in desired}
@@ -306,7 +308,7 @@ class PodmanDriver(EngineDriver):
             w.name
             for c in self.bp.orchestration.clusters
             if c.kind == self.target and c.name != self.cluster
-            for w in workloads_of(self.bp, c.name)
+            for w in units_of(self.bp, c.name)
         }
 
     # ------------------------------------------------------------------ apply
@@ -486,7 +488,7 @@ class PodmanDriver(EngineDriver):
     def _unplaceable(self, service: str) -> str:
         """Why no host of this cluster may run ``service`` under its placement pin ("" when
         one may). Podman has no scheduler: the driver is the one that keeps the pin."""
-        pin = _workload(self.bp, self.cluster, service).placement
+        pin = getattr(_workload(self.bp, self.cluster, service), "placement", None)
         if pin is None:
             return ""
         cluster = next(c for c in self.bp.orchestration.clusters if c.name == self.cluster)
@@ -526,7 +528,7 @@ class PodmanDriver(EngineDriver):
             if self._ours(c.get("Labels")) and (c.get("Labels") or {}).get(NAME) not in others
         ]
         secrets = sorted(self._secrets_live())
-        volumes = [f"{d}-tmp" for d in self._services().values()]
+        volumes = [f"{tmp_volume(self.bp, w)}" for w in workloads_of(self.bp, self.cluster)]
         volumes += [
             v["Name"]
             for v in self._inspect(
@@ -576,7 +578,7 @@ def _deployment_of(container_or_pod: str) -> str:
 
 
 def _workload(bp: Blueprint, cluster: str, service: str) -> Any:
-    return next(w for w in workloads_of(bp, cluster) if w.name == service)
+    return next(w for w in units_of(bp, cluster) if w.name == service)
 
 
 __all__ = ["CLUSTER_LABEL", "PodmanDriver"]

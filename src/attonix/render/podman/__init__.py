@@ -28,11 +28,18 @@ import copy
 import hashlib
 from typing import Any
 
-from attonix.blueprint.model import Blueprint, Cluster, Frontend, Service
+from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
+from attonix.policy.placement import database_node
 from attonix.render.base import Artifact, RenderError
-from attonix.render.labels import blueprint_labels
+from attonix.render.database_containers import container_of, standalone
+from attonix.render.labels import blueprint_labels, component_labels
 from attonix.render.podman.quadlet import kube_unit, network_unit
-from attonix.render.workloads import deployment, replicas_of
+from attonix.render.workloads import (
+    database_mount_path,
+    deployment,
+    replicas_of,
+    selector_of,
+)
 
 TARGET = "podman"
 #: Podman refuses names longer than 253, but volume paths and pod names stay readable short.
@@ -42,6 +49,7 @@ Workload = Service | Frontend
 
 __all__ = [
     "TARGET",
+    "database_doc",
     "deployment_name",
     "kube_doc",
     "network_name",
@@ -49,6 +57,7 @@ __all__ = [
     "secret_base",
     "tmp_volume",
     "unit_path",
+    "units_of",
     "workloads_of",
     "yaml_path",
 ]
@@ -61,7 +70,7 @@ def _short(name: str) -> str:
     return f"{name[: _NAME_MAX - 9]}-{digest}"
 
 
-def deployment_name(bp: Blueprint, w: Workload) -> str:
+def deployment_name(bp: Blueprint, w: Workload | Database) -> str:
     """The Deployment (and pod name prefix) of a workload: ``<blueprint>-<service>``.
 
     Podman names are host-wide, so the blueprint name keeps two blueprints apart.
@@ -100,6 +109,11 @@ def workloads_of(bp: Blueprint, cluster: str) -> list[Workload]:
     return [w for w in every if w.cluster == cluster]
 
 
+def units_of(bp: Blueprint, cluster: str) -> list[Workload | Database]:
+    """Everything ``podman kube play`` runs on a cluster: its workloads, then its databases."""
+    return [*workloads_of(bp, cluster), *standalone(bp, cluster)]
+
+
 def host_ip(bp: Blueprint, cluster: Cluster) -> str:
     """The address published ports bind to: the only worker's address, else every address."""
     if len(cluster.workers) == 1 and cluster.workers[0] in bp.hosts_by_name:
@@ -127,13 +141,24 @@ def _published(bp: Blueprint, cluster: Cluster, w: Workload) -> list[dict[str, A
     return out
 
 
+def database_host(bp: Blueprint, db: Database) -> str:
+    """The name services reach a database of their podman cluster at: its only pod."""
+    return f"{deployment_name(bp, db)}-pod-0"
+
+
+def _database_hosts(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, str]:
+    names = getattr(w, "databases", [])
+    dbs = [bp.databases_by_name[n] for n in names if n in bp.databases_by_name]
+    return {db.name: database_host(bp, db) for db in dbs if db.cluster == cluster.name}
+
+
 def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     """The Deployment ``podman kube play`` runs for one workload.
 
     Kubernetes-only fields Podman ignores (service accounts, topology spread, affinity) are
     dropped so the file says only what takes effect.
     """
-    doc = copy.deepcopy(deployment(bp, w))
+    doc = copy.deepcopy(deployment(bp, w, database_hosts=_database_hosts(bp, cluster, w)))
     name = deployment_name(bp, w)
     doc["metadata"] = {"name": name, "labels": doc["metadata"]["labels"]}
     pod = doc["spec"]["template"]["spec"]
@@ -172,6 +197,82 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     return doc
 
 
+def database_doc(bp: Blueprint, db: Database) -> dict[str, Any]:
+    """The Deployment of a database run on a podman cluster: one pod on the host that keeps
+    its named data volume (``attonix.io/host``), checked by the engine's client, with its
+    credentials as secret files."""
+    c = container_of(db)
+    name = deployment_name(bp, db)
+    labels = component_labels(bp, db.name, component="database", version=db.version)
+    node = database_node(bp, db)
+    probe = {
+        "exec": {"command": list(c.health)},
+        "initialDelaySeconds": c.start_seconds,
+        "periodSeconds": c.period_seconds,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+    scratch = [(f"{name}-scratch-{k}", path) for k, path in enumerate(c.scratch)]
+    container = {
+        "name": db.name,
+        "image": c.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": k, "value": v} for k, v in c.env],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "initialDelaySeconds": 2 * c.start_seconds},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsGroup": c.uid,
+            "runAsNonRoot": True,
+            "runAsUser": c.uid,
+        },
+        "volumeMounts": [
+            *({"name": vol, "mountPath": path} for vol, path in scratch),
+            {"name": f"{name}-data", "mountPath": c.data_path},
+            {"name": "credentials", "mountPath": database_mount_path(db), "readOnly": True},
+        ],
+    }
+    metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if node is not None:
+        metadata["annotations"] = {"attonix.io/host": node.name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            # Two servers must never open one data directory.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_of(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "restartPolicy": "Always",
+                    "containers": [container],
+                    "volumes": [
+                        *({"name": vol, "emptyDir": {}} for vol, _ in scratch),
+                        {
+                            "name": f"{name}-data",
+                            "persistentVolumeClaim": {"claimName": f"{name}-data"},
+                        },
+                        {
+                            "name": "credentials",
+                            "secret": {
+                                "secretName": secret_base(bp, db.credentials_secret),
+                                "defaultMode": 0o400,
+                                "optional": False,
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
 def render(bp: Blueprint) -> list[Artifact]:
     """Kube YAML, Quadlet ``.kube`` units and the network unit of every podman cluster."""
     out: list[Artifact] = []
@@ -179,7 +280,8 @@ def render(bp: Blueprint) -> list[Artifact]:
         if cluster.kind != TARGET:
             continue
         workloads = workloads_of(bp, cluster.name)
-        if not workloads:
+        databases = standalone(bp, cluster.name)
+        if not workloads and not databases:
             continue
         net = network_name(bp, cluster.name)
         out.append(
@@ -205,4 +307,13 @@ def render(bp: Blueprint) -> list[Artifact]:
                 ports=ports,
             )
             out.append(Artifact(TARGET, unit_path(cluster.name, w.name), unit, "text"))
+        for db in databases:
+            doc = database_doc(bp, db)
+            out.append(Artifact(TARGET, yaml_path(cluster.name, db.name), doc, "yaml"))
+            unit = kube_unit(
+                description=f"Attonix {bp.metadata.name} database {db.name} (podman kube play)",
+                yaml_file=f"{db.name}.yaml",
+                network=f"{net}.network",
+            )
+            out.append(Artifact(TARGET, unit_path(cluster.name, db.name), unit, "text"))
     return sorted(out, key=lambda a: a.path)

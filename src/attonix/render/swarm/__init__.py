@@ -23,11 +23,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from attonix.blueprint.model import Blueprint, Cluster, Frontend, Service
-from attonix.policy.placement import cluster_nodes, workload_rule
+from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
+from attonix.policy.placement import cluster_nodes, database_node, workload_rule
 from attonix.render.base import Artifact
+from attonix.render.database_containers import container_of, data_volume, standalone
 from attonix.render.labels import ZONE, blueprint_labels, component_labels
-from attonix.render.swarm.network import isolated_network, networks_of
+from attonix.render.swarm.network import database_network, isolated_network, networks_of
 from attonix.render.workloads import (
     SECRETS_DIR,
     component_of,
@@ -70,8 +71,18 @@ def secret_base(bp: Blueprint, secret: str, key: str) -> str:
     return f"{base[: _SECRET_BASE_MAX - 9]}-{digest}"
 
 
-def secret_mounts(bp: Blueprint, w: Workload) -> list[tuple[str, str, str]]:
-    """``(secret, key, file path)`` for every secret file a workload mounts, in order."""
+def _credential_files(bp: Blueprint, db: Database) -> list[tuple[str, str, str]]:
+    declared = bp.secrets_by_name.get(db.credentials_secret)
+    keys = declared.keys if declared else ["value"]
+    path = database_mount_path(db)
+    return [(db.credentials_secret, key, f"{path}/{key}") for key in keys]
+
+
+def secret_mounts(bp: Blueprint, w: Workload | Database) -> list[tuple[str, str, str]]:
+    """``(secret, key, file path)`` for every secret file a workload (or a database run in
+    the stack: its own credentials) mounts, in order."""
+    if isinstance(w, Database):
+        return _credential_files(bp, w)
     out: list[tuple[str, str, str]] = []
     for mount in w.secrets:
         declared = bp.secrets_by_name.get(mount.secret)
@@ -81,12 +92,8 @@ def secret_mounts(bp: Blueprint, w: Workload) -> list[tuple[str, str, str]]:
     if isinstance(w, Service):
         for name in w.databases:
             db = bp.databases_by_name.get(name)
-            if db is None:
-                continue
-            declared = bp.secrets_by_name.get(db.credentials_secret)
-            keys = declared.keys if declared else ["value"]
-            path = database_mount_path(db)
-            out.extend((db.credentials_secret, key, f"{path}/{key}") for key in keys)
+            if db is not None:
+                out.extend(_credential_files(bp, db))
     return out
 
 
@@ -258,16 +265,7 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     out["networks"] = networks_of(bp, zone=w.zone, service=w.name)
     mounts = secret_mounts(bp, w)
     if mounts:
-        out["secrets"] = [
-            {
-                "source": secret_ref(secret, key),
-                "target": path,
-                "uid": str(uid),
-                "gid": str(uid),
-                "mode": 0o400,
-            }
-            for secret, key, path in mounts
-        ]
+        out["secrets"] = _secret_files(mounts, uid)
     volumes: list[dict[str, Any]] = [
         {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": TMP_BYTES}}  # noqa: S108
     ]
@@ -307,11 +305,80 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     return out
 
 
+def _secret_files(mounts: list[tuple[str, str, str]], uid: int) -> list[Any]:
+    return [
+        {
+            "source": secret_ref(secret, key),
+            "target": path,
+            "uid": str(uid),
+            "gid": str(uid),
+            "mode": 0o400,
+        }
+        for secret, key, path in mounts
+    ]
+
+
+def database_service(bp: Blueprint, db: Database) -> dict[str, Any]:
+    """The compose service of a database run in the stack: one task, pinned to the node that
+    holds its local volume, health checked by the engine's client, credentials from secrets."""
+    c = container_of(db)
+    labels = component_labels(bp, db.name, component="database", version=db.version)
+    node = database_node(bp, db)
+    placement: dict[str, Any] = {"max_replicas_per_node": 1}
+    if node is not None:
+        placement = {"constraints": [f"node.hostname=={node.name}"], **placement}
+    update = {
+        "parallelism": 1,
+        "delay": "0s",
+        # Two servers must never open one data directory: the old task stops first.
+        "order": "stop-first",
+        "failure_action": "rollback",
+        "monitor": f"{c.start_seconds + 2 * c.period_seconds}s",
+        "max_failure_ratio": 0,
+    }
+    return {
+        "image": c.image,
+        "environment": dict(c.env),
+        "user": f"{c.uid}:{c.uid}",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "healthcheck": {
+            "test": ["CMD", *c.health],
+            "interval": f"{c.period_seconds}s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": f"{c.start_seconds}s",
+        },
+        "networks": [database_network(db.name)],
+        "secrets": _secret_files(secret_mounts(bp, db), c.uid),
+        "volumes": [
+            *(
+                {"type": "tmpfs", "target": path, "tmpfs": {"size": TMP_BYTES}}
+                for path in c.scratch
+            ),
+            {"type": "volume", "source": data_volume(db), "target": c.data_path},
+        ],
+        "labels": labels,
+        "deploy": {
+            "mode": "replicated",
+            "replicas": 1,
+            "endpoint_mode": "dnsrr",
+            "labels": dict(labels),
+            "update_config": update,
+            "rollback_config": {**update, "failure_action": "pause"},
+            "restart_policy": {"condition": "any", "delay": "5s", "window": "60s"},
+            "placement": placement,
+        },
+    }
+
+
 def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
     """The compose document of one swarm cluster."""
     workloads = [w for w in bp.workloads_by_name.values() if w.cluster == cluster.name]
     workloads.sort(key=lambda w: (component_of(w), w.name))
+    databases = sorted(standalone(bp, cluster.name), key=lambda d: d.name)
     services = {w.name: service(bp, cluster, w) for w in workloads}
+    services.update((db.name, database_service(bp, db)) for db in databases)
     encrypted = bp.security.encryption.in_transit.overlay_encryption
     networks: dict[str, Any] = {}
     for name in sorted({n for s in services.values() for n in s["networks"]}):
@@ -327,7 +394,7 @@ def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
         networks[name] = net
     doc: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services, "networks": networks}
     secrets: dict[str, Any] = {}
-    for w in workloads:
+    for w in [*workloads, *databases]:
         for secret, key, _ in secret_mounts(bp, w):
             secrets[secret_ref(secret, key)] = {
                 "external": True,
@@ -343,18 +410,25 @@ def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
                     "driver": "local",
                     "labels": component_labels(bp, f"{w.name}-{v.name}", component="volume"),
                 }
+    for db in databases:
+        volumes[data_volume(db)] = {
+            "driver": "local",
+            "labels": component_labels(bp, data_volume(db), component="volume"),
+        }
     if volumes:
         doc["volumes"] = volumes
     return doc
 
 
 def render(bp: Blueprint) -> list[Artifact]:
-    """One stack file per swarm cluster that runs at least one workload."""
+    """One stack file per swarm cluster that runs at least one workload or database."""
     out: list[Artifact] = []
     for cluster in bp.orchestration.clusters:
         if cluster.kind != "swarm":
             continue
-        if not any(w.cluster == cluster.name for w in bp.workloads_by_name.values()):
+        if not any(
+            w.cluster == cluster.name for w in bp.workloads_by_name.values()
+        ) and not standalone(bp, cluster.name):
             continue
         out.append(Artifact(TARGET, stack_path(cluster.name), stack(bp, cluster)))
     return out

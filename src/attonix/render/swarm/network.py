@@ -21,7 +21,9 @@ names. ``internet`` is not a zone: published ports serve it.
 Declared calls (a backend's ``depends_on``, a frontend's ``backends``) between services of
 which at least one has no zone are not governed by the zone graph; each such callee gets a
 network ``link-<callee>`` joined by it and exactly its declared callers of that kind, so a
-service and what it declares always share an overlay, and nothing else joins it.
+service and what it declares always share an overlay, and nothing else joins it. A database
+run in the stack joins only ``db-<database>``, shared with exactly the services that list it
+under ``databases``.
 """
 
 from __future__ import annotations
@@ -109,13 +111,30 @@ def links_of(bp: Blueprint, service: str) -> list[str]:
     return sorted(out)
 
 
+def database_network(database: str) -> str:
+    """The compose key of the network a database shares with the services that declare it."""
+    return f"db-{database}"
+
+
+def databases_of(bp: Blueprint, service: str) -> list[str]:
+    """The database networks ``service`` joins: one per declared database run in its stack."""
+    me = bp.workloads_by_name.get(service)
+    out = []
+    for name in getattr(me, "databases", []):
+        db = bp.databases_by_name.get(name)
+        if db is not None and me is not None and db.cluster == me.cluster:
+            out.append(database_network(name))
+    return out
+
+
 def networks_of(bp: Blueprint, *, zone: str | None, service: str) -> list[str]:
-    """The networks a service in ``zone`` joins: its zone edges and declared links, or its
-    own private network when it joins nothing else."""
+    """The networks a service in ``zone`` joins: its zone edges, declared links and declared
+    databases, or its own private network when it joins nothing else."""
     joined: list[str] = []
     if zone is not None:
         joined = [e.network for e in edges(bp.security.firewall) if e.touches(zone)]
     joined += links_of(bp, service)
+    joined += databases_of(bp, service)
     return joined or [isolated_network(service)]
 
 
