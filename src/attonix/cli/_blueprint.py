@@ -1,4 +1,4 @@
-"""`attonix validate` and `attonix schema`."""
+"""`attonix init`, `attonix validate` and `attonix schema`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from typing import Annotated
 import typer
 
 from attonix.cli._common import (
+    EXIT_ERROR,
+    STDIN,
     blueprint_source,
+    fail,
     guarded,
     load_or_exit,
     output_choice,
     print_document,
     print_json,
     split_legacy_file_flag,
+    usage,
 )
 from attonix.cli._options import FileArg, FileOpt, LegacyFormat, output_option
 
@@ -96,7 +100,68 @@ def schema(
     typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
+def init(
+    path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="FILE", help="Where to write the blueprint; none or '-' prints it to stdout."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a commented starter blueprint to begin from.
+
+    The starter is a small data center (Kubernetes, Swarm and Podman clusters, Ceph, a
+    PostgreSQL database, firewall zones, Chef, a pipeline, OpenStack and vSphere) that
+    validates, checks clean and renders for every target; its comments say what to change.
+    An existing FILE is kept unless --force.
+
+    \b
+    Examples:
+      attonix init datacenter.yaml
+      attonix init > datacenter.yaml
+      attonix init datacenter.yaml --force
+    """
+    from importlib.resources import files  # noqa: PLC0415
+
+    text = files("attonix.blueprint").joinpath("starter.yaml").read_text(encoding="utf-8")
+    if path is None or path == STDIN:
+        typer.echo(text, nl=False)
+        return
+    if os.path.lexists(path) and not force:
+        usage(f"{path} exists; nothing was written", hint="Add --force to overwrite it.")
+    _write_new(path, text, replace=force)
+    typer.echo(f"wrote {path}; next: attonix validate {path} && attonix check {path}", err=True)
+
+
+def _write_new(path: str, text: str, *, replace: bool) -> None:
+    """Write ``text`` to ``path`` whole or not at all; without ``replace`` never clobber."""
+    import tempfile  # noqa: PLC0415
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".attonix-init-", dir=folder)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}", hint="Check that its directory exists.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if path appeared meanwhile: never overwrite silently
+    except FileExistsError:
+        usage(f"{path} exists; nothing was written", hint="Add --force to overwrite it.")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}", code=EXIT_ERROR)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
 def register(app: typer.Typer) -> None:
     """Add the blueprint commands to ``app``."""
+    app.command(rich_help_panel="Blueprint")(init)
     app.command(rich_help_panel="Blueprint")(validate)
     app.command(rich_help_panel="Blueprint")(schema)
