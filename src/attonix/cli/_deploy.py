@@ -72,7 +72,7 @@ def _target(target: str | None) -> str:
     if not target:
         usage(
             "which target? --target is required",
-            hint="Pass -t swarm, -t podman, -t k8s or -t databases.",
+            hint="Pass -t swarm, -t podman, -t k8s, -t databases, -t ceph or -t vsphere.",
         )
     return target_name(target, allowed=DEPLOY_TARGETS)
 

@@ -31,7 +31,7 @@ RENDER_TARGETS: tuple[str, ...] = (
     "diagram",
 )
 #: The deploy registry's targets (attonix.deploy.DRIVERS).
-DEPLOY_TARGETS: tuple[str, ...] = ("swarm", "podman", "kubernetes", "databases", "ceph")
+DEPLOY_TARGETS: tuple[str, ...] = ("swarm", "podman", "kubernetes", "databases", "ceph", "vsphere")
 #: Short names people type: alias -> target.
 ALIASES: dict[str, str] = {
     "k8s": "kubernetes",

@@ -23,7 +23,7 @@ from attonix.deploy.base import (
     ServiceStatus,
     StalePlan,
 )
-from attonix.deploy.connections import ConnectionsFile, for_cluster
+from attonix.deploy.connections import KIND_OF_TARGET, ConnectionsFile, for_cluster
 from attonix.deploy.converging import Outcome, converge
 from attonix.deploy.secrets import (
     ChainSecretSource,
@@ -40,6 +40,7 @@ DRIVERS: dict[str, tuple[str, str]] = {
     "kubernetes": ("attonix.deploy.kubernetes", "KubernetesDriver"),
     "databases": ("attonix.deploy.databases", "DatabaseDriver"),
     "ceph": ("attonix.deploy.ceph", "CephDriver"),
+    "vsphere": ("attonix.deploy.vsphere", "VSphereDriver"),
 }
 
 
@@ -73,12 +74,13 @@ def get_driver(
             hint="Render the files with `attonix render --target` and apply them by hand.",
         ) from None
     cls: Any = getattr(module, cls_name)
-    # A target that is not an orchestration cluster (databases, ceph) picks its own scope.
+    # A target that is not an orchestration cluster (databases, ceph, vsphere) picks its own
+    # scope; databases and ceph read their servers from their own sections of the file.
     pick = getattr(cls, "pick", None)
     chosen = (
         pick(blueprint, cluster) if pick else pick_cluster(blueprint, kind=target, name=cluster)
     )
-    if pick:
+    if pick and target not in KIND_OF_TARGET:
         driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
         return driver
     connection = for_cluster(connections or ConnectionsFile(), cluster=chosen, target=target)

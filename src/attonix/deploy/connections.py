@@ -100,12 +100,21 @@ class KubernetesEndpoint(_Model):
 
 
 class VSphereEndpoint(_Model):
-    """A vCenter SDK URL, a user, and the environment variable holding the password."""
+    """A vCenter SDK URL (HTTPS), a user, the environment variable holding the password, and
+    the CA that signed vCenter's certificate when the system's trust store does not hold it."""
 
     url: str
     username: str
     password_env: str
+    ca: Path | None = None
     verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if urlsplit(value).scheme != "https":
+            raise ValueError("url must start with https:// (vCenter serves its API over HTTPS)")
+        return value
 
 
 class OpenStackEndpoint(_Model):

@@ -3,9 +3,13 @@
 The spec is what the vSphere driver converges: cluster HA and DRS settings, the VM folders,
 one VM group per blueprint group with a DRS anti-affinity rule (so clones of a group run on
 different ESXi hosts and one host failure takes at most one of them), and every VM with its
-template, size, folder and encryption flag. Ownership is recorded on each VM as a custom
-attribute carrying the blueprint's name, so that destroy removes only what Attonix created.
-Credentials are named, never included: the driver reads them from the secret source.
+template, size, folder, network and encryption flag. A VM whose name is a host of the
+blueprint's ``hosts`` boots with that host's cloud-init user data (``cloud_init`` names the
+host; the driver hands the ``cloud-init`` target's user-data and meta-data to the guest
+through ``guestinfo``); the other VMs get meta-data naming them only. Ownership is recorded on
+each VM as a custom attribute carrying the blueprint's name, so that destroy removes only what
+Attonix created. Credentials are named, never included: the driver reads them from the secret
+source (or the cluster's connection).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def spec(bp: Blueprint, vc: VSphere) -> dict[str, Any]:
     """The desired state of one vCenter, as plain JSON data."""
     groups: list[dict[str, Any]] = []
     vms: list[dict[str, Any]] = []
+    hosts = {h.name for h in bp.hosts}
     for g in vc.vms:
         names = vm_names(g)
         rule: dict[str, Any] | None = None
@@ -65,6 +70,7 @@ def spec(bp: Blueprint, vc: VSphere) -> dict[str, Any]:
                     "datastore": vc.datastore,
                     "network": vc.network,
                     "encrypted": vc.vm_encryption,
+                    "cloud_init": name if name in hosts else None,
                 }
             )
     return {

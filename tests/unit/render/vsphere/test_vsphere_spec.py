@@ -51,10 +51,19 @@ def test_spec_content(example: Blueprint) -> None:
         "datastore": "vsan-datastore",
         "network": "VM Network",
         "encrypted": True,
+        "cloud_init": None,
     }
     assert spec["encryption"] == {"enabled": True, "storage_policy": "VM Encryption Policy"}
     assert spec["owner"]["attribute"] == "attonix.io/blueprint"
     assert spec["owner"]["value"] == "attonixcorp"
+
+
+def test_a_vm_named_like_a_host_boots_with_that_hosts_cloud_init(example: Blueprint) -> None:
+    host = example.hosts[0].model_copy(update={"name": "legacy-erp-02"})
+    bp = example.model_copy(update={"hosts": [*example.hosts, host]})
+    (art,) = render(bp, "vsphere")
+    vms = {vm["name"]: vm["cloud_init"] for vm in json.loads(art.text())["vms"]}
+    assert vms == {"legacy-erp-01": None, "legacy-erp-02": "legacy-erp-02"}
 
 
 def test_credentials_by_name_only(example: Blueprint) -> None:
