@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from attonix.blueprint.consistency import check_consistency
 from attonix.blueprint.diagnostics import BlueprintInvalid, Diagnostic, Path
 from attonix.blueprint.model import Blueprint
+from attonix.blueprint.model.common import NAME_RE
 from attonix.blueprint.naming import check_names
 from attonix.blueprint.references import check_references
 from attonix.blueprint.source import SourceMap, parse, read_bytes
@@ -146,6 +147,22 @@ def _model_at(path: Path) -> type[BaseModel] | None:
     return model
 
 
+def _meaning(path: Path) -> str:
+    """The description of the field a value at ``path`` belongs to (list items and map values
+    belong to their list's or map's field), or '' when there is none."""
+    for k in range(len(path) - 1, -1, -1):
+        part = path[k]
+        model = _model_at(path[:k]) if isinstance(part, str) else None
+        if model is None:
+            continue
+        field = model.model_fields.get(str(part)) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        if field is not None:
+            return field.description or ""
+    return ""
+
+
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -188,6 +205,13 @@ def _from_pydantic(
         elif kind == "missing":
             code = "BP011"
             message = f"missing required key {str(path[-1])!r}" if path else message
+            meaning = _meaning(path)
+            if meaning:
+                hint = f"Add {str(path[-1])!r}: {meaning}"
+        elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") != NAME_RE:
+            meaning = _meaning(path)
+            if meaning:
+                hint = f"Expected: {meaning}"
         elif kind == "value_error":
             code = "BP013"
             message = message.removeprefix("Value error, ")

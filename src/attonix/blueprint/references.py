@@ -38,21 +38,56 @@ class _Checker:
                 first[name] = path
         return set(first)
 
-    def ref(self, path: Path, name: str, known: set[str], what: str) -> None:
+    def ref(self, path: Path, name: str, known: set[str], what: str, *, other: str = "") -> None:
+        """Report ``name`` unless ``known``; ``other`` says what else it is, when it exists."""
         if name in known:
+            return
+        if other:
+            self.error(
+                "BP021", path, f"{name!r} is {other}, not a {what}", _declare_hint(what, known)
+            )
             return
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f"Did you mean {close[0]!r}? " if close else ""
-        hint += (
-            f"Declare a {what} named {name!r}, or use one of: {', '.join(sorted(known))}."
-            if known and len(known) <= 12
-            else f"Declare a {what} named {name!r} first."
+        self.error(
+            "BP021", path, f"unknown {what} {name!r}", hint + _declare_hint(what, known, name)
         )
-        self.error("BP021", path, f"unknown {what} {name!r}", hint)
 
     def refs(self, base: Path, names: Sequence[str], known: set[str], what: str) -> None:
         for i, name in enumerate(names):
             self.ref((*base, i), name, known, what)
+
+
+#: Where each kind of name is declared, for the hint of an unknown one.
+_DECLARED = {
+    "host": "under 'hosts'",
+    "cluster": "under 'orchestration.clusters'",
+    "kubernetes cluster": "under 'orchestration.clusters' with 'kind: kubernetes'",
+    "secret": "under 'security.secrets' (its name only; the value goes in the vault)",
+    "firewall zone": "under 'security.firewall.zones'",
+    "account": "under 'users.accounts'",
+    "group": "under 'users.groups'",
+    "openstack network": "under 'networks' of the same storage.openstack entry",
+    "ceph pool": "under 'pools' of a storage.ceph entry",
+    "database": "under 'databases'",
+    "service": "under 'services.backend' or 'services.frontend'",
+    "backend service": "under 'services.backend'",
+    "zone": "as the 'zone' of a host under 'hosts'",
+    "rack": "as the 'rack' of a host under 'hosts'",
+    "service or kubernetes cluster": "under 'services' or as a kubernetes cluster under "
+    "'orchestration.clusters'",
+}
+
+
+def _declare_hint(what: str, known: set[str], name: str = "") -> str:
+    """Where a ``what`` is declared, and the names declared so far when they are few."""
+    where = _DECLARED[what]
+    subject = f"{name!r}" if name else "it"
+    if not known:
+        return f"Declare {subject} {where}; there is no {what} yet."
+    if len(known) <= 12:
+        return f"Declare {subject} {where}, or use one of: {', '.join(sorted(known))}."
+    return f"Declare {subject} {where}."
 
 
 def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
@@ -148,7 +183,13 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         base = ("storage", "ceph", i)
         c.refs((*base, "hosts"), x.hosts, hosts, "host")
         if x.kubernetes_cluster is not None:
-            c.ref((*base, "kubernetes_cluster"), x.kubernetes_cluster, kube, "kubernetes cluster")
+            c.ref(
+                (*base, "kubernetes_cluster"),
+                x.kubernetes_cluster,
+                kube,
+                "kubernetes cluster",
+                other=_kind_of(bp, x.kubernetes_cluster),
+            )
     for i, o in enumerate(bp.storage.openstack):
         base = ("storage", "openstack", i)
         c.ref((*base, "credentials_secret"), o.credentials_secret, secrets, "secret")
@@ -300,6 +341,7 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
                 fe.backend,
                 workloads | kube,  # a Swarm or Podman cluster has no API server to balance
                 "service or kubernetes cluster",
+                other=_kind_of(bp, fe.backend),
             )
             if fe.backend in portless:
                 c.error(
@@ -309,3 +351,11 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
                     f"Give {fe.backend!r} a port, or balance another service.",
                 )
     return c.problems
+
+
+def _kind_of(bp: Blueprint, name: str) -> str:
+    """'a swarm cluster' when ``name`` is a cluster that is not Kubernetes, else ''."""
+    cluster = bp.clusters_by_name.get(name)
+    if cluster is None or cluster.kind == "kubernetes":
+        return ""
+    return f"a {cluster.kind} cluster"

@@ -258,3 +258,27 @@ def test_missing_required_key_without_a_near_miss_is_still_reported(example_text
     text = example_text.replace("    engine: mysql\n", "    flavour: mysql\n", 1)
     codes = sorted((d.code, d.pointer) for d in problems(text))
     assert codes == [("BP010", "databases[1].flavour"), ("BP011", "databases[1].engine")]
+
+
+def test_hints_explain_the_field_from_its_description(example_text: str) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["security"]["tls"]["ca"]["common_name"]
+        d["hosts"][0]["disks"] = ["sdb"]
+        d["hosts"][1]["zone"] = "Zone B"
+        d["services"]["backend"][0]["image"] = "Registry/Server"
+
+    by_pointer = {d.pointer: d.hint for d in problems(edit(example_text, mutate))}
+    assert by_pointer["security.tls.ca.common_name"] == (
+        "Add 'common_name': The CA certificate's subject common name (1 to 64 characters)."
+    )
+    # a list item is explained by its list's field
+    assert by_pointer["hosts[0].disks[0]"] == (
+        "Expected: Raw devices given to Ceph OSDs (paths under /dev, wiped by Ceph)."
+    )
+    assert by_pointer["services.backend[0].image"].startswith(
+        "Expected: The container image, lowercase: [registry/]path/name with ':tag'"
+    )
+    # names keep the one-line rule for DNS labels
+    assert (
+        by_pointer["hosts[1].zone"] == "Names are lowercase letters, digits and '-' (DNS labels)."
+    )

@@ -9,10 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 API_VERSION = "attonix.io/v1"
 
 # A DNS-1123 label: usable as a Kubernetes name, a Swarm service name, a hostname and a Chef name.
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63),
-]
+NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=NAME_RE, max_length=63)]
 # Kubernetes-style quantities ("500m", "2", "512Mi", "100Gi").
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")]
 MemoryQuantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")]

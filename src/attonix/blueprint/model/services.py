@@ -226,7 +226,8 @@ class Workload(Model):
         examples=["k8s-prod"],
     )
     image: ImageRef = Field(
-        description="The container image; pin a tag or, better, a digest.",
+        description="The container image, lowercase: [registry/]path/name with ':tag' or "
+        "'@sha256:digest'; pin a tag or, better, a digest.",
         examples=["registry.attonixcorp.example/orders-api:1.4.2"],
     )
     replicas: int = Field(
