@@ -19,13 +19,15 @@ DATABASES = """
    backup: {enabled: false}, credentials_secret: db-creds}
 - {name: mongo, engine: mongodb, version: "7.0", cluster: podman, replicas: 1, tls: false,
    backup: {enabled: false}, credentials_secret: db-creds}
+- {name: big, engine: biganimal, version: "16", credentials_secret: db-creds,
+   managed: {region: eu-west-1, endpoint: big.example.net}}
 """
 SERVICES = """
 - {name: api, cluster: swarm, image: "localhost/api:1", ports: [{name: http, port: 8000}],
-   databases: [pg]}
+   databases: [pg, big]}
 - {name: other, cluster: swarm, image: "localhost/other:1", ports: [{name: http, port: 9000}]}
 - {name: events, cluster: podman, image: "localhost/events:1", ports: [{name: http, port: 8080}],
-   databases: [mongo]}
+   databases: [mongo, big]}
 """
 
 
@@ -75,6 +77,7 @@ def test_a_service_shares_a_network_with_its_database_and_others_do_not() -> Non
     assert "db-pg" not in s["other"]["networks"]
     assert s["api"]["environment"]["PG_HOST"] == "pg"
     assert s["api"]["environment"]["PG_TLS"] == "disable"
+    assert s["api"]["environment"]["BIG_HOST"] == "big.example.net"
 
 
 def test_podman_databases_render_as_one_pod_with_a_named_volume() -> None:
@@ -95,6 +98,7 @@ def test_podman_databases_render_as_one_pod_with_a_named_volume() -> None:
     events = arts["podman/podman/events.yaml"].content["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in events["containers"][0]["env"]}
     assert env["MONGO_HOST"] == "site-mongo-pod-0"
+    assert env["BIG_HOST"] == "big.example.net"
     assert any(v.get("secret", {}).get("secretName") == "site-db-creds" for v in events["volumes"])
     assert {e["name"]: e["value"] for e in c["env"]} == {
         "MONGO_INITDB_ROOT_USERNAME_FILE": "/run/secrets/databases/mongo/username",
@@ -136,8 +140,7 @@ def test_what_a_container_database_cannot_do_is_a_diagnostic(
 
 def test_a_service_cannot_use_a_database_of_another_cluster() -> None:
     with pytest.raises(BlueprintInvalid) as info:
-        load(
-            services=SERVICES.replace("databases: [pg]", "databases: [mongo]"), databases=DATABASES
-        )
+        services = SERVICES.replace("databases: [pg, big]", "databases: [mongo, big]")
+        load(services=services, databases=DATABASES)
     (d,) = [d for d in info.value.diagnostics if d.pointer == "services.backend[0].databases[0]"]
     assert "cannot reach" in d.message and d.code == "BP024"

@@ -147,9 +147,16 @@ def database_host(bp: Blueprint, db: Database) -> str:
 
 
 def _database_hosts(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, str]:
-    names = getattr(w, "databases", [])
-    dbs = [bp.databases_by_name[n] for n in names if n in bp.databases_by_name]
-    return {db.name: database_host(bp, db) for db in dbs if db.cluster == cluster.name}
+    """Where a workload reaches each of its databases: a managed one at its endpoint, one of
+    this cluster at its pod (validation allows no other)."""
+    out: dict[str, str] = {}
+    for name in getattr(w, "databases", []):
+        db = bp.databases_by_name.get(name)
+        if db is not None and db.managed is not None:
+            out[name] = db.managed.endpoint
+        elif db is not None and db.cluster == cluster.name:
+            out[name] = database_host(bp, db)
+    return out
 
 
 def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:

@@ -239,7 +239,9 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
         for name in w.databases:
             db = bp.databases_by_name.get(name)
             if db is not None:
-                env.update((e["name"], e["value"]) for e in database_env(db, host=db.name))
+                # A managed database at its endpoint; one of this stack by its service name.
+                host = db.managed.endpoint if db.managed is not None else db.name
+                env.update((e["name"], e["value"]) for e in database_env(db, host=host))
     out: dict[str, Any] = {"image": w.image}
     if isinstance(w, Service) and w.command:
         out["command"] = list(w.command)
