@@ -192,19 +192,20 @@ def _constraints(prop: dict[str, Any]) -> list[str]:
         return out  # the type's word says it all (see the top of the page)
     if "pattern" in target:
         out.append(f"matches `{target['pattern']}`")
-    if "minLength" in target and "maxLength" in target:
-        out.append(f"{target['minLength']} to {target['maxLength']} characters")
-    elif "maxLength" in target:
-        out.append(f"at most {target['maxLength']} characters")
-    elif "minLength" in target:
-        out.append(f"at least {target['minLength']} characters")
-    if "minimum" in target and "maximum" in target:
-        out.append(f"{target['minimum']} to {target['maximum']}")
-    elif "minimum" in target:
-        out.append(f"at least {target['minimum']}")
-    if "minItems" in prop:
-        out.append(f"at least {prop['minItems']} item{'s' if prop['minItems'] > 1 else ''}")
-    return out
+    out.append(_bounds(target.get("minLength"), target.get("maxLength"), " characters"))
+    out.append(_bounds(target.get("minimum"), target.get("maximum")))
+    items = prop.get("minItems")
+    out.append(_bounds(items, None, " item" if items == 1 else " items"))
+    return [o for o in out if o]
+
+
+def _bounds(low: int | None, high: int | None, unit: str = "") -> str:
+    """'1 to 63 characters', 'at most 63 characters', 'at least 1' or ''."""
+    if low is not None and high is not None:
+        return f"{low} to {high}{unit}"
+    if high is not None:
+        return f"at most {high}{unit}"
+    return f"at least {low}{unit}" if low is not None else ""
 
 
 def _describe(prop: dict[str, Any]) -> str:
