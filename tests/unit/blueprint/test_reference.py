@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
 
 from attonix.blueprint.loader import load_bytes
 from attonix.blueprint.reference import MINIMAL_EXAMPLE, markdown_reference
 from attonix.blueprint.schema import json_schema
+from attonix.cli import app
 
+runner = CliRunner()
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "blueprint-reference.md"
 
 
@@ -45,3 +51,16 @@ def test_minimal_example_validates() -> None:
     assert MINIMAL_EXAMPLE in markdown_reference()
     loaded = load_bytes(MINIMAL_EXAMPLE, file="minimal.yaml")
     assert loaded.blueprint.metadata.name == "example"
+
+
+def test_start_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = PAGE.read_text(encoding="utf-8")
+    start = page.index("```sh", page.index("## Start"))
+    block = page[page.index("\n", start) + 1 : page.index("```", start + 5)]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.strip()]
+    assert [c[1] for c in commands] == ["init", "validate", "check", "render"]
+    monkeypatch.chdir(tmp_path)
+    for argv in commands:
+        result = runner.invoke(app, argv[1:])
+        assert result.exit_code == 0, (argv, result.output)
+    assert (tmp_path / "out" / "cloud-init").is_dir() and (tmp_path / "out" / "nftables").is_dir()
