@@ -8,6 +8,7 @@ chooses a status code for an error, and no stack trace ever reaches a client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -74,10 +75,15 @@ class PayloadTooLarge(ServerError):
 
 
 class Unprocessable(ServerError):
-    """The content is understood but invalid (a password that breaks the policy…)."""
+    """The content is understood but invalid (a password that breaks the policy, a name that
+    refers to nothing…); ``errors`` place each problem at its request field."""
 
     status = 422
     title = "Unprocessable content"
+
+    def __init__(self, message: str, *, hint: str = "", errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.errors = list(errors)
 
 
 class TooManyRequests(ServerError):
@@ -241,8 +247,9 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
+        extra = {"errors": exc.errors} if isinstance(exc, Unprocessable) and exc.errors else {}
         return problem_response(
-            request, exc.status, detail=exc.message, hint=exc.hint, headers=headers
+            request, exc.status, detail=exc.message, hint=exc.hint, headers=headers, **extra
         )
 
     async def blueprint_invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -22,6 +22,7 @@ def test_deleting_a_group_with_members_keeps_the_members_and_is_audited(
 ) -> None:
     kit.add_user("erin")
     kit.add_user("finn")
+    create_environment(ctx, name="qa", actor=Actor("t"))
     r = client.post(
         f"{V}/groups", headers=admin.headers, json={"name": "crew", "members": ["erin", "finn"]}
     )

@@ -16,12 +16,20 @@ from attonix.server.auth.sessions import API_TOKEN_PREFIX
 from attonix.server.context import ServerContext
 from attonix.server.db.models import (
     ApiToken,
+    Environment,
     Group,
     RoleBinding,
     User,
     utcnow,
 )
-from attonix.server.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from attonix.server.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
 from attonix.server.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
@@ -49,6 +57,38 @@ def _group(s: Session, name: str) -> Group:
     return group
 
 
+_NAMES = {"user": User.name, "group": Group.name, "environment": Environment.name}
+_WHERE = {
+    "user": "Create the account first (Users), or pick one from the list.",
+    "group": "Create the group first (Groups), or pick one from the list.",
+    "environment": "Create the environment first (Environments), or pick one from the list.",
+}
+
+
+def require_known(s: Session, kind: str, names: str | list[str], *, field: str) -> None:
+    """Refuse (422) names of ``kind`` (``user``, ``group`` or ``environment``) that do not
+    exist, each at its request field: ``field`` for one name, ``field.i`` for a list."""
+    listed = [names] if isinstance(names, str) else names
+    column = _NAMES[kind]
+    known = set(s.execute(select(column).where(column.in_(set(listed)))).scalars())
+    missing = [(i, n) for i, n in enumerate(listed) if n not in known]
+    if not missing:
+        return
+    unknown = sorted({n for _, n in missing})
+    raise Unprocessable(
+        f"No {kind}{'s' if len(unknown) > 1 else ''} named {', '.join(map(repr, unknown))}.",
+        hint=_WHERE[kind],
+        errors=[
+            FieldError(
+                loc=["body", field] if isinstance(names, str) else ["body", field, str(i)],
+                msg=f"No {kind} named {n!r}.",
+                type=f"unknown_{kind}",
+            )
+            for i, n in missing
+        ],
+    )
+
+
 def add_user(
     s: Session,
     *,
@@ -73,6 +113,7 @@ def add_user(
         must_change_password=True,
         source=source,
     )
+    require_known(s, "group", groups or [], field="groups")
     user.groups = [_group(s, g) for g in groups or []]
     s.add(user)
     try:
@@ -159,6 +200,7 @@ def update_user(
                 setattr(user, field, value)
                 changes[field] = value
         if groups is not None:
+            require_known(s, "group", groups, field="groups")
             user.groups = [_group(s, g) for g in sorted(set(groups))]
             changes["groups"] = sorted(set(groups))
         if unlock:
@@ -270,6 +312,7 @@ def create_group(
     with ctx.db.session() as s:
         if s.execute(select(Group.id).where(Group.name == name)).first() is not None:
             raise Conflict(f"A group named {name!r} already exists.")
+        require_known(s, "user", members, field="members")
         group = Group(name=name, description=description)
         group.members = [get_user(s, m) for m in sorted(set(members))]
         s.add(group)
@@ -333,10 +376,8 @@ def create_binding(
     if role not in ROLES:
         raise BadRequest(f"Unknown role {role!r}.", hint=f"Use one of {', '.join(ROLES)}.")
     with ctx.db.session() as s:
-        if subject_kind == "user":
-            get_user(s, subject)
-        else:
-            _group(s, subject)
+        require_known(s, "environment", environment, field="environment")
+        require_known(s, subject_kind, subject, field="subject")
         binding = RoleBinding(
             role=role, environment=environment, subject_kind=subject_kind, subject=subject
         )
