@@ -164,9 +164,9 @@ async function admin(page) {
     a.password = (await otp.innerText()).trim();
     facts[`${key}.password`] = a.password;
     await visit(page, "/admin/bindings");
-    await page.getByLabel("Environment", { exact: true }).fill(cfg.environment);
+    await page.getByLabel("Environment", { exact: true }).selectOption(cfg.environment);
     await page.getByLabel("Role", { exact: true }).selectOption(role);
-    await page.getByLabel("Subject", { exact: true }).fill(a.username);
+    await page.getByLabel("Subject", { exact: true }).selectOption(a.username);
     await page.getByRole("button", { name: "Add binding" }).click();
     await page.getByRole("cell", { name: `user ${a.username}`, exact: true }).waitFor();
   }

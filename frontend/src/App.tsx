@@ -75,7 +75,7 @@ function Restricted() {
       <div className="narrow">
         <h1>One more step, {me.name}</h1>
         {me.restricted === "password_change" ? (
-          <PasswordChange api={api} onDone={() => void after()} title="Choose your own password" />
+          <PasswordChange api={api} rules={me.password_rules ?? []} onDone={() => void after()} title="Choose your own password" />
         ) : (
           <>
             <p className="notice">Your role requires two-factor authentication. Set it up to continue.</p>

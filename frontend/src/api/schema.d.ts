@@ -1783,6 +1783,11 @@ export interface components {
             /** Name */
             name: string;
             /**
+             * Password Rules
+             * @description What a new password must be, in sentences.
+             */
+            password_rules?: string[];
+            /**
              * Restricted
              * @description password_change or mfa_enrollment while either is pending.
              * @default

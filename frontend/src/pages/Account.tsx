@@ -38,7 +38,7 @@ export function Account() {
         </table>
       </section>
       {!me.mfa_enabled ? <MfaEnrolment api={api} onDone={() => void reloadMe()} /> : null}
-      <PasswordChange api={api} onDone={() => undefined} />
+      <PasswordChange api={api} rules={me.password_rules ?? []} onDone={() => undefined} />
       <ApiTokens />
     </>
   );

@@ -1,7 +1,10 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import { can } from "../auth/roles";
+import { fieldError } from "../api/problem";
+import { CheckList } from "../components/CheckList";
 import { ConfirmButton } from "../components/ConfirmButton";
+import { Field } from "../components/Field";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -10,24 +13,27 @@ import type { components } from "../api/schema";
 type BindingIn = components["schemas"]["BindingIn"];
 
 const ROLES = ["admin", "operator", "developer", "auditor"] as const;
+// The request fields each form shows its errors beside.
+const USER_FIELDS = ["name", "email", "full_name", "groups"];
+const GROUP_FIELDS = ["name", "description", "members"];
+const BINDING_FIELDS = ["environment", "role", "subject_kind", "subject"];
 
 export function Users() {
   const { api, access } = useApp();
   const users = useAsync(() => call(api.GET("/api/v1/users")), "");
   const writable = can(access, "users:write", null);
-  const [form, setForm] = useState({ name: "", email: "", full_name: "", groups: "", is_admin: false });
+  const groups = useAsync(() => (writable ? call(api.GET("/api/v1/groups")) : Promise.resolve([])), String(writable));
+  const [form, setForm] = useState({ name: "", email: "", full_name: "", groups: [] as string[], is_admin: false });
   const [otp, setOtp] = useState<{ user: string; password: string } | null>(null);
   const { busy, problem, run } = useAction();
   const create = (e: SyntheticEvent) => {
     e.preventDefault();
     void run(async () => {
       const out = await call(
-        api.POST("/api/v1/users", {
-          body: { ...form, groups: form.groups.split(",").map((g) => g.trim()).filter(Boolean) },
-        }),
+        api.POST("/api/v1/users", { body: form }),
       );
       setOtp({ user: out.user.name, password: out.one_time_password });
-      setForm({ name: "", email: "", full_name: "", groups: "", is_admin: false });
+      setForm({ name: "", email: "", full_name: "", groups: [], is_admin: false });
       users.reload();
     });
   };
@@ -40,7 +46,7 @@ export function Users() {
   return (
     <>
       <h1>Users</h1>
-      <ProblemView problem={users.problem ?? problem} />
+      <ProblemView problem={users.problem ?? problem} besideFields={USER_FIELDS} />
       {otp ? (
         <div className="notice" role="status">
           One-time password for <strong>{otp.user}</strong> (shown once; they must change it at first sign-in):{" "}
@@ -97,10 +103,23 @@ export function Users() {
       {writable ? (
         <form onSubmit={create} className="card inline" aria-labelledby="nu">
           <h2 id="nu">New user</h2>
-          <label>User name <input required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></label>
-          <label>Email <input type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} /></label>
-          <label>Full name <input value={form.full_name} onChange={(e) => setForm({ ...form, full_name: e.target.value })} /></label>
-          <label>Groups <input value={form.groups} onChange={(e) => setForm({ ...form, groups: e.target.value })} /></label>
+          <Field label="User name" error={fieldError(problem, "name")} help="Lower-case letters, digits and hyphens.">
+            {(c) => <input {...c} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />}
+          </Field>
+          <Field label="Email" error={fieldError(problem, "email")}>
+            {(c) => <input {...c} type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} />}
+          </Field>
+          <Field label="Full name" error={fieldError(problem, "full_name")}>
+            {(c) => <input {...c} value={form.full_name} onChange={(e) => setForm({ ...form, full_name: e.target.value })} />}
+          </Field>
+          <CheckList
+            legend="Groups"
+            options={(groups.data ?? []).map((g) => g.name)}
+            value={form.groups}
+            onChange={(v) => setForm({ ...form, groups: v })}
+            error={fieldError(problem, "groups")}
+            empty="No groups yet."
+          />
           <label className="check"><input type="checkbox" checked={form.is_admin} onChange={(e) => setForm({ ...form, is_admin: e.target.checked })} /> Administrator</label>
           <button type="submit" className="primary" disabled={busy}>Create user</button>
         </form>
@@ -113,17 +132,18 @@ export function Groups() {
   const { api, access } = useApp();
   const groups = useAsync(() => call(api.GET("/api/v1/groups")), "");
   const writable = can(access, "users:write", null);
+  const users = useAsync(() => call(api.GET("/api/v1/users")), "");
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [members, setMembers] = useState("");
+  const [members, setMembers] = useState<string[]>([]);
   const { busy, problem, run } = useAction();
   const create = (e: SyntheticEvent) => {
     e.preventDefault();
     void run(async () => {
-      await call(api.POST("/api/v1/groups", { body: { name, description, members: members.split(",").map((m) => m.trim()).filter(Boolean) } }));
+      await call(api.POST("/api/v1/groups", { body: { name, description, members } }));
       setName("");
       setDescription("");
-      setMembers("");
+      setMembers([]);
       groups.reload();
     });
   };
@@ -135,7 +155,7 @@ export function Groups() {
   return (
     <>
       <h1>Groups</h1>
-      <ProblemView problem={groups.problem ?? problem} />
+      <ProblemView problem={groups.problem ?? problem} besideFields={GROUP_FIELDS} />
       <table className="grid">
         <thead>
           <tr><th scope="col">Name</th><th scope="col">Description</th><th scope="col">Members</th>{writable ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}</tr>
@@ -163,9 +183,20 @@ export function Groups() {
       {writable ? (
         <form onSubmit={create} className="card inline" aria-labelledby="ng">
           <h2 id="ng">New group</h2>
-          <label>Name <input required value={name} onChange={(e) => setName(e.target.value)} /></label>
-          <label>Description <input value={description} onChange={(e) => setDescription(e.target.value)} /></label>
-          <label>Members <input value={members} onChange={(e) => setMembers(e.target.value)} /></label>
+          <Field label="Name" error={fieldError(problem, "name")} help="Lower-case letters, digits and hyphens.">
+            {(c) => <input {...c} required value={name} onChange={(e) => setName(e.target.value)} />}
+          </Field>
+          <Field label="Description" error={fieldError(problem, "description")}>
+            {(c) => <input {...c} value={description} onChange={(e) => setDescription(e.target.value)} />}
+          </Field>
+          <CheckList
+            legend="Members"
+            options={(users.data ?? []).map((u) => u.name)}
+            value={members}
+            onChange={setMembers}
+            error={fieldError(problem, "members")}
+            empty="No users yet."
+          />
           <button type="submit" className="primary" disabled={busy}>Create group</button>
         </form>
       ) : null}
@@ -177,6 +208,22 @@ export function Bindings() {
   const { api, access } = useApp();
   const bindings = useAsync(() => call(api.GET("/api/v1/bindings")), "");
   const writable = can(access, "users:write", null);
+  const choices = useAsync(
+    async () => {
+      if (!writable) return { environments: [], user: [], group: [] };
+      const [envs, users, groups] = await Promise.all([
+        call(api.GET("/api/v1/environments")),
+        call(api.GET("/api/v1/users")),
+        call(api.GET("/api/v1/groups")),
+      ]);
+      return {
+        environments: envs.map((e) => e.name),
+        user: users.filter((u) => !u.disabled).map((u) => u.name),
+        group: groups.map((g) => g.name),
+      };
+    },
+    String(writable),
+  );
   const [form, setForm] = useState<BindingIn>({ environment: "", role: "operator", subject_kind: "user", subject: "" });
   const { busy, problem, run } = useAction();
   const create = (e: SyntheticEvent) => {
@@ -197,7 +244,7 @@ export function Bindings() {
     <>
       <h1>Role bindings</h1>
       <p className="muted">Who holds which role in each environment. Bindings from the blueprint are marked with their source.</p>
-      <ProblemView problem={bindings.problem ?? problem} />
+      <ProblemView problem={bindings.problem ?? choices.problem ?? problem} besideFields={BINDING_FIELDS} />
       <table className="grid">
         <thead>
           <tr><th scope="col">Environment</th><th scope="col">Role</th><th scope="col">Subject</th><th scope="col">Source</th>{writable ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}</tr>
@@ -225,18 +272,36 @@ export function Bindings() {
       {writable ? (
         <form onSubmit={create} className="card inline" aria-labelledby="nb">
           <h2 id="nb">New binding</h2>
-          <label>Environment <input required value={form.environment} onChange={(e) => setForm({ ...form, environment: e.target.value })} /></label>
-          <label>Role
-            <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as BindingIn["role"] })}>
-              {ROLES.map((r) => <option key={r}>{r}</option>)}
-            </select>
-          </label>
-          <label>Kind
-            <select aria-label="Kind" value={form.subject_kind} onChange={(e) => setForm({ ...form, subject_kind: e.target.value as BindingIn["subject_kind"] })}>
-              <option>user</option><option>group</option>
-            </select>
-          </label>
-          <label>Subject <input required value={form.subject} onChange={(e) => setForm({ ...form, subject: e.target.value })} /></label>
+          <Field label="Environment" error={fieldError(problem, "environment")}>
+            {(c) => (
+              <select {...c} required value={form.environment} onChange={(e) => setForm({ ...form, environment: e.target.value })}>
+                <option value="">Choose…</option>
+                {(choices.data?.environments ?? []).map((env) => <option key={env}>{env}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Role" error={fieldError(problem, "role")}>
+            {(c) => (
+              <select {...c} value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as BindingIn["role"] })}>
+                {ROLES.map((r) => <option key={r}>{r}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Kind" error={fieldError(problem, "subject_kind")}>
+            {(c) => (
+              <select {...c} value={form.subject_kind} onChange={(e) => setForm({ ...form, subject_kind: e.target.value as BindingIn["subject_kind"], subject: "" })}>
+                <option>user</option><option>group</option>
+              </select>
+            )}
+          </Field>
+          <Field label="Subject" error={fieldError(problem, "subject")}>
+            {(c) => (
+              <select {...c} required value={form.subject} onChange={(e) => setForm({ ...form, subject: e.target.value })}>
+                <option value="">Choose a {form.subject_kind}…</option>
+                {(choices.data?.[form.subject_kind] ?? []).map((n) => <option key={n}>{n}</option>)}
+              </select>
+            )}
+          </Field>
           <button type="submit" className="primary" disabled={busy}>Add binding</button>
         </form>
       ) : null}

@@ -1,6 +1,8 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import { can } from "../auth/roles";
+import { fieldError } from "../api/problem";
+import { Field } from "../components/Field";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
@@ -25,7 +27,7 @@ export function Environments() {
   return (
     <>
       <h1>Environments</h1>
-      <ProblemView problem={list.problem ?? act.problem} />
+      <ProblemView problem={list.problem ?? act.problem} besideFields={["name", "description"]} />
       <table className="grid">
         <thead>
           <tr><th scope="col">Name</th><th scope="col">Description</th><th scope="col">Current version</th><th scope="col">MFA required for</th></tr>
@@ -45,8 +47,12 @@ export function Environments() {
       {can(access, "env:create", null) ? (
         <form className="card inline" onSubmit={create} aria-labelledby="ne">
           <h2 id="ne">New environment</h2>
-          <label>Name <input required pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" value={name} onChange={(e) => setName(e.target.value)} /></label>
-          <label>Description <input value={description} onChange={(e) => setDescription(e.target.value)} /></label>
+          <Field label="Name" error={fieldError(act.problem, "name")} help="Lower-case letters, digits and hyphens.">
+            {(c) => <input {...c} required pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" value={name} onChange={(e) => setName(e.target.value)} />}
+          </Field>
+          <Field label="Description" error={fieldError(act.problem, "description")}>
+            {(c) => <input {...c} value={description} onChange={(e) => setDescription(e.target.value)} />}
+          </Field>
           <button className="primary" type="submit" disabled={act.busy}>Create environment</button>
         </form>
       ) : null}

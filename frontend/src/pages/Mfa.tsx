@@ -1,6 +1,8 @@
 import { useState, type SyntheticEvent } from "react";
 import { call } from "../api/client";
 import type { components } from "../api/schema";
+import { fieldError } from "../api/problem";
+import { Field } from "../components/Field";
 import { ProblemView } from "../components/ProblemView";
 import { useAction } from "../components/useAsync";
 import type { Api } from "../api/client";
@@ -93,7 +95,18 @@ export function MfaEnrolment({ api, onDone }: { api: Api; onDone: () => void }) 
 }
 
 /** Change the password (also the first step for accounts created with a one-time password). */
-export function PasswordChange({ api, onDone, title = "Change password" }: { api: Api; onDone: () => void; title?: string }) {
+export function PasswordChange({
+  api,
+  onDone,
+  rules,
+  title = "Change password",
+}: {
+  api: Api;
+  onDone: () => void;
+  /** The server's password rules, shown before the first attempt. */
+  rules: string[];
+  title?: string;
+}) {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [repeat, setRepeat] = useState("");
@@ -102,7 +115,11 @@ export function PasswordChange({ api, onDone, title = "Change password" }: { api
   const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     if (next !== repeat) {
-      setProblem({ title: "The new passwords differ", status: 0, detail: "Type the same new password twice." });
+      setProblem({
+        title: "The new passwords differ",
+        status: 0,
+        errors: [{ loc: ["body", "repeat"], msg: "Type the same new password twice.", type: "mismatch" }],
+      });
       return;
     }
     void run(async () => {
@@ -117,19 +134,24 @@ export function PasswordChange({ api, onDone, title = "Change password" }: { api
   return (
     <form className="card" onSubmit={submit} aria-labelledby="pw-title">
       <h2 id="pw-title">{title}</h2>
-      <label>
-        Current password
-        <input type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
-      </label>
-      <label>
-        New password
-        <input type="password" autoComplete="new-password" required value={next} onChange={(e) => setNext(e.target.value)} />
-      </label>
-      <label>
-        Repeat the new password
-        <input type="password" autoComplete="new-password" required value={repeat} onChange={(e) => setRepeat(e.target.value)} />
-      </label>
-      <ProblemView problem={problem} />
+      <Field label="Current password" error={fieldError(problem, "current_password")}>
+        {(c) => <input {...c} type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />}
+      </Field>
+      <Field
+        label="New password"
+        error={fieldError(problem, "new_password")}
+        help={
+          <ul className="rules" aria-label="Password rules">
+            {rules.map((r) => <li key={r}>{r}</li>)}
+          </ul>
+        }
+      >
+        {(c) => <input {...c} type="password" autoComplete="new-password" required value={next} onChange={(e) => setNext(e.target.value)} />}
+      </Field>
+      <Field label="Repeat the new password" error={fieldError(problem, "repeat")}>
+        {(c) => <input {...c} type="password" autoComplete="new-password" required value={repeat} onChange={(e) => setRepeat(e.target.value)} />}
+      </Field>
+      <ProblemView problem={problem} besideFields={["current_password", "new_password", "repeat"]} />
       {done ? <p role="status">Password changed.</p> : null}
       <button className="primary" type="submit" disabled={busy}>
         Change password

@@ -27,6 +27,8 @@ def test_login_me_and_problem_details(ctx: ServerContext, client: TestClient, ki
     r = client.get(f"{API}/me", headers=me.headers)
     assert r.status_code == 200
     assert r.json()["name"] == "erin" and r.json()["environments"] == []
+    min_length = ctx.settings.password_min_length
+    assert r.json()["password_rules"][0].startswith(f"At least {min_length} characters")
     bad = client.post(f"{API}/auth/login", json={"username": "erin", "password": "nope"})
     assert bad.status_code == 401
     assert bad.headers["content-type"] == "application/problem+json"
@@ -188,6 +190,9 @@ def test_one_time_password_must_be_changed(
         f"{API}/me/password", headers=h, json={"current_password": otp, "new_password": "short"}
     )
     assert weak.status_code == 422 and "characters" in weak.json()["detail"]
+    # Each broken rule sits at the field it concerns, for the console to show beside it.
+    assert {tuple(e["loc"]) for e in weak.json()["errors"]} == {("body", "new_password")}
+    assert any("characters" in e["msg"] for e in weak.json()["errors"])
     ok = client.post(
         f"{API}/me/password",
         headers=h,

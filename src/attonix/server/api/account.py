@@ -14,6 +14,7 @@ from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.db.models import Environment, User
 from attonix.server.errors import NotFound
 from attonix.server.schemas import ApiTokenCreated, ApiTokenOut
+from attonix.server.security import passwords
 
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 router = APIRouter(prefix="/me", tags=["account"])
@@ -42,6 +43,9 @@ class MeOut(BaseModel):
     )
     environments: list[EnvironmentAccess]
     global_permissions: list[str]
+    password_rules: list[str] = Field(
+        default_factory=list, description="What a new password must be, in sentences."
+    )
 
 
 class PasswordIn(BaseModel):
@@ -125,6 +129,7 @@ def get_me(ctx: Ctx, p: Self) -> MeOut:
             restricted=p.restricted,
             environments=access,
             global_permissions=sorted(g.value for g in _GLOBAL if p.can(g)),
+            password_rules=passwords.password_rules(ctx.settings.password_min_length),
         )
 
 

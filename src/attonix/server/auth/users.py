@@ -279,7 +279,14 @@ def change_password(
             if new == current:
                 problems.append("Choose a password different from the current one.")
             if problems:
-                raise Unprocessable(" ".join(problems), hint="Choose another password.")
+                raise Unprocessable(
+                    " ".join(problems),
+                    hint="Choose another password.",
+                    errors=[
+                        FieldError(loc=["body", "new_password"], msg=p, type="password_policy")
+                        for p in problems
+                    ],
+                )
             user.password_hash = passwords.hash_password(new)
             user.must_change_password = False
             keep = session_id if keep_current_session else None

@@ -104,6 +104,17 @@ def _character_classes(password: str) -> int:
     )
 
 
+def password_rules(min_length: int = 12) -> list[str]:
+    """The policy :func:`check_password_policy` enforces, as sentences to show before a first
+    attempt."""
+    return [
+        f"At least {min_length} characters (at most {MAX_LENGTH}).",
+        "At least two kinds of characters (lower case, upper case, digits, symbols);"
+        " a passphrase with spaces counts.",
+        "Not containing your user name or e-mail address, and not a common or breached password.",
+    ]
+
+
 def check_password_policy(
     password: str, *, min_length: int = 12, username: str = "", email: str = ""
 ) -> list[str]:

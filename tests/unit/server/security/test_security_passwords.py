@@ -110,6 +110,16 @@ def test_policy_too_short_and_too_long() -> None:
     assert not any("at most" in p for p in check_password_policy(long[:1024]))
 
 
+def test_the_rules_shown_before_an_attempt_name_what_the_policy_checks() -> None:
+    rules = " ".join(passwords.password_rules(min_length=16))
+    assert "At least 16 characters" in rules and "at most 1024" in rules
+    for checked in ("two kinds", "user name", "e-mail", "common or breached"):
+        assert checked in rules
+    # A password each rule describes as wrong is refused by the policy.
+    assert check_password_policy("Abcdefgh-123456", min_length=16)
+    assert check_password_policy("abcdefghijklmnopq", min_length=16)
+
+
 def test_policy_rejects_username_and_email_local_part() -> None:
     problems = check_password_policy("xx-Jdoe-2024-yy!", username="JDoe")
     assert any("user name" in p for p in problems)
