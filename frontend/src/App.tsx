@@ -32,8 +32,29 @@ export function App({ api, session, apiUrl }: Props) {
     });
   }, [session]);
   if (restoring && !signedIn) return <p className="loading" role="status">Loading…</p>;
-  if (!signedIn) return <SignIn api={api} session={session} />;
+  if (!signedIn) return <SignInAndReturn api={api} session={session} />;
   return <SignedIn api={api} session={session} apiUrl={apiUrl} />;
+}
+
+const RETURN_KEY = "attonix.return-to";
+
+/**
+ * The sign-in page, remembering the page that was asked for (a deep link opened while signed
+ * out, or the page a session ended on) so that signing in lands there and not on the start page.
+ */
+function SignInAndReturn({ api, session }: { api: Api; session: Session }) {
+  const { path, query } = useLocation();
+  useEffect(() => {
+    if (path !== "/") sessionStorage.setItem(RETURN_KEY, path + (query.size ? `?${query.toString()}` : ""));
+  }, [path, query]);
+  return <SignIn api={api} session={session} />;
+}
+
+/** Where to go after signing in: the remembered page (once), if it is one of the console's. */
+function takeReturnPath(): string | null {
+  const to = sessionStorage.getItem(RETURN_KEY);
+  sessionStorage.removeItem(RETURN_KEY);
+  return to && to.startsWith("/") && !to.startsWith("//") ? to : null;
 }
 
 function SignedIn({ api, session, apiUrl }: Props) {
@@ -46,6 +67,11 @@ function SignedIn({ api, session, apiUrl }: Props) {
       setProblem(problemOf(err));
     }
   }, [api]);
+  useEffect(() => {
+    const to = takeReturnPath();
+    const here = window.location.pathname + window.location.search;
+    if (to && to !== here) navigate(to, true);
+  }, []);
   useEffect(() => {
     call(api.GET("/api/v1/me")).then(setMe, (err: unknown) => {
       setProblem(problemOf(err));
@@ -119,7 +145,10 @@ function Shell() {
   const { path } = useLocation();
   const envs = environmentsOf(access);
   const envParams = match("/envs/:env/:page", path);
-  const env = envParams?.env ?? envs[0] ?? null;
+  // An environment in the URL that the reader has no role in (or that does not exist) selects
+  // nothing: the selector says so instead of showing another environment's name.
+  const unknownEnv = envParams && !envs.includes(envParams.env ?? "") ? (envParams.env ?? "") : null;
+  const env = unknownEnv !== null ? null : (envParams?.env ?? envs[0] ?? null);
   useEffect(() => {
     if (path === "/" && envs[0]) navigate(`/envs/${encodeURIComponent(envs[0])}/overview`, true);
   }, [path, envs]);
@@ -137,6 +166,7 @@ function Shell() {
           <label className="env-select">
             Current environment
             <select aria-label="Current environment" value={env ?? ""} onChange={(e) => navigate(`/envs/${encodeURIComponent(e.target.value)}/${envParams?.page ?? "overview"}`)}>
+              {env === null ? <option value="" disabled>Choose…</option> : null}
               {envs.map((e) => <option key={e}>{e}</option>)}
             </select>
           </label>
@@ -148,7 +178,7 @@ function Shell() {
         <SignOutButtons />
       </header>
       <nav aria-label="Main" className="side">
-        {env ? (
+        {unknownEnv !== null ? null : env ? (
           <>
             <h2>{env}</h2>
             <ul>{ENV_PAGES.map(([p, label]) => nav(`/envs/${encodeURIComponent(env)}/${p}`, label))}</ul>
@@ -171,9 +201,30 @@ function Shell() {
         </ul>
       </nav>
       <main id="main" tabIndex={-1}>
-        <Route path={path} />
+        {unknownEnv !== null ? <UnknownEnvironment name={unknownEnv} known={envs} /> : <Route path={path} />}
       </main>
     </div>
+  );
+}
+
+function UnknownEnvironment({ name, known }: { name: string; known: string[] }) {
+  return (
+    <>
+      <h1>No environment {name}</h1>
+      <p>
+        There is no environment named <code>{name}</code>, or you have no role in it.{" "}
+        {known.length ? "Yours:" : "You have no role in any environment yet; ask an administrator for a role binding."}
+      </p>
+      {known.length ? (
+        <ul>
+          {known.map((e) => (
+            <li key={e}>
+              <Link to={`/envs/${encodeURIComponent(e)}/overview`}>{e}</Link>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
   );
 }
 
