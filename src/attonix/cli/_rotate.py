@@ -49,10 +49,22 @@ def rotate_cmd(
             help="YAML/JSON file {secret: {key: value}} (mode 600).",
         ),
     ] = None,
+    switch: Annotated[
+        bool,
+        typer.Option(
+            "--switch/--no-switch",
+            help="Roll the service on its Swarm or Podman cluster onto the new login "
+            "before the old one is dropped (default), or leave the consumers to reread it.",
+        ),
+    ] = True,
     output: Annotated[str | None, output_option(ROTATE_FORMATS, "text")] = None,
     legacy_format: LegacyFormat = None,
 ) -> None:
     """Rotate a database login in two phases: new login, consumers switched, old login dropped.
+
+    The switch makes the new login current and rolls the service on its Swarm or Podman
+    cluster onto it (a new versioned engine secret, a rolling update, verified converged);
+    the old login is dropped only after that, once no session uses it.
 
     Each step is recorded; if the rotation stops (the old login still has sessions, a server
     is down) run the same command again and it resumes where it stopped. Exit 0 when rotated,
@@ -72,6 +84,7 @@ def rotate_cmd(
         FileSecretSource,
         SecretSource,
     )
+    from attonix.deploy.consumers import switch_consumers  # noqa: PLC0415
     from attonix.deploy.databases import DatabaseDriver  # noqa: PLC0415
     from attonix.deploy.databases.rotation import RotationStopped, rotate  # noqa: PLC0415
 
@@ -89,6 +102,9 @@ def rotate_cmd(
     def progress(message: str) -> None:
         err.print(Text(f"  {message}", style="dim"))
 
+    def roll(_credential: str, _values: dict[str, str]) -> None:
+        switch_consumers(bp, service, kind, secrets=source, progress=progress)
+
     try:
         state = rotate(
             driver,
@@ -97,6 +113,7 @@ def rotate_cmd(
             kind=kind,
             progress=progress,
             drain_timeout=drain_timeout,
+            switch=roll if switch else None,
         )
     except RotationStopped as exc:
         if fmt != "text":

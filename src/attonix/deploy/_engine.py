@@ -13,6 +13,7 @@ from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
 from attonix.deploy.base import ConvergeFailed, Failure, ServiceStatus
 from attonix.deploy.connections import Connection, describe, probe
+from attonix.deploy.credentials import ConsumerCredentials, FileCredentialStore
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, secret_key, state_dir
 
@@ -40,8 +41,8 @@ class EngineDriver:
     ) -> None:
         self.bp = blueprint
         self.cluster = cluster
-        self._secrets = secrets
         self._state = state
+        self._given_secrets = secrets
         self.connection = connection
 
     @property
@@ -56,6 +57,13 @@ class EngineDriver:
 
     def _state_dir(self) -> Path:
         return self._state or state_dir()
+
+    @property
+    def _secrets(self) -> SecretSource:
+        """The given secret source, except that a service's database mount gets the service's
+        own login from the credential store in the state directory."""
+        store = FileCredentialStore(self._state_dir() / "credentials")
+        return ConsumerCredentials(self.bp, self._given_secrets, store)
 
     def lock(self) -> TargetLock:
         """The lock that keeps two applies (or an apply and a destroy) of this cluster apart."""

@@ -20,7 +20,10 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
+from attonix.blueprint.model import Blueprint
 from attonix.deploy.base import DeployError
+from attonix.deploy.secrets import SecretMissing, SecretSource
+from attonix.render.workloads import consumer_secrets
 
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -129,3 +132,48 @@ class FileCredentialStore:
         data = self._load(name)
         data["versions"] = {k: v for k, v in data["versions"].items() if k == str(keep)}
         self._save(name, data)
+
+
+def credential_name(bp: Blueprint, declared: str, service: str, kind: str) -> str:
+    """The store's name for one service's login of one kind (``owner``, ``app``, ``readonly``)
+    to one declared database."""
+    return f"{bp.metadata.name}.{bp.metadata.environment}.{declared}.{service}.{kind}"
+
+
+class ConsumerCredentials:
+    """The engines' secret source: a service's database mount gets the service's own login.
+
+    Swarm and Podman mount, for every database a service uses, the engine secret
+    :func:`~attonix.render.workloads.consumer_secret` (``<database>.<service>``). Its keys (those
+    the database's ``credentials_secret`` declares) come from the current version of the
+    service's ``app`` login in ``store`` — so promoting a new version during a rotation gives
+    the secret a new versioned name, and the next converge rolls the service onto it. A
+    database Attonix does not provision (no login in the store) falls back to the values of
+    its ``credentials_secret``, as supplied by the user. Every other name goes to ``inner``.
+    """
+
+    def __init__(self, bp: Blueprint, inner: SecretSource, store: CredentialStore) -> None:
+        self._bp = bp
+        self._inner = inner
+        self._store = store
+        self._own = consumer_secrets(bp)
+
+    def get(self, name: str) -> dict[str, str]:
+        """Key→value for ``name`` (a consumer secret or a declared secret)."""
+        if name not in self._own:
+            return self._inner.get(name)
+        db_name, service = self._own[name]
+        db = self._bp.databases_by_name[db_name]
+        declared = self._bp.secrets_by_name.get(db.credentials_secret)
+        keys = declared.keys if declared else ["value"]
+        login = self._store.read(credential_name(self._bp, db_name, service, "app"))
+        values = self._inner.get(db.credentials_secret) if login is None else login
+        missing = [k for k in keys if k not in values]
+        if missing:
+            raise SecretMissing(
+                f"the login of service {service!r} to database {db_name!r} has no "
+                f"{', '.join(missing)}",
+                hint="Declare only username and password (and keys Attonix stores: host, "
+                f"port, database, tls) on secret {db.credentials_secret!r}.",
+            )
+        return {k: values[k] for k in keys}

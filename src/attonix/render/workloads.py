@@ -81,8 +81,26 @@ def _secret_volume_name(secret: str) -> str:
     return fit(f"secret-{secret}")
 
 
-def _db_volume_name(db: str) -> str:
+def db_volume_name(db: str) -> str:
+    """The pod volume that mounts a database's credentials."""
     return fit(f"db-{db}")
+
+
+def consumer_secret(database: str, service: str) -> str:
+    """The engine secret (Swarm, Podman) that holds one service's own login to one database,
+    ``<database>.<service>``: not a declared secret (the dot keeps it apart from every declared
+    name); the deploy step fills it from the login Attonix provisioned for that service."""
+    return f"{database}.{service}"
+
+
+def consumer_secrets(bp: Blueprint) -> dict[str, tuple[str, str]]:
+    """Every :func:`consumer_secret` of the blueprint → ``(database, service)``."""
+    return {
+        consumer_secret(db, s.name): (db, s.name)
+        for s in bp.services.backend
+        for db in s.databases
+        if db in bp.databases_by_name
+    }
 
 
 def database_mount_path(db: Database) -> str:
@@ -178,7 +196,7 @@ def container(
                 env.extend(database_env(db, host=database_hosts[name]))
                 mounts.append(
                     {
-                        "name": _db_volume_name(name),
+                        "name": db_volume_name(name),
                         "mountPath": database_mount_path(db),
                         "readOnly": True,
                     }
@@ -231,7 +249,7 @@ def volumes(bp: Blueprint, w: Workload) -> list[dict[str, Any]]:
             db = bp.databases_by_name[name]
             out.append(
                 {
-                    "name": _db_volume_name(name),
+                    "name": db_volume_name(name),
                     "secret": {"secretName": db.credentials_secret, "defaultMode": 0o440},
                 }
             )

@@ -19,6 +19,7 @@ FIXTURE = Path(__file__).parents[2] / "fixtures" / "databases" / "shop-db.yaml"
 PG_HBA = [
     "local all all scram-sha-256",
     "hostnossl atx_orders all 127.0.0.1/32 reject",
+    "hostnossl atx_ledger all 127.0.0.1/32 reject",  # test_rotation_engine.py
     "host all all 127.0.0.1/32 scram-sha-256",
 ]
 

@@ -99,7 +99,10 @@ def test_podman_databases_render_as_one_pod_with_a_named_volume() -> None:
     env = {e["name"]: e["value"] for e in events["containers"][0]["env"]}
     assert env["MONGO_HOST"] == "site-mongo-pod-0"
     assert env["BIG_HOST"] == "big.example.net"
-    assert any(v.get("secret", {}).get("secretName") == "site-db-creds" for v in events["volumes"])
+    # The service mounts its own login (filled at deploy time), the database its admin secret.
+    mounted = {v.get("secret", {}).get("secretName") for v in events["volumes"]}
+    assert "site-mongo.events" in mounted and "site-db-creds" not in mounted
+    assert any(v.get("secret", {}).get("secretName") == "site-db-creds" for v in pod["volumes"])
     assert {e["name"]: e["value"] for e in c["env"]} == {
         "MONGO_INITDB_ROOT_USERNAME_FILE": "/run/secrets/databases/mongo/username",
         "MONGO_INITDB_ROOT_PASSWORD_FILE": "/run/secrets/databases/mongo/password",

@@ -167,8 +167,3 @@ def database_spec(bp: Blueprint, database: Database) -> DatabaseSpec:
         groups=groups,
         logins=tuple(logins),
     )
-
-
-def credential_name(bp: Blueprint, declared: str, service: str, kind: str) -> str:
-    """The credential store's name for one service's login of one kind."""
-    return f"{bp.metadata.name}.{bp.metadata.environment}.{declared}.{service}.{kind}"

@@ -29,7 +29,7 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
-from attonix.deploy.credentials import CredentialStore, FileCredentialStore
+from attonix.deploy.credentials import CredentialStore, FileCredentialStore, credential_name
 from attonix.deploy.databases._scram import new_password
 from attonix.deploy.databases.connections import (
     Endpoint,
@@ -38,7 +38,7 @@ from attonix.deploy.databases.connections import (
     endpoint_for,
     load_endpoints,
 )
-from attonix.deploy.databases.desired import DatabaseSpec, credential_name, database_spec
+from attonix.deploy.databases.desired import DatabaseSpec, database_spec
 from attonix.deploy.databases.engine import RANK, Adapter, Observed, Wanted, Work
 from attonix.deploy.databases.replication import judge
 from attonix.deploy.secrets import SecretSource

@@ -5,9 +5,11 @@ database, in four persisted steps:
 
 1. ``created``  — a new password is stored as a pending version, then a login of the next
    generation is created with the same group membership and verified by logging in with it;
-2. ``switched`` — the pending version becomes current in the credential store (and the
-   optional ``switch`` hook runs, e.g. a rolling update of the consuming service): consumers
-   that open a connection from now on use the new login;
+2. ``switched`` — the pending version becomes current in the credential store and the
+   optional ``switch`` hook runs (the CLI's: :func:`attonix.deploy.consumers.switch_consumers`,
+   a rolling update of the consuming service through its Swarm or Podman cluster): consumers
+   that open a connection from now on use the new login. If the hook fails the rotation stops
+   before this step is recorded, and a rerun repeats it;
 3. ``drained``  — the old login holds no session any more (polled until ``drain_timeout``;
    at the timeout the rotation stops here, nothing is dropped, and a rerun resumes);
 4. ``dropped``  — the old login is dropped and its credential versions forgotten.
@@ -30,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from attonix.deploy.base import Change, DeployError, Progress, no_progress
+from attonix.deploy.credentials import credential_name
 from attonix.deploy.databases._scram import new_password
-from attonix.deploy.databases.desired import KINDS, DatabaseSpec, credential_name
+from attonix.deploy.databases.desired import KINDS, DatabaseSpec
 from attonix.deploy.databases.driver import DatabaseDriver, Server
 from attonix.deploy.databases.engine import Adapter, Observed, Snapshot, Wanted, Work
 from attonix.deploy.state import TargetLock
@@ -214,7 +217,14 @@ def _run(
     if state.step == "created":
         store.promote(state.credential, state.version)
         if switch is not None:
-            switch(state.credential, values)
+            try:
+                switch(state.credential, values)
+            except DeployError as exc:
+                raise RotationStopped(
+                    f"the consumers were not switched to {state.new_login}: {exc.message}",
+                    state=state,
+                    hint=exc.hint or "Run the same rotation again: it resumes at the switch.",
+                ) from None
         step("switched", f"consumers switched to {state.new_login}")
     if state.step == "switched":
         deadline = time.monotonic() + drain_timeout

@@ -56,6 +56,7 @@ from attonix.render.podman import (
     workloads_of,
     yaml_path,
 )
+from attonix.render.workloads import consumer_secrets
 
 CLUSTER_LABEL = "attonix.io/podman-cluster"
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
@@ -194,7 +195,8 @@ class PodmanDriver(EngineDriver):
 
     def _versioned(self, docs: dict[str, dict[str, Any]]) -> dict[str, str]:
         """Engine secret name -> declared secret; rewrites the YAML to the versioned names."""
-        bases = {secret_base(self.bp, s.name): s.name for s in self.bp.security.secrets}
+        every = [s.name for s in self.bp.security.secrets] + list(consumer_secrets(self.bp))
+        bases = {secret_base(self.bp, n): n for n in every}
         names: dict[str, str] = {}
         out: dict[str, str] = {}
         for doc in docs.values():

@@ -35,7 +35,9 @@ from attonix.render.database_containers import container_of, standalone
 from attonix.render.labels import blueprint_labels, component_labels
 from attonix.render.podman.quadlet import kube_unit, network_unit
 from attonix.render.workloads import (
+    consumer_secret,
     database_mount_path,
+    db_volume_name,
     deployment,
     replicas_of,
     selector_of,
@@ -165,7 +167,8 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     Kubernetes-only fields Podman ignores (service accounts, topology spread, affinity) are
     dropped so the file says only what takes effect.
     """
-    doc = copy.deepcopy(deployment(bp, w, database_hosts=_database_hosts(bp, cluster, w)))
+    hosts = _database_hosts(bp, cluster, w)
+    doc = copy.deepcopy(deployment(bp, w, database_hosts=hosts))
     name = deployment_name(bp, w)
     doc["metadata"] = {"name": name, "labels": doc["metadata"]["labels"]}
     pod = doc["spec"]["template"]["spec"]
@@ -179,12 +182,15 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
         pod.pop(key, None)
     pod["restartPolicy"] = "Always"
     tmp = tmp_volume(bp, w)
+    # Each database mount holds the service's own login, not the database's admin secret.
+    own = {db_volume_name(db): consumer_secret(db, w.name) for db in hosts}
     for vol in pod["volumes"]:
         if vol["name"] == "tmp":
             vol["name"] = tmp
         if "secret" in vol:
+            source = own.get(vol["name"], vol["secret"]["secretName"])
             vol["secret"] = {
-                "secretName": secret_base(bp, vol["secret"]["secretName"]),
+                "secretName": secret_base(bp, source),
                 "defaultMode": vol["secret"]["defaultMode"],
                 "optional": False,
             }

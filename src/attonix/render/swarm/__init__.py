@@ -32,6 +32,7 @@ from attonix.render.swarm.network import database_network, isolated_network, net
 from attonix.render.workloads import (
     SECRETS_DIR,
     component_of,
+    consumer_secret,
     database_env,
     database_mount_path,
     replicas_of,
@@ -71,11 +72,16 @@ def secret_base(bp: Blueprint, secret: str, key: str) -> str:
     return f"{base[: _SECRET_BASE_MAX - 9]}-{digest}"
 
 
-def _credential_files(bp: Blueprint, db: Database) -> list[tuple[str, str, str]]:
+def _credential_files(
+    bp: Blueprint, db: Database, secret: str | None = None
+) -> list[tuple[str, str, str]]:
+    """The credentials files of ``db`` (the keys its ``credentials_secret`` declares), from
+    ``secret``: the database's own container reads ``credentials_secret``; a service reads its
+    own login (:func:`consumer_secret`)."""
     declared = bp.secrets_by_name.get(db.credentials_secret)
     keys = declared.keys if declared else ["value"]
     path = database_mount_path(db)
-    return [(db.credentials_secret, key, f"{path}/{key}") for key in keys]
+    return [(secret or db.credentials_secret, key, f"{path}/{key}") for key in keys]
 
 
 def secret_mounts(bp: Blueprint, w: Workload | Database) -> list[tuple[str, str, str]]:
@@ -93,7 +99,7 @@ def secret_mounts(bp: Blueprint, w: Workload | Database) -> list[tuple[str, str,
         for name in w.databases:
             db = bp.databases_by_name.get(name)
             if db is not None:
-                out.extend(_credential_files(bp, db))
+                out.extend(_credential_files(bp, db, consumer_secret(db.name, w.name)))
     return out
 
 
