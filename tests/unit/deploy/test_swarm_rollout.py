@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from attonix.deploy.swarm.rollout import Rollout, service_status, sortable_time, verdict
+from attonix.deploy.swarm.rollout import (
+    Rollout,
+    lost_nodes,
+    service_status,
+    sortable_time,
+    verdict,
+)
 
 SPEC = {"ContainerSpec": {"Image": "img:2", "Env": ["A=1"]}, "Resources": {}}
 OLD = {"ContainerSpec": {"Image": "img:1", "Env": ["A=1"]}}
@@ -117,3 +123,31 @@ def test_engine_times_sort_as_text() -> None:
     )
     assert sortable_time("2026-01-01T00:00:00.99Z") == "2026-01-01T00:00:00.990000000Z"
     assert sortable_time("2026-01-01T00:00:01Z") > sortable_time("2026-01-01T00:00:00.999999999Z")
+
+
+def _node(host: str, state: str, reach: str | None, zone: str) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "ID": f"{host}-0123456789abcdef",
+        "Description": {"Hostname": host},
+        "Spec": {"Labels": {"zone": zone}},
+        "Status": {"State": state, "Addr": "10.79.0.11"},
+    }
+    if reach is not None:
+        node["ManagerStatus"] = {"Reachability": reach}
+    return node
+
+
+def test_lost_nodes_name_down_nodes_and_unreachable_managers_only() -> None:
+    nodes = [
+        _node("n2", "ready", "reachable", "zone-2"),
+        _node("n1", "down", "unreachable", "zone-1"),
+        _node("w1", "ready", None, "zone-3"),
+        _node("n3", "ready", "unreachable", "zone-3"),
+    ]
+    lost = lost_nodes(nodes)
+    assert [s.name for s in lost] == ["node/n1", "node/n3"]
+    assert all(not s.converged for s in lost)
+    assert lost[0].message == (
+        "node n1 (n1-012345678, zone=zone-1) is down; manager unreachable; last address 10.79.0.11"
+    )
+    assert lost[1].message.startswith("node n3 (n3-012345678, zone=zone-3) is ready; manager")

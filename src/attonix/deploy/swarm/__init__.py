@@ -330,8 +330,13 @@ class SwarmDriver(EngineDriver):
 
     def status(self) -> list[ServiceStatus]:
         """Desired, running and healthy tasks per service of this cluster's stack, whether the
-        engine runs the blueprint's spec, and how it gave up on an update if it did."""
-        return self._statuses(None, None)
+        engine runs the blueprint's spec, and how it gave up on an update if it did; then one
+        entry per node the swarm has lost (down, or a manager out of reach), naming it."""
+        return self._statuses(None, None) + rollout.lost_nodes(self._nodes())
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        ids = self._run("node", "ls", "-q").stdout.split()
+        return (self._run("node", "inspect", *ids, check=False).json() or []) if ids else []
 
     def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
         return self._statuses(set(names), since)

@@ -177,3 +177,36 @@ def service_status(
         drift=drift and not orphan,
         progressing=updating(svc, since=since),
     )
+
+
+def lost_nodes(nodes: Sequence[dict[str, Any]]) -> list[ServiceStatus]:
+    """One entry per node the swarm has lost, from ``docker node inspect``: its
+    ``Status.State`` is not ``ready``, or it is a manager whose
+    ``ManagerStatus.Reachability`` is not ``reachable``. Named ``node/<host name>`` and never
+    converged, so that ``status`` names the lost node and exits non-zero."""
+    out = []
+    for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
+        state = (node.get("Status") or {}).get("State", "unknown")
+        manager = node.get("ManagerStatus")
+        reach = (manager or {}).get("Reachability", "")
+        if state == "ready" and (manager is None or reach == "reachable"):
+            continue
+        host = (node.get("Description") or {}).get("Hostname", "") or node.get("ID", "")[:12]
+        labels = (node.get("Spec") or {}).get("Labels") or {}
+        where = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        what = [
+            f"node {host} ({node.get('ID', '')[:12]}{', ' + where if where else ''}) is {state}"
+        ]
+        if manager is not None:
+            what.append(f"manager {reach or 'unknown'}")
+        addr = (node.get("Status") or {}).get("Addr", "")
+        out.append(
+            ServiceStatus(
+                name=f"node/{host}",
+                desired=1,
+                running=0,
+                healthy=0,
+                message="; ".join(what) + (f"; last address {addr}" if addr else ""),
+            )
+        )
+    return out
