@@ -17,6 +17,8 @@ from attonix.cli import (
     _console_cmd,
     _deploy,
     _policy,
+    _remote,
+    _remote_work,
     _render,
     _rotate,
     _server,
@@ -80,7 +82,17 @@ def _root(
 
 
 # Explicit registration, in the order shown in --help.
-for _module in (_blueprint, _policy, _render, _deploy, _rotate, _server, _console_cmd):
+for _module in (
+    _blueprint,
+    _policy,
+    _render,
+    _deploy,
+    _rotate,
+    _server,
+    _console_cmd,
+    _remote,
+    _remote_work,
+):
     _module.register(app)
 
 

@@ -86,6 +86,20 @@ def deprecated(old: str, new: str) -> None:
     warn(f"{old} is deprecated and will be removed in the next release; use {new}")
 
 
+def confirm(question: str, yes: bool) -> None:
+    """Ask ``question`` (y/N) before a change to a live system; ``yes`` answers for scripts.
+    Without a terminal to ask on, refuse (exit 2); a "no" exits 1 with nothing changed."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        usage(
+            "refusing to change a live target without confirmation (no terminal to ask on)",
+            hint="Pass --yes to confirm non-interactively.",
+        )
+    if not typer.confirm(question, default=False):
+        fail("cancelled; nothing was changed.", code=EXIT_FINDINGS)
+
+
 def esc(text: str) -> str:
     """Escape rich markup in user-supplied text."""
     return text.replace("[", "\\[")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +10,7 @@ import typer
 from attonix.cli._common import (
     EXIT_FINDINGS,
     blueprint_source,
+    confirm,
     fail,
     guarded,
     load_or_exit,
@@ -194,18 +194,6 @@ def _print_result(result: Result, verb: str) -> None:
     err.print(Text(f"{verb} complete: {len(result.done)} step(s).", style="bold green"))
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        usage(
-            "refusing to change a live target without confirmation (no terminal to ask on)",
-            hint="Pass --yes to confirm non-interactively.",
-        )
-    if not typer.confirm(question, default=False):
-        fail("cancelled; nothing was changed.", code=EXIT_FINDINGS)
-
-
 def _run_with_progress(fn: Any, description: str) -> Any:
     from rich.progress import Progress as RichProgress  # noqa: PLC0415
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
@@ -318,7 +306,7 @@ def apply_cmd(
     outcome = converge(
         driver,
         show=lambda plan: _print_plan(plan, _endpoint(driver)),
-        confirm=lambda _: _confirm(
+        confirm=lambda _: confirm(
             f"Apply these changes to {driver.target} cluster {driver.cluster}?", yes
         ),
         progress=progress,
@@ -400,7 +388,7 @@ def destroy_cmd(
     _print_removals(driver, removals)
     if not removals and driver.target != "kubernetes":
         return
-    _confirm(
+    confirm(
         f"Remove these {len(removals)} item(s) from {driver.target} cluster {driver.cluster}?",
         yes,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from attonix.cli import _remote_work
 from attonix.cli._common import (
     EXIT_FINDINGS,
     deprecated,
@@ -72,12 +73,16 @@ def register(app: typer.Typer) -> None:
     users.command("disable")(users_disable)
     users.command("unlock")(users_unlock)
     app.add_typer(users, name="users", rich_help_panel="Central Server")
-    audit = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+    audit = typer.Typer(
+        help="The hash-chained audit trail: read it over the API (log); verify, export, key it.",
+        no_args_is_help=True,
+    )
     audit.command("verify")(audit_verify)
     audit.command("checkpoint")(audit_checkpoint)
     audit.command("adopt")(audit_adopt)
     audit.command("new-key")(audit_new_key)
     audit.command("export")(audit_export)
+    audit.command("log")(_remote_work.audit_log)
     app.add_typer(audit, name="audit", rich_help_panel="Central Server")
     vault = typer.Typer(help="The secrets vault's keys.", no_args_is_help=True)
     vault.command("new-kek")(vault_new_kek)

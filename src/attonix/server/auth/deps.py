@@ -12,7 +12,7 @@ from sqlalchemy import Select
 
 from attonix.server.audit import Actor
 from attonix.server.auth import sessions
-from attonix.server.auth.rbac import Permission, Principal
+from attonix.server.auth.rbac import ROLE_PERMISSIONS, Permission, Principal
 from attonix.server.concurrency import in_thread
 from attonix.server.context import ServerContext
 from attonix.server.db.loop_reads import LoopReads
@@ -123,8 +123,21 @@ class Require:
                     hint="Sign in again with your code; create new API tokens after that.",
                 )
             where = f" in environment {env!r}" if env else ""
-            raise Forbidden(f"You lack the {self.permission.value!r} permission{where}.")
+            raise Forbidden(
+                f"You lack the {self.permission.value!r} permission{where}.",
+                hint=_who_may(self.permission, env),
+            )
         return principal
+
+
+def _who_may(permission: Permission, env: str | None) -> str:
+    """Which roles grant ``permission``, for the 403's hint (the role table is public)."""
+    roles = ", ".join(r for r, perms in ROLE_PERMISSIONS.items() if permission in perms)
+    if env is not None and roles:
+        return f"Roles that grant it: {roles}; ask an administrator to bind one to you in {env!r}."
+    if permission is Permission.AUDIT_READ:
+        return f"Roles that grant it (in any environment): {roles}."
+    return "Only a global administrator holds it."
 
 
 def actor_of(request: Request, principal: Principal) -> Actor:
