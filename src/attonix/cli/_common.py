@@ -7,7 +7,8 @@ code  meaning
 ====  ==================================================================================
 0     done, and the answer is yes: valid, no findings at or above --fail-on, no drift
 1     the answer is no: the blueprint is invalid, findings reach --fail-on, the target has
-      drifted or has changes pending (plan --detailed-exitcode), a loss takes something down
+      drifted or has changes pending (plan --detailed-exitcode), a loss takes something down,
+      blueprints differ (blueprint diff), a deployment was rejected or cancelled
 2     usage: an unknown option or value, a missing argument, options that contradict
 3     the operation could not be completed: an engine, the Central Server or the file
       system refused or failed (the message says which, and what to do)
