@@ -68,6 +68,19 @@ def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
+def _session(
+    output: str | None, context_name: str | None, env: str | None, verbose: bool
+) -> tuple[str, Client, str]:
+    """The ``-o`` format, a client for the chosen context, and the environment to work in."""
+    fmt = output_choice(output, choices=FORMATS, default="text")
+    client, context = connect(context_name, verbose=verbose)
+    try:
+        return fmt, client, environment_of(context, env)
+    except BaseException:
+        client.close()
+        raise
+
+
 def _latest(client: Client, env: str) -> int:
     versions = client.versions(env)
     if not versions:
@@ -142,10 +155,8 @@ def blueprint_upload(
     """
     from attonix.client.errors import Refused  # noqa: PLC0415
 
-    fmt = output_choice(output, choices=FORMATS, default="text")
     text, name = _read_text(blueprint_source(file, file_opt))
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         try:
             result = client.upload(environment, text, filename=name)
@@ -189,9 +200,7 @@ def blueprint_list(
       attonix blueprint list -e staging
       attonix blueprint list -o json
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         versions = client.versions(environment)
     if fmt != "text":
@@ -247,12 +256,10 @@ def blueprint_diff(
       attonix blueprint diff -e staging --from 3 --to 5
       attonix blueprint diff -e staging -o json
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
     local = None if file is None and file_opt is None else blueprint_source(file, file_opt)
     if local is not None and to_version is not None:
         usage("--to and FILE contradict: FILE is the newer side", hint="Drop one of them.")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         if local is not None:
             text, name = _read_text(local)
@@ -323,9 +330,7 @@ def findings_cmd(
       attonix findings -e staging
       attonix findings -e prod --version 12 --fail-on high -o json
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         number = version or _latest(client, environment)
         stored = client.version(environment, number)
@@ -426,10 +431,8 @@ def deployment_request(
       attonix deployment request -e staging -t swarm --watch
       attonix deployment request -e prod -t k8s --version 12 -o json
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
     name = _target(target)
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         number = version or _latest(client, environment)
         d = client.request_deployment(environment, version=number, target=name)
@@ -463,9 +466,7 @@ def deployment_list(
       attonix deployment list -e staging
       attonix deployment list -o yaml
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         items = client.deployments(environment)
     if fmt != "text":
@@ -512,9 +513,7 @@ def deployment_show(
       attonix deployment show 7 -e staging
       attonix deployment show 7 -o json
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         d = client.deployment(environment, deployment_id)
     if fmt != "text":
@@ -534,9 +533,7 @@ def _decide(
     context_name: str | None,
     verbose: bool,
 ) -> None:
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         d = client.deployment(environment, deployment_id)
         if not yes and fmt == "text":
@@ -629,9 +626,7 @@ def deployment_cancel(
     Examples:
       attonix deployment cancel 7 -e staging --yes
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         confirm(f"Cancel deployment {deployment_id} in {environment}?", yes)
         d = client.cancel(environment, deployment_id)
@@ -658,9 +653,7 @@ def deployment_watch(
       attonix deployment watch 7 -e staging
       attonix deployment watch 7 -o json | jq -r .status
     """
-    fmt = output_choice(output, choices=FORMATS, default="text")
-    client, context = connect(context_name, verbose=verbose)
-    environment = environment_of(context, env)
+    fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         d = _follow(client, environment, deployment_id, fmt)
     if fmt != "text":
