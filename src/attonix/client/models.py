@@ -59,6 +59,7 @@ class MeOut(_Model):
     restricted: str = ""
     environments: list[EnvironmentAccess]
     global_permissions: list[str]
+    password_rules: list[str] = Field(default_factory=list)
 
 
 class EnvironmentOut(_Model):
