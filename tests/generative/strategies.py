@@ -575,7 +575,10 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
     load_balancers = []
     # Load balancers reach services that listen, and Kubernetes API servers.
     targets = listening + kube
-    if targets and draw(st.integers(0, 2)) > 0:
+    # Swarm has no ingress: a load balancer routes an exposed workload's host.
+    kinds = {c["name"]: c["kind"] for c in cls}
+    routed = [w for w in [*backend, *frontend] if "expose" in w and kinds[w["cluster"]] == "swarm"]
+    if routed or (targets and draw(st.integers(0, 2)) > 0):
         lb_pool = spare or host_names
         lb_hosts = lb_pool[: draw(st.integers(1, min(2, len(lb_pool))))]
         for h in hs:
@@ -600,6 +603,18 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
                 )
             ],
         }
+        fronted = {f["backend"] for f in lb["frontends"] if f["protocol"] == "https"}
+        for k, w in enumerate(routed):
+            if w["name"] not in fronted:
+                tls = w["expose"].get("tls", True)
+                lb["frontends"].append(
+                    {
+                        "name": f"ex-{k}",
+                        "port": 9000 + k,
+                        "protocol": "https" if tls else draw(st.sampled_from(["http", "https"])),
+                        "backend": w["name"],
+                    }
+                )
         if len(lb_hosts) > 1:
             lb["virtual_ip"] = "10.250.0.10"
         load_balancers.append(lb)

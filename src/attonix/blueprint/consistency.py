@@ -65,6 +65,34 @@ def _podman(bp: Blueprint) -> Iterator[_Problem]:
                 )
 
 
+def _exposed_without_ingress(bp: Blueprint) -> Iterator[_Problem]:
+    """Swarm has no ingress controller (and no routing mesh without IPVS): a load balancer
+    routes ``expose.host``. (Podman publishes an exposed workload's ports on its one host.)"""
+    kinds = {c.name: c.kind for c in bp.orchestration.clusters}
+    fronts: dict[str, set[str]] = {}
+    for lb in bp.ha.load_balancers:
+        if lb.kind == "haproxy":
+            for fe in lb.frontends:
+                fronts.setdefault(fe.backend, set()).add(fe.protocol)
+    for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
+        for i, w in enumerate(items):
+            kind = kinds.get(w.cluster)
+            if w.expose is None or kind != "swarm":
+                continue
+            wanted = {"https"} if w.expose.tls else {"http", "https"}
+            if not fronts.get(w.name, set()) & wanted:
+                protocol = "https" if w.expose.tls else "http"
+                yield (
+                    ("services", section, i, "expose"),
+                    f"{w.name} is exposed as {w.expose.host} on {kind} cluster {w.cluster}, "
+                    f"which has no ingress to route that host: no haproxy load balancer has an "
+                    f"{' or '.join(sorted(wanted))} frontend for it",
+                    f"Add {{name: {w.name[:20]}, port: 443, protocol: {protocol}, backend: "
+                    f"{w.name}}} to the frontends of an haproxy load balancer under "
+                    "ha.load_balancers; it routes the host and path to the service.",
+                )
+
+
 def _swarm_volumes(bp: Blueprint) -> Iterator[_Problem]:
     kinds = {c.name: c.kind for c in bp.orchestration.clusters}
     for i, s in enumerate(bp.services.backend):
@@ -230,6 +258,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     problems = [
         *_firewall(bp),
         *_podman(bp),
+        *_exposed_without_ingress(bp),
         *_swarm_volumes(bp),
         *_pools(bp),
         *_standalone_databases(bp),

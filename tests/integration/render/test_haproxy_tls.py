@@ -74,6 +74,7 @@ def _blueprint(backend_port: int, tls_port: int) -> Blueprint:
                         "replicas": 2,
                         "ports": [{"name": "http", "port": backend_port}],
                         "health": {"path": "/healthz"},
+                        "expose": {"host": NAME, "path": "/app"},
                     }
                 ]
             },
@@ -155,19 +156,22 @@ class Lab:
     def __init__(self, root: Path, tls_port: int, backends: dict[str, subprocess.Popen[bytes]]):
         self.root, self.tls_port, self.backends = root, tls_port, backends
 
-    def get(self) -> tuple[int, str]:
-        """One request through haproxy: curl's exit code and the body."""
+    def get(self, path: str = "/app", *, host: str = NAME) -> tuple[int, str]:
+        """One request through haproxy (``Host: host``): curl's exit code and the body."""
         proc = subprocess.run(
             [
                 "curl",
                 "-sS",
+                "--fail",
                 "--max-time",
                 "5",
                 "--cacert",
                 str(self.root / "ca.pem"),
                 "--resolve",
                 f"{NAME}:{self.tls_port}:127.0.0.1",
-                f"https://{NAME}:{self.tls_port}/",
+                "-H",
+                f"Host: {host}",
+                f"https://{NAME}:{self.tls_port}{path}",
             ],
             capture_output=True,
             text=True,
@@ -239,6 +243,14 @@ def _server_states(lab: Lab) -> dict[str, str]:
         if len(parts) > 5 and parts[3] in BACKENDS:
             out[parts[3]] = parts[5]  # srv_op_state: 2 running, 0 stopped
     return out
+
+
+def test_haproxy_routes_only_the_exposed_host_and_path(lab: Lab) -> None:
+    # What an Ingress does on Kubernetes: expose.host and expose.path reach the service...
+    assert lab.get("/app/x")[0] == 0
+    # ...another host name, or a path outside expose.path, is refused (curl --fail: exit 22).
+    assert lab.get("/app", host="other.lab.example.com")[0] == 22
+    assert lab.get("/")[0] == 22
 
 
 def test_haproxy_terminates_tls_and_balances_with_health_checks(lab: Lab) -> None:

@@ -14,8 +14,11 @@ checks make a dying backend invisible to clients.
 TLS: an ``https`` frontend whose backend speaks TLS itself (a Kubernetes ingress on 443, an API
 server) passes TLS through (``mode tcp``). One whose backend speaks plain HTTP (a Swarm or
 Podman service's port) terminates TLS here with the load balancer's certificate from the
-internal CA, ``<cert_dir>/<load balancer>.pem`` (certificate chain and key, delivered out of
-band, never rendered), at ``security.tls.min_version``, and balances HTTP with health checks.
+internal CA, and routes only the workload's ``expose.host`` (and ``expose.path``) to it, as an
+Ingress does on Kubernetes — validation requires such a frontend for every exposed Swarm
+workload. The certificate is ``<cert_dir>/<load balancer>.pem`` (certificate chain and
+key, delivered out of band, never rendered), at ``security.tls.min_version``, and HTTP is
+balanced with health checks.
 """
 
 from __future__ import annotations
@@ -107,6 +110,22 @@ def terminates_tls(bp: Blueprint, frontend: LoadBalancerFrontend) -> bool:
     return frontend.protocol == "https" and not upstream(bp, frontend).tls
 
 
+def _expose_routing(bp: Blueprint, fe: LoadBalancerFrontend, mode: str) -> list[str]:
+    """Host and path routing for a Swarm or Podman workload's ``expose`` (what an Ingress does
+    on Kubernetes): requests for another host, or outside the path, are refused with 404."""
+    w = bp.workloads_by_name.get(fe.backend)
+    if w is None or w.expose is None or mode != "http":
+        return []
+    cluster = bp.clusters_by_name.get(w.cluster)
+    if cluster is None or cluster.kind == "kubernetes":
+        return []  # the cluster's Ingress routes the host itself
+    conditions = "expose_host" if w.expose.path == "/" else "expose_host expose_path"
+    lines = [f"    acl expose_host hdr(host),field(1,:) -i {w.expose.host}"]
+    if w.expose.path != "/":
+        lines.append(f"    acl expose_path path_beg {w.expose.path}")
+    return [*lines, f"    http-request deny deny_status 404 unless {conditions}"]
+
+
 def _sections(bp: Blueprint, lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> str:
     bind_host = str(lb.virtual_ip) if lb.virtual_ip is not None else ""
     if lb.virtual_ip is not None and lb.virtual_ip.version == 6:
@@ -134,6 +153,7 @@ def _sections(bp: Blueprint, lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> s
             if fe.protocol == "https":
                 out.append("    # TLS passes through to the backend, which terminates it.")
             out.append(f"    option {'httplog' if mode == 'http' else 'tcplog'}")
+        out += _expose_routing(bp, fe, mode)
         out += [
             f"    default_backend {name}",
             "",

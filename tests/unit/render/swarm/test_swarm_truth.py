@@ -42,3 +42,15 @@ def test_more_than_one_replica_on_a_local_volume_is_a_diagnostic() -> None:
         load(services=SERVICES.replace("replicas: 1,", "replicas: 2,"))
     (d,) = [d for d in info.value.diagnostics if d.code == "BP024"]
     assert d.pointer == "services.backend[1].replicas" and "one node" in d.message
+
+
+def test_an_exposed_host_without_a_load_balancer_to_route_it_is_a_diagnostic() -> None:
+    exposed = """
+- {name: web, cluster: swarm, image: "localhost/web:1", ports: [{name: http, port: 8000}],
+   expose: {host: web.site.example.com}}
+"""
+    with pytest.raises(BlueprintInvalid) as info:
+        load(services=exposed)
+    (d,) = [d for d in info.value.diagnostics if d.code == "BP024"]
+    assert d.pointer == "services.backend[0].expose"
+    assert "web.site.example.com" in d.message and "haproxy" in d.message
