@@ -5,15 +5,20 @@ in an error or a trace line."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
+from typer.testing import CliRunner, Result
 
+from attonix.cli import app
 from attonix.client.api import Client
 from attonix.client.config import Credentials
 from attonix.client.errors import PermissionDenied, Refused, SessionExpired
@@ -121,3 +126,51 @@ def test_verbose_lines_name_the_request_never_the_token(url: str, kit: Any) -> N
     assert len(lines) == 1
     assert lines[0].startswith(f"GET {url}/api/v1/me -> 200 (")
     assert ada.token not in lines[0]
+
+
+def _cli(tmp_path: Path, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(
+        app, list(args), input=input, env={"ATTONIX_CONFIG": str(tmp_path / "config.yaml")}
+    )
+
+
+def test_login_with_an_api_token_until_it_is_revoked(
+    url: str, kit: Any, ctx: ServerContext, tmp_path: Path
+) -> None:
+    create_environment(ctx, name="staging", actor=Actor("test"))
+    dev = kit.user("dev", roles={"staging": "developer"})
+    with httpx.Client(base_url=url) as api:
+        r = api.post(
+            "/api/v1/me/tokens",
+            headers=dev.headers,
+            json={"name": "ci", "scopes": ["env:read", "blueprint:read"]},
+        )
+        assert r.status_code == 201, r.text
+        token, token_id = r.json()["token"], r.json()["info"]["id"]
+        said: list[str] = []
+        login = _cli(
+            tmp_path, "login", url, "--token", "--password-stdin", "-e", "staging",
+            "--context", "ci", input=token + "\n",
+        )  # fmt: skip
+        said += [login.stdout, login.stderr]
+        assert login.exit_code == 0, login.output
+        assert f"Logged in to {url} as dev (context 'ci', environment 'staging')." in login.stdout
+        listed = _cli(tmp_path, "blueprint", "list", "-o", "json")
+        said += [listed.stdout, listed.stderr]
+        assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
+        assert api.delete(f"/api/v1/me/tokens/{token_id}", headers=dev.headers).status_code == 204
+    refused = _cli(tmp_path, "blueprint", "list")
+    said += [refused.stdout, refused.stderr]
+    assert refused.exit_code == 3
+    assert "The API token expired or was revoked" in refused.stderr
+    assert f"attonix login {url} --token" in refused.stderr
+    assert not [s for s in said if token in s]
+
+
+def test_a_wrong_password_is_refused_and_never_echoed(url: str, kit: Any, tmp_path: Path) -> None:
+    kit.user("dev")
+    result = _cli(tmp_path, "login", url, "-u", "dev", "--password-stdin", input="Wr0ng-pw-471x\n")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: Invalid user name or password."), result.stderr
+    assert "Wr0ng-pw-471x" not in result.stdout + result.stderr
+    assert not (tmp_path / "config.yaml").exists()
