@@ -255,8 +255,15 @@ def login(
     )
     config.current = name
     config.save()
-    where = f", environment {env!r}" if env else ""
+    chosen = config.contexts[name].environment
+    where = f", environment {chosen!r}" if chosen else ""
     typer.echo(f"Logged in to {url} as {me.name} (context {name!r}{where}).")
+    if not chosen:
+        visible = ", ".join(a.environment for a in me.environments) or "none yet"
+        typer.echo(
+            f"Environments you have a role in: {visible}. "
+            f"Pick one: attonix context set {name} --env ENV (or -e ENV per command)."
+        )
 
 
 @guarded

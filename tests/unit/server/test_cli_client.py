@@ -168,9 +168,13 @@ def test_login_with_an_api_token_until_it_is_revoked(
 
 
 def test_a_wrong_password_is_refused_and_never_echoed(url: str, kit: Any, tmp_path: Path) -> None:
-    kit.user("dev")
+    dev = kit.user("dev")
     result = _cli(tmp_path, "login", url, "-u", "dev", "--password-stdin", input="Wr0ng-pw-471x\n")
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Invalid user name or password."), result.stderr
     assert "Wr0ng-pw-471x" not in result.stdout + result.stderr
     assert not (tmp_path / "config.yaml").exists()
+    # The right one, without -e: the environments the account has a role in are named.
+    ok = _cli(tmp_path, "login", url, "-u", dev.name, "--password-stdin", input=kit.PASSWORD + "\n")
+    assert ok.exit_code == 0, ok.output
+    assert "Environments you have a role in: none yet. Pick one: attonix context set" in ok.stdout
