@@ -1,5 +1,5 @@
 """`python -m attonix`."""
 
-from attonix.cli import main
+from attonix._start import main
 
 main()

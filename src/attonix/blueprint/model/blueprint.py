@@ -1,7 +1,5 @@
 """The root of the blueprint: metadata and the DataCenter that holds every section."""
 
-from __future__ import annotations
-
 import functools
 from typing import Literal
 

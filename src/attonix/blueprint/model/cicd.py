@@ -1,7 +1,5 @@
 """The CI/CD section: Zuul, GitHub, GitLab and per-repository pipelines."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints

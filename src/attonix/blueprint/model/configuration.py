@@ -1,7 +1,5 @@
 """The configuration section: Chef Infra roles that converge the hosts."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints

@@ -1,8 +1,6 @@
 """The databases section: PostgreSQL, MySQL, MongoDB (operators) and EDB BigAnimal."""
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -119,7 +117,7 @@ class Database(Model):
     spread: DomainLevel | None = Field(None, description="Overrides ha.failure_domain.")
 
     @model_validator(mode="after")
-    def _engine_specific(self) -> Database:
+    def _engine_specific(self) -> Self:
         if self.engine == "biganimal":
             if self.managed is None:
                 raise ValueError("a biganimal database needs 'managed' (region and endpoint)")

@@ -1,7 +1,5 @@
 """The ha section: the failure domain replicas spread over, and load balancers."""
 
-from __future__ import annotations
-
 import ipaddress
 from typing import Literal
 

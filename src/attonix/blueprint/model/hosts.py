@@ -1,7 +1,5 @@
 """The hosts section: Ubuntu machines placed in zones and racks."""
 
-from __future__ import annotations
-
 import ipaddress
 from typing import Annotated, Literal
 

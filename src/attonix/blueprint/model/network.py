@@ -1,7 +1,5 @@
 """The network section: the services every host uses (DNS, NTP, package mirrors)."""
 
-from __future__ import annotations
-
 import ipaddress
 
 from pydantic import Field

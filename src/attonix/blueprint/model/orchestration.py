@@ -1,8 +1,6 @@
 """The orchestration section: Kubernetes, Docker Swarm and Podman clusters."""
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -66,7 +64,7 @@ class Cluster(Model):
     )
 
     @model_validator(mode="after")
-    def _kind_specific(self) -> Cluster:
+    def _kind_specific(self) -> Self:
         if self.kind == "kubernetes" and self.version is None:
             raise ValueError("a kubernetes cluster needs 'version' (for example '1.33')")
         if self.kind != "kubernetes" and self.version is not None:

@@ -1,7 +1,5 @@
 """The policy section: reviewed, expiring exceptions to policy rules."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Annotated
 

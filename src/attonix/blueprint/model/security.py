@@ -1,8 +1,6 @@
 """The security section: TLS and the internal CA, encryption, access control, firewall, secrets."""
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -131,7 +129,7 @@ class RoleBinding(Model):
     )
 
     @model_validator(mode="after")
-    def _subjects(self) -> RoleBinding:
+    def _subjects(self) -> Self:
         if not self.users and not self.groups:
             raise ValueError("a binding needs at least one user or group")
         return self

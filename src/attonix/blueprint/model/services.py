@@ -1,9 +1,7 @@
 """The services section: backend services and frontends, and what they share."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -72,7 +70,7 @@ class Health(Model):
     period_seconds: int = Field(10, ge=1, le=600, description="Seconds between checks (1 to 600).")
 
     @model_validator(mode="after")
-    def _consistent(self) -> Health:
+    def _consistent(self) -> Self:
         if self.check not in (None, "http") and self.path is not None:
             raise ValueError(f"'path' is only for check http, not {self.check}")
         if self.check not in (None, "command") and self.command is not None:
@@ -112,7 +110,7 @@ class Autoscaling(Model):
     )
 
     @model_validator(mode="after")
-    def _bounds(self) -> Autoscaling:
+    def _bounds(self) -> Self:
         if self.max_replicas < self.min_replicas:
             raise ValueError(
                 f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
@@ -275,7 +273,7 @@ class Workload(Model):
     )
 
     @model_validator(mode="after")
-    def _ports_needed(self) -> Workload:
+    def _ports_needed(self) -> Self:
         if self.ports:
             return self
         if self.expose is not None:

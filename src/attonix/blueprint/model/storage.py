@@ -1,8 +1,6 @@
 """The storage section: Ceph (Rook or hosts), OpenStack and vSphere."""
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -58,7 +56,7 @@ class CephPool(Model):
     )
 
     @model_validator(mode="after")
-    def _min_size(self) -> CephPool:
+    def _min_size(self) -> Self:
         if self.min_size > self.replicas:
             raise ValueError(f"min_size ({self.min_size}) cannot exceed replicas ({self.replicas})")
         if self.buckets and self.type != "object":
@@ -97,7 +95,7 @@ class Ceph(Model):
     )
 
     @model_validator(mode="after")
-    def _mode(self) -> Ceph:
+    def _mode(self) -> Self:
         if self.mode == "rook" and self.kubernetes_cluster is None:
             raise ValueError("mode 'rook' needs 'kubernetes_cluster'")
         if self.mode == "hosts" and self.kubernetes_cluster is not None:

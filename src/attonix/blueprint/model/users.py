@@ -1,8 +1,6 @@
 """The users section: identity provider, password policy, groups and accounts."""
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -40,7 +38,7 @@ class IdentityProvider(Model):
     )
 
     @model_validator(mode="after")
-    def _oidc(self) -> IdentityProvider:
+    def _oidc(self) -> Self:
         if self.kind == "oidc" and (self.issuer is None or self.client_id is None):
             raise ValueError("an oidc identity provider needs 'issuer' and 'client_id'")
         return self
@@ -104,7 +102,7 @@ class HostAccess(Model):
     )
 
     @model_validator(mode="after")
-    def _reason(self) -> HostAccess:
+    def _reason(self) -> Self:
         if self.sudo and len(self.sudo_reason.strip()) < 10:
             raise ValueError("'sudo: true' needs a 'sudo_reason' of at least 10 characters")
         return self
