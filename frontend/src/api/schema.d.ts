@@ -1291,7 +1291,7 @@ export interface components {
              * Target
              * @enum {string}
              */
-            target: "kubernetes" | "podman" | "swarm";
+            target: "kubernetes" | "podman" | "swarm" | "vsphere";
             /** Version */
             version: number;
         };

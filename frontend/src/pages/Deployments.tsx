@@ -9,7 +9,7 @@ import { useApp } from "../context";
 import { readSse } from "../lib/sse";
 import { navigate, useLocation } from "../router";
 
-const TARGETS = ["podman", "kubernetes", "swarm"] as const;
+const TARGETS = ["podman", "kubernetes", "swarm", "vsphere"] as const;
 const DONE = new Set(["succeeded", "failed", "rejected", "plan_failed", "cancelled"]);
 const STEPS = ["planning", "awaiting_approval", "approved", "applying", "succeeded"];
 

@@ -25,7 +25,7 @@ from attonix.server.states import (
 )
 from attonix.server.vault import environment_row
 
-DEPLOY_TARGETS = ("kubernetes", "podman", "swarm")
+DEPLOY_TARGETS = ("kubernetes", "podman", "swarm", "vsphere")
 
 
 def may_approve(

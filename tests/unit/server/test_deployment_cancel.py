@@ -74,3 +74,20 @@ def test_cancelled_is_final() -> None:
     from attonix.server.states import DeploymentEvent
 
     assert DEPLOYMENT.sources(DeploymentEvent.CANCEL) == {DeploymentStatus.AWAITING_APPROVAL}
+
+
+def test_vsphere_is_a_deployment_target_and_an_unknown_target_is_refused(
+    client: TestClient, admin: Any
+) -> None:
+    client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
+    source = EXAMPLE.read_text(encoding="utf-8")
+    r = client.post(
+        f"{V}/environments/prod/blueprints", headers=admin.headers, json={"source": source}
+    )
+    assert r.status_code == 201, r.text
+    url = f"{V}/environments/prod/deployments"
+    r = client.post(url, headers=admin.headers, json={"version": 1, "target": "vsphere"})
+    assert r.status_code == 202, r.text
+    assert r.json()["target"] == "vsphere"
+    r = client.post(url, headers=admin.headers, json={"version": 1, "target": "openstack"})
+    assert r.status_code == 422

@@ -27,7 +27,7 @@ class DeploymentIn(BaseModel):
     """Which version to deploy to which target."""
 
     version: int = Field(ge=1, le=1_000_000)
-    target: Literal["kubernetes", "podman", "swarm"]
+    target: Literal["kubernetes", "podman", "swarm", "vsphere"]
 
 
 class DecisionIn(BaseModel):
