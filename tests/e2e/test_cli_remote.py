@@ -114,6 +114,8 @@ def _session(api: httpx.Client, account: Account) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if subprocess.run(["podman", "info"], capture_output=True, check=False).returncode != 0:
+        pytest.fail("Podman is not working: run scripts/setup.d/20-podman.sh", pytrace=False)
     work = tmp_path_factory.mktemp("cli-remote")
     port = free_port()
     bp = load_bytes(blueprint("localhost/attonix-test-httpd:1"), file="bp.yaml").blueprint
