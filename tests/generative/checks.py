@@ -51,6 +51,8 @@ SHARED = Path(os.environ.get("ATTONIX_SHARED_DIR", ROOT.parent / "shared"))
 #: Options a target needs to render everything it can.
 #: (Kubernetes output is validated here, against the CRDs too, so not twice.)
 OPTIONS: dict[str, dict[str, Any]] = {"kubernetes": {"validate": False}}
+#: swarmkit's rule for service and network names ("must be valid as a DNS name component").
+_SWARM_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,13 @@ def check_blueprint(bp: Blueprint) -> tuple[dict[str, list[Artifact]], list[Prob
             problems.append(Problem("kubernetes-schema", cluster, str(p)))
         for where, message in name_problems(docs):
             problems.append(Problem("kubernetes-names", f"{cluster}: {where}", message))
+    for a in rendered.get("swarm", []):
+        stack = f"{bp.metadata.name}-{a.path.split('/')[1]}"
+        for kind in ("services", "networks"):
+            for key in a.content.get(kind, {}):
+                if not _SWARM_NAME.fullmatch(f"{stack}_{key}") or len(f"{stack}_{key}") > 63:
+                    why = "is not a DNS label of at most 63 characters, as Swarm requires"
+                    problems.append(Problem("swarm-names", a.path, f"{stack}_{key} {why}"))
     problems.extend(Problem("ha", where, msg) for where, msg in ha_mismatches(bp, rendered))
     return rendered, problems
 

@@ -72,9 +72,9 @@ def test_database_credentials_are_secret_files_never_values() -> None:
 
 def test_a_service_shares_a_network_with_its_database_and_others_do_not() -> None:
     s = _stack()["services"]
-    assert s["pg"]["networks"] == ["db-pg"]
-    assert "db-pg" in s["api"]["networks"]
-    assert "db-pg" not in s["other"]["networks"]
+    assert s["pg"]["networks"] == ["api_pg"]
+    assert s["api"]["networks"] == ["api_pg"]
+    assert s["other"]["networks"] == ["isolated-other"]
     assert s["api"]["environment"]["PG_HOST"] == "pg"
     assert s["api"]["environment"]["PG_TLS"] == "disable"
     assert s["api"]["environment"]["BIG_HOST"] == "big.example.net"

@@ -2,10 +2,10 @@
 
 Every service is hardened (non-root user, read-only root filesystem, all capabilities dropped,
 tmpfs ``/tmp``), health-checked, updated one task at a time with automatic rollback, spread
-over its failure domain and attached only to the overlay networks its firewall zone may use
-(see :mod:`attonix.render.swarm.network`). Secrets are *external*: the file names them, the
-deploy step creates them from the secret source under versioned names, and containers see them
-as files — no value is ever written here.
+over its failure domain and attached only to one overlay network per declared connection that
+the firewall allows (see :mod:`attonix.render.swarm.network`). Secrets are *external*: the file
+names them, the deploy step creates them from the secret source under versioned names, and
+containers see them as files — no value is ever written here.
 
 Two choices follow from how Swarm behaves rather than from taste:
 
@@ -28,7 +28,7 @@ from attonix.policy.placement import cluster_nodes, database_node, workload_rule
 from attonix.render.base import Artifact
 from attonix.render.database_containers import container_of, data_volume, standalone
 from attonix.render.labels import ZONE, blueprint_labels, component_labels
-from attonix.render.swarm.network import database_network, isolated_network, networks_of
+from attonix.render.swarm.network import is_isolated, networks_of
 from attonix.render.workloads import (
     SECRETS_DIR,
     component_of,
@@ -270,7 +270,7 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
             }
             for p in w.ports
         ]
-    out["networks"] = networks_of(bp, zone=w.zone, service=w.name)
+    out["networks"] = networks_of(bp, w.name)
     mounts = secret_mounts(bp, w)
     if mounts:
         out["secrets"] = _secret_files(mounts, uid)
@@ -357,7 +357,7 @@ def database_service(bp: Blueprint, db: Database) -> dict[str, Any]:
             "retries": 3,
             "start_period": f"{c.start_seconds}s",
         },
-        "networks": [database_network(db.name)],
+        "networks": networks_of(bp, db.name),
         "secrets": _secret_files(secret_mounts(bp, db), c.uid),
         "volumes": [
             *(
@@ -397,7 +397,7 @@ def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
         net["labels"] = {
             **blueprint_labels(bp),
             "attonix.io/network": name,
-            "attonix.io/isolated": str(name.startswith(isolated_network(""))).lower(),
+            "attonix.io/isolated": str(is_isolated(name)).lower(),
         }
         networks[name] = net
     doc: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services, "networks": networks}

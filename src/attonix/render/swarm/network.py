@@ -1,147 +1,95 @@
-"""The Swarm network model: which overlay networks a stack has and which services join them.
+"""The Swarm network model: a service shares an overlay with each service and database it
+declares, and with nothing else.
 
 Overlay networks have no direction and no ports: any two containers on one network can open
-any connection to each other. Firewall rules, however, are directed zone-to-zone flows. The
-model therefore connects *pairs of zones*, never whole zones to everything they reach:
+any connection to each other, and a network shared by three services connects all three. The
+model therefore gives every declared connection a network of its own:
 
-* an undirected edge ``{a, b}`` exists when an allow rule goes from ``a`` to ``b`` or from
-  ``b`` to ``a`` (``{a}`` alone when a rule allows ``a`` to talk to itself);
-* each edge becomes one encrypted overlay network, ``zone-a-b`` (or ``zone-a``);
-* a service in zone ``z`` joins exactly the networks of the edges that touch ``z``.
+* a declared call — a backend's ``depends_on``, a frontend's ``backends``, a backend's
+  ``databases`` run in the same stack — from ``caller`` to ``callee`` is one encrypted overlay,
+  ``<caller>_<callee>`` (an underscore, which no blueprint name holds, keeps pairs apart), or
+  ``pair_<hash>`` where the engine's name ``<stack>_<network>`` would not be a DNS label
+  (Swarm requires one), joined by exactly those two;
+* a call crosses firewall zones only where the firewall allows it: an allow rule from the
+  caller's zone to the callee's (or ``default_policy: allow`` without a deny rule for that
+  pair). A call the firewall forbids gets no network, so it cannot happen at all; a side
+  without a zone is not governed by the zone rules;
+* a service that joins no network gets ``isolated-<service>`` (``iso-<hash>`` when too long)
+  and reaches nothing.
 
-Two services can therefore connect only if a rule joins their zones — zones without a rule
-between them share no network and cannot reach each other at all, whatever the ports. What
-the networks cannot express (the direction of a flow and its port list) is enforced by the
-hosts' nftables rules rendered from the same firewall section. Services without a zone, or in
-a zone that no rule touches, get a network of their own and reach nothing.
-
-With ``default_policy: allow`` every pair of zones is connected except pairs that a deny rule
-names. ``internet`` is not a zone: published ports serve it.
-
-Declared calls (a backend's ``depends_on``, a frontend's ``backends``) between services of
-which at least one has no zone are not governed by the zone graph; each such callee gets a
-network ``link-<callee>`` joined by it and exactly its declared callers of that kind, so a
-service and what it declares always share an overlay, and nothing else joins it. A database
-run in the stack joins only ``db-<database>``, shared with exactly the services that list it
-under ``databases``.
+Two services that call the same service, or use the same database, therefore cannot reach
+each other through it. What the networks cannot express (a port list, the direction inside a
+pair) is enforced by the hosts' nftables rules rendered from the same firewall section.
+``internet`` is not a zone: published ports serve it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from attonix.blueprint.model import Blueprint, Firewall
+from attonix.blueprint.model import Blueprint, Firewall, Frontend, Service
+from attonix.blueprint.naming import DOCKER_SERVICE_MAX, digest
 
 INTERNET = "internet"
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """Two zones (or one zone with itself) allowed to talk in at least one direction."""
-
-    a: str
-    b: str
-
-    @property
-    def network(self) -> str:
-        """The compose key of the overlay network carrying this edge."""
-        return f"zone-{self.a}" if self.a == self.b else f"zone-{self.a}-{self.b}"
-
-    def touches(self, zone: str) -> bool:
-        """True when ``zone`` is one end of the edge."""
-        return zone in (self.a, self.b)
-
-
-def _edge(x: str, y: str) -> Edge:
-    a, b = sorted((x, y))
-    return Edge(a, b)
-
-
-def edges(firewall: Firewall) -> list[Edge]:
-    """Every zone pair allowed to talk, in a stable order."""
-    zones = [z.name for z in firewall.zones]
-    denied = {
-        _edge(r.source, r.destination)
-        for r in firewall.rules
-        if r.action == "deny" and INTERNET not in (r.source, r.destination)
-    }
-    found: set[Edge] = set()
+def allows(firewall: Firewall, source: str | None, destination: str | None) -> bool:
+    """Whether the firewall lets a service in zone ``source`` open connections to one in
+    ``destination`` (a side without a zone is not governed by zone rules)."""
+    if source is None or destination is None:
+        return True
+    rules = [r for r in firewall.rules if (r.source, r.destination) == (source, destination)]
     if firewall.default_policy == "allow":
-        for i, x in enumerate(zones):
-            for y in zones[i:]:
-                if _edge(x, y) not in denied:
-                    found.add(_edge(x, y))
-    for rule in firewall.rules:
-        if rule.action != "allow" or INTERNET in (rule.source, rule.destination):
-            continue
-        found.add(_edge(rule.source, rule.destination))
-    return sorted(found, key=lambda e: (e.a, e.b))
+        return not any(r.action == "deny" for r in rules)
+    return any(r.action == "allow" for r in rules)
 
 
-def isolated_network(service: str) -> str:
-    """The compose key of the private network of a service that may reach no zone."""
-    return f"isolated-{service}"
+def _room(bp: Blueprint, cluster: str) -> int:
+    """How long a network key may be for ``<blueprint>-<cluster>_<key>`` to be a DNS label."""
+    return DOCKER_SERVICE_MAX - len(f"{bp.metadata.name}-{cluster}_")
 
 
-def link_network(callee: str) -> str:
-    """The compose key of the network a callee shares with its declared callers."""
-    return f"link-{callee}"
+def isolated_network(bp: Blueprint, cluster: str, service: str) -> str:
+    """The compose key of the private network of a service that may reach nothing."""
+    key = f"isolated-{service}"
+    return key if len(key) <= _room(bp, cluster) else f"iso-{digest(key)}"
 
 
-def links_of(bp: Blueprint, service: str) -> list[str]:
-    """The link networks ``service`` joins: its own (if called) and its callees'.
-
-    Only calls where one side has no zone get a link; between two zones the firewall's zone
-    graph decides.
-    """
-    by_name = bp.workloads_by_name
-    me = by_name.get(service)
-    if me is None:
-        return []
-    out: set[str] = set()
-    calls = list(getattr(me, "depends_on", [])) + list(getattr(me, "backends", []))
-    for callee in calls:
-        other = by_name.get(callee)
-        if other is not None and other.cluster == me.cluster and None in (me.zone, other.zone):
-            out.add(link_network(callee))
-    for caller in by_name.values():
-        called = list(getattr(caller, "depends_on", [])) + list(getattr(caller, "backends", []))
-        if service in called and caller.cluster == me.cluster and None in (me.zone, caller.zone):
-            out.add(link_network(service))
-    return sorted(out)
+def is_isolated(network: str) -> bool:
+    """Whether a network of the stack is a private one (pair networks hold an underscore)."""
+    return "_" not in network
 
 
-def database_network(database: str) -> str:
-    """The compose key of the network a database shares with the services that declare it."""
-    return f"db-{database}"
+def pair_network(bp: Blueprint, cluster: str, caller: str, callee: str) -> str:
+    """The compose key of the network a caller shares with one service or database it calls,
+    short enough that ``<blueprint>-<cluster>_<key>`` is a DNS label."""
+    key = f"{caller}_{callee}"
+    return key if len(key) <= _room(bp, cluster) else f"pair_{digest(key)}"
 
 
-def databases_of(bp: Blueprint, service: str) -> list[str]:
-    """The database networks ``service`` joins: one per declared database run in its stack."""
-    me = bp.workloads_by_name.get(service)
-    out = []
-    for name in getattr(me, "databases", []):
+def calls(bp: Blueprint, w: Service | Frontend) -> list[str]:
+    """Everything ``w`` declares it connects to in its own stack and the firewall allows:
+    services (``depends_on``, ``backends``) and databases run in the stack (``databases``)."""
+    fw = bp.security.firewall
+    out: list[str] = []
+    for name in [*getattr(w, "depends_on", []), *getattr(w, "backends", [])]:
+        other = bp.workloads_by_name.get(name)
+        if other is not None and other.cluster == w.cluster and allows(fw, w.zone, other.zone):
+            out.append(name)
+    for name in getattr(w, "databases", []):
         db = bp.databases_by_name.get(name)
-        if db is not None and me is not None and db.cluster == me.cluster:
-            out.append(database_network(name))
+        if db is not None and db.cluster == w.cluster:
+            out.append(name)
     return out
 
 
-def networks_of(bp: Blueprint, *, zone: str | None, service: str) -> list[str]:
-    """The networks a service in ``zone`` joins: its zone edges, declared links and declared
-    databases, or its own private network when it joins nothing else."""
-    joined: list[str] = []
-    if zone is not None:
-        joined = [e.network for e in edges(bp.security.firewall) if e.touches(zone)]
-    joined += links_of(bp, service)
-    joined += databases_of(bp, service)
-    return joined or [isolated_network(service)]
-
-
-def reachable_zones(bp: Blueprint, zone: str) -> list[str]:
-    """The zones a service in ``zone`` shares a network with (itself included if allowed)."""
-    out: set[str] = set()
-    for e in edges(bp.security.firewall):
-        if e.touches(zone):
-            out.add(e.b if e.a == zone else e.a)
-    return sorted(out)
+def networks_of(bp: Blueprint, name: str) -> list[str]:
+    """The networks a service or database of the stack joins: one per declared connection it
+    is an end of, or its own private network when it has none."""
+    joined: set[str] = set()
+    me = bp.workloads_by_name.get(name)
+    cluster = me.cluster if me is not None else bp.databases_by_name[name].cluster or ""
+    if me is not None:
+        joined.update(pair_network(bp, cluster, name, callee) for callee in calls(bp, me))
+    for caller in bp.workloads_by_name.values():
+        if caller.cluster == cluster and name in calls(bp, caller):
+            joined.add(pair_network(bp, cluster, caller.name, name))
+    return sorted(joined) or [isolated_network(bp, cluster, name)]

@@ -82,36 +82,28 @@ def test_secrets_are_external_files_without_values(stack: dict) -> None:  # type
     assert "environment" not in db or all("secret" not in k.lower() for k in db["environment"])
 
 
-def test_networks_follow_firewall_zone_pairs(stack: dict) -> None:  # type: ignore[type-arg]
+def test_each_declared_call_has_its_own_network(stack: dict) -> None:  # type: ignore[type-arg]
     services = stack["services"]
-    assert services["web"]["networks"] == ["zone-app-web"]
-    assert services["api"]["networks"] == ["zone-app-data", "zone-app-web"]
-    assert services["db"]["networks"] == ["zone-app-data"]
-    # web and data share no network: no rule joins those zones
+    # web -> api (backends) and api -> db (depends_on), both allowed by the firewall
+    assert services["web"]["networks"] == ["web_api"]
+    assert services["api"]["networks"] == ["api_db", "web_api"]
+    assert services["db"]["networks"] == ["api_db"]
+    # web and db share no network: neither declares the other
     assert not set(services["web"]["networks"]) & set(services["db"]["networks"])
     for net in stack["networks"].values():
         assert net["driver"] == "overlay"
         assert net["driver_opts"] == {"encrypted": "true"}
         assert net["labels"]["attonix.io/blueprint"] == "attonix-dtest"
+        assert net["labels"]["attonix.io/isolated"] == "false"
 
 
-def test_zone_graph_of_the_example() -> None:
+def test_the_firewall_decides_which_declared_calls_get_a_network() -> None:
     bp = load_file(EXAMPLE).blueprint
-    edges = {e.network for e in network.edges(bp.security.firewall)}
-    assert edges == {
-        "zone-app-dmz",
-        "zone-dmz-web",
-        "zone-app-web",
-        "zone-app",
-        "zone-app-data",
-        "zone-app-mgmt",
-        "zone-dmz-mgmt",
-        "zone-mgmt-web",
-    }
-    # overlays have no direction: the mgmt -> web rule also joins web to mgmt
-    assert network.reachable_zones(bp, "web") == ["app", "dmz", "mgmt"]
-    assert "data" not in network.reachable_zones(bp, "web")
-    assert network.networks_of(bp, zone=None, service="x") == ["isolated-x"]
+    fw = bp.security.firewall
+    assert network.allows(fw, "web", "app") and not network.allows(fw, "app", "web")
+    assert not network.allows(fw, "web", "data")
+    assert network.allows(fw, None, "data"), "a side without a zone is not governed by zones"
+    assert network.networks_of(bp, "status-page") == ["isolated-status-page"]
 
 
 def test_render_is_deterministic_and_has_no_aliases() -> None:

@@ -3,6 +3,7 @@ stateful service's local volume stays on the node that holds it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ def _stack(services: str) -> dict[str, Any]:
 
 def test_a_service_and_what_it_declares_share_an_overlay_and_nothing_else() -> None:
     s = _stack(SERVICES)["services"]
-    assert set(s["api"]["networks"]) & set(s["db"]["networks"]) == {"link-db"}
+    assert set(s["api"]["networks"]) & set(s["db"]["networks"]) == {"api_db"}
     assert not set(s["other"]["networks"]) & (set(s["api"]["networks"]) | set(s["db"]["networks"]))
 
 
@@ -54,3 +55,37 @@ def test_an_exposed_host_without_a_load_balancer_to_route_it_is_a_diagnostic() -
     (d,) = [d for d in info.value.diagnostics if d.code == "BP024"]
     assert d.pointer == "services.backend[0].expose"
     assert "web.site.example.com" in d.message and "haproxy" in d.message
+
+
+def test_callers_of_one_service_cannot_reach_each_other_through_it() -> None:
+    s = _stack(
+        """
+- {name: c, cluster: swarm, image: "localhost/c:1", ports: [{name: sql, port: 5432}], zone: data}
+- {name: a, cluster: swarm, image: "localhost/a:1", ports: [{name: http, port: 8000}],
+   depends_on: [c], zone: app}
+- {name: b, cluster: swarm, image: "localhost/b:1", ports: [{name: http, port: 8001}],
+   depends_on: [c], zone: app}
+- {name: d, cluster: swarm, image: "localhost/d:1", depends_on: [a], zone: data}
+"""
+    )["services"]
+    assert s["c"]["networks"] == ["a_c", "b_c"]
+    assert not set(s["a"]["networks"]) & set(s["b"]["networks"])
+    # d -> a is declared, but no rule lets zone data open connections to zone app
+    assert s["d"]["networks"] == ["isolated-d"]
+    assert "d_a" not in s["a"]["networks"]
+
+
+def test_network_names_stay_dns_labels_with_long_service_names() -> None:
+    a, c = "a" * 50, "c" * 50
+    stack = _stack(
+        f"""
+- {{name: {c}, cluster: swarm, image: "localhost/c:1", ports: [{{name: http, port: 80}}]}}
+- {{name: {a}, cluster: swarm, image: "localhost/a:1", depends_on: [{c}]}}
+- {{name: {"i" * 50}, cluster: swarm, image: "localhost/i:1"}}
+"""
+    )
+    assert len(stack["networks"]) == 2
+    for key in stack["networks"]:
+        # Swarm refuses a network whose name is not a DNS label ("site-swarm" is the stack).
+        assert re.fullmatch(r"[a-z0-9](?:[-_]*[a-z0-9]+)*", f"site-swarm_{key}")
+        assert len(f"site-swarm_{key}") <= 63
