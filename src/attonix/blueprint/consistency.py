@@ -3,9 +3,6 @@
 Whatever ``validate`` (and the server's upload) accepts, every target must render: a renderer
 that would refuse a blueprint is a blueprint problem, reported here at its line together with
 every other problem of the run. The renderers keep their own checks as a second line.
-
-One precondition stays with policy: a pipeline listing 'deploy' before 'check' is rule
-ATX071 (high) of ``attonix check``, which the cicd renderer also refuses.
 """
 
 from __future__ import annotations
@@ -90,6 +87,20 @@ def _exposed_without_ingress(bp: Blueprint) -> Iterator[_Problem]:
                     f"Add {{name: {w.name[:20]}, port: 443, protocol: {protocol}, backend: "
                     f"{w.name}}} to the frontends of an haproxy load balancer under "
                     "ha.load_balancers; it routes the host and path to the service.",
+                )
+
+
+def _pipelines(bp: Blueprint) -> Iterator[_Problem]:
+    """The pipeline renderers refuse to deploy before the policy gate runs."""
+    for i, p in enumerate(bp.cicd.pipelines):
+        if "check" in p.stages and "deploy" in p.stages:
+            deploy = p.stages.index("deploy")
+            if deploy < p.stages.index("check"):
+                yield (
+                    ("cicd", "pipelines", i, "stages", deploy),
+                    f"pipeline {p.name} lists 'deploy' before the policy gate 'check': a gate "
+                    "that runs after deploying only reports the damage",
+                    "Move 'check' before 'deploy' in the pipeline's stages.",
                 )
 
 
@@ -259,6 +270,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_firewall(bp),
         *_podman(bp),
         *_exposed_without_ingress(bp),
+        *_pipelines(bp),
         *_swarm_volumes(bp),
         *_pools(bp),
         *_standalone_databases(bp),

@@ -43,6 +43,7 @@ EXPECTED = {
     "databases[0].storage.pool": "needs a Ceph block pool",
     "security.firewall.rules[0].ports[2]": "not a port or a LOW-HIGH range",
     "security.firewall.zones[1].cidrs[0]": "is not a CIDR",
+    "cicd.pipelines[0].stages[1]": "lists 'deploy' before the policy gate",
 }
 
 
@@ -64,6 +65,7 @@ def test_every_renderer_precondition_is_reported_in_one_run_at_its_line() -> Non
         ("podman", "one replica per host"),
         ("kubernetes", "needs a Ceph block pool"),
         ("nftables", "is not a CIDR"),
+        ("cicd", "lists 'deploy' before the policy gate"),
     ],
 )
 def test_the_renderers_would_have_refused_the_same_blueprint(target: str, message: str) -> None:

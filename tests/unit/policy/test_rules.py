@@ -383,14 +383,6 @@ FIRES: list[tuple[str, Edit, tuple[str | int, ...], str]] = [
         "- lint",
     ),
     (
-        "ATX071",
-        lambda d: d["cicd"]["pipelines"][2].update(
-            stages=["lint", "deploy", "check", "render", "plan"]
-        ),
-        (*PIPE, 2, "stages", 1),
-        "- deploy",
-    ),
-    (
         "ATX072",
         lambda d: d["cicd"]["pipelines"][2].update(stages=["lint", "check", "render", "deploy"]),
         (*PIPE, 2, "stages"),
@@ -496,7 +488,6 @@ QUIET: list[tuple[str, Edit]] = [
     ("ATX058", lambda d: fw_rule(d, "internet", "dmz", ["8000-8099"])),
     ("ATX067", lambda d: d["users"]["password_policy"].update(min_length=12)),
     ("ATX070", lambda d: d["cicd"]["pipelines"][1].update(stages=["check"])),
-    ("ATX071", lambda d: d["cicd"]["pipelines"][2].update(stages=["check", "plan", "deploy"])),
     (
         "ATX083",
         lambda d: d["orchestration"]["clusters"][1].update(

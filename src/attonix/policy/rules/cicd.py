@@ -17,18 +17,6 @@ def _gate_missing(ctx: Context) -> Iterator[Issue]:
             )
 
 
-def _gate_late(ctx: Context) -> Iterator[Issue]:
-    for i, p in enumerate(ctx.blueprint.cicd.pipelines):
-        if "check" in p.stages and "deploy" in p.stages:
-            check, deploy = p.stages.index("check"), p.stages.index("deploy")
-            if deploy < check:
-                yield Issue(
-                    ("cicd", "pipelines", i, "stages", deploy),
-                    f"pipeline/{p.name}",
-                    f"pipeline {p.name!r} deploys before it runs the policy gate",
-                )
-
-
 def _no_plan(ctx: Context) -> Iterator[Issue]:
     for i, p in enumerate(ctx.blueprint.cicd.pipelines):
         if "deploy" in p.stages and "plan" not in p.stages:
@@ -60,15 +48,6 @@ RULES: tuple[Rule, ...] = (
         "merges and deploys unnoticed.",
         fix="Add the stage 'check' to the pipeline's 'stages', before 'render' and 'deploy'.",
         check=_gate_missing,
-    ),
-    Rule(
-        id="ATX071",
-        title="Pipeline deploys before the policy gate",
-        severity=Severity.high,
-        area=Area.cicd,
-        rationale="A gate that runs after deployment only reports the damage.",
-        fix="Move 'check' before 'deploy' in the pipeline's 'stages'.",
-        check=_gate_late,
     ),
     Rule(
         id="ATX072",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from attonix.blueprint import BlueprintInvalid
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
 from attonix.render.base import RenderError
@@ -118,7 +119,12 @@ def test_missing_gate_is_inserted_before_deploy(example_path: Path, tmp_path: Pa
 
 
 def test_deploy_before_gate_is_refused(example_path: Path, tmp_path: Path) -> None:
-    bp = _bp(example_path, tmp_path, **{"attonix-server": ["lint", "deploy", "check"]})
+    # validate reports it (BP024); the renderer keeps its own check as a second line.
+    with pytest.raises(BlueprintInvalid, match=r"cicd\.pipelines\[0\]\.stages\[1\]"):
+        _bp(example_path, tmp_path, **{"attonix-server": ["lint", "deploy", "check"]})
+    data = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    data["cicd"]["pipelines"][0]["stages"] = ["lint", "deploy", "check"]
+    bp = Blueprint.model_validate(data)
     with pytest.raises(RenderError, match=r"cicd\.pipelines\[0\]\.stages: .*'attonix-server'"):
         render(bp, "cicd")
 
