@@ -497,10 +497,6 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             subjects["groups"] = [draw(st.sampled_from(groups))]
         if subjects:
             bindings.append({"role": role, "environments": ["prod"], **subjects})
-    # Every data center has an administrator who logs into its hosts (by default admins get
-    # every host); cloud-init renders an empty, schema-invalid 'users' list for a host nobody
-    # may log into, a defect listed in the generator's report rather than drawn every time.
-    bindings.append({"role": "admin", "environments": ["prod"], "users": [accounts[0]["name"]]})
     identity: D = {"kind": "local"}
     if draw(st.integers(0, 3)) == 0:
         identity = {

@@ -86,6 +86,19 @@ def test_cloud_init_schema_accepts_every_user_data(example: Blueprint, tmp_path:
         assert meta["local-hostname"] == path.parent.name
 
 
+def test_cloud_init_schema_accepts_a_host_nobody_logs_into(
+    example: Blueprint, tmp_path: Path
+) -> None:
+    # With no binding nobody may log into any host: 'users' must still be valid (not []).
+    access = example.security.access_control.model_copy(update={"bindings": []})
+    security = example.security.model_copy(update={"access_control": access})
+    bp = example.model_copy(update={"security": security})
+    path = _write(bp, "cloud-init", tmp_path) / "cloud-init" / example.hosts[0].name / "user-data"
+    proc = _run("cloud-init", "schema", "--config-file", str(path))
+    assert proc.returncode == 0 and "Valid cloud-config" in proc.stdout, proc.stderr
+    assert yaml.safe_load(path.read_text())["users"] == [{"name": "root", "lock_passwd": True}]
+
+
 def test_cloud_init_schema_rejects_a_bad_document(tmp_path: Path) -> None:
     bad = tmp_path / "user-data"
     bad.write_text("#cloud-config\nssh_pwauth: false\nusers: [{name: x, lock_passwd: maybe}]\n")

@@ -78,8 +78,16 @@ def _dump(doc: dict[str, Any]) -> str:
     )
 
 
+#: The ``users`` of a host nobody may log into. Leaving ``users`` out would create the
+#: distribution's default account (``ubuntu``, with the cloud's SSH key) and the schema refuses
+#: an empty list; naming root, which exists, creates nobody and locks root's password (with
+#: ``disable_root`` and sshd's ``PermitRootLogin no``, root cannot log in either).
+NOBODY: list[dict[str, Any]] = [{"name": "root", "lock_passwd": True}]
+
+
 def users(bp: Blueprint, host: Host) -> list[dict[str, Any]]:
-    """cloud-init ``users``: one login per person; no ``default`` entry, so no shared account."""
+    """cloud-init ``users``: one login per person; no ``default`` entry, so no shared account;
+    :data:`NOBODY` on a host nobody may log into."""
     out = []
     for login in host_access.logins(bp, host):
         account = login.account
@@ -93,7 +101,7 @@ def users(bp: Blueprint, host: Host) -> list[dict[str, Any]]:
         if account.ssh_keys:
             user["ssh_authorized_keys"] = list(account.ssh_keys)
         out.append(user)
-    return out
+    return out or [dict(u) for u in NOBODY]
 
 
 def cloud_config(bp: Blueprint, host: Host) -> dict[str, Any]:

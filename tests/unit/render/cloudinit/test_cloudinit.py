@@ -236,3 +236,13 @@ def test_no_join_material_or_secret_in_any_user_data(example: Blueprint) -> None
         text = art.text()
         assert "PRIVATE KEY" not in text
         assert not re.search(r"[a-z0-9]{6}\.[a-z0-9]{16}", text)  # a kubeadm token
+
+
+def test_a_host_nobody_may_log_into_gets_no_account_and_valid_users(example_path: Path) -> None:
+    d = yaml.safe_load(example_path.read_text(encoding="utf-8"))
+    d["security"]["access_control"]["bindings"] = []
+    doc = docs(Blueprint.model_validate(d))["cloud-init/cp-a/user-data"]
+    # Not omitted (cloud-init would create the shared default account) and not empty (its
+    # schema wants one item): root, which exists, with its password locked.
+    assert doc["users"] == [{"name": "root", "lock_passwd": True}]
+    assert doc["disable_root"] is True
