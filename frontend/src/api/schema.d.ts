@@ -13,8 +13,9 @@ export interface paths {
         };
         /**
          * List Audit
-         * @description Audit entries matching every filter given, paged by sequence number: pass the last
-         *     ``seq`` of a page as ``after`` (order asc) or ``before`` (order desc) for the next one.
+         * @description Audit entries matching every filter given, paged by sequence number (keyset paging:
+         *     every page costs the same, however deep): pass the ``X-Next-Cursor`` header of a page (its
+         *     last ``seq``) as ``after`` (order asc) or ``before`` (order desc) for the next one.
          */
         get: operations["list_audit"];
         put?: never;
@@ -1125,6 +1126,12 @@ export interface components {
             detail: {
                 [key: string]: unknown;
             };
+            /**
+             * Environment
+             * @description The environment the entry concerns (or empty).
+             * @default
+             */
+            environment: string;
             /** Hash */
             hash: string;
             /** Outcome */
@@ -1157,6 +1164,18 @@ export interface components {
             problems: {
                 [key: string]: unknown;
             }[];
+            /**
+             * Rate
+             * @description Entries checked per second.
+             * @default 0
+             */
+            rate: number;
+            /**
+             * Seconds
+             * @description How long the check took.
+             * @default 0
+             */
+            seconds: number;
             /** Warnings */
             warnings?: string[];
         };
@@ -2296,6 +2315,8 @@ export interface operations {
                 actor?: string | null;
                 /** @description Targets starting with this text. */
                 target?: string | null;
+                /** @description Entries concerning this environment. */
+                environment?: string | null;
                 /** @description At or after this time. */
                 since?: string | null;
                 /** @description Before this time. */

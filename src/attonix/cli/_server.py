@@ -402,7 +402,8 @@ def audit_verify(
         stderr().print(f"warning: {w}", markup=False)
     if result.ok:
         stdout().print(
-            f"audit chain intact: {result.checked} entries, {result.checkpoints} checkpoint(s)"
+            f"audit chain intact: {result.checked} entries, {result.checkpoints} checkpoint(s) "
+            f"in {result.seconds:.1f} s ({result.rate:,.0f} entries/s)"
         )
         return
     for p in result.problems:

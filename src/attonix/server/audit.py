@@ -19,12 +19,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, Select, select, type_coerce
 from sqlalchemy.orm import Session
 
 from attonix.errors import Error
@@ -75,7 +76,13 @@ class Actor:
         return cls(name="system")
 
 
-def _canonical(
+#: JSON string quoting exactly as ``json.dumps`` does it (ASCII-only, the C speed-up if present).
+_quote = json.encoder.encode_basestring_ascii
+#: The detail's JSON, as it is nested in the canonical document (one encoder, built once).
+_detail_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def canonical(
     *,
     seq: int,
     at: dt.datetime,
@@ -87,23 +94,45 @@ def _canonical(
     detail: dict[str, Any],
     prev_hash: str,
 ) -> bytes:
-    doc = {
-        "seq": seq,
-        "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "source_ip": source_ip,
-        "outcome": outcome,
-        "detail": detail,
-        "prev": prev_hash,
-    }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    """The bytes an entry's MAC is taken over: the entry as compact JSON with sorted keys
+    (byte for byte ``json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)``,
+    written out by hand because ``verify`` does this a million times). ``at`` is aware, or
+    naive UTC."""
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    # isoformat with microseconds is strftime("%Y-%m-%dT%H:%M:%S.%f") for years 1000-9999.
+    return (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},'
+        f'"at":"{at.isoformat(timespec="microseconds")}Z","detail":{_detail_json(detail)},'
+        f'"outcome":{_quote(outcome)},"prev":{_quote(prev_hash)},"seq":{seq:d},'
+        f'"source_ip":{_quote(source_ip)},"target":{_quote(target)}}}'
+    ).encode()
+
+
+#: Targets whose second segment is an environment's name ("environment/prod/v3", "secret/prod/db").
+_ENVIRONMENT_TARGETS = ("environment/", "secret/")
+
+
+def environment_of(target: str, detail: dict[str, Any]) -> str:
+    """The environment an entry concerns ("" for none), from its target or its detail.
+
+    Derived, never given: ``verify`` recomputes it, so an edited ``environment`` column (one
+    that hid an entry from the environment filter) is reported like any other edit."""
+    if target.startswith(_ENVIRONMENT_TARGETS):
+        name = target.split("/", 2)[1]
+        return name[:64]
+    named = detail.get("environment")
+    return named[:64] if isinstance(named, str) else ""
 
 
 def entry_hash(entry: AuditEntry, key: bytes | None = None) -> str:
     """Recompute the MAC an entry should carry (a plain SHA-256 for a pre-keyed entry)."""
-    content = _canonical(
+    return _mac(entry, chain_key(key) if key is not None else None)
+
+
+def _mac(entry: Any, chained: bytes | None) -> str:
+    """``entry_hash`` with the chain key already derived (``entry``: a row or an entity)."""
+    content = canonical(
         seq=entry.seq,
         at=entry.at,
         actor=entry.actor,
@@ -116,9 +145,9 @@ def entry_hash(entry: AuditEntry, key: bytes | None = None) -> str:
     )
     if not entry.keyed:
         return hashlib.sha256(content).hexdigest()
-    if key is None:
+    if chained is None:
         raise AuditKeyMissing("a keyed audit entry needs the audit key to be checked")
-    return hmac.new(chain_key(key), content, hashlib.sha256).hexdigest()
+    return hmac.new(chained, content, hashlib.sha256).hexdigest()
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
@@ -146,17 +175,20 @@ def record(
         session.add(head)
         session.flush()
     # Timestamps keep microseconds on every engine; truncate nothing, but drop sub-µs noise.
+    target = target[:255]
+    detail = _jsonable(detail or {})
     entry = AuditEntry(
         seq=head.seq + 1,
         at=utcnow(),
         actor=actor.name,
         action=action,
-        target=target[:255],
+        target=target,
         source_ip=actor.source_ip[:64],
         outcome=outcome,
-        detail=_jsonable(detail or {}),
+        detail=detail,
         prev_hash=head.hash,
         keyed=True,
+        environment=environment_of(target, detail),
     )
     entry.hash = entry_hash(entry, key)
     session.add(entry)
@@ -174,6 +206,12 @@ class VerifyResult:
     problems: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checkpoints: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Entries checked per second."""
+        return self.checked / self.seconds if self.seconds > 0 else 0.0
 
     def add(self, seq: int, problem: str) -> None:
         """Note a broken link at ``seq``."""
@@ -201,17 +239,53 @@ def iter_entries(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]
         last = rows[-1].seq
 
 
+#: The columns ``verify`` reads (plain rows: no ORM identity map, so memory stays bounded;
+#: ``at`` as the naive UTC the column stores, without the aware-datetime conversion).
+_CHECKED = (
+    AuditEntry.seq,
+    type_coerce(AuditEntry.at, DateTime()).label("at"),
+    AuditEntry.actor,
+    AuditEntry.action,
+    AuditEntry.target,
+    AuditEntry.source_ip,
+    AuditEntry.outcome,
+    AuditEntry.detail,
+    AuditEntry.prev_hash,
+    AuditEntry.hash,
+    AuditEntry.keyed,
+    AuditEntry.environment,
+)
+
+
+def _iter_rows(session: Session, *, batch: int = 5000) -> Iterator[Any]:
+    """Every entry as a plain row in chain order, a keyset page at a time (bounded memory on
+    every engine: only one page is held, whatever the log's length)."""
+    last = 0
+    while True:
+        rows = session.execute(
+            select(*_CHECKED).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
 def verify(session: Session, *, checkpoint_file: Path | None = None) -> VerifyResult:
     """Recompute the chain; report every edited, deleted or inserted row by sequence number,
-    and every disagreement with the signed checkpoints in ``checkpoint_file``."""
+    and every disagreement with the signed checkpoints in ``checkpoint_file``. Streams the log
+    a page at a time; ``seconds`` and ``rate`` say how long it took."""
+    started = time.perf_counter()
     key = session_key(session)
+    chained = chain_key(key)
     result = VerifyResult()
     expected_seq, prev = 1, GENESIS
-    unkeyed: list[int] = []
-    for entry in iter_entries(session):
+    unkeyed, first_unkeyed = 0, 0
+    for entry in _iter_rows(session):
         result.checked += 1
         if not entry.keyed:
-            unkeyed.append(entry.seq)
+            unkeyed += 1
+            first_unkeyed = first_unkeyed or entry.seq
         if entry.seq != expected_seq:
             missing = (
                 f"{expected_seq}"
@@ -221,8 +295,10 @@ def verify(session: Session, *, checkpoint_file: Path | None = None) -> VerifyRe
             result.add(expected_seq, f"entries {missing} were deleted")
         if entry.prev_hash != prev:
             result.add(entry.seq, "does not link to the previous entry (a row before it changed)")
-        if not hmac.compare_digest(entry_hash(entry, key), entry.hash):
+        if not hmac.compare_digest(_mac(entry, chained), entry.hash):
             result.add(entry.seq, "content was edited after it was written")
+        elif entry.environment != environment_of(entry.target, entry.detail or {}):
+            result.add(entry.seq, "its environment was edited after it was written")
         expected_seq, prev = entry.seq + 1, entry.hash
     head = session.get(AuditHead, 1)
     last_seq = expected_seq - 1
@@ -234,8 +310,8 @@ def verify(session: Session, *, checkpoint_file: Path | None = None) -> VerifyRe
     if unkeyed:
         # Anyone can compute a plain hash: such an entry proves nothing.
         result.add(
-            unkeyed[0],
-            f"{len(unkeyed)} entries carry no keyed MAC (written before keyed chaining, or "
+            first_unkeyed,
+            f"{unkeyed} entries carry no keyed MAC (written before keyed chaining, or "
             "re-sealed without the key); if they predate the upgrade, run `attonix audit adopt`",
         )
     if checkpoint_file is not None:
@@ -245,6 +321,7 @@ def verify(session: Session, *, checkpoint_file: Path | None = None) -> VerifyRe
             result.add(p["seq"], p["problem"])
         if not found:
             result.warnings.append(f"no checkpoint in {checkpoint_file} yet")
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -282,6 +359,41 @@ def take_checkpoint(session: Session, *, path: Path) -> audit_checkpoints.Checkp
     return audit_checkpoints.take(session, key=checkpoint_key(session_key(session)), path=path)
 
 
+def select_entries(
+    *,
+    after: int = 0,
+    before: int = 0,
+    order: str = "asc",
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    environment: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Select[AuditEntry]:
+    """A page of entries matching every filter given, keyset-paged by sequence number (pass
+    a page's last ``seq`` as ``after`` in asc order, ``before`` in desc order). Each equality
+    filter has an index ending in ``seq``, so a page costs the same however deep it is."""
+    q = select(AuditEntry).where(AuditEntry.seq > after)
+    if before:
+        q = q.where(AuditEntry.seq < before)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    if actor:
+        q = q.where(AuditEntry.actor == actor)
+    if target:
+        q = q.where(AuditEntry.target.startswith(target, autoescape=True))
+    if environment:
+        q = q.where(AuditEntry.environment == environment)
+    if since is not None:
+        q = q.where(AuditEntry.at >= since)
+    if until is not None:
+        q = q.where(AuditEntry.at < until)
+    seq = AuditEntry.seq.desc() if order == "desc" else AuditEntry.seq
+    return q.order_by(seq).limit(limit)
+
+
 def to_dict(entry: AuditEntry) -> dict[str, Any]:
     """An entry as plain JSON data (for the API and the JSON-lines export)."""
     return {
@@ -295,6 +407,7 @@ def to_dict(entry: AuditEntry) -> dict[str, Any]:
         "detail": entry.detail,
         "prev_hash": entry.prev_hash,
         "hash": entry.hash,
+        "environment": entry.environment,
     }
 
 

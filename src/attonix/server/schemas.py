@@ -301,6 +301,7 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any]
     prev_hash: str
     hash: str
+    environment: str = Field("", description="The environment the entry concerns (or empty).")
 
 
 class AuditVerifyOut(BaseModel):
@@ -311,6 +312,8 @@ class AuditVerifyOut(BaseModel):
     problems: list[dict[str, Any]]
     warnings: list[str] = Field(default_factory=list)
     checkpoints: int = Field(0, description="Signed checkpoints checked against the chain.")
+    seconds: float = Field(0.0, description="How long the check took.")
+    rate: float = Field(0.0, description="Entries checked per second.")
 
 
 class IdentityDrift(BaseModel):

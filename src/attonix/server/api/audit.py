@@ -6,14 +6,12 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from attonix.server import audit
 from attonix.server.auth.deps import Ctx, Require
 from attonix.server.auth.rbac import Permission, Principal
-from attonix.server.db.models import AuditEntry
 from attonix.server.schemas import AuditEntryOut, AuditVerifyOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -34,10 +32,15 @@ def _utc(t: dt.datetime | None) -> dt.datetime | None:
         return edge.replace(tzinfo=dt.UTC)
 
 
+#: Response header carrying the cursor of the next page (absent on the last page).
+NEXT_CURSOR = "X-Next-Cursor"
+
+
 @router.get("", response_model=list[AuditEntryOut], name="list_audit")
 def list_audit(
     ctx: Ctx,
     p: Reader,
+    response: Response,
     after: Annotated[
         int, Query(ge=0, le=2**31 - 1, description="Entries after this sequence number.")
     ] = 0,
@@ -54,28 +57,32 @@ def list_audit(
     target: Annotated[
         str | None, Query(max_length=255, description="Targets starting with this text.")
     ] = None,
+    environment: Annotated[
+        str | None,
+        Query(max_length=64, description="Entries concerning this environment."),
+    ] = None,
     since: Annotated[dt.datetime | None, Query(description="At or after this time.")] = None,
     until: Annotated[dt.datetime | None, Query(description="Before this time.")] = None,
 ) -> list[AuditEntryOut]:
-    """Audit entries matching every filter given, paged by sequence number: pass the last
-    ``seq`` of a page as ``after`` (order asc) or ``before`` (order desc) for the next one."""
-    since, until = _utc(since), _utc(until)
-    q = select(AuditEntry).where(AuditEntry.seq > after)
-    if before:
-        q = q.where(AuditEntry.seq < before)
-    if action:
-        q = q.where(AuditEntry.action == action)
-    if actor:
-        q = q.where(AuditEntry.actor == actor)
-    if target:
-        q = q.where(AuditEntry.target.startswith(target, autoescape=True))
-    if since is not None:
-        q = q.where(AuditEntry.at >= since)
-    if until is not None:
-        q = q.where(AuditEntry.at < until)
-    seq = AuditEntry.seq.desc() if order == "desc" else AuditEntry.seq
+    """Audit entries matching every filter given, paged by sequence number (keyset paging:
+    every page costs the same, however deep): pass the ``X-Next-Cursor`` header of a page (its
+    last ``seq``) as ``after`` (order asc) or ``before`` (order desc) for the next one."""
+    q = audit.select_entries(
+        after=after,
+        before=before,
+        order=order,
+        limit=limit,
+        action=action,
+        actor=actor,
+        target=target,
+        environment=environment,
+        since=_utc(since),
+        until=_utc(until),
+    )
     with ctx.db.session() as s:
-        rows = s.execute(q.order_by(seq).limit(limit)).scalars()
+        rows = s.execute(q).scalars().all()
+        if len(rows) == limit:
+            response.headers[NEXT_CURSOR] = str(rows[-1].seq)
         return [AuditEntryOut(**audit.to_dict(e)) for e in rows]
 
 
@@ -91,6 +98,8 @@ def verify_audit(ctx: Ctx, p: Reader) -> AuditVerifyOut:
             problems=r.problems,
             warnings=r.warnings,
             checkpoints=r.checkpoints,
+            seconds=round(r.seconds, 3),
+            rate=round(r.rate, 1),
         )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -239,10 +240,19 @@ class AuditEntry(Base):
     """One hash-chained audit record."""
 
     __tablename__ = "audit_log"
+    # Filtered reads page by sequence number (keyset): each filter has an index ending in seq,
+    # so "the newest 100 entries of one actor" reads 100 index entries, not the whole log.
+    __table_args__ = (
+        Index("ix_audit_log_actor_seq", "actor", "seq"),
+        Index("ix_audit_log_action_seq", "action", "seq"),
+        Index("ix_audit_log_environment_seq", "environment", "seq"),
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_target", "target", postgresql_ops={"target": "varchar_pattern_ops"}),
+    )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(255), default="")
     source_ip: Mapped[str] = mapped_column(String(64), default="")
     outcome: Mapped[str] = mapped_column(String(16), default="success")
@@ -251,6 +261,9 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # HMAC under the audit key (true), or a plain SHA-256 written before keyed chaining.
     keyed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The environment the entry concerns ("" for none): derived from target and detail when
+    # written (``audit.environment_of``), so verify can tell when it was edited.
+    environment: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class AuditHead(Base):
