@@ -5,7 +5,7 @@ Layout: a host bridge ``attxsw0`` (10.79.0.1/24), one namespace per node (``attx
 with a veth into the bridge and its own address (10.79.0.11…), its own UTS namespace (so
 each node has its own host name) and its own ``dockerd`` (data under /var/lib/attx-swN, run
 state under /run/attx-swN) listening on its unix socket and on ADDRESS:2376 with
-``--tlsverify``. Each node carries the label ``zone=zone-N``; each engine gets the test image
+``--tlsverify``. Each node carries the label ``zone=zone-N``; each engine gets the test images
 from the host's engine (no registry is reachable). The recipe and its pitfalls are in
 ``/work/shared/ENVIRONMENT.md`` (``nsenter --net``, not ``ip netns exec``; the DOCKER-USER
 rule for bridged traffic; leave the swarm before stopping the engines).
@@ -29,7 +29,7 @@ from pathlib import Path
 BRIDGE = "attxsw0"
 SUBNET = "10.79.0"
 NODES = ("attx-sw1", "attx-sw2", "attx-sw3")
-IMAGE = "localhost/attonix-test-httpd:1"
+IMAGES = ("localhost/attonix-test-httpd:1", "localhost/attonix-test-httpd:2")
 PORT = 2376
 _IPT_RULE = ["DOCKER-USER", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
 
@@ -306,7 +306,7 @@ def running(tmp: Path) -> Iterator[Swarm]:
         for node in nodes:
             swarm.procs[node.name] = _start_engine(node, certs, tmp / f"{node.name}.log")
         image = subprocess.run(
-            ["docker", "save", IMAGE], capture_output=True, timeout=60, check=True
+            ["docker", "save", *IMAGES], capture_output=True, timeout=60, check=True
         ).stdout
         for node in nodes:
             _wait(f"dockerd of {node.name}", lambda n=node: _ready(n))

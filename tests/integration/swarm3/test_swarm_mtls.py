@@ -5,13 +5,15 @@ What the driver did is observed on the nodes themselves (each engine's own conta
 node's zone label, each node's published port), never through the driver. The tests run in
 file order on one cluster: a wrong client certificate is refused; apply over mutual TLS; the
 tasks spread one per zone; the leader is lost while requests keep being served by the others,
-and the next ``status`` names the lost node.
+and the next ``status`` names the lost node. A good update runs under a request loop through
+HAProxy as rendered for the blueprint's load balancer, without one failed request.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "deploy" / "swarm3.yaml"
 PORT = 38481
+LB_PORT = 38490
 SERVICE = "attonix-sw3-swarm-3_web"
 CLUSTER = "swarm-3"
 
@@ -96,6 +99,35 @@ def driver(
             os.environ["ATTONIX_STATE_DIR"] = old
 
 
+@pytest.fixture(scope="module")
+def haproxy(
+    swarm: Swarm, blueprint: Blueprint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """HAProxy with the blueprint's rendered configuration, in front of the three nodes."""
+    from attonix.render.chef.haproxy import haproxy_config, haproxy_lbs
+
+    if shutil.which("haproxy") is None:
+        pytest.fail("haproxy is missing: run scripts/setup.d/23-host-tools.sh")
+    tmp = tmp_path_factory.mktemp("haproxy")
+    cfg = haproxy_config(blueprint, haproxy_lbs(blueprint))
+    cfg = cfg.replace("/run/haproxy/admin.sock", str(tmp / "admin.sock"))
+    (tmp / "haproxy.cfg").write_text(cfg, encoding="utf-8")
+    subprocess.run(
+        ["haproxy", "-c", "-f", str(tmp / "haproxy.cfg")], check=True, capture_output=True
+    )
+    # -db: foreground (the rendered config says daemon); -n: under this machine's fd limit.
+    proc = subprocess.Popen(
+        ["haproxy", "-db", "-n", "4000", "-f", str(tmp / "haproxy.cfg")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{LB_PORT}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _get(address: str) -> bool:
     try:
         with urllib.request.urlopen(f"http://{address}:{PORT}/healthz", timeout=2) as resp:
@@ -143,6 +175,59 @@ def test_apply_over_mutual_tls_spreads_one_task_per_zone(swarm: Swarm, driver: S
     assert all(_get(node.address) for node in swarm.nodes)
     # A second apply plans nothing.
     assert converge(driver).plan.is_empty
+
+
+def test_a_good_update_under_load_fails_no_request(
+    swarm: Swarm, blueprint: Blueprint, connections: Path, driver: SwarmDriver, haproxy: str
+) -> None:
+    data = blueprint.model_dump(by_alias=True)
+    data["services"]["frontend"][0]["image"] = "localhost/attonix-test-httpd:2"
+    updated = get_driver(
+        "swarm",
+        Blueprint.model_validate(data),
+        secrets=EnvSecretSource(blueprint.security.secrets, environ={}),
+        connections=parse(connections.read_text(), source=str(connections)),
+    )
+    deadline = time.monotonic() + 20
+    while _version(haproxy) != "1":
+        assert time.monotonic() < deadline, "HAProxy did not start serving"
+        time.sleep(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            seen.append(_version(haproxy))
+            time.sleep(0.02)
+
+    loop = threading.Thread(target=load)
+    loop.start()
+    try:
+        outcome = converge(updated)
+        time.sleep(1)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert outcome.ok, outcome.error
+    assert [c.key for c in outcome.plan.pending] == [f"service/{SERVICE}"]
+    failed = [v for v in seen if v not in ("1", "2")]
+    assert failed == [], f"{len(failed)} of {len(seen)} requests failed during the update"
+    assert seen.count("2") > 0 and seen[-1] == "2"
+    # Every node runs the new image, as each engine reports its own containers.
+    for node in swarm.nodes:
+        images = swarm.docker(
+            node, "ps", "--format", "{{.Image}}",
+            "--filter", f"label=com.docker.swarm.service.name={SERVICE}",
+        ).split()  # fmt: skip
+        assert images == ["localhost/attonix-test-httpd:2"], (node.name, images)
+
+
+def _version(base: str) -> str:
+    try:
+        with urllib.request.urlopen(f"{base}/version", timeout=5) as resp:
+            return str(resp.read().decode().strip())
+    except OSError as exc:
+        return f"error: {exc}"
 
 
 def test_losing_the_leader_keeps_serving_and_status_names_the_lost_node(
