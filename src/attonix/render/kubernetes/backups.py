@@ -121,17 +121,44 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def dump_cronjob(ctx: Ctx, db: Database, *, version: str) -> dict[str, Any]:
-    """The scheduled dump-and-upload Job of a MySQL or MongoDB database."""
-    bucket = backup_bucket(db)
-    suffix = "sql.gz" if db.engine == "mysql" else "archive.gz"
-    upload = (
+#: The timestamp that starts every dump's object name: ``date -u +%Y%m%dT%H%M%SZ`` (16 chars).
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def upload_script(
+    *, bucket: str, prefix: str, suffix: str, dump: str, endpoint: str, retention_days: int
+) -> str:
+    """Upload one dump as ``<prefix>/<timestamp><suffix>``, then delete this database's dumps
+    older than ``retention_days`` (what CloudNativePG's ``retentionPolicy`` does for
+    PostgreSQL). Object names start with their UTC timestamp, so age is read from the name,
+    whatever the store's own dates; other objects are never touched."""
+    s3 = f"--endpoint-url {endpoint} --ca-bundle {CA_DIR}/ca.crt"
+    return (
         "set -eu; "
         f'export AWS_ACCESS_KEY_ID="$(cat {BUCKET_DIR}/AWS_ACCESS_KEY_ID)" '
         f'AWS_SECRET_ACCESS_KEY="$(cat {BUCKET_DIR}/AWS_SECRET_ACCESS_KEY)"; '
-        f"aws s3 cp {DUMP_DIR}/{db.name}.{suffix} "
-        f"s3://{bucket}/{db.name}/$(date -u +%Y%m%dT%H%M%SZ)-{db.name}.{suffix} "
-        f"--endpoint-url {object_store_endpoint_of(ctx, db)} --ca-bundle {CA_DIR}/ca.crt"
+        f"aws s3 cp {dump} s3://{bucket}/{prefix}/$(date -u +{_STAMP}){suffix} {s3}; "
+        f'cutoff="$(date -u -d "@$(( $(date -u +%s) - {retention_days} * 86400 ))" +{_STAMP})"; '
+        f"aws s3 ls s3://{bucket}/{prefix}/ {s3} "
+        f"| awk -v cutoff=\"$cutoff\" -v suffix='{suffix}' "
+        "'{ k = $NF } length(k) == 16 + length(suffix) "
+        "&& substr(k, 17) == suffix && substr(k, 1, 16) < cutoff { print k }' "
+        f'| while read -r key; do aws s3 rm "s3://{bucket}/{prefix}/$key" {s3}; done'
+    )
+
+
+def dump_cronjob(ctx: Ctx, db: Database, *, version: str) -> dict[str, Any]:
+    """The scheduled dump-and-upload Job of a MySQL or MongoDB database; dumps older than
+    ``backup.retention_days`` are deleted after each upload."""
+    bucket = backup_bucket(db)
+    suffix = "sql.gz" if db.engine == "mysql" else "archive.gz"
+    upload = upload_script(
+        bucket=bucket,
+        prefix=db.name,
+        suffix=f"-{db.name}.{suffix}",
+        dump=f"{DUMP_DIR}/{db.name}.{suffix}",
+        endpoint=object_store_endpoint_of(ctx, db),
+        retention_days=db.backup.retention_days,
     )
     labels = job_labels(ctx, db)
     pod = {

@@ -4,6 +4,10 @@ CA, and MongoDB/MySQL backups that are really rendered."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,7 +20,7 @@ DATABASES = """
 - {name: pg, engine: postgresql, version: "16", cluster: kube, credentials_secret: db-creds,
    backup: {object_pool: objects}}
 - {name: my, engine: mysql, version: "8.4", cluster: kube, credentials_secret: db-creds,
-   backup: {object_pool: objects}}
+   backup: {object_pool: objects, retention_days: 7}}
 - {name: mongo, engine: mongodb, version: "7.0", cluster: kube, credentials_secret: db-creds,
    backup: {object_pool: objects, schedule: "0 30 1 * * *"}}
 """
@@ -86,3 +90,47 @@ def test_mysql_and_mongodb_backups_are_scheduled_dumps_to_the_object_store() -> 
     assert claims == ["mongo-backups", "my-backups", "pg-backups"]
     policies = {p["metadata"]["name"] for p in _docs(arts, "NetworkPolicy")}
     assert {"mongo-backup", "my-backup"} <= policies
+
+
+def test_dumps_older_than_the_retention_are_deleted_after_each_upload(tmp_path: Path) -> None:
+    # The rendered upload script run by a real shell, awk and date; only `aws` is a stand-in
+    # that lists a bucket and records what it is asked to do.
+    arts = _render()
+    (job,) = [j for j in _docs(arts, "CronJob") if j["metadata"]["name"] == "my-backup"]
+    script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "7 * 86400" in script  # the blueprint's retention_days
+    now = datetime.datetime.now(datetime.UTC)
+    stamp = lambda days: (now - datetime.timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")  # noqa: E731
+    listing = [
+        f"2026-01-01 00:00:00 1 {stamp(30)}-my.sql.gz",  # older than 7 days: deleted
+        f"2026-01-01 00:00:00 1 {stamp(8)}-my.sql.gz",  # deleted
+        f"2026-01-01 00:00:00 1 {stamp(6)}-my.sql.gz",  # kept
+        f"2026-01-01 00:00:00 1 {stamp(30)}-other.sql.gz",  # not this database's dump: kept
+        "2026-01-01 00:00:00 1 notes.txt",  # kept
+    ]
+    bin_dir, secrets = tmp_path / "bin", tmp_path / "bucket"
+    bin_dir.mkdir()
+    secrets.mkdir()
+    (secrets / "AWS_ACCESS_KEY_ID").write_text("id")
+    (secrets / "AWS_SECRET_ACCESS_KEY").write_text("key")
+    (tmp_path / "listing").write_text("\n".join(listing) + "\n")
+    aws = bin_dir / "aws"
+    aws.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+        f'[ "$2" = ls ] && cat {tmp_path}/listing\nexit 0\n'
+    )
+    aws.chmod(0o755)
+    script = script.replace("/run/secrets/bucket", str(secrets))
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    removed = sorted(c.split()[2].rsplit("/", 1)[1] for c in calls if c.startswith("s3 rm"))
+    assert removed == sorted([f"{stamp(30)}-my.sql.gz", f"{stamp(8)}-my.sql.gz"])
+    assert calls[0].startswith("s3 cp /dump/my.sql.gz s3://my-backups/my/")
