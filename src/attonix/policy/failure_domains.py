@@ -29,7 +29,7 @@ Losing something that merely reduces redundancy is reported as degraded; only *d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,12 +39,12 @@ from attonix.policy.components import workloads
 from attonix.policy.placement import (
     LEVELS,
     Rule,
+    WorkloadRules,
     ceph_hosts,
     database_rule,
     domain_of,
     minimum_replicas,
     monitor_rule,
-    workload_rule,
 )
 
 State = Literal["ok", "degraded", "down"]
@@ -132,6 +132,9 @@ class Placed:
     path: Path
     rule: Rule
     judge: CountJudge
+    # Components with equal keys and candidate hosts get the same verdict for every loss
+    # (services: the rule's terms and the replica floor), so it is judged once per domain.
+    same_as: Hashable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class _Tracked:
     path: Path
     hosts: frozenset[str]
     judge: Callable[[frozenset[str]], Verdict]
+    same_as: Hashable | None = None
 
 
 def _unscheduled(rule: Rule) -> str:
@@ -245,12 +249,15 @@ def _with_note(judge: CountJudge, note: str) -> CountJudge:
 def placed_components(bp: Blueprint) -> list[Placed]:
     """Every component placed by a scheduler, with its contract rule and its engine's judge."""
     out: list[Placed] = []
+    rules = WorkloadRules(bp)
     for path, component, w in workloads(bp):
-        rule = workload_rule(bp, w)
+        rule = rules(w)
         if rule.count == 0:
             continue
-        judge = service_judge(rule.running, minimum_replicas(w))
-        out.append(Placed("service", component, path, rule, judge))
+        floor = minimum_replicas(w)
+        judge = service_judge(rule.running, floor)
+        key = (rule.count, rule.level, rule.guarantee, rule.per_domain, floor)
+        out.append(Placed("service", component, path, rule, judge, key))
     for i, d in enumerate(bp.databases):
         if d.managed is not None:
             continue  # managed by the provider, outside these failure domains
@@ -308,10 +315,19 @@ def _by_hosts(p: Placed) -> Callable[[frozenset[str]], Verdict]:
 
 
 def _tracked(bp: Blueprint) -> list[_Tracked]:
-    out = [
-        _Tracked(p.kind, p.component, p.path, frozenset(h.name for h in p.rule.hosts), _by_hosts(p))
-        for p in placed_components(bp)
-    ]
+    # One object per distinct set of candidate hosts: thousands of services usually share a
+    # few, and the analysis looks each set up once per level instead of walking it again.
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    of_rule: dict[int, frozenset[str]] = {}  # rules shared by many services (WorkloadRules)
+    out: list[_Tracked] = []
+    placed = placed_components(bp)
+    for p in placed:
+        names = of_rule.get(id(p.rule))
+        if names is None:
+            names = frozenset(h.name for h in p.rule.hosts)
+            names = of_rule[id(p.rule)] = shared.setdefault(names, names)
+        key = None if p.same_as is None else (p.kind, names, p.same_as)
+        out.append(_Tracked(p.kind, p.component, p.path, names, _by_hosts(p), key))
     for i, c in enumerate(bp.storage.ceph):
         hosts = ceph_hosts(bp, c)
         if not hosts:
@@ -389,30 +405,56 @@ def analyze(bp: Blueprint, *, level: DomainLevel, only: str | None = None) -> An
     return _analyze(bp, level, only, _tracked(bp))
 
 
-def analyze_levels(bp: Blueprint, levels: Iterable[DomainLevel]) -> list[Analysis]:
-    """``analyze`` for several levels, placing every component only once."""
+def analyze_levels(
+    bp: Blueprint, levels: Iterable[DomainLevel], *, down_only: bool = False
+) -> list[Analysis]:
+    """``analyze`` for several levels, placing every component only once.
+
+    ``down_only`` keeps only the impacts that take a component down (what ``check`` reports),
+    so a large data center does not build an impact per degraded component per host.
+    """
     items = _tracked(bp)
-    return [_analyze(bp, lv, None, items) for lv in levels]
+    return [_analyze(bp, lv, None, items, down_only=down_only) for lv in levels]
 
 
 def _analyze(
-    bp: Blueprint, level: DomainLevel, only: str | None, items: list[_Tracked]
+    bp: Blueprint,
+    level: DomainLevel,
+    only: str | None,
+    items: list[_Tracked],
+    *,
+    down_only: bool = False,
 ) -> Analysis:
-    by_domain: dict[str, list[int]] = {}
-    hosts = bp.hosts_by_name
+    # Components that are judged alike (same ``same_as``) are judged once per domain.
+    groups: dict[Hashable, list[int]] = {}
     for idx, t in enumerate(items):
-        for name in {domain_of(hosts[h], level) for h in t.hosts if h in hosts}:
-            by_domain.setdefault(name, []).append(idx)
+        groups.setdefault(("item", idx) if t.same_as is None else t.same_as, []).append(idx)
+    hosts = bp.hosts_by_name
+    by_domain: dict[str, list[list[int]]] = {}
+    domains_of: dict[frozenset[str], list[str]] = {}
+    for members in groups.values():
+        names_at = items[members[0]].hosts
+        names = domains_of.get(names_at)
+        if names is None:
+            names = sorted({domain_of(hosts[h], level) for h in names_at if h in hosts})
+            domains_of[names_at] = names
+        for name in names:
+            by_domain.setdefault(name, []).append(members)
     losses: list[DomainLoss] = []
-    for name, members in domains(bp, level).items():
+    for name, in_domain in domains(bp, level).items():
         if only is not None and name != only:
             continue
-        lost = frozenset(h.name for h in members)
-        impacts: list[Impact] = []
-        for idx in by_domain.get(name, []):
-            t = items[idx]
-            verdict = t.judge(lost)
-            if verdict is not None:
-                impacts.append(Impact(t.kind, t.component, t.path, verdict[0], verdict[1]))
-        losses.append(DomainLoss(level, name, tuple(sorted(lost)), tuple(impacts)))
+        lost = frozenset(h.name for h in in_domain)
+        hit: list[tuple[int, State, str]] = []
+        for members in by_domain.get(name, []):
+            verdict = items[members[0]].judge(lost)
+            if verdict is None or (down_only and verdict[0] != "down"):
+                continue
+            hit.extend((idx, verdict[0], verdict[1]) for idx in members)
+        hit.sort(key=lambda h: h[0])  # components in their blueprint order
+        impacts = tuple(
+            Impact(items[i].kind, items[i].component, items[i].path, state, detail)
+            for i, state, detail in hit
+        )
+        losses.append(DomainLoss(level, name, tuple(sorted(lost)), impacts))
     return Analysis(level, tuple(losses))

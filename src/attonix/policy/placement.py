@@ -199,20 +199,61 @@ def swarm_max_per_node(count: int, nodes: int) -> int:
 
 def workload_rule(bp: Blueprint, workload: Service | Frontend) -> Rule:
     """The rule of a backend service or frontend on its cluster."""
-    cluster = bp.clusters_by_name.get(workload.cluster)
-    count = running_replicas(workload)
-    level = bp.spread_of(workload)
-    if cluster is None:
-        return Rule((), count, level, "even")
-    hosts = tuple(h for h in cluster_nodes(bp, cluster) if matches(h, workload.placement))
-    if cluster.kind == "swarm" and isinstance(workload, Service) and workload.volumes:
-        # A local volume lives on one node: the task is pinned to the first candidate.
-        return Rule(hosts[:1], count, "host", "at-most", max(1, count))
-    if cluster.kind == "podman":
-        return Rule(hosts, count, "host", "even")
-    if cluster.kind == "swarm" and level == "host":
-        return Rule(hosts, count, "host", "at-most", swarm_max_per_node(count, len(hosts)))
-    return Rule(hosts, count, level, "even")
+    return WorkloadRules(bp)(workload)
+
+
+class WorkloadRules:
+    """``workload_rule`` for many workloads of one blueprint.
+
+    Workloads on the same cluster with the same placement share one tuple of candidate hosts,
+    and equal rules are one object, so a data center of thousands of services filters its
+    hosts and groups them by domain once per distinct rule, not once per service.
+    """
+
+    def __init__(self, bp: Blueprint) -> None:
+        self._bp = bp
+        self._candidates: dict[_Key, tuple[Host, ...]] = {}
+        self._rules: dict[tuple[object, ...], Rule] = {}
+
+    def __call__(self, workload: Service | Frontend) -> Rule:
+        """The rule of ``workload`` (see :func:`workload_rule`)."""
+        bp = self._bp
+        cluster = bp.clusters_by_name.get(workload.cluster)
+        count = running_replicas(workload)
+        level = bp.spread_of(workload)
+        if cluster is None:
+            return Rule((), count, level, "even")
+        pin = workload.placement
+        where = _key(cluster, pin)
+        hosts = self._candidates.get(where)
+        if hosts is None:
+            hosts = tuple(h for h in cluster_nodes(bp, cluster) if matches(h, pin))
+            self._candidates[where] = hosts
+        if cluster.kind == "swarm" and isinstance(workload, Service) and workload.volumes:
+            # A local volume lives on one node: the task is pinned to the first candidate.
+            return self._rule(where, "first", hosts[:1], count, "host", "at-most", max(1, count))
+        if cluster.kind == "podman":
+            return self._rule(where, "all", hosts, count, "host", "even", 1)
+        if cluster.kind == "swarm" and level == "host":
+            per_node = swarm_max_per_node(count, len(hosts))
+            return self._rule(where, "all", hosts, count, "host", "at-most", per_node)
+        return self._rule(where, "all", hosts, count, level, "even", 1)
+
+    def _rule(
+        self,
+        where: object,
+        which: str,
+        hosts: tuple[Host, ...],
+        count: int,
+        level: DomainLevel,
+        guarantee: Guarantee,
+        per_domain: int,
+    ) -> Rule:
+        key = (where, which, count, level, guarantee, per_domain)
+        rule = self._rules.get(key)
+        if rule is None:
+            rule = self._rules[key] = Rule(hosts, count, level, guarantee, per_domain)
+        return rule
 
 
 def database_node(bp: Blueprint, database: Database) -> Host | None:
@@ -258,6 +299,9 @@ class Placer:
 
     blueprint: Blueprint
     _candidates: dict[_Key, list[Host]] = field(default_factory=dict, repr=False)
+    _domains: dict[tuple[_Key, DomainLevel], list[list[Host]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def candidates(self, cluster: Cluster, placement: Placement | None) -> list[Host]:
         """The hosts of ``cluster`` allowed by ``placement``."""
@@ -278,7 +322,15 @@ class Placer:
     def workload_domains(self, workload: Service | Frontend) -> list[list[Host]]:
         """A workload's allowed hosts grouped by domain at its spread level."""
         level = self.blueprint.spread_of(workload)
-        return list(group_by_domain(self.workload_hosts(workload), level).values())
+        cluster = self.blueprint.clusters_by_name.get(workload.cluster)
+        if cluster is None:
+            return []
+        key = (_key(cluster, workload.placement), level)
+        found = self._domains.get(key)
+        if found is None:
+            found = list(group_by_domain(self.workload_hosts(workload), level).values())
+            self._domains[key] = found
+        return found
 
 
 def _key(cluster: Cluster, placement: Placement | None) -> _Key:

@@ -81,7 +81,7 @@ def _analyses(ctx: Context) -> list[Analysis]:
     found = ctx.memo.get("failure-domains")
     if found is None:
         bp = ctx.blueprint
-        found = analyze_levels(bp, levels_up_to(bp.ha.failure_domain))
+        found = analyze_levels(bp, levels_up_to(bp.ha.failure_domain), down_only=True)
         ctx.memo["failure-domains"] = found
     result: list[Analysis] = found
     return result
