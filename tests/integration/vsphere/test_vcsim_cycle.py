@@ -344,7 +344,26 @@ def _move_nic(vm: Any, portgroup: str) -> None:
     _wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[edit])))
 
 
-def test_more_vms_than_hosts_breaks_the_mandatory_rule_and_is_refused(
+@pytest.mark.parametrize(
+    ("change", "message", "hint"),
+    [
+        # A mandatory anti-affinity group of four VMs cannot hold on three hosts.
+        (
+            {"count": 4},
+            r"^VM group 'erp' has 4 VMs and a mandatory anti-affinity rule, but cluster "
+            r"'DC0_C0' has 3 usable host\(s\)",
+            "maintenance mode",
+        ),
+        # vcsim has no key provider: encryption cannot be honoured.
+        (
+            {"encryption": True},
+            r"asks for VM encryption \(vm_encryption: true\), but vCenter .* no key provider",
+            "vm_encryption: false",
+        ),
+    ],
+    ids=["more-vms-than-hosts", "encryption-without-key-provider"],
+)
+def test_what_cannot_hold_is_refused_before_anything_changes(
     vcsim: int,
     tls_files: tuple[Path, Path, Path],
     si: Any,
@@ -352,41 +371,20 @@ def test_more_vms_than_hosts_breaks_the_mandatory_rule_and_is_refused(
     example_path: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, Any],
+    message: str,
+    hint: str,
 ) -> None:
-    from attonix.deploy.vsphere.placement import PlacementImpossible
-
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     monkeypatch.setenv("ATTONIX_STATE_DIR", str(tmp_path / "state"))
-    bp = _blueprint(example_path, tmp_path, count=4)
+    bp = _blueprint(example_path, tmp_path, **change)
     driver = get_driver(
         "vsphere", bp, secrets=_NoSecrets(), connections=_connections(vcsim, tls_files[0])
     )
     before = set(_vms(si))
-    with pytest.raises(PlacementImpossible, match=r"'erp' has 4 VMs .* 3 usable host") as err:
+    with pytest.raises(DeployError, match=message) as err:
         converge(driver)
-    assert "DC0_C0" in err.value.message
-    assert set(_vms(si)) == before
-
-
-def test_encryption_without_a_key_provider_is_refused(
-    vcsim: int,
-    tls_files: tuple[Path, Path, Path],
-    si: Any,
-    template: str,
-    example_path: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    monkeypatch.setenv("ATTONIX_STATE_DIR", str(tmp_path / "state"))
-    bp = _blueprint(example_path, tmp_path, encryption=True)
-    driver = get_driver(
-        "vsphere", bp, secrets=_NoSecrets(), connections=_connections(vcsim, tls_files[0])
-    )
-    before = set(_vms(si))
-    with pytest.raises(DeployError, match=r"asks for VM encryption .* no key provider") as err:
-        converge(driver)
-    assert "vm_encryption: false" in err.value.hint
+    assert hint in err.value.hint
     assert set(_vms(si)) == before
 
 
