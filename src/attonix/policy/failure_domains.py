@@ -320,14 +320,16 @@ def _tracked(bp: Blueprint) -> list[_Tracked]:
     shared: dict[frozenset[str], frozenset[str]] = {}
     of_rule: dict[int, frozenset[str]] = {}  # rules shared by many services (WorkloadRules)
     out: list[_Tracked] = []
-    placed = placed_components(bp)
-    for p in placed:
-        names = of_rule.get(id(p.rule))
-        if names is None:
-            names = frozenset(h.name for h in p.rule.hosts)
-            names = of_rule[id(p.rule)] = shared.setdefault(names, names)
-        key = None if p.same_as is None else (p.kind, names, p.same_as)
-        out.append(_Tracked(p.kind, p.component, p.path, names, _by_hosts(p), key))
+    for placed in placed_components(bp):
+        candidates = of_rule.get(id(placed.rule))
+        if candidates is None:
+            candidates = frozenset(h.name for h in placed.rule.hosts)
+            candidates = shared.setdefault(candidates, candidates)
+            of_rule[id(placed.rule)] = candidates
+        key = None if placed.same_as is None else (placed.kind, candidates, placed.same_as)
+        out.append(
+            _Tracked(placed.kind, placed.component, placed.path, candidates, _by_hosts(placed), key)
+        )
     for i, c in enumerate(bp.storage.ceph):
         hosts = ceph_hosts(bp, c)
         if not hosts:
