@@ -20,7 +20,10 @@ A database on Swarm or Podman is one container pinned to the node that holds its
 
 Podman has no scheduler, so no rendered rule enforces anything there: its rule (``even`` over
 hosts, one replica per host as the Podman renderer publishes ports) is what the deploy step
-must do, and is the one assumption of the analysis no rendered file guarantees.
+must do, and is the one assumption of the analysis no rendered file guarantees. It is not met
+yet on a Podman cluster of several hosts: the Podman driver plays every pod on the one engine
+of the cluster's connection, so all replicas share that host (validation keeps only exposed
+workloads, whose ports are published on the host, at one replica).
 
 Nothing is guaranteed below the rule's level: inside a domain, every replica may be on the
 same host. Blueprint order and host names never decide anything, so the worst case over every
