@@ -6,6 +6,7 @@
 // The pytest side (tests/e2e/) asserts on those facts.
 import { createHmac } from "node:crypto";
 import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -69,8 +70,8 @@ async function text(page) {
  * Sign in as `acct` ({username, password, newPassword, mfaSecret}), going through every step
  * the server asks for: one-time password change, MFA enrolment, TOTP. Updates acct in place.
  */
-async function signIn(page, acct) {
-  await page.goto(cfg.consoleUrl + "/");
+async function signIn(page, acct, start = "/") {
+  await page.goto(cfg.consoleUrl + start);
   await page.getByLabel("User name", { exact: true }).fill(acct.username);
   await page.getByLabel("Password", { exact: true }).fill(acct.password);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -341,7 +342,11 @@ async function auditor(page) {
   facts.auditVerify = await page.getByText(/Integrity (verified|check FAILED)/).innerText();
   await page.getByLabel("Action", { exact: true }).fill("deployment.approve");
   await page.getByRole("button", { name: "Apply" }).click();
-  await page.waitForLoadState("networkidle");
+  // The filtered page has replaced the unfiltered one when every row shows the action.
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll("table.audit tbody tr td:nth-child(4)")];
+    return cells.length > 0 && cells.every((c) => c.textContent === "deployment.approve");
+  });
   facts.auditFiltered = await page.locator("table.audit tbody tr").allInnerTexts();
   await page.getByLabel("Action", { exact: true }).fill("");
   await page.getByLabel("Actor", { exact: true }).fill(cfg.accounts.operator.username);
@@ -372,7 +377,181 @@ async function bench(page) {
   facts.components = await page.locator("[data-component]").count();
 }
 
-const SCENARIOS = { admin, operator, auditor, bench };
+const SIZES = [
+  { width: 1280, height: 800 },
+  { width: 390, height: 844 },
+];
+// Every page of the console, by the name its screenshots get.
+const PAGES = (env) => [
+  ["overview", `/envs/${env}/overview`],
+  ["blueprints", `/envs/${env}/blueprints`],
+  ["findings", `/envs/${env}/findings`],
+  ["deployments", `/envs/${env}/deployments`],
+  ["secrets", `/envs/${env}/secrets`],
+  ["environments", "/admin/environments"],
+  ["users", "/admin/users"],
+  ["groups", "/admin/groups"],
+  ["bindings", "/admin/bindings"],
+  ["audit", "/admin/audit"],
+  ["account", "/account"],
+  ["unknown-environment", "/envs/prdo/overview"],
+  ["not-found", "/no/such/page"],
+];
+// Buttons that destroy or cannot be undone: each must ask before it acts.
+const DESTRUCTIVE = /^(Delete|Remove|Disable|Reset MFA|Revoke|Reject|Cancel deployment)$/;
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** Serious and critical axe-core violations on the page as it is now. */
+async function axeViolations(page) {
+  // Evaluated through the DevTools protocol, which the console's CSP does not govern.
+  await page.evaluate(`${AXE};0`);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+  });
+  return found.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+/** How much wider than the viewport the page is (0 when it fits). */
+async function overflow(page) {
+  return page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth);
+}
+
+/** Every page at both sizes: no sideways scrolling, no serious axe violation, a screenshot. */
+async function checkPage(page, name, size) {
+  const tag = `${name}-${size.width}x${size.height}`;
+  const wider = await overflow(page);
+  if (wider > 0) facts.tooWide.push(`${tag}: ${wider}px wider than the viewport`);
+  for (const v of await axeViolations(page)) facts.axe.push(`${tag}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(", ")}`);
+  await shot(page, tag);
+  facts.pagesChecked.push(tag);
+}
+
+/** Click each kind of destructive button once: a question must come first, and "No" keeps all. */
+async function probeDestructive(page, name) {
+  const buttons = page.locator("main button").filter({ hasText: DESTRUCTIVE });
+  const seen = new Set();
+  for (let i = 0; i < (await buttons.count()); i++) {
+    const b = buttons.nth(i);
+    const label = (await b.innerText()).trim();
+    if (seen.has(label) || !(await b.isEnabled())) continue;
+    seen.add(label);
+    const before = await page.locator("main").innerText();
+    await b.click();
+    const ask = page.getByRole("alertdialog", { name: "Confirm" });
+    if (!(await ask.isVisible())) {
+      facts.actedAtOnce.push(`${name}: ${label}`);
+      continue;
+    }
+    facts.askedFirst.push(`${name}: ${label}: ${await ask.locator(".confirm-question").innerText()}`);
+    await ask.getByRole("button", { name: "No, keep it" }).click();
+    await ask.waitFor({ state: "detached" });
+    if ((await page.locator("main").innerText()) !== before) facts.actedAtOnce.push(`${name}: ${label} changed the page after "No"`);
+  }
+}
+
+async function settle(page) {
+  await page.getByRole("heading", { level: 1 }).first().waitFor();
+  await page.waitForLoadState("networkidle");
+}
+
+/**
+ * The whole console at 1280×800 and 390×844, and the flows around sign-in, groups and
+ * deployments. Signed in as the administrator of the journey.
+ */
+async function sweep(page) {
+  const env = cfg.environment;
+  Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [], askedFirst: [], actedAtOnce: [] });
+  const acct = cfg.accounts.admin;
+
+  // A deep link opened while signed out: the sign-in page first (checked at both sizes) ...
+  const deep = `/envs/${env}/deployments?d=1`;
+  await page.goto(cfg.consoleUrl + deep);
+  await page.getByRole("heading", { name: "Sign in to Attonix" }).waitFor();
+  for (const size of [...SIZES].reverse()) {
+    await page.setViewportSize(size);
+    await checkPage(page, "sign-in", size);
+  }
+  // ... then, signed in, the page that was asked for.
+  await signIn(page, acct, deep);
+  await page.getByRole("heading", { name: /Deployment #1 / }).waitFor();
+  facts.deepLinkLanded = new URL(page.url()).pathname + new URL(page.url()).search;
+
+  // An environment nobody has: said so, and the selector names no other environment.
+  await visit(page, "/envs/prdo/overview");
+  facts.unknownEnvHeading = await page.getByRole("heading", { level: 1 }).innerText();
+  facts.unknownEnvSelector = await page.getByLabel("Current environment", { exact: true }).inputValue();
+
+  // The password rules are there before any attempt.
+  await visit(page, "/account");
+  facts.passwordRules = await page.getByRole("list", { name: "Password rules" }).locator("li").allInnerTexts();
+
+  // A field error in words, beside its field, with the request id in the box.
+  await visit(page, "/admin/users");
+  expectedErrors = [/status of 422/];
+  await page.getByLabel("User name", { exact: true }).fill("Not A Name");
+  await page.getByRole("button", { name: "Create user" }).click();
+  const nameField = page.locator(".field").filter({ has: page.getByLabel("User name", { exact: true }) });
+  await nameField.locator(".field-error").waitFor();
+  facts.fieldError = await nameField.locator(".field-error").innerText();
+  facts.fieldInvalid = await page.getByLabel("User name", { exact: true }).getAttribute("aria-invalid");
+  facts.fieldProblem = await page.getByRole("alert").first().innerText();
+  await page.getByLabel("User name", { exact: true }).fill("");
+  expectedErrors = [];
+
+  // A group with members and a binding, deleted: it asks first, then goes with its binding.
+  await visit(page, "/admin/groups");
+  await page.getByLabel("Name", { exact: true }).fill("e2e-crew");
+  for (const m of [cfg.accounts.operator.username, cfg.accounts.auditor.username]) {
+    await page.getByRole("group", { name: "Members" }).getByLabel(m, { exact: true }).check();
+  }
+  await page.getByRole("button", { name: "Create group" }).click();
+  await page.getByRole("cell", { name: "e2e-crew", exact: true }).waitFor();
+  await visit(page, "/admin/bindings");
+  await page.getByLabel("Environment", { exact: true }).selectOption(env);
+  await page.getByLabel("Role", { exact: true }).selectOption("auditor");
+  await page.getByLabel("Kind", { exact: true }).selectOption("group");
+  await page.getByLabel("Subject", { exact: true }).selectOption("e2e-crew");
+  await page.getByRole("button", { name: "Add binding" }).click();
+  await page.getByRole("cell", { name: "group e2e-crew", exact: true }).waitFor();
+  await visit(page, "/admin/groups");
+  await page.getByRole("button", { name: "Delete group e2e-crew" }).click();
+  facts.groupDeleteQuestion = await page.getByRole("alertdialog", { name: "Confirm" }).innerText();
+  facts.groupListedWhileAsking = await page.getByRole("cell", { name: "e2e-crew", exact: true }).count();
+  await page.getByRole("button", { name: "Yes, delete the group" }).click();
+  await page.getByRole("cell", { name: "e2e-crew", exact: true }).waitFor({ state: "detached" });
+  facts.groupDeleteProblems = await page.getByRole("alert").count();
+  await visit(page, "/admin/bindings");
+  await page.getByRole("table").waitFor();
+  await page.waitForLoadState("networkidle");
+  facts.groupBindingsLeft = await page.getByRole("cell", { name: "group e2e-crew", exact: true }).count();
+
+  // The requester cancels their own pending deployment (asked first).
+  await visit(page, `/envs/${env}/deployments`);
+  await page.getByLabel("Target", { exact: true }).selectOption(cfg.target);
+  await page.getByRole("button", { name: "Check, render and plan" }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="deployment-status"]')?.textContent === "awaiting_approval", null, { timeout: 120000 });
+  facts.cancelDeployment = await page.getByRole("heading", { name: /Deployment #\d+/ }).innerText();
+  await page.getByRole("button", { name: "Cancel deployment" }).click();
+  facts.cancelQuestion = await page.getByRole("alertdialog", { name: "Confirm" }).innerText();
+  facts.statusWhileAskingCancel = await page.getByTestId("deployment-status").innerText();
+  await page.getByRole("button", { name: "Yes, cancel it" }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="deployment-status"]')?.textContent === "cancelled", null, { timeout: 30000 });
+  facts.statusAfterCancel = await page.getByTestId("deployment-status").innerText();
+
+  // Every page at both sizes; the destructive buttons probed at the wide size.
+  for (const size of SIZES) {
+    await page.setViewportSize(size);
+    for (const [name, path] of PAGES(env)) {
+      await visit(page, path);
+      await settle(page);
+      if (size === SIZES[0]) await probeDestructive(page, name);
+      await checkPage(page, name, size);
+    }
+  }
+}
+
+const SCENARIOS = { admin, operator, auditor, sweep, bench };
 
 async function main() {
   const browser = await chromium.launch({

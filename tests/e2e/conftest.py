@@ -29,7 +29,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
-ARTIFACTS = ROOT / "artifacts" / "screenshots"
+# Screenshots of every page at every size land here ($ATTONIX_E2E_ARTIFACTS, git-ignored).
+ARTIFACTS = Path(os.environ.get("ATTONIX_E2E_ARTIFACTS") or ROOT / "artifacts") / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
@@ -88,6 +89,7 @@ def _require_tools() -> None:
             ("chromium (/usr/bin/chromium)", Path(CHROMIUM).exists()),
             ("node", shutil.which("node") is not None),
             ("frontend/node_modules", (FRONTEND / "node_modules" / "playwright-core").exists()),
+            ("axe-core (npm)", (FRONTEND / "node_modules" / "axe-core" / "axe.min.js").exists()),
             ("frontend/dist (the built console)", (FRONTEND / "dist" / "index.html").exists()),
         )
         if not ok
@@ -96,7 +98,7 @@ def _require_tools() -> None:
         pytest.fail(
             "end-to-end prerequisites missing: "
             + ", ".join(missing)
-            + " — run scripts/setup.d/40-console.sh",
+            + " — run scripts/setup.d/40-run-console.sh and 41-chromium.sh",
             pytrace=False,
         )
 
@@ -212,6 +214,9 @@ def run_scenario(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Runn
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         assert lines, f"no result from the {name} scenario:\n{proc.stdout}\n{proc.stderr}"
         result: dict[str, Any] = json.loads(lines[-1])
+        # What the scenario saw, beside its screenshots, for reading after a failure.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS.parent / f"{name}-facts.json").write_text(json.dumps(result, indent=1))
         if not result["ok"]:
             pytest.fail(
                 f"scenario {name} failed: {result['error']}\n--- page ---\n"

@@ -1,11 +1,14 @@
 """The console in headless Chromium against a real server on PostgreSQL.
 
-One journey, three people: an administrator (first sign-in, MFA enrolment, then sign-in with
-a TOTP code; creates the environment, the other two accounts and their bindings; uploads a
-broken blueprint and sees the error at its line, fixes it; plans a deployment), an operator
-(approves it — the two-person rule forbids the requester — then signs out everywhere, which
-must kill a copied access token) and an auditor (sees no write action, reads and verifies
-the audit log). The journey runs once; each test checks one behaviour on what it recorded.
+One journey, three people, then a sweep: an administrator (first sign-in, MFA enrolment, then
+sign-in with a TOTP code; creates the environment, the other two accounts and their bindings;
+uploads a broken blueprint and sees the error at its line, fixes it; plans a deployment), an
+operator (approves it — the two-person rule forbids the requester — then signs out everywhere,
+which must kill a copied access token) and an auditor (sees no write action, reads and verifies
+the audit log). The sweep, as the administrator, opens a deep link while signed out, deletes a
+group with members, cancels a deployment, and visits every page at 1280×800 and 390×844 (no
+sideways scrolling, axe-core, every destructive button asks first, a screenshot each). The
+journey runs once; each test checks one behaviour on what it recorded.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def journey(stack: Stack, run_scenario: Runner) -> dict[str, dict[str, Any]]:
         "blueprint": {"invalid": INVALID, "valid": EXAMPLE, "valid2": VALID2},
     }
     out: dict[str, dict[str, Any]] = {}
-    for name in ("admin", "operator", "auditor"):
+    for name in ("admin", "operator", "auditor", "sweep"):
         result = run_scenario(name, {**common, "accounts": accounts})
         accounts = result["facts"]["accounts"]
         out[name] = result
@@ -238,3 +241,91 @@ def test_audit_log_shows_the_journey_and_verifies(journey: dict[str, dict[str, A
     assert any("olivia" in r for r in facts["auditFiltered"])
     assert facts["auditByActor"] and set(facts["auditByActor"]) == {"olivia"}
     assert "deployment.approve" in facts["auditByActorActions"]
+
+
+SIZES = ("1280x800", "390x844")
+PAGES = (
+    "sign-in",
+    "overview",
+    "blueprints",
+    "findings",
+    "deployments",
+    "secrets",
+    "environments",
+    "users",
+    "groups",
+    "bindings",
+    "audit",
+    "account",
+    "unknown-environment",
+    "not-found",
+)
+
+
+def test_every_page_fits_both_sizes_with_a_screenshot_each(
+    journey: dict[str, dict[str, Any]],
+) -> None:
+    facts = journey["sweep"]["facts"]
+    assert sorted(facts["pagesChecked"]) == sorted(f"{p}-{s}" for p in PAGES for s in SIZES)
+    assert facts["tooWide"] == []
+    for page in PAGES:
+        for size in SIZES:
+            assert (ARTIFACTS / f"{page}-{size}.png").stat().st_size > 3000, (page, size)
+
+
+def test_no_serious_or_critical_accessibility_violation_on_any_page(
+    journey: dict[str, dict[str, Any]],
+) -> None:
+    assert journey["sweep"]["facts"]["axe"] == []
+
+
+def test_every_destructive_action_asks_first(journey: dict[str, dict[str, Any]]) -> None:
+    facts = journey["sweep"]["facts"]
+    assert facts["actedAtOnce"] == []
+    asked = {q.split(": ")[0] + ": " + q.split(": ")[1] for q in facts["askedFirst"]}
+    # What the journey left on the pages: users to disable and reset, bindings, a secret.
+    assert {
+        "users: Disable",
+        "users: Reset MFA",
+        "bindings: Remove",
+        "secrets: Delete",
+    } <= asked, asked
+
+
+def test_a_deep_link_survives_sign_in_and_an_unknown_environment_is_named(
+    journey: dict[str, dict[str, Any]],
+) -> None:
+    facts = journey["sweep"]["facts"]
+    assert facts["deepLinkLanded"] == "/envs/prod/deployments?d=1"
+    assert facts["unknownEnvHeading"] == "No environment prdo"
+    assert facts["unknownEnvSelector"] == ""
+
+
+def test_field_errors_sit_beside_their_fields_in_words(journey: dict[str, dict[str, Any]]) -> None:
+    facts = journey["sweep"]["facts"]
+    assert "lower-case letters, digits and hyphens" in facts["fieldError"]
+    assert facts["fieldInvalid"] == "true"
+    problem = facts["fieldProblem"]
+    assert "needs attention" in problem and "request id" in problem
+    assert "^[a-z" not in problem and "^[a-z" not in facts["fieldError"]
+    assert any("characters" in r for r in facts["passwordRules"])
+
+
+def test_deleting_a_group_with_members_asks_then_removes_it_and_its_binding(
+    journey: dict[str, dict[str, Any]],
+) -> None:
+    facts = journey["sweep"]["facts"]
+    assert "Delete group e2e-crew?" in facts["groupDeleteQuestion"]
+    assert "2 member(s)" in facts["groupDeleteQuestion"]
+    assert facts["groupListedWhileAsking"] == 1
+    assert facts["groupDeleteProblems"] == 0
+    assert facts["groupBindingsLeft"] == 0
+
+
+def test_the_requester_cancels_their_own_pending_deployment(
+    journey: dict[str, dict[str, Any]],
+) -> None:
+    facts = journey["sweep"]["facts"]
+    assert "Cancel your deployment" in facts["cancelQuestion"]
+    assert facts["statusWhileAskingCancel"] == "awaiting_approval"
+    assert facts["statusAfterCancel"] == "cancelled"

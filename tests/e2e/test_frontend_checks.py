@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def _npm(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     if not (FRONTEND / "node_modules").exists():
-        pytest.fail("frontend/node_modules is missing: run scripts/setup.d/40-console.sh")
+        pytest.fail("frontend/node_modules is missing: run scripts/setup.d/40-run-console.sh")
     return subprocess.run(
         ["npm", "run", "--silent", *args],
         cwd=FRONTEND,

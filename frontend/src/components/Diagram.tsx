@@ -50,6 +50,8 @@ export function Diagram({ model, findings, health = {}, selected, onSelect }: Pr
       </g>
       {[...l.placed.values()].map(({ node, x, y }) => {
         const look = lookOf(node, findings, health[node.id]);
+        const name = node.name.length > 20 ? `${node.name.slice(0, 19)}…` : node.name;
+        const sub = node.sub.length > 26 ? `${node.sub.slice(0, 25)}…` : node.sub;
         const cls = ["node", ...look.classes, node.id === selected ? "selected" : "", selected && !linked.has(node.id) && node.id !== selected ? "dim" : ""];
         return (
           <g
@@ -59,7 +61,8 @@ export function Diagram({ model, findings, health = {}, selected, onSelect }: Pr
             role="button"
             tabIndex={0}
             aria-pressed={node.id === selected}
-            aria-label={`${node.id}: ${node.sub}; ${look.text}`}
+            // The visible words first (speech input users say what they see), then the rest.
+            aria-label={`${name} ${sub}: ${node.id}, ${look.text}`}
             data-component={node.id}
             data-state={look.findings}
             data-health={look.health}
@@ -67,8 +70,8 @@ export function Diagram({ model, findings, health = {}, selected, onSelect }: Pr
             onKeyDown={key(node.id)}
           >
             <rect width={l.boxW} height={l.boxH} rx={6} />
-            <text x={10} y={19} className="name">{node.name.length > 20 ? `${node.name.slice(0, 19)}…` : node.name}</text>
-            <text x={10} y={36} className="sub">{node.sub.length > 26 ? `${node.sub.slice(0, 25)}…` : node.sub}</text>
+            <text x={10} y={19} className="name">{name}</text>
+            <text x={10} y={36} className="sub">{" "}{sub}</text>
             {look.health !== "unknown" && look.findings !== "ok" ? <circle cx={l.boxW - 9} cy={9} r={5} className={`badge badge-${look.findings}`} /> : null}
           </g>
         );

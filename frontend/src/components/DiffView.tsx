@@ -23,7 +23,8 @@ export function DiffView({ oldText, newText, oldLabel, newLabel, context = 3 }: 
   });
   const mark = { same: "", removed: "−", added: "+", changed: "~" } as const;
   return (
-    <div className="diff">
+    // Scrolls sideways on narrow screens: a tab stop lets keyboard users scroll it too.
+    <div className="diff" tabIndex={0}>
       <p className="diff-stats">
         <span className="added">+{stats.added}</span> <span className="removed">−{stats.removed}</span>{" "}
         {stats.added + stats.removed === 0 ? "The two versions are identical." : "lines changed"}

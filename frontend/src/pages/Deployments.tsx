@@ -189,7 +189,7 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
 /** A unified diff with added, removed and hunk lines coloured (and prefixed for non-colour readers). */
 export function PlanDiff({ text }: { text: string }) {
   return (
-    <pre aria-label="Plan diff">
+    <pre aria-label="Plan diff" tabIndex={0}>
       {text.split("\n").map((l, i) => (
         <span key={i} className={l.startsWith("+") && !l.startsWith("+++") ? "l-add" : l.startsWith("-") && !l.startsWith("---") ? "l-del" : l.startsWith("@@") ? "l-hunk" : undefined}>
           {l}
@@ -243,7 +243,7 @@ function LiveLog({ env, id, onEnd }: { env: string; id: number; onEnd: () => voi
     <>
       <p className="muted" role="status">{live ? "Streaming…" : "Log complete."}</p>
       <ProblemView problem={problem} />
-      <pre className="log" aria-label="Deployment log" aria-live="polite">
+      <pre className="log" aria-label="Deployment log" aria-live="polite" tabIndex={0}>
         {lines.map((l) => `${l.at ? new Date(l.at).toLocaleTimeString() + "  " : ""}${l.line}\n`).join("") || "(no output yet)"}
       </pre>
     </>

@@ -149,7 +149,7 @@ function RenderedFile({ env, version, target, path, size }: { env: string; versi
     <details onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary><code>{path}</code> <span className="muted">{size} bytes</span></summary>
       <ProblemView problem={text.problem} />
-      {text.data ? <pre>{text.data.text}</pre> : open ? <p role="status">Loading…</p> : null}
+      {text.data ? <pre tabIndex={0}>{text.data.text}</pre> : open ? <p role="status">Loading…</p> : null}
     </details>
   );
 }
