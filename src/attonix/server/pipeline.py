@@ -2,20 +2,36 @@
 
 The CLI calls the same functions of those layers; keeping the server's calls here means a
 change of their signatures is one edit.
+
+Loading, checking and rendering are pure functions of the blueprint's text, so their results
+are cached by content hash (per process, least recently used first out): an identical
+re-upload, the same text in another environment, and every later read of a stored version
+reuse them. The key holds everything else the result depends on: the file name (it is in
+every diagnostic and finding), the Attonix version, and for findings the policy
+configuration (the rules, their severities and whether they can be waived) and the day
+(blueprint exceptions expire). ``cache_stats`` counts what was computed and what was reused.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import hashlib
 import io
+import logging
 import tarfile
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
+from attonix import __version__
 from attonix.blueprint import Loaded, load_bytes
 from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver
 from attonix.deploy import converge as converge_driver
 from attonix.deploy.base import Plan, ServiceStatus
 from attonix.deploy.converging import endpoint_of
-from attonix.policy import check
+from attonix.policy import RULES, check
 from attonix.policy.components import workloads
 from attonix.render.base import Artifact
 from attonix.render.registry import TARGETS, render
@@ -25,6 +41,8 @@ __all__ = [
     "RENDER_TARGETS",
     "Loaded",
     "ServiceStatus",
+    "cache_stats",
+    "clear_cache",
     "converge",
     "driver",
     "findings",
@@ -38,19 +56,98 @@ __all__ = [
 ]
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _Lru:
+    """A small thread-safe least-recently-used map that counts computations and reuses."""
+
+    def __init__(self, kind: str, size: int) -> None:
+        self.kind, self.size = kind, size
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self.computed = self.reused = 0
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                self.reused += 1
+                hit: T = self.items[key]
+                return hit
+        value = compute()  # outside the lock: a slow render must not block other keys
+        with self.lock:
+            self.computed += 1
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        log.debug("pipeline cache: computed %s", self.kind)
+        return value
+
+
+# Sizes: a loaded 10,000-service blueprint is tens of MB, its Kubernetes render a few hundred.
+_LOADS = _Lru("load", 16)
+_FINDINGS = _Lru("findings", 32)
+_RENDERS = _Lru("render", 4)
+
+
+def _policy_fingerprint() -> str:
+    """What of the policy configuration changes findings: each rule's id, severity, area and
+    whether it can be waived (a rule's logic changes with the Attonix version, also keyed)."""
+    spec = sorted((r.id, str(r.severity), str(r.area), r.waivable) for r in RULES)
+    return hashlib.sha256(repr(spec).encode()).hexdigest()
+
+
+def cache_stats() -> dict[str, dict[str, int]]:
+    """How many loads, checks and renders were computed and how many were reused."""
+    caches = (_LOADS, _FINDINGS, _RENDERS)
+    return {c.kind: {"computed": c.computed, "reused": c.reused} for c in caches}
+
+
+def clear_cache() -> None:
+    """Forget every cached result (the counters stay)."""
+    for c in (_LOADS, _FINDINGS, _RENDERS):
+        with c.lock:
+            c.items.clear()
+
+
 def load(source: str | bytes, *, filename: str) -> Loaded:
-    """Parse and validate blueprint text; raise ``BlueprintInvalid`` with every diagnostic."""
-    return load_bytes(source, file=filename)
+    """Parse and validate blueprint text; raise ``BlueprintInvalid`` with every diagnostic.
+    Cached by content hash and file name (an invalid text is not cached)."""
+    data = source.encode() if isinstance(source, str) else source
+    key = (__version__, filename, hashlib.sha256(data).hexdigest())
+    return _LOADS.get(key, lambda: load_bytes(source, file=filename))
+
+
+def _key_of(loaded: Loaded) -> Hashable | None:
+    """The content key of a blueprint still in the load cache (None for any other: one
+    loaded elsewhere, or evicted; its results are then computed, not cached)."""
+    with _LOADS.lock:
+        return next((k for k, v in _LOADS.items.items() if v is loaded), None)
 
 
 def findings(loaded: Loaded) -> list[dict[str, Any]]:
-    """The policy findings of a blueprint, as JSON data."""
-    return [f.to_dict() for f in check(loaded)]
+    """The policy findings of a blueprint, as JSON data (cached with the policy
+    configuration and the day in the key)."""
+
+    def compute() -> list[dict[str, Any]]:
+        return [f.to_dict() for f in check(loaded, rules=RULES)]
+
+    key = _key_of(loaded)
+    if key is None:
+        return compute()
+    full = (key, _policy_fingerprint(), dt.date.today().isoformat())
+    return copy.deepcopy(_FINDINGS.get(full, compute))
 
 
 def render_target(loaded: Loaded, target: str) -> list[Artifact]:
-    """The artifacts of one target."""
-    return render(loaded.blueprint, target)
+    """The artifacts of one target (cached by content; artifacts are immutable)."""
+    key = _key_of(loaded)
+    if key is None:
+        return render(loaded.blueprint, target)
+    return list(_RENDERS.get((key, target), lambda: render(loaded.blueprint, target)))
 
 
 def tarball(artifacts: list[Artifact], *, prefix: str) -> bytes:
