@@ -342,6 +342,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/environments/{env}/blueprints/{version}/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Findings
+         * @description A page of a version's findings, filtered on the server, in blueprint order.
+         */
+        get: operations["list_findings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/environments/{env}/blueprints/{version}/render/{target}": {
         parameters: {
             query?: never;
@@ -595,7 +615,7 @@ export interface paths {
         };
         /**
          * Diff Versions
-         * @description Unified diff between two versions.
+         * @description Unified diff between two versions, whole or a page of ``limit`` lines.
          */
         get: operations["diff_versions"];
         put?: never;
@@ -1414,15 +1434,26 @@ export interface components {
         };
         /**
          * DiffOut
-         * @description A unified diff between two versions.
+         * @description A unified diff between two versions (one page of its lines when ``limit`` is given).
          */
         DiffOut: {
             /** Diff */
             diff: string;
             /** From Version */
             from_version: number;
+            /**
+             * Next Cursor
+             * @description Pass as ``cursor`` for the next page of lines (none: the last).
+             */
+            next_cursor?: number | null;
             /** To Version */
             to_version: number;
+            /**
+             * Total Lines
+             * @description Lines of the whole diff.
+             * @default 0
+             */
+            total_lines: number;
         };
         /**
          * EnvironmentAccess
@@ -1595,6 +1626,29 @@ export interface components {
              * @default
              */
             title: string;
+        };
+        /**
+         * FindingsPage
+         * @description One page of a version's findings, filtered on the server.
+         */
+        FindingsPage: {
+            /** Items */
+            items: components["schemas"]["FindingOut"][];
+            /**
+             * Matched
+             * @description Findings matching the filters.
+             */
+            matched: number;
+            /**
+             * Next Cursor
+             * @description Pass as ``cursor`` for the next page (none: the last).
+             */
+            next_cursor?: number | null;
+            /**
+             * Total
+             * @description Findings of the version, before filtering.
+             */
+            total: number;
         };
         /**
          * GroupIn
@@ -4275,6 +4329,124 @@ export interface operations {
             };
         };
     };
+    list_findings: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The previous page's next_cursor. */
+                cursor?: number;
+                /** @description Exact severity. */
+                severity?: string | null;
+                /** @description Exact rule id. */
+                rule?: string | null;
+                /** @description Exact component id (kind/name). */
+                component?: string | null;
+                /** @description Text in the rule, title, message, component or path. */
+                q?: string | null;
+                /** @description Only waived (true) or only open (false) findings. */
+                suppressed?: boolean | null;
+            };
+            header?: never;
+            path: {
+                env: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FindingsPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or switching over; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     render_version: {
         parameters: {
             query?: never;
@@ -5642,6 +5814,10 @@ export interface operations {
             query: {
                 from: number;
                 to: number;
+                /** @description Lines per page (none: the whole diff). */
+                limit?: number | null;
+                /** @description The previous page's next_cursor. */
+                cursor?: number;
             };
             header?: never;
             path: {

@@ -21,6 +21,8 @@ from attonix.server.errors import BadRequest, Conflict, NotFound
 from attonix.server.schemas import (
     DiffOut,
     EnvironmentOut,
+    FindingOut,
+    FindingsPage,
     ImportResult,
     RenderedFileOut,
     RenderedFileText,
@@ -212,11 +214,20 @@ def load_version(ctx: ServerContext, environment: str, version: int) -> pipeline
         return pipeline.load(row.source, filename=row.filename)
 
 
-def diff(ctx: ServerContext, environment: str, a: int, b: int) -> DiffOut:
-    """Unified diff of version ``a`` to version ``b``."""
+def diff(
+    ctx: ServerContext,
+    environment: str,
+    a: int,
+    b: int,
+    *,
+    limit: int | None = None,
+    cursor: int = 0,
+) -> DiffOut:
+    """Unified diff of version ``a`` to version ``b``: whole, or ``limit`` lines from line
+    ``cursor`` (a 10,000-service blueprint's diff need not reach the browser at once)."""
     with ctx.db.session() as s:
         old, new = _version(s, environment, a), _version(s, environment, b)
-        text = "".join(
+        lines = list(
             difflib.unified_diff(
                 old.source.splitlines(keepends=True),
                 new.source.splitlines(keepends=True),
@@ -224,7 +235,57 @@ def diff(ctx: ServerContext, environment: str, a: int, b: int) -> DiffOut:
                 tofile=f"{environment}/v{b}",
             )
         )
-        return DiffOut(from_version=a, to_version=b, diff=text)
+    end = len(lines) if limit is None else min(len(lines), cursor + limit)
+    return DiffOut(
+        from_version=a,
+        to_version=b,
+        diff="".join(lines[cursor:end]),
+        total_lines=len(lines),
+        next_cursor=end if end < len(lines) else None,
+    )
+
+
+def findings_page(
+    ctx: ServerContext,
+    environment: str,
+    version: int,
+    *,
+    limit: int,
+    cursor: int = 0,
+    severity: str | None = None,
+    rule: str | None = None,
+    component: str | None = None,
+    text: str | None = None,
+    suppressed: bool | None = None,
+) -> FindingsPage:
+    """A page of a version's stored findings (in blueprint order) matching every filter
+    given; ``cursor`` is the position in the matching list (a version's findings never
+    change, so positions are stable)."""
+    with ctx.db.session() as s:
+        found: list[dict[str, Any]] = _version(s, environment, version).findings or []
+    needle = text.casefold() if text else None
+
+    def keep(f: dict[str, Any]) -> bool:
+        return (
+            (severity is None or f.get("severity") == severity)
+            and (rule is None or f.get("rule") == rule)
+            and (component is None or f.get("component") == component)
+            and (suppressed is None or bool(f.get("suppressed")) == suppressed)
+            and (needle is None or any(needle in str(f.get(k, "")).casefold() for k in _SEARCHED))
+        )
+
+    matched = [f for f in found if keep(f)]
+    end = min(len(matched), cursor + limit)
+    return FindingsPage(
+        items=[FindingOut.model_validate(f) for f in matched[cursor:end]],
+        total=len(found),
+        matched=len(matched),
+        next_cursor=end if end < len(matched) else None,
+    )
+
+
+#: The fields the findings' free-text filter looks in.
+_SEARCHED = ("rule", "title", "message", "component", "path")
 
 
 def _render(ctx: ServerContext, environment: str, version: int, target: str) -> list[Any]:

@@ -207,11 +207,26 @@ class VersionDetail(VersionOut):
 
 
 class DiffOut(BaseModel):
-    """A unified diff between two versions."""
+    """A unified diff between two versions (one page of its lines when ``limit`` is given)."""
 
     from_version: int
     to_version: int
     diff: str
+    total_lines: int = Field(0, description="Lines of the whole diff.")
+    next_cursor: int | None = Field(
+        None, description="Pass as ``cursor`` for the next page of lines (none: the last)."
+    )
+
+
+class FindingsPage(BaseModel):
+    """One page of a version's findings, filtered on the server."""
+
+    items: list[FindingOut]
+    total: int = Field(description="Findings of the version, before filtering.")
+    matched: int = Field(description="Findings matching the filters.")
+    next_cursor: int | None = Field(
+        None, description="Pass as ``cursor`` for the next page (none: the last)."
+    )
 
 
 class SecretOut(Out):

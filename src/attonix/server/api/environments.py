@@ -16,6 +16,7 @@ from attonix.server.schemas import (
     DiffOut,
     EnvironmentOut,
     EnvironmentStatusOut,
+    FindingsPage,
     IdentityPlanOut,
     ImportResult,
     RenderedFileOut,
@@ -177,9 +178,55 @@ def diff_versions(
     p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
     from_version: Annotated[int, Query(alias="from", ge=1, le=1_000_000)],
     to_version: Annotated[int, Query(alias="to", ge=1, le=1_000_000)],
+    limit: Annotated[
+        int | None, Query(ge=1, le=100_000, description="Lines per page (none: the whole diff).")
+    ] = None,
+    cursor: Annotated[
+        int, Query(ge=0, le=100_000_000, description="The previous page's next_cursor.")
+    ] = 0,
 ) -> DiffOut:
-    """Unified diff between two versions."""
-    return environments.diff(ctx, env, from_version, to_version)
+    """Unified diff between two versions, whole or a page of ``limit`` lines."""
+    return environments.diff(ctx, env, from_version, to_version, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/{env}/blueprints/{version}/findings", response_model=FindingsPage, name="list_findings"
+)
+def list_findings(
+    env: Env,
+    version: Version,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        int, Query(ge=0, le=100_000_000, description="The previous page's next_cursor.")
+    ] = 0,
+    severity: Annotated[str | None, Query(max_length=16, description="Exact severity.")] = None,
+    rule: Annotated[str | None, Query(max_length=16, description="Exact rule id.")] = None,
+    component: Annotated[
+        str | None, Query(max_length=255, description="Exact component id (kind/name).")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Text in the rule, title, message, component or path."),
+    ] = None,
+    suppressed: Annotated[
+        bool | None, Query(description="Only waived (true) or only open (false) findings.")
+    ] = None,
+) -> FindingsPage:
+    """A page of a version's findings, filtered on the server, in blueprint order."""
+    return environments.findings_page(
+        ctx,
+        env,
+        version,
+        limit=limit,
+        cursor=cursor,
+        severity=severity,
+        rule=rule,
+        component=component,
+        text=q,
+        suppressed=suppressed,
+    )
 
 
 @router.get(
