@@ -89,11 +89,19 @@ def _scalar(value: Any) -> str:
     raise _Unsupported
 
 
+_keys: dict[str, str] = {}  # string keys (few, repeated in every object) and their form
+
+
 def _key(value: Any) -> str:
+    text = _keys.get(value) if type(value) is str else None
+    if text is not None:
+        return text
     text = _scalar(value)
     # libyaml measures the key's own bytes, not its quoted form
     if len(text) > _MAX_KEY // 4 and len(str(value).encode()) > _MAX_KEY:
         raise _Unsupported
+    if type(value) is str and len(_keys) < _CACHE_LIMIT:
+        _keys[value] = text
     return text
 
 
@@ -117,7 +125,8 @@ def _mapping(m: dict[Any, Any], ind: str, out: list[str], first: str) -> None:
             else:
                 out.append(f"{pre}{_key(k)}: []\n")
         else:
-            out.append(f"{pre}{_key(k)}: {_scalar(v)}\n")
+            text = _cache.get(v) if t is str else None
+            out.append(f"{pre}{_key(k)}: {text if text is not None else _scalar(v)}\n")
         pre = ind
 
 

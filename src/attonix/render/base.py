@@ -129,11 +129,14 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     root.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(root)
     written: list[Path] = []
+    made: set[Path] = set()  # thousands of files share a few directories: one mkdir each
     for rel, text in sorted(texts.items()):
         dest = root / rel
         if _unchanged(dest, text):
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
         _atomic_write(dest, text)
         written.append(dest)
     rendered = set(owners.values())

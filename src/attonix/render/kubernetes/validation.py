@@ -13,7 +13,7 @@ import functools
 import importlib.resources
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,16 +228,28 @@ _NAME_LIMITS: dict[str, tuple[int, str]] = {
 }
 
 
-def _label_maps(node: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key in ("labels", "matchLabels") and isinstance(value, Mapping):
-                yield str(key), value
-            else:
-                yield from _label_maps(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _label_maps(item)
+def _label_maps(node: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every ``labels``/``matchLabels`` mapping under ``node``, in document order.
+
+    A walk with an explicit stack over the plain ``dict``/``list`` data renderers produce: over
+    thousands of objects with deep pod templates, a recursive generator (a frame per level per
+    value) and ABC checks on every scalar were a visible share of a render.
+    """
+    stack: list[tuple[str | None, Any]] = [(None, node)]
+    while stack:
+        key, item = stack.pop()
+        if key is not None:
+            yield key, item
+        elif isinstance(item, list):
+            stack.extend((None, v) for v in reversed(item) if isinstance(v, (dict, list)))
+        elif isinstance(item, Mapping):
+            pending: list[tuple[str | None, Any]] = []
+            for k, v in item.items():
+                if isinstance(v, dict):
+                    pending.append((str(k) if k in ("labels", "matchLabels") else None, v))
+                elif isinstance(v, list):
+                    pending.append((None, v))
+            stack.extend(reversed(pending))
 
 
 def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
@@ -248,6 +260,7 @@ def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
     ends; some kinds have a shorter limit (``_NAME_LIMITS``).
     """
     found: list[Problem] = []
+    checked: dict[str, bool] = {}  # label values repeat across thousands of objects
     for doc in docs:
         kind = str(doc.get("kind", ""))
         meta = doc.get("metadata") or {}
@@ -272,7 +285,10 @@ def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
             )
         for key, labels in _label_maps(doc):
             for k, v in labels.items():
-                if not isinstance(v, str) or not naming.is_label_value(v):
+                valid = checked.get(v) if isinstance(v, str) else False
+                if valid is None:
+                    valid = checked[v] = naming.is_label_value(v)
+                if not valid:
                     found.append(Problem(*ident, key, f"label {k}: {v!r} is not a label value"))
     return found
 
