@@ -8,6 +8,7 @@ import { ProblemView } from "../components/ProblemView";
 import { useAsync } from "../components/useAsync";
 import { useApp } from "../context";
 import { navigate, useLocation } from "../router";
+import { IdentityPlans } from "./IdentityPlans";
 import type { components } from "../api/schema";
 
 function diagnosticsOf(problem: Problem): Diagnostic[] {
@@ -36,6 +37,7 @@ export function Blueprints({ env }: { env: string }) {
     <>
       <ProblemView problem={versions.problem} />
       {writable ? <Upload env={env} onStored={(v) => { versions.reload(); navigate(`/envs/${env}/blueprints?v=${v}`); }} /> : null}
+      <IdentityPlans env={env} refresh={String(list.length)} />
       <section className="card" aria-labelledby="vers">
         <h2 id="vers">Versions</h2>
         <table className="grid">
