@@ -667,6 +667,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/environments/{env}/rotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Rotation
+         * @description Request a rotation: a new login, the service rolled onto it, the old login dropped.
+         *
+         *     A plan job says which login is replaced by which; once approved (by someone else where the
+         *     two-person rule applies) a job runs the rotation, logging each step.
+         */
+        post: operations["request_rotation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/environments/{env}/secrets": {
         parameters: {
             query?: never;
@@ -1985,6 +2008,8 @@ export interface components {
              * @default
              */
             hint: string;
+            /** @description For target 'rotation': the database login it replaces. */
+            rotation?: components["schemas"]["RotationPlanOut"] | null;
             /**
              * Target
              * @default
@@ -2106,6 +2131,24 @@ export interface components {
             text: string;
         };
         /**
+         * RotationIn
+         * @description Which database login to rotate, as a blueprint version declares it.
+         */
+        RotationIn: {
+            /** Database */
+            database: string;
+            /**
+             * Kind
+             * @default app
+             * @enum {string}
+             */
+            kind: "owner" | "app" | "readonly";
+            /** Service */
+            service: string;
+            /** Version */
+            version: number;
+        };
+        /**
          * RotationOut
          * @description Certificates issued, renewed, or still fresh.
          */
@@ -2116,6 +2159,44 @@ export interface components {
             issued: string[];
             /** Renewed */
             renewed: string[];
+        };
+        /**
+         * RotationPlanOut
+         * @description A credential rotation's plan: the login replaced and the one created (no secret).
+         */
+        RotationPlanOut: {
+            /**
+             * Credential
+             * @default
+             */
+            credential: string;
+            /** Database */
+            database: string;
+            /**
+             * Generation
+             * @default 0
+             */
+            generation: number;
+            /** Kind */
+            kind: string;
+            /**
+             * New Login
+             * @default
+             */
+            new_login: string;
+            /**
+             * Old Login
+             * @default
+             */
+            old_login: string;
+            /** Service */
+            service: string;
+            /**
+             * Step
+             * @description Where a stopped rotation of this login resumes.
+             * @default
+             */
+            step: string;
         };
         /**
          * SecretIn
@@ -6045,6 +6126,113 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IdentityPlanOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid content (diagnostics or field errors included) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or switching over; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    request_rotation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotationIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
                 };
             };
             /** @description Bad request */

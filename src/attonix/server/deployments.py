@@ -23,6 +23,7 @@ from attonix.server.states import (
     DeploymentEvent,
     DeploymentStatus,
 )
+from attonix.server.tasks import ROTATION
 from attonix.server.vault import environment_row
 
 DEPLOY_TARGETS = ("kubernetes", "podman", "swarm", "vsphere")
@@ -92,9 +93,16 @@ def request(
     target: str,
     actor: Actor,
     rollback_of: int | None = None,
+    rotation: dict[str, str] | None = None,
 ) -> DeploymentOut:
-    """Ask for a deployment of ``version`` to ``target``; planning starts as a job."""
-    if target not in DEPLOY_TARGETS:
+    """Ask for a deployment of ``version`` to ``target``; planning starts as a job.
+
+    ``rotation`` (database, service, kind) asks instead for the rotation of one database login
+    as that version declares it (target ``rotation``): planned, approved and run as a job like
+    a deployment."""
+    if rotation is not None:
+        target = ROTATION
+    elif target not in DEPLOY_TARGETS:
         raise BadRequest(
             f"Unknown deploy target {target!r}.", hint=f"Use one of: {', '.join(DEPLOY_TARGETS)}."
         )
@@ -114,18 +122,21 @@ def request(
             status=DEPLOYMENT.initial,
             requested_by=actor.name,
             rollback_of=rollback_of,
+            plan={"rotation": rotation} if rotation else {},
         )
         s.add(d)
         s.flush()
         job = jobs.enqueue(s, "deploy.plan", {"deployment": d.id})
         job.deployment_id = d.id
-        audit.record(
-            s,
-            actor,
-            "deployment.rollback" if rollback_of else "deployment.request",
-            target=f"deployment/{d.id}",
-            detail={"environment": environment, "version": version, "target": target},
-        )
+        action = "deployment.rollback" if rollback_of else "deployment.request"
+        detail: dict[str, object] = {
+            "environment": environment,
+            "version": version,
+            "target": target,
+        }
+        if rotation:
+            action, detail = "rotation.request", {**detail, **rotation}
+        audit.record(s, actor, action, target=f"deployment/{d.id}", detail=detail)
         s.flush()
         return _out(s, d, ctx)
 

@@ -50,6 +50,8 @@ __all__ = [
     "plan",
     "plan_lines",
     "render_target",
+    "rotate",
+    "rotation_plan",
     "status",
     "status_components",
     "tarball",
@@ -214,3 +216,66 @@ def converge(
     (lock, fresh plan equal to the approved one, apply, wait, verify)."""
     drv = driver(loaded, target, secrets=secrets, cluster=cluster)
     return converge_driver(drv, approved=approved, progress=progress)
+
+
+def rotation_plan(
+    loaded: Loaded, params: dict[str, str], *, secrets: SecretSource
+) -> dict[str, Any]:
+    """What rotating one database login would do (changes nothing), as a plan document:
+    the new login created, the consumers rolled, the old login dropped."""
+    from attonix.deploy.databases import DatabaseDriver  # noqa: PLC0415
+    from attonix.deploy.databases.rotation import preview  # noqa: PLC0415
+
+    database = params["database"]
+    drv = DatabaseDriver(loaded.blueprint, cluster=database, secrets=secrets)
+    state = preview(drv, database=database, service=params["service"], kind=params["kind"])
+    changes = [
+        {"kind": "login", "name": state.new_login, "action": "create", "diff": ""},
+        {"kind": "login", "name": state.old_login, "action": "delete", "diff": ""},
+    ]
+    return {
+        "target": "rotation",
+        "cluster": database,
+        "empty": False,
+        "counts": {"create": 1, "update": 0, "delete": 1, "unchanged": 0},
+        "changes": changes,
+        "rotation": {**params, **state.to_dict()},
+    }
+
+
+def rotate(
+    loaded: Loaded,
+    approved: dict[str, Any],
+    *,
+    secrets: SecretSource,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Run the approved rotation (or resume it): new login, consumers rolled through their
+    engine, old login drained and dropped; the end state. Refuses if the live logins changed
+    since the plan was approved."""
+    from attonix.deploy.base import StalePlan  # noqa: PLC0415
+    from attonix.deploy.consumers import switch_consumers  # noqa: PLC0415
+    from attonix.deploy.databases import DatabaseDriver  # noqa: PLC0415
+    from attonix.deploy.databases.rotation import load_state, preview  # noqa: PLC0415
+    from attonix.deploy.databases.rotation import rotate as rotate_login  # noqa: PLC0415
+
+    want = approved["rotation"]
+    database, service, kind = want["database"], want["service"], want["kind"]
+    bp = loaded.blueprint
+    drv = DatabaseDriver(bp, cluster=database, secrets=secrets)
+    now = load_state(drv.state_directory, want["credential"]) or preview(
+        drv, database=database, service=service, kind=kind
+    )
+    if (now.old_login, now.new_login) != (want["old_login"], want["new_login"]):
+        raise StalePlan(
+            f"the logins of {service} on {database} changed since this rotation was approved "
+            f"(now {now.old_login} -> {now.new_login}); nothing was done",
+            hint="Request the rotation again and approve the new plan.",
+        )
+
+    def roll(_credential: str, _values: dict[str, str]) -> None:
+        switch_consumers(bp, service, kind, secrets=secrets, progress=progress)
+
+    return rotate_login(
+        drv, database=database, service=service, kind=kind, switch=roll, progress=progress
+    ).to_dict()

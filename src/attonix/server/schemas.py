@@ -174,6 +174,19 @@ class PlanChangeOut(BaseModel):
     diff: str = ""
 
 
+class RotationPlanOut(BaseModel):
+    """A credential rotation's plan: the login replaced and the one created (no secret)."""
+
+    database: str
+    service: str
+    kind: str
+    credential: str = ""
+    old_login: str = ""
+    new_login: str = ""
+    generation: int = 0
+    step: str = Field("", description="Where a stopped rotation of this login resumes.")
+
+
 class PlanOut(BaseModel):
     """A deployment's plan (``Plan.to_dict``); empty while planning, ``error`` if it failed."""
 
@@ -186,6 +199,9 @@ class PlanOut(BaseModel):
     changes: list[PlanChangeOut] = Field(default_factory=list)
     error: str = Field("", description="Why planning failed (status plan_failed).")
     hint: str = ""
+    rotation: RotationPlanOut | None = Field(
+        None, description="For target 'rotation': the database login it replaces."
+    )
 
 
 class VersionOut(Out):

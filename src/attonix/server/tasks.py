@@ -19,6 +19,8 @@ from attonix.server.db.models import BlueprintVersion, Deployment, Environment, 
 from attonix.server.states import DEPLOYMENT, DeploymentEvent, DeploymentStatus
 from attonix.server.vault import VaultSecretSource
 
+#: The deployment target of a credential rotation (a request approved like a deployment).
+ROTATION = "rotation"
 #: One line for a job's log.
 LogFn = Callable[[str], None]
 #: A job kind's handler: it returns the job's JSON result or raises.
@@ -73,6 +75,18 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         log(f"check: {loaded.file}")
         found = pipeline.findings(loaded)
         log(f"check: {len(found)} finding(s)")
+        if d.target == ROTATION:
+            summary = pipeline.rotation_plan(
+                loaded, d.plan["rotation"], secrets=VaultSecretSource(ctx, env)
+            )
+            r = summary["rotation"]
+            log(
+                f"plan: rotate {r['credential']}: create {r['new_login']}, roll "
+                f"{r['service']}'s consumers, then drop {r['old_login']}"
+                + (f" (resumes after step {r['step']!r})" if r["version"] else "")
+            )
+            status = _move(ctx, dep_id, DeploymentEvent.PLANNED, plan=summary, findings=found)
+            return {"deployment": dep_id, "status": status}
         artifacts = pipeline.render_target(loaded, d.target)
         log(f"render: {len(artifacts)} artifact(s) for {d.target}")
         plan, endpoint = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
@@ -94,6 +108,8 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     """Apply an approved deployment (one apply per target at a time: the job's lock key)."""
     dep_id = int(job.payload["deployment"])
     d, env, loaded = _load(ctx, dep_id)
+    if d.target == ROTATION:
+        return _rotate(ctx, job, d, env, loaded, log)
     if d.status == DeploymentStatus.APPLYING:
         # This job ran before and its worker stopped mid-apply (the job was requeued). What the
         # driver had done by then is unknown here, so nothing is applied again: the deployment
@@ -132,6 +148,33 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     _move(ctx, dep_id, DeploymentEvent.SUCCEED)
     log("apply: succeeded")
     return {"deployment": dep_id, "result": result.to_dict()}
+
+
+def _rotate(
+    ctx: ServerContext, job: Job, d: Deployment, env: str, loaded: pipeline.Loaded, log: LogFn
+) -> dict[str, Any]:
+    """Run an approved credential rotation. Unlike an apply, a rotation whose worker stopped
+    resumes: each step is recorded where the rotation left it, and no step is done twice."""
+    if d.status != DeploymentStatus.APPLYING:
+        _move(ctx, d.id, DeploymentEvent.START)
+    else:
+        log(f"rotate: resuming after the worker stopped (attempt {job.attempts - 1})")
+    want = d.plan["rotation"]
+    log(f"rotate: {want['credential']}: {want['old_login']} -> {want['new_login']}")
+    try:
+        state = pipeline.rotate(
+            loaded,
+            d.plan,
+            secrets=VaultSecretSource(ctx, env),
+            progress=lambda line: log(f"rotate: {line}"),
+        )
+    except Exception as exc:
+        log(f"rotate: stopped: {_message(exc)}")
+        _move(ctx, d.id, DeploymentEvent.FAIL)
+        raise
+    _move(ctx, d.id, DeploymentEvent.SUCCEED)
+    log("rotate: succeeded")
+    return {"deployment": d.id, "rotation": state}
 
 
 def run_pki_rotate(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:

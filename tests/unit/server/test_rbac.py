@@ -86,6 +86,7 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{E}/deployments/{{deployment_id}}/rollback"): PROD_OPERATORS,
     ("GET", f"{E}/deployments/{{deployment_id}}/jobs"): PROD_READERS,
     ("GET", f"{E}/deployments/{{deployment_id}}/logs"): PROD_READERS,
+    ("POST", f"{E}/rotations"): PROD_OPERATORS,
 }
 
 _FILL = {"env": "prod", "version": "1", "target": "nope", "name": "nobody"}
@@ -165,6 +166,11 @@ def test_auditor_cannot_change_anything(ctx: ServerContext, kit: Any, client: Te
         ("POST", f"{V}/environments/prod/blueprints", {"source": "x: 1"}),
         ("PUT", f"{V}/environments/prod/secrets/db", {"values": {"password": "p"}}),
         ("POST", f"{V}/environments/prod/deployments", {"version": 1, "target": "podman"}),
+        (
+            "POST",
+            f"{V}/environments/prod/rotations",
+            {"version": 1, "database": "d", "service": "s"},
+        ),
         ("POST", f"{V}/users", {"name": "mallory"}),
         ("POST", f"{V}/environments", {"name": "evil"}),
     ]

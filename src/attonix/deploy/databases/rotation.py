@@ -125,6 +125,41 @@ def _wanted_login(
     raise DeployError(f"service {service!r} does not use database {spec.declared!r}")
 
 
+def _credential(driver: DatabaseDriver, database: str, service: str, kind: str) -> str:
+    """The credential a rotation replaces, after checking that the blueprint has it."""
+    if kind not in KINDS:
+        raise DeployError(f"unknown login kind {kind!r}", hint=f"One of: {', '.join(KINDS)}.")
+    bp = driver.bp
+    if service not in {s.name for s in bp.services.backend if database in s.databases}:
+        raise DeployError(
+            f"service {service!r} does not declare database {database!r}",
+            hint="Rotate a login of a service listed under the database's consumers.",
+        )
+    return credential_name(bp, database, service, kind)
+
+
+def preview(driver: DatabaseDriver, *, database: str, service: str, kind: str) -> RotationState:
+    """What :func:`rotate` would do now, changing nothing: the login it replaces and the one it
+    creates (or, if a rotation of this login stopped, where it would resume)."""
+    credential = _credential(driver, database, service, kind)
+    saved = load_state(driver.state_directory, credential)
+    if saved is not None:
+        return saved
+    server, spec = _find(driver, database)
+    with driver.adapters([server]) as adapters:
+        adapter = adapters[server.key]
+        snapshot = adapter.snapshot([spec])
+        logins = snapshot.logins_of(spec.label(service=service, kind=kind))
+        if not logins or logins[-1].label is None:
+            raise DeployError(
+                f"{service}'s {kind} login on {database!r} does not exist yet",
+                hint="Apply the databases target first; rotation replaces a login.",
+            )
+        gen = logins[-1].label.generation + 1
+        new = _wanted_login(adapter, spec, snapshot, service, kind, gen).name
+    return RotationState(credential, database, service, kind, logins[-1].name, new, gen, 0)
+
+
 def rotate(
     driver: DatabaseDriver,
     *,
@@ -137,15 +172,7 @@ def rotate(
     poll: float = 0.2,
 ) -> RotationState:
     """Rotate one login (starting, or resuming an interrupted rotation); return its end state."""
-    if kind not in KINDS:
-        raise DeployError(f"unknown login kind {kind!r}", hint=f"One of: {', '.join(KINDS)}.")
-    bp = driver.bp
-    if service not in {s.name for s in bp.services.backend if database in s.databases}:
-        raise DeployError(
-            f"service {service!r} does not declare database {database!r}",
-            hint="Rotate a login of a service listed under the database's consumers.",
-        )
-    credential = credential_name(bp, database, service, kind)
+    credential = _credential(driver, database, service, kind)
     directory = driver.state_directory
     store = driver.credentials
     server, spec = _find(driver, database)

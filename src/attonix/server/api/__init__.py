@@ -13,6 +13,7 @@ from attonix.server.api import (
     deployments,
     environments,
     jobs,
+    rotations,
     secrets,
     system,
 )
@@ -26,6 +27,7 @@ def include_routers(app: FastAPI, *, prefix: str) -> None:
     for module in (
         environments,
         deployments,
+        rotations,
         secrets,
         certificates,
         jobs,
