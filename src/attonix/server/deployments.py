@@ -147,6 +147,12 @@ def rollback(
     """Deploy again the version an earlier deployment applied (through approval as usual)."""
     with ctx.db.session() as s:
         d = _get(s, environment, deployment_id)
+        if d.target == ROTATION:
+            raise BadRequest(
+                f"Deployment {deployment_id} is a credential rotation: the old login is "
+                "dropped, so it cannot be rolled back.",
+                hint="Request a new rotation of the same login instead.",
+            )
         ver = s.get(BlueprintVersion, d.version_id)
         assert ver is not None
         version, target = ver.version, d.target

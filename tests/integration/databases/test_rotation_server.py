@@ -264,3 +264,5 @@ def test_rotation_is_requested_approved_by_another_person_and_run_as_a_job(
             if a.target == f"deployment/{dep}"
         ]
     assert ("rotation.request", "olga") in actions and ("deployment.approve", "ada") in actions
+    back = live.call("POST", f"/environments/staging/deployments/{dep}/rollback", "olga")
+    assert back.status_code == 400 and "cannot be rolled back" in back.json()["detail"]
