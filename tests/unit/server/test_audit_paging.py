@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
+from alembic import command
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from attonix.server import audit
 from attonix.server.audit import Actor
-from attonix.server.context import ServerContext
+from attonix.server.context import ServerContext, build_context
+from attonix.server.db import migrate
 from attonix.server.environments import create_environment
 
 V = "/api/v1"
@@ -109,3 +112,25 @@ def test_the_canonical_form_is_the_one_every_existing_mac_was_taken_over() -> No
         # Naive means UTC (what verify reads straight from the column).
         naive = at.astimezone(dt.UTC).replace(tzinfo=None)
         assert audit.canonical(at=naive, prev_hash="0" * 64, **fields) == sealed
+
+
+def test_the_migration_derives_the_environment_of_older_entries(tmp_path: Path, kit: Any) -> None:
+    """Entries written before the environment column get it from their target and detail,
+    so the environment filter finds them and verify still passes."""
+    ctx = build_context(kit.settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
+    migrate.upgrade(ctx.db)
+    create_environment(ctx, name="prod", actor=Actor("alice"))
+    with ctx.db.session() as s:
+        audit.record(s, Actor("carol"), "deployment.request", detail={"environment": "prod"})
+        audit.record(s, Actor("carol"), "user.update", target="user/bob")
+    cfg = migrate._config()
+    with ctx.db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003_sec")
+    assert migrate.current_revision(ctx.db) == "0003_sec"
+    migrate.upgrade(ctx.db)
+    with ctx.db.engine.connect() as conn:
+        got = conn.execute(text("SELECT environment FROM audit_log ORDER BY seq")).scalars().all()
+    assert got == ["prod", "prod", ""]
+    with ctx.db.session() as s:
+        assert audit.verify(s).ok
