@@ -182,6 +182,12 @@ def test_killing_the_worker_mid_apply_fails_the_deployment_and_never_applies_twi
         f"/api/v1/environments/{ENV}/blueprints",
         json={"source": DEPLOY.read_text(encoding="utf-8")},
     )
+    # The server deploys only through a stored connection: this machine's Podman, by name.
+    api.ok(
+        "PUT",
+        f"/api/v1/environments/{ENV}/connections/podman-ha",
+        json={"kind": "podman", "url": "local"},
+    )
     try:
         dep = api.request_and_approve()
         # Wait until the apply is under way (its first log lines), then kill its worker.

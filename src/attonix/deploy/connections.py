@@ -11,6 +11,7 @@ Every cluster of a blueprint maps to one connection, by cluster name, in a conne
         podman:
           url: ssh://root@10.0.0.5:22/run/podman/podman.sock
           identity: /etc/attonix/podman-edge.key
+          known_hosts: /etc/attonix/podman-edge.known_hosts   # optional: pin the host key
       kube-prod:                        # Kubernetes: a kubeconfig context
         kubernetes: {kubeconfig: /etc/attonix/kubeconfig, context: prod}
       vcenter:                          # vSphere: URL, user, password from the environment
@@ -83,6 +84,9 @@ class PodmanEndpoint(_Model):
 
     url: str
     identity: Path | None = None
+    #: A known_hosts file pinning the host's key; without it, ``ssh``'s and Podman's own
+    #: ``~/.ssh/known_hosts`` decide.
+    known_hosts: Path | None = None
 
     @field_validator("url")
     @classmethod
@@ -323,9 +327,23 @@ def probe_tls(cluster: str, *, host: str, port: int, tls: TlsFiles) -> None:
         raise ConnectionError_(f"cluster {cluster!r}: {endpoint} does not speak the Docker API")
 
 
-def probe_ssh(cluster: str, *, url: str, identity: Path | None) -> None:
+def probe_socket(cluster: str, *, url: str) -> None:
+    """Check that the engine's unix socket of ``url`` exists and accepts a connection."""
+    path = urlsplit(url).path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise _unreachable(cluster, url, exc) from None
+
+
+def probe_ssh(
+    cluster: str, *, url: str, identity: Path | None, known_hosts: Path | None = None
+) -> None:
     """Check that the SSH endpoint of ``url`` answers and accepts the key: TCP first (an
-    unreachable host), then ``ssh`` in batch mode (exit 255 after TCP worked: refused key)."""
+    unreachable host), then ``ssh`` in batch mode (exit 255 after TCP worked: refused key or
+    host key). With ``known_hosts`` the host must present the key pinned there."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 22
     endpoint = f"ssh://{host}:{port}"
@@ -339,6 +357,8 @@ def probe_ssh(cluster: str, *, url: str, identity: Path | None) -> None:
     except OSError as exc:
         raise _unreachable(cluster, endpoint, exc) from None
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", str(port)]
+    if known_hosts is not None:
+        argv += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
     if identity is not None:
         argv += ["-o", "IdentitiesOnly=yes", "-i", str(identity)]
     argv += [f"{parts.username}@{host}" if parts.username else host, "true"]
@@ -372,8 +392,19 @@ def probe(conn: Connection | None, *, cluster: str) -> None:
             )
         elif parts.scheme == "ssh":
             probe_ssh(cluster, url=conn.docker.host, identity=None)
-    elif conn.podman is not None and urlsplit(conn.podman.url).scheme == "ssh":
-        probe_ssh(cluster, url=conn.podman.url, identity=conn.podman.identity)
+        elif parts.scheme == "unix":
+            probe_socket(cluster, url=conn.docker.host)
+    elif conn.podman is not None:
+        scheme = urlsplit(conn.podman.url).scheme
+        if scheme == "ssh":
+            probe_ssh(
+                cluster,
+                url=conn.podman.url,
+                identity=conn.podman.identity,
+                known_hosts=conn.podman.known_hosts,
+            )
+        elif scheme == "unix":
+            probe_socket(cluster, url=conn.podman.url)
 
 
 Kind = Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attonix.blueprint import load_bytes
 from attonix.server import audit, jobs
 from attonix.server.audit import Actor
 from attonix.server.auth.rbac import Permission, Principal
@@ -61,6 +62,7 @@ def _out(
         plan=d.plan,
         findings=d.findings,
         rollback_of=d.rollback_of,
+        cluster=d.cluster,
         created_at=d.created_at,
         updated_at=d.updated_at,
         job_id=job_id,
@@ -92,10 +94,12 @@ def request(
     version: int,
     target: str,
     actor: Actor,
+    cluster: str | None = None,
     rollback_of: int | None = None,
     rotation: dict[str, str] | None = None,
 ) -> DeploymentOut:
-    """Ask for a deployment of ``version`` to ``target``; planning starts as a job.
+    """Ask for a deployment of ``version`` to ``target``'s ``cluster`` (when omitted, the plan
+    takes the blueprint's only cluster of that kind); planning starts as a job.
 
     ``rotation`` (database, service, kind) asks instead for the rotation of one database login
     as that version declares it (target ``rotation``): planned, approved and run as a job like
@@ -115,6 +119,8 @@ def request(
         ).scalar_one_or_none()
         if ver is None:
             raise NotFound(f"Environment {environment!r} has no version {version}.")
+        if cluster is not None:
+            _check_cluster(ver, target=target, cluster=cluster)
         d = Deployment(
             environment_id=env.id,
             version_id=ver.id,
@@ -123,6 +129,7 @@ def request(
             requested_by=actor.name,
             rollback_of=rollback_of,
             plan={"rotation": rotation} if rotation else {},
+            cluster=cluster or "",
         )
         s.add(d)
         s.flush()
@@ -133,12 +140,24 @@ def request(
             "environment": environment,
             "version": version,
             "target": target,
+            "cluster": cluster or "",
         }
         if rotation:
             action, detail = "rotation.request", {**detail, **rotation}
         audit.record(s, actor, action, target=f"deployment/{d.id}", detail=detail)
         s.flush()
         return _out(s, d, ctx)
+
+
+def _check_cluster(ver: BlueprintVersion, *, target: str, cluster: str) -> None:
+    """Refuse a cluster the version's blueprint does not declare for ``target`` (400)."""
+    blueprint = load_bytes(ver.source, file=ver.filename).blueprint
+    declared = [c.name for c in blueprint.orchestration.clusters if c.kind == target]
+    if cluster not in declared:
+        raise BadRequest(
+            f"Version {ver.version} declares no {target} cluster named {cluster!r}.",
+            hint=f"{target} clusters: {', '.join(declared) or 'none'}.",
+        )
 
 
 def rollback(
@@ -155,13 +174,14 @@ def rollback(
             )
         ver = s.get(BlueprintVersion, d.version_id)
         assert ver is not None
-        version, target = ver.version, d.target
+        version, target, cluster = ver.version, d.target, d.cluster
     return request(
         ctx,
         environment=environment,
         version=version,
         target=target,
         actor=actor,
+        cluster=cluster or None,
         rollback_of=deployment_id,
     )
 
@@ -185,7 +205,10 @@ def decide(
         d.approved_by, d.updated_at = actor.name, utcnow()
         if approve:
             job = jobs.enqueue(
-                s, "deploy.apply", {"deployment": d.id}, lock_key=f"apply:{environment}:{d.target}"
+                s,
+                "deploy.apply",
+                {"deployment": d.id},
+                lock_key=f"apply:{environment}:{d.target}:{d.cluster}",
             )
             job.deployment_id = d.id
         audit.record(

@@ -27,10 +27,11 @@ from typing import Any, TypeVar
 
 from attonix import __version__
 from attonix.blueprint import Loaded, load_bytes
-from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver
+from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver, pick_cluster
 from attonix.deploy import converge as converge_driver
 from attonix.deploy.base import Plan, ServiceStatus
-from attonix.deploy.converging import endpoint_of
+from attonix.deploy.connections import Connection, ConnectionsFile
+from attonix.deploy.converging import check_connection, endpoint_of
 from attonix.policy import RULES, check
 from attonix.policy.components import workloads
 from attonix.render.base import Artifact
@@ -43,6 +44,7 @@ __all__ = [
     "ServiceStatus",
     "cache_stats",
     "clear_cache",
+    "cluster_of",
     "converge",
     "driver",
     "findings",
@@ -166,27 +168,63 @@ def tarball(artifacts: list[Artifact], *, prefix: str) -> bytes:
     return buf.getvalue()
 
 
+def cluster_of(loaded: Loaded, target: str, cluster: str | None = None) -> str:
+    """``cluster``, checked against the blueprint, or the blueprint's only cluster of
+    ``target``'s kind (``DeployError`` saying which to choose otherwise)."""
+    return pick_cluster(loaded.blueprint, kind=target, name=cluster or None)
+
+
 def driver(
-    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+    loaded: Loaded,
+    target: str,
+    *,
+    secrets: SecretSource,
+    cluster: str,
+    connection: Connection | None,
 ) -> Driver:
-    """The deploy driver of ``target`` for the blueprint (raises ``DeployError`` if none)."""
-    return get_driver(target, loaded.blueprint, cluster=cluster, secrets=secrets)
+    """The deploy driver of ``target`` for ``cluster``, reaching its engine through
+    ``connection`` — None: the engine of the server's own machine, which the environment's
+    stored connection names explicitly (raises ``DeployError`` if there is no such driver or
+    cluster)."""
+    stored = {cluster: connection} if connection is not None else {}
+    return get_driver(
+        target,
+        loaded.blueprint,
+        cluster=cluster,
+        secrets=secrets,
+        connections=ConnectionsFile(clusters=stored),
+    )
 
 
 def plan(
-    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+    loaded: Loaded,
+    target: str,
+    *,
+    secrets: SecretSource,
+    cluster: str,
+    connection: Connection | None,
 ) -> tuple[Plan, str]:
-    """What applying ``target`` would change on the live engine (changes nothing), and the
-    endpoint that engine is, in words (shown with the plan before anyone approves it)."""
-    drv = driver(loaded, target, secrets=secrets, cluster=cluster)
+    """What applying ``target`` would change on the cluster's engine (changes nothing), and
+    that engine's endpoint in words (shown with the plan before anyone approves it). An
+    unreachable engine, a wrong certificate or refused credentials fail first, naming the
+    cluster."""
+    drv = driver(loaded, target, secrets=secrets, cluster=cluster, connection=connection)
+    check_connection(drv)
     return drv.plan(), endpoint_of(drv)
 
 
 def status(
-    loaded: Loaded, target: str, *, secrets: SecretSource, cluster: str | None = None
+    loaded: Loaded,
+    target: str,
+    *,
+    secrets: SecretSource,
+    cluster: str,
+    connection: Connection | None,
 ) -> list[ServiceStatus]:
-    """Desired, running and healthy replicas per service, as the live engine reports them."""
-    return driver(loaded, target, secrets=secrets, cluster=cluster).status()
+    """Desired, running and healthy replicas per service, as the cluster's engine reports."""
+    drv = driver(loaded, target, secrets=secrets, cluster=cluster, connection=connection)
+    check_connection(drv)
+    return drv.status()
 
 
 def status_components(loaded: Loaded) -> dict[str, str]:
@@ -210,11 +248,12 @@ def converge(
     secrets: SecretSource,
     approved: dict[str, Any],
     progress: Progress,
-    cluster: str | None = None,
+    cluster: str,
+    connection: Connection | None,
 ) -> Outcome:
     """Apply exactly the ``approved`` plan through the one converge path the CLI uses too
-    (lock, fresh plan equal to the approved one, apply, wait, verify)."""
-    drv = driver(loaded, target, secrets=secrets, cluster=cluster)
+    (connection check, lock, fresh plan equal to the approved one, apply, wait, verify)."""
+    drv = driver(loaded, target, secrets=secrets, cluster=cluster, connection=connection)
     return converge_driver(drv, approved=approved, progress=progress)
 
 

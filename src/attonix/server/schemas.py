@@ -202,6 +202,12 @@ class PlanOut(BaseModel):
     rotation: RotationPlanOut | None = Field(
         None, description="For target 'rotation': the database login it replaces."
     )
+    endpoint: str = Field(
+        "", description="The engine endpoint the plan was read from and the apply will touch."
+    )
+    connection_version: int | None = Field(
+        None, description="The version of the cluster's connection the plan was read through."
+    )
 
 
 class VersionOut(Out):
@@ -268,6 +274,9 @@ class DeploymentOut(Out):
     plan: PlanOut
     findings: list[FindingOut]
     rollback_of: int | None
+    cluster: str = Field(
+        "", description="The blueprint cluster it deploys to (set by the request or the plan)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     job_id: int | None = None
@@ -284,6 +293,33 @@ class DeploymentOut(Out):
         description="Whether the caller may cancel it now: they requested it and it still "
         "awaits approval.",
     )
+
+
+class ConnectionOut(Out):
+    """A cluster's connection: where its engine is and which credentials are stored (by name;
+    credential values are write-only and never appear here)."""
+
+    cluster: str
+    kind: Literal["docker", "podman", "kubernetes"]
+    endpoint: str = Field(description="The endpoint in words, as plans and logs name it.")
+    settings: dict[str, Any] = Field(
+        description="The non-secret part: host or URL, TLS on or off, the pinned SSH host "
+        "key, the kubeconfig context and its API server."
+    )
+    credential_keys: list[str] = Field(description="Names of the stored credentials.")
+    version: int
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class ConnectionCheckOut(BaseModel):
+    """Whether the server reached a cluster's engine with the stored credentials."""
+
+    cluster: str
+    endpoint: str
+    ok: bool
+    message: str = ""
+    hint: str = ""
 
 
 class JobOut(Out):

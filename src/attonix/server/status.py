@@ -14,7 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from sqlalchemy import select
 
 from attonix.errors import Error
-from attonix.server import pipeline
+from attonix.server import connections, pipeline
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, utcnow
 from attonix.server.schemas import ComponentStatusOut, EnvironmentStatusOut, Health
@@ -52,9 +52,18 @@ def component_of(service: str, names: dict[str, str], blueprint: str) -> str | N
 
 
 def _read(
-    loaded: pipeline.Loaded, target: str, secrets: VaultSecretSource
+    ctx: ServerContext, environment: str, loaded: pipeline.Loaded, target: str, cluster: str
 ) -> list[pipeline.ServiceStatus]:
-    return pipeline.status(loaded, target, secrets=secrets)
+    """The engine's report, through the deployed cluster's stored connection."""
+    name = pipeline.cluster_of(loaded, target, cluster)
+    with connections.opened(ctx, environment=environment, cluster=name, target=target) as conn:
+        return pipeline.status(
+            loaded,
+            target,
+            secrets=VaultSecretSource(ctx, environment),
+            cluster=name,
+            connection=conn.connection,
+        )
 
 
 def environment_status(ctx: ServerContext, environment: str) -> EnvironmentStatusOut:
@@ -82,7 +91,7 @@ def environment_status(ctx: ServerContext, environment: str) -> EnvironmentStatu
         else:
             dep, ver = row
             source = (ver.source, ver.filename)
-            deployment = (dep.id, ver.version, dep.target)
+            deployment = (dep.id, ver.version, dep.target, dep.cluster)
     now = utcnow()
     if source is None:
         return EnvironmentStatusOut(
@@ -102,7 +111,7 @@ def environment_status(ctx: ServerContext, environment: str) -> EnvironmentStatu
             checked_at=now,
             components=unknown("never deployed"),
         )
-    dep_id, version, target = deployment
+    dep_id, version, target, cluster = deployment
     base = EnvironmentStatusOut(
         environment=environment,
         deployment_id=dep_id,
@@ -111,7 +120,7 @@ def environment_status(ctx: ServerContext, environment: str) -> EnvironmentStatu
         checked_at=now,
         components=[],
     )
-    future = _POOL.submit(_read, loaded, target, VaultSecretSource(ctx, environment))
+    future = _POOL.submit(_read, ctx, environment, loaded, target, cluster)
     try:
         services = future.result(timeout=STATUS_TIMEOUT_SECONDS)
     except FutureTimeout:

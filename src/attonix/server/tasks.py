@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from attonix.errors import Error
-from attonix.server import audit, certificates, pipeline
+from attonix.server import audit, certificates, connections, pipeline
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import BlueprintVersion, Deployment, Environment, Job, utcnow
@@ -89,18 +89,30 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
             return {"deployment": dep_id, "status": status}
         artifacts = pipeline.render_target(loaded, d.target)
         log(f"render: {len(artifacts)} artifact(s) for {d.target}")
-        plan, endpoint = pipeline.plan(loaded, d.target, secrets=VaultSecretSource(ctx, env))
-        summary = {**plan.to_dict(), "endpoint": endpoint}
+        cluster = pipeline.cluster_of(loaded, d.target, d.cluster)
+        with connections.opened(ctx, environment=env, cluster=cluster, target=d.target) as conn:
+            log(f"plan: {d.target} cluster {cluster} through {conn.endpoint}")
+            plan, endpoint = pipeline.plan(
+                loaded,
+                d.target,
+                secrets=VaultSecretSource(ctx, env),
+                cluster=cluster,
+                connection=conn.connection,
+            )
+        summary = {**plan.to_dict(), "endpoint": endpoint, "connection_version": conn.version}
         for line in pipeline.plan_lines(plan):
             log(line)
         counts = ", ".join(f"{n} {a}" for a, n in summary["counts"].items() if n)
         log(f"plan: {plan.target} cluster {plan.cluster} ({endpoint}): {counts or 'no resources'}")
     except Exception as exc:
         # Whatever went wrong (an engine down, a driver this target lacks, a secret missing
-        # from the vault), the deployment must not stay "planning" forever.
+        # from the vault, no connection for the cluster), the deployment must not stay
+        # "planning" forever.
         _move(ctx, dep_id, DeploymentEvent.PLAN_FAIL, plan={"error": _message(exc)[:2000]})
         raise
-    status = _move(ctx, dep_id, DeploymentEvent.PLANNED, plan=summary, findings=found)
+    status = _move(
+        ctx, dep_id, DeploymentEvent.PLANNED, plan=summary, findings=found, cluster=cluster
+    )
     return {"deployment": dep_id, "status": status}
 
 
@@ -126,14 +138,26 @@ def run_apply(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
     _move(ctx, dep_id, DeploymentEvent.START)
     try:
         pending = [c for c in d.plan.get("changes", []) if c.get("action") != "unchanged"]
-        log(f"apply: {d.target}, {len(pending)} approved change(s)")
-        outcome = pipeline.converge(
-            loaded,
-            d.target,
-            secrets=VaultSecretSource(ctx, env),
-            approved=d.plan,
-            progress=lambda line: log(f"apply: {line}"),
-        )
+        log(f"apply: {d.target} cluster {d.cluster}, {len(pending)} approved change(s)")
+        with connections.opened(ctx, environment=env, cluster=d.cluster, target=d.target) as conn:
+            approved_version = d.plan.get("connection_version")
+            if conn.version != approved_version:
+                raise ApplyFailed(
+                    f"the connection of cluster {d.cluster!r} changed since this plan was "
+                    f"approved (version {approved_version} then, {conn.version} now); nothing "
+                    "was applied",
+                    hint="Request the deployment again: it plans through the new connection.",
+                )
+            log(f"apply: through {conn.endpoint}")
+            outcome = pipeline.converge(
+                loaded,
+                d.target,
+                secrets=VaultSecretSource(ctx, env),
+                approved=d.plan,
+                progress=lambda line: log(f"apply: {line}"),
+                cluster=d.cluster,
+                connection=conn.connection,
+            )
         result = outcome.result
         if not result.ok:
             for label in result.not_done:

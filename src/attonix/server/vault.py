@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from attonix.server import audit
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.conflicts import retrying
-from attonix.server.db.models import Environment, Secret, utcnow
+from attonix.server.db.models import ClusterConnection, Environment, Secret, utcnow
 from attonix.server.errors import NotFound
 from attonix.server.schemas import SecretOut
 from attonix.server.security.envelope import KeyRing, Sealed
@@ -109,21 +110,31 @@ class RotationResult:
     active_kek: str
 
 
-def rotate(ctx: ServerContext, *, actor: Actor, keyring: KeyRing | None = None) -> RotationResult:
-    """Re-wrap every data key with the active KEK, one row at a time (no downtime: a row is
-    readable before and after, with either key in the ring)."""
-    ring = keyring or ctx.keyring
+_Sealed = TypeVar("_Sealed", Secret, ClusterConnection)
+
+
+def _rewrap(ctx: ServerContext, ring: KeyRing, model: type[_Sealed]) -> int:
+    """Re-wrap the data key of every row of ``model`` not under the active KEK yet."""
     count = 0
     with ctx.db.session() as s:
-        ids = list(s.execute(select(Secret.id).where(Secret.kek_id != ring.active_id)).scalars())
-    for secret_id in ids:
+        ids = list(s.execute(select(model.id).where(model.kek_id != ring.active_id)).scalars())
+    for row_id in ids:
         with ctx.db.session() as s:
-            row = s.execute(select(Secret).where(Secret.id == secret_id).with_for_update()).scalar()
+            row = s.get(model, row_id, with_for_update=True)
             if row is None or row.kek_id == ring.active_id:
                 continue
             fresh = ring.rewrap(Sealed.from_bytes(row.sealed))
             row.sealed, row.kek_id = fresh.to_bytes(), fresh.kek_id
             count += 1
+    return count
+
+
+def rotate(ctx: ServerContext, *, actor: Actor, keyring: KeyRing | None = None) -> RotationResult:
+    """Re-wrap every data key with the active KEK — the secrets' and the cluster connections'
+    credentials — one row at a time (no downtime: a row is readable before and after, with
+    either key in the ring)."""
+    ring = keyring or ctx.keyring
+    count = _rewrap(ctx, ring, Secret) + _rewrap(ctx, ring, ClusterConnection)
     with ctx.db.session() as s:
         audit.record(
             s, actor, "vault.rotate", detail={"rewrapped": count, "active_kek": ring.active_id}

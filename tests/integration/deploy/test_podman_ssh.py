@@ -16,13 +16,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from attonix.server.audit import Actor
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +176,113 @@ def test_a_wrong_key_is_refused_naming_the_cluster(remote: Remote) -> None:
     assert f"cluster 'podman-truth': ssh://127.0.0.1:{remote.port} refused the SSH login" in said
     assert str(remote.wrong_key) in said
     assert "Plan for" not in refused.stdout  # refused before anything was planned
+
+
+# ------------------------------------------------------------- the Central Server's job path
+
+
+def _server(remote: Remote, name: str) -> Any:
+    """A Central Server context on its own SQLite file, with ``truth-ssh.yaml`` uploaded."""
+    from attonix.server.context import build_context
+    from attonix.server.db import migrate
+    from attonix.server.environments import create_environment, upload
+    from attonix.server.security.envelope import KeyRing
+    from attonix.server.settings import Settings
+
+    tmp = remote.tmp / name
+    tmp.mkdir()
+    settings = Settings(
+        data_dir=tmp,
+        database_url=f"sqlite:///{tmp / 'server.db'}",
+        signing_key="s" * 48,
+        kek=KeyRing.generate_line("ssh-test"),
+        run_workers=False,
+        auto_migrate=False,
+    )
+    ctx = build_context(settings)
+    migrate.upgrade(ctx.db)
+    create_environment(ctx, name="edge", actor=Actor("test"))
+    source = (remote.tmp / "truth-ssh.yaml").read_text(encoding="utf-8")
+    upload(ctx, environment="edge", source=source, filename="truth-ssh.yaml", actor=Actor("test"))
+    return ctx
+
+
+def _store(ctx: Any, remote: Remote, key: Path, *, host_pub: str = "host.pub") -> None:
+    from attonix.server import connections
+
+    host_key = " ".join((remote.tmp / host_pub).read_text().split()[:2])
+    connections.put_connection(
+        ctx,
+        environment="edge",
+        cluster="podman-truth",
+        body=connections.PodmanIn(
+            kind="podman",
+            url=f"ssh://root@127.0.0.1:{remote.port}{remote.socket}",
+            ssh_key=key.read_text(),
+            known_hosts=f"[127.0.0.1]:{remote.port} {host_key}",
+        ),
+        actor=Actor("admin"),
+    )
+
+
+def _job_path(ctx: Any, *, approve: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """Request, plan (a job), approve and apply (a job) a deployment of the podman cluster;
+    the deployment as the API shows it, and its log lines."""
+    from attonix.server import deployments, jobs
+
+    dep = deployments.request(
+        ctx, environment="edge", version=1, target="podman", actor=Actor("olga")
+    ).id
+    jobs.run_one(ctx, "w")
+    got = deployments.get_deployment(ctx, "edge", dep)
+    if approve and got.status == "awaiting_approval":
+        deployments.decide(
+            ctx, environment="edge", deployment_id=dep, approve=True, actor=Actor("ada")
+        )
+        jobs.run_one(ctx, "w")
+    lines, _ = deployments.log_lines(ctx, "edge", dep)
+    return deployments.get_deployment(ctx, "edge", dep).model_dump(), [x.line for x in lines]
+
+
+def test_the_servers_deployment_runs_over_ssh_with_the_stored_key(remote: Remote) -> None:
+    _cli(remote, "destroy", "--yes", key=remote.client_key)  # leftovers; writes truth-ssh.yaml
+    ctx = _server(remote, "server-ok")
+    try:
+        _store(ctx, remote, remote.client_key)
+        os.environ["ATTONIX_STATE_DIR"] = str(remote.tmp / "server-state")
+        got, lines = _job_path(ctx)
+        assert got["status"] == "succeeded", lines
+        endpoint = f"ssh://root@127.0.0.1:{remote.port}{remote.socket}"
+        assert got["cluster"] == "podman-truth" and got["plan"]["endpoint"] == endpoint
+        assert f"apply: through {endpoint}" in lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/version", timeout=5) as resp:
+            assert resp.read().decode().strip() == "1"
+        # No credential file outlives the job.
+        assert not list(Path(tempfile.gettempdir()).glob("attonix-connection-*"))
+    finally:
+        os.environ.pop("ATTONIX_STATE_DIR", None)
+        _cli(remote, "destroy", "--yes", key=remote.client_key)
+
+
+def test_the_servers_deployment_with_a_wrong_key_fails_naming_the_cluster(
+    remote: Remote,
+) -> None:
+    _cli(remote, "plan", key=remote.client_key)  # writes truth-ssh.yaml
+    ctx = _server(remote, "server-wrong")
+    _store(ctx, remote, remote.wrong_key)
+    got, lines = _job_path(ctx)
+    assert got["status"] == "plan_failed"
+    said = f"cluster 'podman-truth': ssh://127.0.0.1:{remote.port} refused the SSH login"
+    assert got["plan"]["error"].startswith(said)
+    assert any(line.startswith(f"error: {said}") for line in lines)
+    assert "PRIVATE KEY" not in " ".join(lines) + got["plan"]["error"]
+
+
+def test_a_host_that_does_not_present_the_pinned_key_is_refused(remote: Remote) -> None:
+    _cli(remote, "plan", key=remote.client_key)  # writes truth-ssh.yaml
+    ctx = _server(remote, "server-host-key")
+    _store(ctx, remote, remote.client_key, host_pub="wrong.pub")  # another key pinned
+    got, _ = _job_path(ctx)
+    assert got["status"] == "plan_failed"
+    assert got["plan"]["error"].startswith(f"cluster 'podman-truth': ssh://127.0.0.1:{remote.port}")
+    assert "host key is not in known_hosts" in got["plan"]["error"]

@@ -12,10 +12,16 @@ cannot collide with the Swarm driver's own suite running at the same time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
+import socket
+import ssl
 import subprocess
+import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -35,7 +41,7 @@ from attonix.deploy import EnvSecretSource, get_driver
 from attonix.render.labels import selector
 from attonix.server.app import create_app
 from attonix.server.db.models import AuditEntry, JobLog, RoleBinding, User
-from attonix.server.security import hash_password
+from attonix.server.security import hash_password, pki
 from attonix.server.security.envelope import KeyRing
 from attonix.server.security.totp import new_totp_secret, totp_now
 from attonix.server.settings import Settings
@@ -277,10 +283,18 @@ def test_deploy_through_the_api_runs_on_the_swarm(live: Live) -> None:
             json={"values": values},
         )
         assert r.status_code == 200 and r.json()["keys"] == sorted(values), r.text
+    # Only an administrator of the environment stores where the cluster's engine is.
+    body = {"kind": "docker", "host": "unix:///var/run/docker.sock"}
+    url = f"{V}/environments/staging/connections/swarm-test"
+    assert live.call("PUT", url, who=live.operator, json=body).status_code == 403
+    r = live.call("PUT", url, who=live.admin, json=body)
+    assert r.status_code == 200 and r.json()["endpoint"] == "unix:///var/run/docker.sock", r.text
 
     dep = live.deploy(1)
     done = live.wait(dep, {"succeeded"})
     live.deployments["first"] = dep
+    assert done["cluster"] == "swarm-test"
+    assert done["plan"]["endpoint"] == "unix:///var/run/docker.sock"
     plan = done["plan"]
     assert plan["counts"]["create"] == 8 and plan["counts"]["unchanged"] == 0, plan["counts"]
     assert {(c["kind"], c["name"]) for c in plan["changes"] if c["kind"] == "service"} == {
@@ -289,6 +303,8 @@ def test_deploy_through_the_api_runs_on_the_swarm(live: Live) -> None:
         ("service", f"{STACK}_web"),
     }
     lines = live.log_lines(dep)
+    assert "plan: swarm cluster swarm-test through unix:///var/run/docker.sock" in lines
+    assert "apply: through unix:///var/run/docker.sock" in lines
     assert f"plan: create service {STACK}_api" in lines
     assert any(line.startswith(f"apply: deploy stack {STACK} ") for line in lines), lines
     assert "apply: wait for the engine to converge" in lines
@@ -364,6 +380,208 @@ def test_an_engine_change_after_approval_is_not_applied(live: Live) -> None:
     assert status == "failed"
     assert any("changed since this plan was approved" in line for line in live.log_lines(dep))
     assert engine_services()[f"{STACK}_web"] == ("1/1", "localhost/attonix-test-httpd:1")
+
+
+def _request_planned(live: Live) -> int:
+    r = live.call(
+        "POST",
+        f"{V}/environments/staging/deployments",
+        who=live.operator,
+        json={"version": 1, "target": "swarm", "cluster": "swarm-test"},
+    )
+    assert r.status_code == 202, r.text
+    dep: int = r.json()["id"]
+    live.wait(dep, {"awaiting_approval"})
+    return dep
+
+
+def _approve_and_wait_end(live: Live, dep: int) -> dict[str, Any]:
+    ok = live.call(
+        "POST",
+        f"{V}/environments/staging/deployments/{dep}/decision",
+        who=live.admin,
+        json={"approve": True},
+    )
+    assert ok.status_code == 200, ok.text
+    deadline = time.monotonic() + 120
+    while True:
+        body: dict[str, Any] = live.call(
+            "GET", f"{V}/environments/staging/deployments/{dep}", who=live.operator
+        ).json()
+        if body["status"] not in ("approved", "applying"):
+            return body
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+
+class SocketProxy:
+    """A unix socket forwarding to the Docker engine's, which the test can cut."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(32)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            engine.connect("/var/run/docker.sock")
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+            src.close()  # each socket is the source of one of the two pipes
+
+    def cut(self) -> None:
+        self.server.close()
+        self.path.unlink()
+
+
+def test_a_connection_changed_after_approval_is_not_used(live: Live) -> None:
+    url = f"{V}/environments/staging/connections/swarm-test"
+    dep = _request_planned(live)
+    assert (
+        live.call(
+            "PUT",
+            url,
+            who=live.admin,
+            json={"kind": "docker", "host": "unix:///var/run/docker.sock"},
+        ).status_code
+        == 200
+    )
+    done = _approve_and_wait_end(live, dep)
+    assert done["status"] == "failed"
+    assert any(
+        "the connection of cluster 'swarm-test' changed since this plan was approved" in line
+        for line in live.log_lines(dep)
+    )
+
+
+def test_an_engine_unreachable_at_apply_fails_the_deployment_naming_the_cluster(
+    live: Live, tmp_path: Path
+) -> None:
+    proxy = SocketProxy(tmp_path / "docker.sock")
+    url = f"{V}/environments/staging/connections/swarm-test"
+    host = f"unix://{proxy.path}"
+    r = live.call("PUT", url, who=live.admin, json={"kind": "docker", "host": host})
+    assert r.status_code == 200, r.text
+    try:
+        dep = _request_planned(live)
+        planned = live.call(
+            "GET", f"{V}/environments/staging/deployments/{dep}", who=live.operator
+        ).json()
+        assert planned["plan"]["endpoint"] == host  # what the approver sees
+        proxy.cut()
+        done = _approve_and_wait_end(live, dep)
+        assert done["status"] == "failed"
+        said = f"error: cluster 'swarm-test': cannot reach {host}"
+        assert any(line.startswith(said) for line in live.log_lines(dep)), live.log_lines(dep)
+    finally:
+        live.call(
+            "PUT",
+            url,
+            who=live.admin,
+            json={"kind": "docker", "host": "unix:///var/run/docker.sock"},
+        )
+
+
+def test_a_tls_endpoint_with_a_foreign_certificate_fails_the_plan_naming_the_cluster(
+    live: Live,
+) -> None:
+    ours = pki.create_ca(common_name="ours", key_algorithm="ecdsa-p256", validity_days=5)
+    theirs = pki.create_ca(common_name="theirs", key_algorithm="ecdsa-p256", validity_days=5)
+    client = pki.issue_certificate(
+        ours, common_name="attonix", dns_names=["127.0.0.1"], validity_days=5
+    )
+    server = pki.issue_certificate(
+        theirs, common_name="engine", dns_names=["127.0.0.1"], validity_days=5
+    )
+    with TlsServer(server) as port:
+        url = f"{V}/environments/staging/connections/swarm-test"
+        body = {
+            "kind": "docker",
+            "host": f"tcp://127.0.0.1:{port}",
+            "tls": {
+                "ca": ours.cert_pem.decode(),
+                "cert": client.cert_pem.decode(),
+                "key": client.key_pem.decode(),
+            },
+        }
+        try:
+            assert live.call("PUT", url, who=live.admin, json=body).status_code == 200
+            check = live.call("POST", f"{url}/check", who=live.admin).json()
+            assert check["ok"] is False and "did not sign" in check["message"]
+            r = live.call(
+                "POST",
+                f"{V}/environments/staging/deployments",
+                who=live.operator,
+                json={"version": 1, "target": "swarm"},
+            )
+            dep = r.json()["id"]
+            deadline = time.monotonic() + 60
+            while (
+                got := live.call(
+                    "GET", f"{V}/environments/staging/deployments/{dep}", who=live.operator
+                ).json()
+            )["status"] == "planning":
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            assert got["status"] == "plan_failed"
+            assert got["plan"]["error"].startswith(
+                f"cluster 'swarm-test': the engine at tcp://127.0.0.1:{port} presented a "
+                "certificate the connection's CA"
+            )
+        finally:
+            live.call(
+                "PUT",
+                url,
+                who=live.admin,
+                json={"kind": "docker", "host": "unix:///var/run/docker.sock"},
+            )
+
+
+class TlsServer:
+    """A TLS listener on loopback presenting ``pair`` (an engine of another CA)."""
+
+    def __init__(self, pair: pki.KeyPair) -> None:
+        self.dir = Path(tempfile.mkdtemp())
+        (self.dir / "c.pem").write_bytes(pair.cert_pem)
+        (self.dir / "k.pem").write_bytes(pair.key_pem)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(self.dir / "c.pem", self.dir / "k.pem")
+        self.sock = socket.create_server(("127.0.0.1", 0))
+
+    def __enter__(self) -> int:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return int(self.sock.getsockname()[1])
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError, ssl.SSLError):
+                self.context.wrap_socket(conn, server_side=True).close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def test_secret_values_appear_in_no_response_and_no_job_log(live: Live) -> None:

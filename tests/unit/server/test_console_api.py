@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 
 from attonix.deploy import EngineUnavailable
 from attonix.deploy.base import ServiceStatus
-from attonix.server import jobs, pipeline, status
+from attonix.server import connections, jobs, pipeline, status
 from attonix.server.app import openapi_document
+from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import AuditEntry, Deployment
 
@@ -49,6 +50,14 @@ def _deploy(
     dep = int(r.json()["id"])
     with ctx.db.session() as s:
         s.execute(update(Deployment).where(Deployment.id == dep).values(status=status))
+    # The status read goes through the cluster's stored connection (the driver is faked).
+    connections.put_connection(
+        ctx,
+        environment=env,
+        cluster="podman-tools",
+        body=connections.PodmanIn(kind="podman", url="unix:///run/podman/podman.sock"),
+        actor=Actor("test"),
+    )
     return dep
 
 
@@ -134,6 +143,19 @@ def test_status_maps_engine_services_to_components_and_states(
     assert by["service/analytics-api"]["state"] == "unknown"
     assert "not reported by podman" in by["service/analytics-api"]["message"]
     assert not any(c.endswith("something-else") for c in by)
+
+
+def test_status_without_a_stored_connection_says_so_and_asks_no_engine(
+    ctx: ServerContext, client: TestClient, prod: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _fake(monkeypatch, FakeDriver([ServiceStatus("attonix-server", 1, 1, 1)]))
+    _deploy(ctx, client, prod.headers, "succeeded")
+    connections.delete_connection(
+        ctx, environment="prod", cluster="podman-tools", actor=Actor("test")
+    )
+    body = client.get(f"{V}/environments/prod/status", headers=prod.headers).json()
+    assert body["reachable"] is False and calls == []
+    assert "cluster 'podman-tools' has no connection in environment 'prod'" in body["message"]
 
 
 def test_status_of_an_unreachable_target_is_unknown_with_the_reason_never_a_500(

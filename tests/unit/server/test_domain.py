@@ -133,12 +133,19 @@ def test_deployment_approval_and_two_person_rule(
     client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
     _upload(client, admin.headers, example)
     bob = kit.user("bob2", roles={"prod": "operator"})
+    unknown = client.post(
+        f"{V}/environments/prod/deployments",
+        headers=bob.headers,
+        json={"version": 1, "target": "podman", "cluster": "swarm-edge"},
+    )
+    assert unknown.status_code == 400 and "podman-tools" in unknown.json()["hint"]
     r = client.post(
         f"{V}/environments/prod/deployments",
         headers=bob.headers,
-        json={"version": 1, "target": "podman"},
+        json={"version": 1, "target": "podman", "cluster": "podman-tools"},
     )
     assert r.status_code == 202 and r.json()["status"] == "planning"
+    assert r.json()["cluster"] == "podman-tools"
     dep = r.json()["id"]
     plan_job = jobs.run_one(ctx, "w")
     assert plan_job is not None and plan_job.kind == "deploy.plan"
@@ -161,7 +168,8 @@ def test_deployment_approval_and_two_person_rule(
     assert ok.status_code == 200 and ok.json()["approved_by"] == "root-admin"
     with ctx.db.session() as s:
         apply_job = s.execute(select(Job).where(Job.kind == "deploy.apply")).scalar_one()
-        assert apply_job.lock_key == "apply:prod:podman" and apply_job.deployment_id == dep
+        assert apply_job.lock_key == "apply:prod:podman:podman-tools"
+        assert apply_job.deployment_id == dep
     again = client.post(
         f"{V}/environments/prod/deployments/{dep}/decision",
         headers=admin.headers,
@@ -170,6 +178,7 @@ def test_deployment_approval_and_two_person_rule(
     assert again.status_code == 409
     rb = client.post(f"{V}/environments/prod/deployments/{dep}/rollback", headers=bob.headers)
     assert rb.status_code == 202 and rb.json()["rollback_of"] == dep and rb.json()["version"] == 1
+    assert rb.json()["cluster"] == "podman-tools"
     history = client.get(f"{V}/environments/prod/deployments", headers=bob.headers).json()
     assert [d["id"] for d in history] == [rb.json()["id"], dep]
 

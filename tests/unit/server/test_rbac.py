@@ -21,6 +21,8 @@ PROD_READERS = frozenset({"admin", "env_admin", "operator", "developer", "audito
 PROD_WRITERS = frozenset({"admin", "env_admin", "operator", "developer"})
 PROD_OPERATORS = frozenset({"admin", "env_admin", "operator"})
 AUDITORS = frozenset({"admin", "env_admin", "auditor"})
+ENV_ADMINS = frozenset({"admin", "env_admin"})
+CONNECTION_READERS = frozenset({"admin", "env_admin", "operator", "auditor"})
 
 V = "/api/v1"
 E = f"{V}/environments/{{env}}"
@@ -76,8 +78,13 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{E}/secrets"): PROD_READERS,
     ("PUT", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
     ("DELETE", f"{E}/secrets/{{name}}"): PROD_OPERATORS,
+    ("GET", f"{E}/connections"): CONNECTION_READERS,
+    ("GET", f"{E}/connections/{{cluster}}"): CONNECTION_READERS,
+    ("PUT", f"{E}/connections/{{cluster}}"): ENV_ADMINS,
+    ("DELETE", f"{E}/connections/{{cluster}}"): ENV_ADMINS,
+    ("POST", f"{E}/connections/{{cluster}}/check"): ENV_ADMINS,
     ("GET", f"{E}/certificates"): PROD_READERS,
-    ("POST", f"{E}/certificates/rotate"): frozenset({"admin", "env_admin"}),
+    ("POST", f"{E}/certificates/rotate"): ENV_ADMINS,
     ("GET", f"{E}/deployments"): PROD_READERS,
     ("POST", f"{E}/deployments"): PROD_OPERATORS,
     ("GET", f"{E}/deployments/{{deployment_id}}"): PROD_READERS,

@@ -63,6 +63,15 @@ SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
 _DOWN_MARKERS = ("Cannot connect to Podman", "unable to connect to Podman")
 
 
+def _ssh_home(state: Path, cluster: str, known_hosts: Path) -> Path:
+    """A home directory for Podman's SSH client whose known_hosts holds only the pinned keys."""
+    home = state / "ssh-home" / cluster
+    ssh = home / ".ssh"
+    ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (ssh / "known_hosts").write_bytes(known_hosts.read_bytes())
+    return home
+
+
 class PodmanDriver(EngineDriver):
     """Plan, apply, status and destroy for one podman cluster of a blueprint, on this host."""
 
@@ -89,13 +98,24 @@ class PodmanDriver(EngineDriver):
             self._podman += ["--remote", "--url", endpoint.url]
             if endpoint.identity is not None:
                 self._podman += ["--identity", str(endpoint.identity)]
+        # Podman's SSH client reads (and trusts on first use into) $HOME/.ssh/known_hosts:
+        # a pinned known_hosts gets a home of its own, so only the pinned key is accepted.
+        self._env = (
+            {"HOME": str(_ssh_home(self._state_dir(), cluster, endpoint.known_hosts))}
+            if endpoint is not None and endpoint.known_hosts is not None
+            else None
+        )
         self._version: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------ engine access
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
         return _process.run(
-            [*self._podman, *args], stdin=stdin, check=check, unavailable=self._engine_down
+            [*self._podman, *args],
+            stdin=stdin,
+            check=check,
+            env=self._env,
+            unavailable=self._engine_down,
         )
 
     def _labels(self) -> dict[str, str]:

@@ -28,6 +28,13 @@ class DeploymentIn(BaseModel):
 
     version: int = Field(ge=1, le=1_000_000)
     target: Literal["kubernetes", "podman", "swarm", "vsphere"]
+    cluster: str | None = Field(
+        None,
+        pattern=NAME_PATTERN,
+        max_length=64,
+        description="The blueprint cluster to deploy to; when omitted, the blueprint's only "
+        "cluster of the target's kind. It is reached through its stored connection.",
+    )
 
 
 class DecisionIn(BaseModel):
@@ -52,7 +59,12 @@ def request_deployment(
 ) -> DeploymentOut:
     """Request a deployment: check, render and plan run as a job, then it awaits approval."""
     return deployments.request(
-        ctx, environment=env, version=body.version, target=body.target, actor=actor_of(request, p)
+        ctx,
+        environment=env,
+        version=body.version,
+        target=body.target,
+        cluster=body.cluster,
+        actor=actor_of(request, p),
     )
 
 

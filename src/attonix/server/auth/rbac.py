@@ -29,6 +29,9 @@ class Permission(enum.StrEnum):
     SECRET_READ = "secret:read"  # noqa: S105  # names and metadata only; values are never readable
     SECRET_WRITE = "secret:write"  # noqa: S105
     CERT_READ = "cert:read"
+    # Cluster connections: endpoints (read), and storing credentials (an environment's admins).
+    CONNECTION_READ = "connection:read"
+    CONNECTION_WRITE = "connection:write"
     CERT_WRITE = "cert:write"
     AUDIT_READ = "audit:read"
     USERS_READ = "users:read"
@@ -56,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.SECRET_WRITE,
             Permission.CERT_WRITE,
             Permission.AUDIT_READ,
+            Permission.CONNECTION_READ,
+            Permission.CONNECTION_WRITE,
         }
     ),
     "operator": frozenset(
@@ -65,10 +70,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.DEPLOY_REQUEST,
             Permission.DEPLOY_APPROVE,
             Permission.SECRET_WRITE,
+            Permission.CONNECTION_READ,
         }
     ),
     "developer": frozenset(_READ | {Permission.BLUEPRINT_WRITE}),
-    "auditor": frozenset(_READ | {Permission.AUDIT_READ}),
+    "auditor": frozenset(_READ | {Permission.AUDIT_READ, Permission.CONNECTION_READ}),
 }
 
 ENV_SCOPED = frozenset(
@@ -79,6 +85,8 @@ ENV_SCOPED = frozenset(
         Permission.DEPLOY_APPROVE,
         Permission.SECRET_WRITE,
         Permission.CERT_WRITE,
+        Permission.CONNECTION_READ,
+        Permission.CONNECTION_WRITE,
     }
 )
 # Global permissions that a role held in any environment grants (the audit trail spans all).

@@ -376,8 +376,32 @@ class Deployment(Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     rollback_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The blueprint cluster it deploys to: named in the request, else the only cluster of
+    # the target's kind, set when it is planned ("" until then).
+    cluster: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = _now_col()
     updated_at: Mapped[dt.datetime] = _now_col()
+
+
+class ClusterConnection(Base):
+    """Where one blueprint cluster's engine is (endpoint and non-secret settings), with its
+    credentials sealed like vault secrets (never stored in clear, never returned)."""
+
+    __tablename__ = "cluster_connections"
+    __table_args__ = (UniqueConstraint("environment_id", "cluster"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    cluster: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # docker | podman | kubernetes
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credential_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sealed: Mapped[bytes] = mapped_column(BigBlob)
+    kek_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = _now_col()
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 class Job(Base):

@@ -1,0 +1,422 @@
+"""Cluster connections of an environment: where each blueprint cluster's engine is, and the
+credentials that reach it.
+
+The endpoint and its non-secret settings (host or URL, the pinned SSH host key, the
+kubeconfig context) are stored in clear; every credential (TLS CA, client certificate and
+key, SSH private key, kubeconfig) is sealed with the vault's envelope encryption, bound to the
+environment and the cluster, and never returned, logged or audited. A deployment job opens a
+connection into a private directory (mode 0700, files 0600) for the length of one plan,
+apply or status read, and hands the deploy layer the same :class:`Connection` the CLI builds
+from its connections file. There is no fallback: a cluster without a stored connection is not
+deployed to, and never silently to the engine on the server's own machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from attonix.deploy.base import DeployError
+from attonix.deploy.connections import (
+    KIND_OF_TARGET,
+    Connection,
+    DockerEndpoint,
+    KubernetesEndpoint,
+    PodmanEndpoint,
+    TlsFiles,
+    probe,
+)
+from attonix.errors import Error
+from attonix.server import audit
+from attonix.server.audit import Actor
+from attonix.server.context import ServerContext
+from attonix.server.db.conflicts import retrying
+from attonix.server.db.models import ClusterConnection, utcnow
+from attonix.server.errors import NotFound, Unprocessable
+from attonix.server.schemas import ConnectionCheckOut, ConnectionOut
+from attonix.server.security.envelope import Sealed
+from attonix.server.vault import environment_row
+
+_PEM = Annotated[str, Field(min_length=1, max_length=65536)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsIn(_In):
+    """Mutual TLS to a Docker engine: the CA that signed the engine's certificate, and this
+    server's client certificate and key (PEM)."""
+
+    ca: _PEM
+    cert: _PEM
+    key: _PEM
+
+
+class DockerIn(_In):
+    """A Docker / Swarm engine: ``unix:///path`` (on the server's machine, named explicitly)
+    or ``tcp://host:port`` with mutual TLS."""
+
+    kind: Literal["docker"]
+    host: str = Field(min_length=8, max_length=500)
+    tls: TlsIn | None = None
+
+
+class PodmanIn(_In):
+    """A Podman service: ``unix:///path`` or ``ssh://user@host:port/socket`` with a private key
+    and the host's public key as a ``known_hosts`` line (the host is verified, never trusted
+    on first use); or ``local``: the Podman of the server's own machine, named explicitly."""
+
+    kind: Literal["podman"]
+    url: str = Field(min_length=8, max_length=500)
+    ssh_key: _PEM | None = None
+    known_hosts: str | None = Field(None, min_length=1, max_length=16384)
+
+
+class KubernetesIn(_In):
+    """A kubeconfig (stored sealed) and the context in it (its current one when omitted)."""
+
+    kind: Literal["kubernetes"]
+    kubeconfig: str = Field(min_length=1, max_length=262144)
+    context: str | None = Field(None, min_length=1, max_length=253)
+
+
+#: A Podman connection's URL meaning the Podman CLI of the server's own machine (no service).
+LOCAL = "local"
+LOCAL_PODMAN = "the Podman of the Central Server's own machine"
+
+ConnectionIn = Annotated[DockerIn | PodmanIn | KubernetesIn, Field(discriminator="kind")]
+
+#: The stored credential of each file a connection may need, and its file name when opened.
+_FILES = {"tls.ca": "ca.pem", "tls.cert": "cert.pem", "tls.key": "key.pem", "ssh_key": "id"}
+
+
+def _aad(environment: str, cluster: str) -> bytes:
+    return f"connection:{environment}/{cluster}".encode()
+
+
+def _refuse(cluster: str, field: str, message: str, hint: str) -> Unprocessable:
+    return Unprocessable(f"Connection {cluster!r}: {field}: {message}", hint=hint)
+
+
+def _check_pem(cluster: str, field: str, text: str, *, private: bool) -> None:
+    data = text.encode()
+    try:
+        if private:
+            serialization.load_pem_private_key(data, password=None)
+        else:
+            x509.load_pem_x509_certificate(data)
+    except (ValueError, TypeError):
+        what = "an unencrypted PEM private key" if private else "a PEM certificate"
+        raise _refuse(cluster, field, f"not {what}", f"Paste {what}.") from None
+
+
+def _check_ssh_key(cluster: str, text: str) -> None:
+    try:
+        serialization.load_ssh_private_key(text.encode(), password=None)
+    except (ValueError, TypeError, NotImplementedError):
+        try:
+            serialization.load_pem_private_key(text.encode(), password=None)
+        except (ValueError, TypeError):
+            raise _refuse(
+                cluster,
+                "ssh_key",
+                "not an unencrypted OpenSSH or PEM private key",
+                "Paste the private key file (without a passphrase).",
+            ) from None
+
+
+def _kube_server(cluster: str, kubeconfig: str, context: str | None) -> tuple[str, str]:
+    """The context used and its API server URL, read from the kubeconfig (422 if absent)."""
+    try:
+        doc: Any = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise _refuse(cluster, "kubeconfig", "not a kubeconfig (YAML mapping)", "Paste the file.")
+    name = context or str(doc.get("current-context") or "")
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
+    if name not in contexts:
+        raise _refuse(
+            cluster,
+            "context",
+            f"no context {name!r} in the kubeconfig" if name else "the kubeconfig names none",
+            f"Contexts: {', '.join(sorted(str(c) for c in contexts)) or 'none'}.",
+        )
+    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
+    server = str(clusters.get(contexts[name].get("cluster"), {}).get("server", ""))
+    return name, server
+
+
+def _split(
+    cluster: str, body: DockerIn | PodmanIn | KubernetesIn
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The clear settings and the credentials of ``body``, checked (422 naming the field)."""
+    if isinstance(body, DockerIn):
+        scheme = urlsplit(body.host).scheme
+        if scheme == "tcp" and body.tls is None:
+            raise _refuse(
+                cluster,
+                "host",
+                "a TCP endpoint needs mutual TLS",
+                "Give tls.ca, tls.cert and tls.key (the engine runs with --tlsverify).",
+            )
+        if scheme == "unix" and body.tls is not None:
+            raise _refuse(cluster, "tls", "a unix socket takes no TLS", "Drop tls.")
+        if scheme not in ("unix", "tcp"):
+            raise _refuse(
+                cluster,
+                "host",
+                "must start with unix:// or tcp://",
+                "Reach remote Docker engines over TCP with mutual TLS (Docker over SSH needs "
+                "the server's own SSH set-up; the CLI's connections file supports it).",
+            )
+        creds: dict[str, str] = {}
+        if body.tls is not None:
+            _check_pem(cluster, "tls.ca", body.tls.ca, private=False)
+            _check_pem(cluster, "tls.cert", body.tls.cert, private=False)
+            _check_pem(cluster, "tls.key", body.tls.key, private=True)
+            creds = {"tls.ca": body.tls.ca, "tls.cert": body.tls.cert, "tls.key": body.tls.key}
+        return {"host": body.host, "tls": body.tls is not None}, creds
+    if isinstance(body, PodmanIn):
+        scheme = urlsplit(body.url).scheme
+        if scheme == "ssh":
+            if body.ssh_key is None or body.known_hosts is None:
+                raise _refuse(
+                    cluster,
+                    "ssh_key" if body.ssh_key is None else "known_hosts",
+                    "an SSH endpoint needs a private key and the host's known_hosts line",
+                    "Give ssh_key and known_hosts (`ssh-keyscan -p PORT HOST`).",
+                )
+            _check_ssh_key(cluster, body.ssh_key)
+            return {"url": body.url, "known_hosts": body.known_hosts}, {"ssh_key": body.ssh_key}
+        if scheme == "unix" or body.url == LOCAL:
+            if body.ssh_key is not None or body.known_hosts is not None:
+                raise _refuse(cluster, "ssh_key", "a local engine takes no SSH key", "Drop it.")
+            return {"url": body.url}, {}
+        raise _refuse(
+            cluster, "url", "must start with unix:// or ssh://, or be 'local'", "Fix the URL."
+        )
+    context, server = _kube_server(cluster, body.kubeconfig, body.context)
+    return {"context": context, "server": server}, {"kubeconfig": body.kubeconfig}
+
+
+def endpoint_of(kind: str, settings: dict[str, Any]) -> str:
+    """A stored connection's endpoint in words (plans, logs, the console)."""
+    if kind == "docker":
+        return str(settings["host"]) + (" (mutual TLS)" if settings.get("tls") else "")
+    if kind == "podman":
+        return LOCAL_PODMAN if settings["url"] == LOCAL else str(settings["url"])
+    server = settings.get("server") or "the API server"
+    return f"{server} (kubeconfig context {settings['context']})"
+
+
+def _out(row: ClusterConnection) -> ConnectionOut:
+    return ConnectionOut(
+        cluster=row.cluster,
+        kind=row.kind,
+        endpoint=endpoint_of(row.kind, row.settings),
+        settings=row.settings,
+        credential_keys=row.credential_keys,
+        version=row.version,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+def put_connection(
+    ctx: ServerContext,
+    *,
+    environment: str,
+    cluster: str,
+    body: DockerIn | PodmanIn | KubernetesIn,
+    actor: Actor,
+) -> ConnectionOut:
+    """Create or replace ``cluster``'s connection (a new version); credentials are sealed."""
+    settings, creds = _split(cluster, body)
+    sealed = ctx.keyring.seal(
+        json.dumps(creds, sort_keys=True).encode(), aad=_aad(environment, cluster)
+    )
+
+    def write() -> ConnectionOut:
+        with ctx.db.session() as s:
+            env = environment_row(s, environment)
+            row = s.execute(
+                select(ClusterConnection)
+                .where(
+                    ClusterConnection.environment_id == env.id,
+                    ClusterConnection.cluster == cluster,
+                )
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                row = ClusterConnection(environment_id=env.id, cluster=cluster, version=0)
+                s.add(row)
+            row.kind, row.settings, row.credential_keys = body.kind, settings, sorted(creds)
+            row.sealed, row.kek_id = sealed.to_bytes(), sealed.kek_id
+            row.version += 1
+            row.updated_at, row.updated_by = utcnow(), actor.name
+            s.flush()
+            # The endpoint and the names of the credentials, never a credential.
+            audit.record(
+                s,
+                actor,
+                "connection.put",
+                target=f"connection/{environment}/{cluster}",
+                detail={
+                    "kind": row.kind,
+                    "endpoint": endpoint_of(row.kind, settings),
+                    "credentials": row.credential_keys,
+                    "version": row.version,
+                },
+            )
+            return _out(row)
+
+    return retrying(write)
+
+
+def _row(s: Any, environment: str, cluster: str) -> ClusterConnection | None:
+    env = environment_row(s, environment)
+    row: ClusterConnection | None = s.execute(
+        select(ClusterConnection).where(
+            ClusterConnection.environment_id == env.id, ClusterConnection.cluster == cluster
+        )
+    ).scalar_one_or_none()
+    return row
+
+
+def list_connections(ctx: ServerContext, *, environment: str) -> list[ConnectionOut]:
+    """Every connection of an environment (no credential)."""
+    with ctx.db.session() as s:
+        env = environment_row(s, environment)
+        rows = s.execute(
+            select(ClusterConnection)
+            .where(ClusterConnection.environment_id == env.id)
+            .order_by(ClusterConnection.cluster)
+        ).scalars()
+        return [_out(r) for r in rows]
+
+
+def get_connection(ctx: ServerContext, *, environment: str, cluster: str) -> ConnectionOut:
+    """One connection (no credential), or 404."""
+    with ctx.db.session() as s:
+        row = _row(s, environment, cluster)
+        if row is None:
+            raise NotFound(f"No connection for cluster {cluster!r} in {environment!r}.")
+        return _out(row)
+
+
+def delete_connection(ctx: ServerContext, *, environment: str, cluster: str, actor: Actor) -> None:
+    """Remove a connection: the cluster cannot be deployed to until one is stored again."""
+    with ctx.db.session() as s:
+        row = _row(s, environment, cluster)
+        if row is None:
+            raise NotFound(f"No connection for cluster {cluster!r} in {environment!r}.")
+        s.delete(row)
+        audit.record(s, actor, "connection.delete", target=f"connection/{environment}/{cluster}")
+
+
+class NoConnection(DeployError):
+    """A deployment names a cluster the environment stores no (fitting) connection for."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A connection opened for one job: the deploy layer's :class:`Connection` (credential
+    files in a private directory that is removed afterwards), its endpoint and version."""
+
+    cluster: str
+    #: None: the engine of the server's own machine, which the stored connection names.
+    connection: Connection | None
+    endpoint: str
+    version: int
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+    return path
+
+
+@contextmanager
+def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -> Iterator[Opened]:
+    """The stored connection of ``cluster`` for ``target``, with its credentials written to a
+    private directory for the length of the ``with`` block; :class:`NoConnection` naming the
+    cluster when none is stored or it is of another kind."""
+    with ctx.db.session() as s:
+        row = _row(s, environment, cluster)
+        if row is None:
+            raise NoConnection(
+                f"cluster {cluster!r} has no connection in environment {environment!r}; "
+                "the server deploys only to clusters it has a connection for",
+                hint=f"An administrator of {environment!r} stores one: PUT "
+                f"/api/v1/environments/{environment}/connections/{cluster}",
+            )
+        kind, settings, version = row.kind, dict(row.settings), row.version
+        sealed = Sealed.from_bytes(row.sealed)
+    want = KIND_OF_TARGET.get(target, target)
+    if kind != want:
+        raise NoConnection(
+            f"cluster {cluster!r} is a {target} cluster, but its stored connection is a {kind} "
+            "endpoint",
+            hint=f"Store a {want} connection for it.",
+        )
+    creds: dict[str, str] = json.loads(ctx.keyring.open(sealed, aad=_aad(environment, cluster)))
+    with tempfile.TemporaryDirectory(prefix="attonix-connection-") as tmp:
+        root = Path(tmp)  # mkdtemp: mode 0700, owned by the server's user
+        files = {k: _write_private(root / _FILES[k], v) for k, v in creds.items() if k in _FILES}
+        if kind == "docker":
+            tls = (
+                TlsFiles(ca=files["tls.ca"], cert=files["tls.cert"], key=files["tls.key"])
+                if settings.get("tls")
+                else None
+            )
+            endpoint = DockerEndpoint(host=settings["host"], tls=tls)
+            conn: Connection | None = Connection(docker=endpoint)
+        elif kind == "podman" and settings["url"] == LOCAL:
+            conn = None
+        elif kind == "podman":
+            known = (
+                _write_private(root / "known_hosts", settings["known_hosts"])
+                if settings.get("known_hosts")
+                else None
+            )
+            conn = Connection(
+                podman=PodmanEndpoint(
+                    url=settings["url"], identity=files.get("ssh_key"), known_hosts=known
+                )
+            )
+        else:
+            kubeconfig = _write_private(root / "kubeconfig", creds["kubeconfig"])
+            conn = Connection(
+                kubernetes=KubernetesEndpoint(kubeconfig=kubeconfig, context=settings["context"])
+            )
+        yield Opened(cluster, conn, endpoint_of(kind, settings), version)
+
+
+def check_connection(ctx: ServerContext, *, environment: str, cluster: str) -> ConnectionCheckOut:
+    """Reach ``cluster``'s engine with the stored credentials now, and say how it went."""
+    stored = get_connection(ctx, environment=environment, cluster=cluster)
+    target = next(t for t, k in KIND_OF_TARGET.items() if k == stored.kind)
+    try:
+        with opened(ctx, environment=environment, cluster=cluster, target=target) as conn:
+            probe(conn.connection, cluster=cluster)
+    except Error as exc:
+        return ConnectionCheckOut(
+            cluster=cluster, endpoint=stored.endpoint, ok=False, message=exc.message, hint=exc.hint
+        )
+    return ConnectionCheckOut(cluster=cluster, endpoint=stored.endpoint, ok=True)

@@ -1,0 +1,208 @@
+"""Cluster connections on the Central Server: stored per environment, credentials sealed in the
+vault and never returned, logged or audited; opened for one job into a private directory; a
+deployment without one is not planned (never the server's local engine by default)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from attonix.server import connections, jobs, vault
+from attonix.server.audit import Actor
+from attonix.server.context import ServerContext
+from attonix.server.db.models import AuditEntry, ClusterConnection
+from attonix.server.security import pki
+from attonix.server.security.envelope import KeyRing
+
+V = "/api/v1"
+SHOP = Path(__file__).resolve().parents[2] / "fixtures" / "deploy" / "shop.yaml"
+
+
+def _tls() -> dict[str, str]:
+    ca = pki.create_ca(common_name="engines", key_algorithm="ecdsa-p256", validity_days=30)
+    client = pki.issue_certificate(
+        ca, common_name="attonix", dns_names=["127.0.0.1"], validity_days=30
+    )
+    return {
+        "ca": ca.cert_pem.decode(),
+        "cert": client.cert_pem.decode(),
+        "key": client.key_pem.decode(),
+    }
+
+
+@pytest.fixture
+def env(client: TestClient, admin: Any) -> str:
+    r = client.post(f"{V}/environments", headers=admin.headers, json={"name": "prod"})
+    assert r.status_code == 201, r.text
+    return "prod"
+
+
+def test_credentials_are_sealed_and_never_returned_logged_or_audited(
+    ctx: ServerContext,
+    client: TestClient,
+    admin: Any,
+    env: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tls = _tls()
+    caplog.set_level(logging.DEBUG)
+    url = f"{V}/environments/{env}/connections/swarm-edge"
+    body = {"kind": "docker", "host": "tcp://10.77.0.11:2376", "tls": tls}
+    r = client.put(url, headers=admin.headers, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["endpoint"] == "tcp://10.77.0.11:2376 (mutual TLS)"
+    assert out["credential_keys"] == ["tls.ca", "tls.cert", "tls.key"] and out["version"] == 1
+    assert out["settings"] == {"host": "tcp://10.77.0.11:2376", "tls": True}
+    again = client.put(url, headers=admin.headers, json=body).json()
+    assert again["version"] == 2
+    listed = client.get(f"{V}/environments/{env}/connections", headers=admin.headers)
+    one = client.get(url, headers=admin.headers)
+    key_body = tls["key"].splitlines()[1]  # a line of the private key's base64
+    for text in (r.text, listed.text, one.text, caplog.text):
+        assert key_body not in text and "PRIVATE KEY" not in text
+    with ctx.db.session() as s:
+        row = s.execute(select(ClusterConnection)).scalar_one()
+        assert key_body.encode() not in row.sealed and b"PRIVATE" not in row.sealed
+        details = [json.dumps(a.detail) for a in s.execute(select(AuditEntry)).scalars()]
+        actions = [a.action for a in s.execute(select(AuditEntry)).scalars()]
+    assert actions.count("connection.put") == 2
+    assert not [d for d in details if key_body in d or "BEGIN" in d]
+    gone = client.delete(url, headers=admin.headers)
+    assert gone.status_code == 204
+    assert client.get(url, headers=admin.headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "docker", "host": "tcp://10.0.0.1:2376"}, "a TCP endpoint needs mutual TLS"),
+        ({"kind": "docker", "host": "ssh://root@10.0.0.1"}, "must start with unix:// or tcp://"),
+        (
+            {
+                "kind": "docker",
+                "host": "tcp://10.0.0.1:2376",
+                "tls": {"ca": "x", "cert": "y", "key": "z"},
+            },
+            "tls.ca: not a PEM certificate",
+        ),
+        (
+            {"kind": "podman", "url": "ssh://root@10.0.0.5:22/run/podman/podman.sock"},
+            "an SSH endpoint needs a private key",
+        ),
+        (
+            {
+                "kind": "kubernetes",
+                "kubeconfig": "contexts: [{name: a, context: {}}]",
+                "context": "b",
+            },
+            "no context 'b' in the kubeconfig",
+        ),
+    ],
+)
+def test_a_connection_that_cannot_work_is_refused_naming_the_field(
+    client: TestClient, admin: Any, env: str, body: dict[str, Any], field: str
+) -> None:
+    r = client.put(f"{V}/environments/{env}/connections/c1", headers=admin.headers, json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"] and "'c1'" in r.json()["detail"]
+
+
+def test_an_opened_connection_lives_in_a_private_directory_for_one_block(
+    ctx: ServerContext, env: str
+) -> None:
+    tls = _tls()
+    connections.put_connection(
+        ctx,
+        environment=env,
+        cluster="swarm-edge",
+        body=connections.DockerIn(
+            kind="docker", host="tcp://10.77.0.11:2376", tls=connections.TlsIn(**tls)
+        ),
+        actor=Actor("test"),
+    )
+    with connections.opened(ctx, environment=env, cluster="swarm-edge", target="swarm") as conn:
+        files = conn.connection.docker.tls  # type: ignore[union-attr]
+        assert files is not None and conn.version == 1
+        assert files.key.read_text() == tls["key"] and files.ca.read_text() == tls["ca"]
+        assert stat.S_IMODE(files.key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(files.key.parent.stat().st_mode) == 0o700
+        assert conn.endpoint == "tcp://10.77.0.11:2376 (mutual TLS)"
+    assert not files.key.exists() and not files.key.parent.exists()
+    wrong_kind = connections.opened(ctx, environment=env, cluster="swarm-edge", target="podman")
+    with pytest.raises(connections.NoConnection, match="is a podman cluster, but its stored"):
+        wrong_kind.__enter__()
+    missing = connections.opened(ctx, environment=env, cluster="other", target="swarm")
+    with pytest.raises(connections.NoConnection, match="'other' has no connection in environment"):
+        missing.__enter__()
+
+
+def test_key_rotation_rewraps_connection_credentials(ctx: ServerContext, env: str) -> None:
+    connections.put_connection(
+        ctx,
+        environment=env,
+        cluster="tools",
+        body=connections.KubernetesIn(
+            kind="kubernetes",
+            kubeconfig="current-context: a\ncontexts: [{name: a, context: {cluster: k}}]\n"
+            "clusters: [{name: k, cluster: {server: 'https://10.0.0.9:6443'}}]\n",
+        ),
+        actor=Actor("test"),
+    )
+    new_line = KeyRing.generate_line("next")
+    path = ctx.settings.data_dir / "keys"
+    path.write_text(ctx.settings.kek.get_secret_value() + "\n" + new_line + "\n")  # type: ignore[union-attr]
+    path.chmod(0o600)
+    ring = KeyRing.from_settings(kek=None, kek_file=str(path))
+    result = vault.rotate(ctx, actor=Actor("test"), keyring=ring)
+    assert result.rewrapped == 1 and result.active_kek == "next"
+    ctx.__dict__["keyring"] = KeyRing.from_settings(kek=new_line, kek_file=None)  # new key only
+    with connections.opened(ctx, environment=env, cluster="tools", target="kubernetes") as conn:
+        kube = conn.connection.kubernetes
+        assert kube is not None and kube.context == "a"
+        assert "10.0.0.9:6443" in kube.kubeconfig.read_text()  # type: ignore[union-attr]
+        assert conn.endpoint == "https://10.0.0.9:6443 (kubeconfig context a)"
+
+
+def test_a_deployment_without_a_connection_fails_its_plan_naming_the_cluster(
+    ctx: ServerContext, client: TestClient, admin: Any, env: str
+) -> None:
+    up = client.post(
+        f"{V}/environments/{env}/blueprints",
+        headers=admin.headers,
+        json={"source": SHOP.read_text()},
+    )
+    assert up.status_code == 201, up.text
+    r = client.post(
+        f"{V}/environments/{env}/deployments",
+        headers=admin.headers,
+        json={"version": 1, "target": "swarm"},
+    )
+    dep = r.json()["id"]
+    assert jobs.run_one(ctx, "w") is not None
+    got = client.get(f"{V}/environments/{env}/deployments/{dep}", headers=admin.headers).json()
+    assert got["status"] == "plan_failed"
+    assert got["plan"]["error"].startswith(
+        "cluster 'swarm-test' has no connection in environment 'prod'"
+    )
+    assert "PUT /api/v1/environments/prod/connections/swarm-test" in got["plan"]["error"]
+
+
+def test_a_check_of_a_socket_that_is_not_there_names_the_cluster(
+    client: TestClient, admin: Any, env: str, tmp_path: Path
+) -> None:
+    url = f"{V}/environments/{env}/connections/podman-tools"
+    body = {"kind": "podman", "url": f"unix://{tmp_path}/none.sock"}
+    assert client.put(url, headers=admin.headers, json=body).status_code == 200
+    r = client.post(f"{url}/check", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["ok"] is False
+    assert out["message"].startswith(f"cluster 'podman-tools': cannot reach unix://{tmp_path}")
