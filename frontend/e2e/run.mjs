@@ -231,9 +231,25 @@ async function admin(page) {
   facts.findingsFirstRow = await page.locator("table.findings tbody tr").first().innerText();
   await shot(page, "findings");
 
-  // A deployment up to its plan; the approval is someone else's (two-person rule).
+  // A deployment up to its plan; the approval is someone else's (two-person rule). The server
+  // deploys a cluster only through its stored connection: the administrator stores this
+  // machine's Podman for it over the API (with the bearer token the console itself sends).
+  let adminToken = null;
+  page.on("request", (r) => {
+    const h = r.headers().authorization;
+    if (h && h.startsWith("Bearer ")) adminToken = h.slice(7);
+  });
   await visit(page, `/envs/${cfg.environment}/deployments`);
+  await page.getByLabel("Target", { exact: true }).waitFor();
+  if (!adminToken) throw new Error("no bearer token seen on the wire");
+  const stored = await fetch(`${cfg.apiUrl}/api/v1/environments/${cfg.environment}/connections/${cfg.cluster}`, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ kind: "podman", url: "local" }),
+  });
+  if (stored.status !== 200) throw new Error(`storing the connection: ${stored.status} ${await stored.text()}`);
   await page.getByLabel("Target", { exact: true }).selectOption(cfg.target);
+  await page.getByLabel("Cluster", { exact: true }).fill(cfg.cluster);
   await page.getByRole("button", { name: "Check, render and plan" }).click();
   const status = page.getByTestId("deployment-status");
   await page.waitForFunction(() => {
@@ -244,6 +260,7 @@ async function admin(page) {
   await page.getByText("Log complete.").waitFor({ timeout: 30000 });
   facts.planLog = await page.getByLabel("Deployment log", { exact: true }).innerText();
   facts.planText = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+  facts.planEndpoint = await page.getByTestId("deployment-endpoint").innerText();
   // The requester may not approve in a two-person-rule environment: no button, a note instead.
   facts.requesterApproveButtons = await page.getByRole("button", { name: "Approve and apply" }).count();
   facts.requesterNote = await page.getByTestId("two-person-note").innerText();

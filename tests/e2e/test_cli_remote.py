@@ -159,6 +159,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                     }
                     r = api.post(f"{V}/bindings", headers=who, json=binding)
                     assert r.status_code == 201, r.text
+                    # The server deploys only through a stored connection: this machine's.
+                    r = api.put(
+                        f"{V}/environments/{ENV}/connections/podman-test",
+                        headers=who,
+                        json={"kind": "podman", "url": "local"},
+                    )
+                    assert r.status_code == 200, r.text
                     olga = _first_sign_in(api, "olga", olga_otp)
                 yield Server(url, {"admin": admin, "olga": olga}, log)
         finally:
@@ -268,6 +275,7 @@ def test_the_cli_drives_the_central_server_end_to_end(server: Server, tmp_path: 
     requested = cli("deployment", "request", "-t", "podman", "--watch").stdout
     dep = int(re.search(r"Requested deployment (\d+) of staging v2 to podman", requested)[1])  # type: ignore[index]
     assert "plan: create" in requested, requested
+    assert "endpoint: the Podman of the Central Server's own machine" in requested
     assert "awaits approval: another person must approve it (two-person rule)" in requested
 
     # Not by the requester: the two-person rule.

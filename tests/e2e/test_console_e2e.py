@@ -63,6 +63,7 @@ def journey(stack: Stack, run_scenario: Runner) -> dict[str, dict[str, Any]]:
     common = {
         "environment": "prod",
         "target": "podman",
+        "cluster": "podman-tools",
         "component": "database/pg-main",
         "secretValue": SECRET_VALUE,
         "blueprint": {"invalid": INVALID, "valid": EXAMPLE, "valid2": VALID2},
@@ -186,12 +187,16 @@ def test_deployment_planned_then_approved_by_a_second_person(
     admin = journey["admin"]["facts"]
     assert admin["planStatus"] == "awaiting_approval", admin["planText"]
     assert "plan:" in admin["planLog"]
+    # Which cluster, and which endpoint the apply will touch, before anyone approves.
+    assert admin["planEndpoint"] == (
+        "Cluster podman-tools · touches the Podman of the Central Server's own machine"
+    )
     assert admin["requesterApproveButtons"] == 0
     assert "two-person rule" in admin["requesterNote"]
     operator = journey["operator"]["facts"]
     # Approving asks first, naming what will happen, and changes nothing until answered.
     assert "Apply v2 to podman now?" in operator["approveQuestion"]
-    assert "changes the live target" in operator["approveQuestion"]
+    assert "changes the live target at the Podman of the Central" in operator["approveQuestion"]
     assert operator["statusWhileAsking"] == "awaiting_approval"
     assert "approved by olivia" in operator["afterApproval"]
     assert "admin" in operator["historyRow"] and "olivia" in operator["historyRow"]

@@ -20,13 +20,14 @@ export function Deployments({ env }: { env: string }) {
   const versions = useAsync(() => call(api.GET("/api/v1/environments/{env}/blueprints", { params: { path: { env } } })), env);
   const [target, setTarget] = useState<(typeof TARGETS)[number]>("podman");
   const [version, setVersion] = useState<number | null>(null);
+  const [cluster, setCluster] = useState("");
   const start = useAction();
   const selected = Number(query.get("d") ?? 0) || (list.data?.[0]?.id ?? 0);
   const latest = Math.max(0, ...(versions.data ?? []).map((v) => v.version));
   const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     void start.run(async () => {
-      const d = await call(api.POST("/api/v1/environments/{env}/deployments", { params: { path: { env } }, body: { target, version: version ?? latest } }));
+      const d = await call(api.POST("/api/v1/environments/{env}/deployments", { params: { path: { env } }, body: { target, version: version ?? latest, cluster: cluster.trim() || null } }));
       list.reload();
       navigate(`/envs/${env}/deployments?d=${d.id}`);
     });
@@ -46,6 +47,9 @@ export function Deployments({ env }: { env: string }) {
             <select aria-label="Target" value={target} onChange={(e) => setTarget(e.target.value as (typeof TARGETS)[number])}>
               {TARGETS.map((t) => <option key={t}>{t}</option>)}
             </select>
+          </label>
+          <label>Cluster
+            <input aria-label="Cluster" value={cluster} onChange={(e) => setCluster(e.target.value)} placeholder="the only one of the target" />
           </label>
           <button className="primary" type="submit" disabled={start.busy || !latest}>Check, render and plan</button>
           <ProblemView problem={start.problem} />
@@ -135,7 +139,7 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
             <ConfirmButton
               className="primary"
               disabled={act.busy}
-              question={`Apply v${d.data.version} to ${d.data.target} now? The apply job starts at once and changes the live target.`}
+              question={`Apply v${d.data.version} to ${d.data.target} now? The apply job starts at once and changes the live target${plan.endpoint ? ` at ${plan.endpoint}` : ""}.`}
               confirm="Yes, approve and apply"
               onConfirm={() => decide(true)}
             >
@@ -170,6 +174,12 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
       </div>
       <ProblemView problem={act.problem} />
       <h3>Plan</h3>
+      {d.data.cluster || plan.endpoint ? (
+        <p data-testid="deployment-endpoint">
+          Cluster <strong>{d.data.cluster || "(chosen by the plan)"}</strong>
+          {plan.endpoint ? <> · touches <code>{plan.endpoint}</code></> : null}
+        </p>
+      ) : null}
       {plan.error ? <div className="problem" role="alert"><strong>Planning failed</strong><p>{plan.error}</p>{plan.hint ? <p className="hint">{plan.hint}</p> : null}</div> : null}
       {plan.counts ? (
         <p>{Object.entries(plan.counts).map(([k, n]) => `${n} to ${k}`).join(" · ")}</p>

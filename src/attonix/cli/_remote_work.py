@@ -364,6 +364,8 @@ def _print_deployment(d: DeploymentOut, *, changes: bool = True) -> None:
     elif plan.counts is not None:
         counts = ", ".join(f"{n} {k}" for k, n in plan.counts.items())
         out.print(f"  plan for cluster {esc(plan.cluster)}: {counts}")
+        if plan.endpoint:
+            out.print(f"  endpoint: {esc(plan.endpoint)}")
         if changes:
             for c in plan.changes:
                 if c.action != "unchanged":
@@ -418,6 +420,12 @@ def deployment_request(
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="Default: the latest version.")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", help="The blueprint cluster (default: the only one of the target's kind)."
+        ),
+    ] = None,
     watch: WatchOpt = False,
     output: Output = None,
     context_name: ContextOpt = None,
@@ -435,7 +443,7 @@ def deployment_request(
     fmt, client, environment = _session(output, context_name, env, verbose)
     with client:
         number = version or _latest(client, environment)
-        d = client.request_deployment(environment, version=number, target=name)
+        d = client.request_deployment(environment, version=number, target=name, cluster=cluster)
         if fmt == "text":
             typer.echo(
                 f"Requested deployment {d.id} of {environment} v{number} to {name}; "

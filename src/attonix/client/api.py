@@ -297,13 +297,15 @@ class Client:
         """One deployment with its plan and findings."""
         return self._get(f"/environments/{_seg(env)}/deployments/{deployment_id}", m.DeploymentOut)
 
-    def request_deployment(self, env: str, *, version: int, target: str) -> m.DeploymentOut:
-        """Ask for a deployment; planning starts on the server."""
-        return self._post(
-            f"/environments/{_seg(env)}/deployments",
-            m.DeploymentOut,
-            json={"version": version, "target": target},
-        )
+    def request_deployment(
+        self, env: str, *, version: int, target: str, cluster: str | None = None
+    ) -> m.DeploymentOut:
+        """Ask for a deployment (of ``cluster``, else the only cluster of the kind); planning
+        starts on the server."""
+        body: dict[str, object] = {"version": version, "target": target}
+        if cluster is not None:
+            body["cluster"] = cluster
+        return self._post(f"/environments/{_seg(env)}/deployments", m.DeploymentOut, json=body)
 
     def decide(self, env: str, deployment_id: int, *, approve: bool) -> m.DeploymentOut:
         """Approve (the apply starts) or reject a planned deployment."""

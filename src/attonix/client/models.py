@@ -126,6 +126,8 @@ class PlanOut(_Model):
     changes: list[PlanChangeOut] = Field(default_factory=list)
     error: str = ""
     hint: str = ""
+    endpoint: str = ""
+    connection_version: int | None = None
 
 
 class VersionOut(_Model):
@@ -213,6 +215,7 @@ class DeploymentOut(_Model):
     plan: PlanOut
     findings: list[FindingOut]
     rollback_of: int | None
+    cluster: str = ""
     created_at: dt.datetime
     updated_at: dt.datetime
     job_id: int | None = None

@@ -81,7 +81,7 @@ class PodmanIn(_In):
     on first use); or ``local``: the Podman of the server's own machine, named explicitly."""
 
     kind: Literal["podman"]
-    url: str = Field(min_length=8, max_length=500)
+    url: str = Field(min_length=5, max_length=500)
     ssh_key: _PEM | None = None
     known_hosts: str | None = Field(None, min_length=1, max_length=16384)
 

@@ -92,13 +92,14 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
         cluster = pipeline.cluster_of(loaded, d.target, d.cluster)
         with connections.opened(ctx, environment=env, cluster=cluster, target=d.target) as conn:
             log(f"plan: {d.target} cluster {cluster} through {conn.endpoint}")
-            plan, endpoint = pipeline.plan(
+            plan, _ = pipeline.plan(
                 loaded,
                 d.target,
                 secrets=VaultSecretSource(ctx, env),
                 cluster=cluster,
                 connection=conn.connection,
             )
+        endpoint = conn.endpoint  # as the stored connection names it, for the approver
         summary = {**plan.to_dict(), "endpoint": endpoint, "connection_version": conn.version}
         for line in pipeline.plan_lines(plan):
             log(line)

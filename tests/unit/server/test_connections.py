@@ -206,3 +206,15 @@ def test_a_check_of_a_socket_that_is_not_there_names_the_cluster(
     out = r.json()
     assert out["ok"] is False
     assert out["message"].startswith(f"cluster 'podman-tools': cannot reach unix://{tmp_path}")
+
+
+def test_the_servers_own_podman_is_a_connection_named_explicitly(
+    ctx: ServerContext, client: TestClient, admin: Any, env: str
+) -> None:
+    url = f"{V}/environments/{env}/connections/podman-tools"
+    r = client.put(url, headers=admin.headers, json={"kind": "podman", "url": "local"})
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint"] == "the Podman of the Central Server's own machine"
+    assert r.json()["credential_keys"] == []
+    with connections.opened(ctx, environment=env, cluster="podman-tools", target="podman") as c:
+        assert c.connection is None and c.endpoint == r.json()["endpoint"]
