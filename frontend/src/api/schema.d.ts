@@ -1450,7 +1450,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "docker" | "podman" | "kubernetes";
+            kind: "docker" | "podman" | "kubernetes" | "vsphere";
             /**
              * Settings
              * @description The non-secret part: host or URL, TLS on or off, the pinned SSH host key, the kubeconfig context and its API server.
@@ -2592,6 +2592,31 @@ export interface components {
              * @default false
              */
             unlock: boolean;
+        };
+        /**
+         * VSphereIn
+         * @description A vCenter: its SDK URL (HTTPS), a user and password, and the CA that signed its
+         *     certificate when the server's trust store does not hold it.
+         */
+        VSphereIn: {
+            /** Ca */
+            ca?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "vsphere";
+            /** Password */
+            password: string;
+            /** Url */
+            url: string;
+            /** Username */
+            username: string;
+            /**
+             * Verify Tls
+             * @default true
+             */
+            verify_tls: boolean;
         };
         /**
          * VersionDetail
@@ -5485,7 +5510,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["DockerIn"] | components["schemas"]["PodmanIn"] | components["schemas"]["KubernetesIn"];
+                "application/json": components["schemas"]["DockerIn"] | components["schemas"]["PodmanIn"] | components["schemas"]["KubernetesIn"] | components["schemas"]["VSphereIn"];
             };
         };
         responses: {

@@ -57,6 +57,31 @@ def get_driver(
 
     ``cluster`` may be omitted when the blueprint has exactly one cluster of the kind.
     """
+    cls = _driver_class(target)
+    chosen = _choose(cls, blueprint, kind=target, name=cluster)
+    # A target that is not an orchestration cluster (databases, ceph) reads its servers from
+    # its own section of the connections file.
+    if getattr(cls, "pick", None) and target not in KIND_OF_TARGET:
+        driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
+        return driver
+    connection = for_cluster(connections or ConnectionsFile(), cluster=chosen, target=target)
+    driver = cls(blueprint, cluster=chosen, secrets=secrets, connection=connection)
+    return driver
+
+
+def cluster_for(target: str, blueprint: Blueprint, name: str | None = None) -> str:
+    """The cluster (or, for vSphere, databases and Ceph, the entry) of ``target`` to work
+    on: ``name`` checked against the blueprint, or the only one there is."""
+    return _choose(_driver_class(target), blueprint, kind=target, name=name)
+
+
+def _choose(cls: Any, blueprint: Blueprint, *, kind: str, name: str | None) -> str:
+    # A target that is not an orchestration cluster (databases, ceph, vsphere) picks its own.
+    pick = getattr(cls, "pick", None)
+    return str(pick(blueprint, name)) if pick else pick_cluster(blueprint, kind=kind, name=name)
+
+
+def _driver_class(target: str) -> Any:
     try:
         module_name, cls_name = DRIVERS[target]
     except KeyError:
@@ -73,19 +98,7 @@ def get_driver(
             f"the {target} deploy driver is not available in this version of Attonix",
             hint="Render the files with `attonix render --target` and apply them by hand.",
         ) from None
-    cls: Any = getattr(module, cls_name)
-    # A target that is not an orchestration cluster (databases, ceph, vsphere) picks its own
-    # scope; databases and ceph read their servers from their own sections of the file.
-    pick = getattr(cls, "pick", None)
-    chosen = (
-        pick(blueprint, cluster) if pick else pick_cluster(blueprint, kind=target, name=cluster)
-    )
-    if pick and target not in KIND_OF_TARGET:
-        driver: Driver = cls(blueprint, cluster=chosen, secrets=secrets)
-        return driver
-    connection = for_cluster(connections or ConnectionsFile(), cluster=chosen, target=target)
-    driver = cls(blueprint, cluster=chosen, secrets=secrets, connection=connection)
-    return driver
+    return getattr(module, cls_name)
 
 
 def pick_cluster(blueprint: Blueprint, *, kind: str, name: str | None) -> str:
@@ -130,6 +143,7 @@ __all__ = [
     "SecretSource",
     "ServiceStatus",
     "StalePlan",
+    "cluster_for",
     "converge",
     "get_driver",
     "pick_cluster",

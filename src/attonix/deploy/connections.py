@@ -41,7 +41,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from attonix.deploy.base import DeployError, EngineUnavailable
 
@@ -109,7 +116,10 @@ class VSphereEndpoint(_Model):
 
     url: str
     username: str
-    password_env: str
+    #: The environment variable holding the password (the CLI's file), or ``password_file``
+    #: (the Central Server opens its vault's copy into a private file for one job).
+    password_env: str | None = None
+    password_file: Path | None = None
     ca: Path | None = None
     verify_tls: bool = True
 
@@ -119,6 +129,12 @@ class VSphereEndpoint(_Model):
         if urlsplit(value).scheme != "https":
             raise ValueError("url must start with https:// (vCenter serves its API over HTTPS)")
         return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> VSphereEndpoint:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give password_env (the variable holding the password)")
+        return self
 
 
 class OpenStackEndpoint(_Model):

@@ -37,6 +37,7 @@ from attonix.deploy.connections import (
     KubernetesEndpoint,
     PodmanEndpoint,
     TlsFiles,
+    VSphereEndpoint,
     probe,
 )
 from attonix.errors import Error
@@ -98,10 +99,31 @@ class KubernetesIn(_In):
 LOCAL = "local"
 LOCAL_PODMAN = "the Podman of the Central Server's own machine"
 
-ConnectionIn = Annotated[DockerIn | PodmanIn | KubernetesIn, Field(discriminator="kind")]
+
+class VSphereIn(_In):
+    """A vCenter: its SDK URL (HTTPS), a user and password, and the CA that signed its
+    certificate when the server's trust store does not hold it."""
+
+    kind: Literal["vsphere"]
+    url: str = Field(min_length=9, max_length=500)
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
+    ca: _PEM | None = None
+    verify_tls: bool = True
+
+
+_Body = DockerIn | PodmanIn | KubernetesIn | VSphereIn
+ConnectionIn = Annotated[_Body, Field(discriminator="kind")]
 
 #: The stored credential of each file a connection may need, and its file name when opened.
-_FILES = {"tls.ca": "ca.pem", "tls.cert": "cert.pem", "tls.key": "key.pem", "ssh_key": "id"}
+_FILES = {
+    "tls.ca": "ca.pem",
+    "tls.cert": "cert.pem",
+    "tls.key": "key.pem",
+    "ssh_key": "id",
+    "password": "password",
+    "ca": "vcenter-ca.pem",
+}
 
 
 def _aad(environment: str, cluster: str) -> bytes:
@@ -161,10 +183,17 @@ def _kube_server(cluster: str, kubeconfig: str, context: str | None) -> tuple[st
     return name, server
 
 
-def _split(
-    cluster: str, body: DockerIn | PodmanIn | KubernetesIn
-) -> tuple[dict[str, Any], dict[str, str]]:
+def _split(cluster: str, body: _Body) -> tuple[dict[str, Any], dict[str, str]]:
     """The clear settings and the credentials of ``body``, checked (422 naming the field)."""
+    if isinstance(body, VSphereIn):
+        if urlsplit(body.url).scheme != "https":
+            raise _refuse(cluster, "url", "must start with https://", "vCenter serves HTTPS.")
+        secret = {"password": body.password}
+        if body.ca is not None:
+            _check_pem(cluster, "ca", body.ca, private=False)
+            secret["ca"] = body.ca
+        settings = {"url": body.url, "username": body.username, "verify_tls": body.verify_tls}
+        return settings, secret
     if isinstance(body, DockerIn):
         scheme = urlsplit(body.host).scheme
         if scheme == "tcp" and body.tls is None:
@@ -218,6 +247,8 @@ def endpoint_of(kind: str, settings: dict[str, Any]) -> str:
     """A stored connection's endpoint in words (plans, logs, the console)."""
     if kind == "docker":
         return str(settings["host"]) + (" (mutual TLS)" if settings.get("tls") else "")
+    if kind == "vsphere":
+        return f"{settings['url']} as {settings['username']}"
     if kind == "podman":
         return LOCAL_PODMAN if settings["url"] == LOCAL else str(settings["url"])
     server = settings.get("server") or "the API server"
@@ -242,7 +273,7 @@ def put_connection(
     *,
     environment: str,
     cluster: str,
-    body: DockerIn | PodmanIn | KubernetesIn,
+    body: _Body,
     actor: Actor,
 ) -> ConnectionOut:
     """Create or replace ``cluster``'s connection (a new version); credentials are sealed."""
@@ -387,6 +418,16 @@ def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -
             )
             endpoint = DockerEndpoint(host=settings["host"], tls=tls)
             conn: Connection | None = Connection(docker=endpoint)
+        elif kind == "vsphere":
+            conn = Connection(
+                vsphere=VSphereEndpoint(
+                    url=settings["url"],
+                    username=settings["username"],
+                    password_file=files["password"],
+                    ca=files.get("ca"),
+                    verify_tls=settings["verify_tls"],
+                )
+            )
         elif kind == "podman" and settings["url"] == LOCAL:
             conn = None
         elif kind == "podman":

@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attonix.blueprint import load_bytes
-from attonix.server import audit, jobs
+from attonix.deploy import DeployError
+from attonix.server import audit, jobs, pipeline
 from attonix.server.audit import Actor
 from attonix.server.auth.rbac import Permission, Principal
 from attonix.server.context import ServerContext
@@ -151,13 +151,10 @@ def request(
 
 def _check_cluster(ver: BlueprintVersion, *, target: str, cluster: str) -> None:
     """Refuse a cluster the version's blueprint does not declare for ``target`` (400)."""
-    blueprint = load_bytes(ver.source, file=ver.filename).blueprint
-    declared = [c.name for c in blueprint.orchestration.clusters if c.kind == target]
-    if cluster not in declared:
-        raise BadRequest(
-            f"Version {ver.version} declares no {target} cluster named {cluster!r}.",
-            hint=f"{target} clusters: {', '.join(declared) or 'none'}.",
-        )
+    try:
+        pipeline.cluster_of(pipeline.load(ver.source, filename=ver.filename), target, cluster)
+    except DeployError as exc:
+        raise BadRequest(f"Version {ver.version}: {exc.message}.", hint=exc.hint) from None
 
 
 def rollback(

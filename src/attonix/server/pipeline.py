@@ -27,7 +27,14 @@ from typing import Any, TypeVar
 
 from attonix import __version__
 from attonix.blueprint import Loaded, load_bytes
-from attonix.deploy import Driver, Outcome, Progress, SecretSource, get_driver, pick_cluster
+from attonix.deploy import (
+    Driver,
+    Outcome,
+    Progress,
+    SecretSource,
+    cluster_for,
+    get_driver,
+)
 from attonix.deploy import converge as converge_driver
 from attonix.deploy.base import Plan, ServiceStatus
 from attonix.deploy.connections import Connection, ConnectionsFile
@@ -170,8 +177,9 @@ def tarball(artifacts: list[Artifact], *, prefix: str) -> bytes:
 
 def cluster_of(loaded: Loaded, target: str, cluster: str | None = None) -> str:
     """``cluster``, checked against the blueprint, or the blueprint's only cluster of
-    ``target``'s kind (``DeployError`` saying which to choose otherwise)."""
-    return pick_cluster(loaded.blueprint, kind=target, name=cluster or None)
+    ``target``'s kind (``DeployError`` saying which to choose otherwise); for vSphere, an
+    entry of ``storage.vsphere``."""
+    return cluster_for(target, loaded.blueprint, cluster or None)
 
 
 def driver(

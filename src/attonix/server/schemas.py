@@ -300,7 +300,7 @@ class ConnectionOut(Out):
     credential values are write-only and never appear here)."""
 
     cluster: str
-    kind: Literal["docker", "podman", "kubernetes"]
+    kind: Literal["docker", "podman", "kubernetes", "vsphere"]
     endpoint: str = Field(description="The endpoint in words, as plans and logs name it.")
     settings: dict[str, Any] = Field(
         description="The non-secret part: host or URL, TLS on or off, the pinned SSH host "

@@ -218,3 +218,27 @@ def test_the_servers_own_podman_is_a_connection_named_explicitly(
     assert r.json()["credential_keys"] == []
     with connections.opened(ctx, environment=env, cluster="podman-tools", target="podman") as c:
         assert c.connection is None and c.endpoint == r.json()["endpoint"]
+
+
+def test_a_vcenter_password_is_opened_into_a_private_file_only(
+    ctx: ServerContext, client: TestClient, admin: Any, env: str
+) -> None:
+    url = f"{V}/environments/{env}/connections/vc-main"
+    body = {
+        "kind": "vsphere",
+        "url": "https://vc.example.test/sdk",
+        "username": "attonix",
+        "password": "vc-pass-0d5e-never-shown",
+    }
+    r = client.put(url, headers=admin.headers, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint"] == "https://vc.example.test/sdk as attonix"
+    assert "vc-pass-0d5e" not in r.text + client.get(url, headers=admin.headers).text
+    with connections.opened(ctx, environment=env, cluster="vc-main", target="vsphere") as c:
+        vc = c.connection.vsphere  # type: ignore[union-attr]
+        assert vc is not None and vc.password_env is None and vc.verify_tls is True
+        assert vc.password_file is not None
+        assert vc.password_file.read_text().strip() == "vc-pass-0d5e-never-shown"
+    assert not vc.password_file.exists()
+    plain = client.put(url, headers=admin.headers, json={**body, "url": "http://vc.example.test"})
+    assert plain.status_code == 422 and "must start with https://" in plain.json()["detail"]

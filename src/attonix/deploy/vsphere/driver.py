@@ -145,7 +145,9 @@ class VSphereDriver:
         if endpoint is None:
             creds = self._secrets.get(self.vc.credentials_secret)
             return creds.get("username", ""), creds.get("password", "")
-        password = os.environ.get(endpoint.password_env)
+        if endpoint.password_file is not None:
+            return endpoint.username, endpoint.password_file.read_text(encoding="utf-8").strip()
+        password = os.environ.get(endpoint.password_env or "")
         if not password:
             raise ConnectionError_(
                 f"cluster {self.cluster!r}: the environment variable {endpoint.password_env} "

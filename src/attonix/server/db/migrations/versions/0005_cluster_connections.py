@@ -1,7 +1,7 @@
 """cluster connections per environment; a deployment names its cluster
 
-Revision ID: 0004_conn
-Revises: 0003_sec
+Revision ID: 0005_conn
+Revises: 0004_audit
 Create Date: 2026-11-29 03:10:00
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import mysql
 
 import attonix.server.db.models
 
-revision = "0004_conn"
-down_revision = "0003_sec"
+revision = "0005_conn"
+down_revision = "0004_audit"
 branch_labels = None
 depends_on = None
 
