@@ -135,7 +135,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p99_ms": round(p99 * 1000, 2)}
 
 
-def reads(url: str, total: int, queries: int) -> dict[str, Any]:
+def reads(url: str, total: int, queries: int, *, only: tuple[str, ...] = ()) -> dict[str, Any]:
     """p50/p99 of the API's filtered read, newest page and a random deep page by cursor."""
     engine = create_engine(url)
     rng = random.Random(7)
@@ -146,6 +146,8 @@ def reads(url: str, total: int, queries: int) -> dict[str, Any]:
         "one_action": lambda: {"action": rng.choice(ACTIONS)},
         "one_day": lambda: _day(rng),
     }
+    if only:
+        kinds = {k: v for k, v in kinds.items() if k in only}
     out: dict[str, Any] = {}
     with Session(engine) as s:
         for kind, make in kinds.items():
@@ -230,6 +232,12 @@ def main() -> int:
         seconds = time.perf_counter() - t0 - results["verify_at_10_percent"]["wall_s"]
         results["seed"] = {"seconds": round(seconds, 1), "rate": round(opts.entries / seconds)}
         results["reads"] = reads(url, opts.entries, opts.queries)
+        # Side by side: the same actor reads without the actor index (as before migration 0004).
+        with create_engine(url).begin() as c:
+            c.execute(text("DROP INDEX ix_audit_log_actor_seq"))
+            c.execute(text("ANALYZE audit_log"))
+        few = max(10, opts.queries // 10)
+        results["reads_without_actor_index"] = reads(url, opts.entries, few, only=("one_actor",))
         results["verify"] = verify(env)
     finally:
         with admin.connect() as c:
