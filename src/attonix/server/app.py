@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, ctx: ServerContext | None = None) -> FastA
         allow_credentials=False,  # bearer tokens, not cookies
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "Content-Disposition"],
+        expose_headers=["X-Request-ID", "Retry-After", "Content-Disposition", "X-Next-Cursor"],
         max_age=600,
     )
     app.add_middleware(RequestPlumbing, settings=settings, metrics=metrics)

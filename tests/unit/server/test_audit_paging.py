@@ -55,6 +55,12 @@ def test_filters_page_by_cursor_to_the_end(
         ("deployment.request", "b"),
         ("secret.put", "b"),
     ]
+    # A console served from another origin may read the cursor.
+    r = client.get(
+        f"{V}/audit?actor=alice&limit=2",
+        headers={**admin.headers, "Origin": "http://127.0.0.1:8081"},
+    )
+    assert "X-Next-Cursor" in r.headers["access-control-expose-headers"]
     # A short page is the last: no cursor.
     r = client.get(f"{V}/audit?actor=bob&limit=5", headers=admin.headers)
     assert len(r.json()) == 1 and "X-Next-Cursor" not in r.headers
