@@ -68,6 +68,7 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{E}/blueprints"): PROD_READERS,
     ("POST", f"{E}/blueprints"): PROD_WRITERS,
     ("GET", f"{E}/blueprints/{{version}}"): PROD_READERS,
+    ("GET", f"{E}/blueprints/{{version}}/findings"): PROD_READERS,
     ("GET", f"{E}/blueprints/{{version}}/render/{{target}}"): PROD_READERS,
     ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files"): PROD_READERS,
     ("GET", f"{E}/blueprints/{{version}}/renders/{{target}}/files/{{path:path}}"): PROD_READERS,
