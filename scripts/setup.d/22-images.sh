@@ -3,8 +3,9 @@
 # site with `busybox httpd`, imported into both Docker and Podman as
 #   localhost/attonix-test-httpd:1 and :2  (they differ only in /www/version)
 # The server listens on $PORT (default 8080); /healthz answers for health checks.
-# /bin/curl is a tiny wget-backed stand-in: Podman turns a Kubernetes httpGet probe into the
-# health check `curl -f URL`, so an image without curl could never become healthy under it.
+# /bin/curl (scripts/images/curl) is a tiny wget-backed stand-in: Podman turns a Kubernetes
+# httpGet probe into the health check `curl -f URL`, so an image without curl could never become
+# healthy under it.
 # REVISION changes whenever the Podman image changes; Podman images of an older revision are
 # rebuilt (Docker's are only built when missing, so running swarm services keep their image).
 source "$(dirname "$0")/../lib.sh"
@@ -23,13 +24,7 @@ build_tar() {  # build_tar VERSION OUT.tar
   echo "attonix-test-httpd version $version" >"$dir/www/index.html"
   echo "$version" >"$dir/www/version"
   echo ok >"$dir/www/healthz"
-  printf '%s\n' '#!/bin/sh' \
-    '# curl [-f] [-s...] URL -> busybox wget (no -T: busybox wget -T crashes in containers)' \
-    'url=; for a in "$@"; do case "$a" in -*) ;; *) url="$a" ;; esac; done' \
-    '# Podman keeps the probe scheme as written (HTTP://); wget wants it lower-case.' \
-    'case "$url" in HTTP://*) url="http://${url#HTTP://}" ;; HTTPS://*) url="https://${url#HTTPS://}" ;; esac' \
-    'exec wget -q -O /dev/null "$url"' >"$dir/bin/curl"
-  chmod 755 "$dir/bin/curl"
+  install -m 755 "$ROOT/scripts/images/curl" "$dir/bin/curl"
   echo "root:x:0:0:root:/:/bin/sh" >"$dir/etc/passwd"
   echo "root:x:0:" >"$dir/etc/group"
   chmod 1777 "$dir/tmp"

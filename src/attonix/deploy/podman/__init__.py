@@ -72,6 +72,22 @@ def _ssh_home(state: Path, cluster: str, known_hosts: Path) -> Path:
     return home
 
 
+def secret_document(name: str, values: dict[str, str], *, engine: tuple[int, ...]) -> str:
+    """The Kubernetes ``Secret`` a Podman secret holds for ``podman kube play`` to mount.
+
+    Podman 4.3 writes ``data`` values into the files as they are (and ignores ``stringData``);
+    later versions decode ``data`` as base64, as Kubernetes does, and let ``stringData``
+    override it — so older engines get raw ``data``, newer ones both.
+    """
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}
+    if engine < (4, 4):
+        doc["data"] = dict(values)
+    else:
+        doc["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+        doc["stringData"] = dict(values)
+    return json.dumps(doc)
+
+
 class PodmanDriver(EngineDriver):
     """Plan, apply, status and destroy for one podman cluster of a blueprint, on this host."""
 
@@ -382,19 +398,8 @@ class PodmanDriver(EngineDriver):
         self._run("network", "create", *labels, self.network)
 
     def secret_document(self, name: str, values: dict[str, str]) -> str:
-        """The Kubernetes ``Secret`` a Podman secret holds for ``podman kube play`` to mount.
-
-        Podman 4.3 writes ``data`` values into the files as they are (and ignores
-        ``stringData``); later versions decode ``data`` as base64, as Kubernetes does, and let
-        ``stringData`` override it — so older engines get raw ``data``, newer ones both.
-        """
-        doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}
-        if self.version() < (4, 4):
-            doc["data"] = dict(values)
-        else:
-            doc["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
-            doc["stringData"] = dict(values)
-        return json.dumps(doc)
+        """The Kubernetes ``Secret`` a Podman secret holds, for this engine's version."""
+        return secret_document(name, values, engine=self.version())
 
     def _create_secret(self, change: Change) -> None:
         secret = str(change.payload)
@@ -603,4 +608,4 @@ def _workload(bp: Blueprint, cluster: str, service: str) -> Any:
     return next(w for w in units_of(bp, cluster) if w.name == service)
 
 
-__all__ = ["CLUSTER_LABEL", "PodmanDriver"]
+__all__ = ["CLUSTER_LABEL", "PodmanDriver", "secret_document"]
