@@ -556,6 +556,29 @@ async function sweep(page) {
   await page.waitForFunction(() => document.querySelector('[data-testid="deployment-status"]')?.textContent === "cancelled", null, { timeout: 30000 });
   facts.statusAfterCancel = await page.getByTestId("deployment-status").innerText();
 
+  // The diagram: labels at a readable size, search, zoom.
+  await visit(page, `/envs/${env}/overview`);
+  const diagram = page.getByRole("group", { name: "Architecture diagram" });
+  await diagram.waitFor({ timeout: 30000 });
+  const labelPx = () => diagram.locator("text.name").evaluateAll((els) => Math.min(...els.map((e) => e.getBoundingClientRect().height)));
+  facts.diagramLabelPx = await labelPx();
+  await page.getByLabel("Find a component", { exact: true }).fill("pg-main");
+  await page.getByText(/^1 found/).waitFor();
+  facts.diagramMatches = await diagram.locator(".node.match").evaluateAll((els) => els.map((e) => e.getAttribute("data-component")));
+  await page.getByLabel("Find a component", { exact: true }).press("Enter");
+  await page.getByRole("complementary", { name: "Component details" }).getByRole("heading", { name: "database/pg-main" }).waitFor();
+  facts.diagramSearchSelected = true;
+  const svgHeight = () => diagram.evaluate((e) => e.getBoundingClientRect().height);
+  const before = await svgHeight();
+  await page.getByRole("button", { name: "Zoom in" }).click();
+  facts.diagramZoom = await page.getByTestId("diagram-zoom").innerText();
+  facts.diagramZoomedLabelPx = await labelPx();
+  // Zooming in magnifies and re-wraps the bands to the width available: taller, not wider.
+  facts.diagramTallerWhenZoomed = (await svgHeight()) > before;
+  facts.diagramFitsWidth = await page.locator(".diagram-viewport").evaluate((e) => e.scrollWidth <= e.clientWidth + 1);
+  await page.getByRole("button", { name: "Actual size" }).click();
+  await page.getByLabel("Find a component", { exact: true }).fill("");
+
   // Every page at both sizes; the destructive buttons probed at the wide size.
   for (const size of SIZES) {
     await page.setViewportSize(size);

@@ -334,3 +334,14 @@ def test_the_requester_cancels_their_own_pending_deployment(
     assert "Cancel your deployment" in facts["cancelQuestion"]
     assert facts["statusWhileAskingCancel"] == "awaiting_approval"
     assert facts["statusAfterCancel"] == "cancelled"
+
+
+def test_the_diagram_is_legible_searchable_and_zooms(journey: dict[str, dict[str, Any]]) -> None:
+    facts = journey["sweep"]["facts"]
+    assert facts["diagramLabelPx"] >= 12  # drawn at its true size, not scaled down to fit
+    assert facts["diagramMatches"] == ["database/pg-main"]
+    assert facts["diagramSearchSelected"] is True
+    assert facts["diagramZoom"] == "125%"
+    assert facts["diagramZoomedLabelPx"] > facts["diagramLabelPx"]
+    assert facts["diagramTallerWhenZoomed"] is True
+    assert facts["diagramFitsWidth"] is True  # re-wrapped: no sideways panning at 1280 px

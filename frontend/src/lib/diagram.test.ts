@@ -1,4 +1,4 @@
-import { buildDiagram, findingsFor, layout, lookOf, worstSeverity } from "./diagram";
+import { buildDiagram, findingsFor, layout, lookOf, routeEdge, searchNodes, worstSeverity, type DiagramModel, type LayerId } from "./diagram";
 
 const blueprint = {
   metadata: { name: "dc", environment: "prod", domain: "example.com" },
@@ -131,5 +131,66 @@ describe("layout", () => {
       expect(a.x + l.boxW).toBeLessThanOrEqual(l.width);
     }
     expect(new Set(boxes.filter((b) => b.node.layer === "hosts").map((b) => b.y)).size).toBe(4); // 6 boxes of 156px fit beside the labels
+  });
+});
+
+/** 200 components over every layer, each linked to three others anywhere in the drawing. */
+function big(): DiagramModel {
+  const layers: LayerId[] = ["frontend", "backend", "ha", "databases", "configuration", "cicd", "security", "storage", "orchestration", "hosts"];
+  const nodes = Array.from({ length: 200 }, (_, i) => ({
+    id: `c/${i}`,
+    layer: layers[i % layers.length] ?? "hosts",
+    name: `component-${i}`,
+    sub: i % 7 === 0 ? "postgresql" : "service",
+    path: `x[${i}]`,
+    details: [] as [string, string][],
+  }));
+  const edges = nodes.flatMap((_, i) => [1, 17, 93].map((k) => ({ from: `c/${i}`, to: `c/${(i * k + 5) % 200}` })));
+  return { nodes, edges: edges.filter((e) => e.from !== e.to) };
+}
+
+/** The axis-aligned segments of a path of M/H/V commands. */
+function segments(path: string): [number, number, number, number][] {
+  const out: [number, number, number, number][] = [];
+  let x = 0;
+  let y = 0;
+  for (const [, cmd, args] of path.matchAll(/([MHV])([^MHV]+)/g)) {
+    const [p, q] = (args ?? "").split(",").map(Number);
+    if (cmd === "M") [x, y] = [p ?? 0, q ?? 0];
+    else if (cmd === "H") { out.push([x, y, p ?? 0, y]); x = p ?? 0; }
+    else { out.push([x, y, x, p ?? 0]); y = p ?? 0; }
+  }
+  return out;
+}
+
+describe("edges at 200 components", () => {
+  it("never cross a box, the two ends' boxes included", () => {
+    const model = big();
+    for (const width of [500, 800, 1180]) {
+      const l = layout(model, width);
+      const boxes = [...l.placed.values()];
+      let crossings = 0;
+      for (const e of model.edges) {
+        const a = l.placed.get(e.from);
+        const b = l.placed.get(e.to);
+        if (!a || !b) continue;
+        for (const [x1, y1, x2, y2] of segments(routeEdge(a, b, l))) {
+          for (const box of boxes) {
+            // Strictly inside the box's interior (touching its border where an edge ends is fine).
+            const inX = Math.max(x1, x2) > box.x && Math.min(x1, x2) < box.x + l.boxW;
+            const inY = Math.max(y1, y2) > box.y && Math.min(y1, y2) < box.y + l.boxH;
+            if (inX && inY) crossings += 1;
+          }
+        }
+      }
+      expect(crossings).toBe(0);
+    }
+  });
+
+  it("finds components by name, kind or id", () => {
+    const model = big();
+    expect(searchNodes(model, "component-19").map((n) => n.id)).toEqual(["c/19", "c/190", "c/191", "c/192", "c/193", "c/194", "c/195", "c/196", "c/197", "c/198", "c/199"]);
+    expect(searchNodes(model, "POSTGRES")).toHaveLength(29);
+    expect(searchNodes(model, "  ")).toEqual([]);
   });
 });

@@ -306,9 +306,14 @@ export interface Layout {
   placed: Map<string, Placed>;
 }
 
+/** The width of the band titles left of the boxes. */
+export const LABEL_W = 150;
+/** The narrowest layout: the band titles and two columns of boxes. */
+export const MIN_WIDTH = LABEL_W + 2 * (156 + 12);
+
 /** Place nodes in rows, one band per non-empty layer, wrapping long layers. */
 export function layout(model: DiagramModel, width = 1180): Layout {
-  const labelW = 150;
+  const labelW = LABEL_W;
   const boxW = 156;
   const boxH = 46;
   const gap = 12;
@@ -330,4 +335,33 @@ export function layout(model: DiagramModel, width = 1180): Layout {
     y += height + 8;
   }
   return { width, height: y, boxW, boxH, rows, placed };
+}
+
+/**
+ * An edge as an SVG path that never crosses a box: out of the source's bottom (or top, when
+ * the target is above), along the free lane between rows, down the free gutter left of the
+ * target's column, along the lane next to the target's row, and into the target.
+ */
+export function routeEdge(a: Placed, b: Placed, l: Pick<Layout, "boxW" | "boxH">, gap = 12): string {
+  const half = gap / 2;
+  const ax = a.x + l.boxW / 2;
+  const bx = b.x + l.boxW / 2;
+  if (b.y === a.y) {
+    const lane = a.y + l.boxH + half;
+    return `M${ax},${a.y + l.boxH}V${lane}H${bx}V${b.y + l.boxH}`;
+  }
+  const down = b.y > a.y;
+  const startY = down ? a.y + l.boxH : a.y;
+  const laneA = down ? startY + half : startY - half;
+  const endY = down ? b.y : b.y + l.boxH;
+  const laneB = down ? endY - half : endY + half;
+  const gutter = b.x - half;
+  return `M${ax},${startY}V${laneA}H${gutter}V${laneB}H${bx}V${endY}`;
+}
+
+/** Components whose name, kind or id contains `query` (case-insensitive); none for "". */
+export function searchNodes(model: DiagramModel, query: string): DiagramNode[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return [];
+  return model.nodes.filter((n) => [n.id, n.name, n.sub].some((t) => t.toLowerCase().includes(q)));
 }
