@@ -546,6 +546,7 @@ async function sweep(page) {
   // The requester cancels their own pending deployment (asked first).
   await visit(page, `/envs/${env}/deployments`);
   await page.getByLabel("Target", { exact: true }).selectOption(cfg.target);
+  await page.getByLabel("Cluster", { exact: true }).fill(cfg.cluster);
   await page.getByRole("button", { name: "Check, render and plan" }).click();
   await page.waitForFunction(() => document.querySelector('[data-testid="deployment-status"]')?.textContent === "awaiting_approval", null, { timeout: 120000 });
   facts.cancelDeployment = await page.getByRole("heading", { name: /Deployment #\d+/ }).innerText();
