@@ -3,7 +3,6 @@ render."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from datetime import UTC
 from typing import Any
@@ -227,13 +226,8 @@ def diff(
     ``cursor`` (a 10,000-service blueprint's diff need not reach the browser at once)."""
     with ctx.db.session() as s:
         old, new = _version(s, environment, a), _version(s, environment, b)
-        lines = list(
-            difflib.unified_diff(
-                old.source.splitlines(keepends=True),
-                new.source.splitlines(keepends=True),
-                fromfile=f"{environment}/v{a}",
-                tofile=f"{environment}/v{b}",
-            )
+        lines = pipeline.diff_lines(
+            old.source, new.source, fromfile=f"{environment}/v{a}", tofile=f"{environment}/v{b}"
         )
     end = len(lines) if limit is None else min(len(lines), cursor + limit)
     return DiffOut(

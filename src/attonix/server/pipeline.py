@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import hashlib
 import io
 import logging
@@ -53,6 +54,7 @@ __all__ = [
     "clear_cache",
     "cluster_of",
     "converge",
+    "diff_lines",
     "driver",
     "findings",
     "load",
@@ -102,6 +104,7 @@ class _Lru:
 _LOADS = _Lru("load", 16)
 _FINDINGS = _Lru("findings", 32)
 _RENDERS = _Lru("render", 4)
+_DIFFS = _Lru("diff", 8)
 
 
 def _policy_fingerprint() -> str:
@@ -113,13 +116,13 @@ def _policy_fingerprint() -> str:
 
 def cache_stats() -> dict[str, dict[str, int]]:
     """How many loads, checks and renders were computed and how many were reused."""
-    caches = (_LOADS, _FINDINGS, _RENDERS)
+    caches = (_LOADS, _FINDINGS, _RENDERS, _DIFFS)
     return {c.kind: {"computed": c.computed, "reused": c.reused} for c in caches}
 
 
 def clear_cache() -> None:
     """Forget every cached result (the counters stay)."""
-    for c in (_LOADS, _FINDINGS, _RENDERS):
+    for c in (_LOADS, _FINDINGS, _RENDERS, _DIFFS):
         with c.lock:
             c.items.clear()
 
@@ -137,6 +140,25 @@ def _key_of(loaded: Loaded) -> Hashable | None:
     loaded elsewhere, or evicted; its results are then computed, not cached)."""
     with _LOADS.lock:
         return next((k for k, v in _LOADS.items.items() if v is loaded), None)
+
+
+def diff_lines(old: str, new: str, *, fromfile: str, tofile: str) -> list[str]:
+    """The unified diff of two texts, as lines (cached by both texts' hashes and the labels:
+    difflib takes minutes on two 10,000-service blueprints, so the pages of one diff must not
+    each recompute it)."""
+    digest = hashlib.sha256(old.encode()).hexdigest(), hashlib.sha256(new.encode()).hexdigest()
+    key = (*digest, fromfile, tofile)
+    return _DIFFS.get(
+        key,
+        lambda: list(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=fromfile,
+                tofile=tofile,
+            )
+        ),
+    )
 
 
 def findings(loaded: Loaded) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ ALICE = Actor("alice")
 
 
 def _computed() -> dict[str, int]:
-    return {kind: n["computed"] for kind, n in pipeline.cache_stats().items()}
+    stats = pipeline.cache_stats()
+    return {kind: stats[kind]["computed"] for kind in ("load", "findings", "render")}
 
 
 def _delta(before: dict[str, int]) -> dict[str, int]:

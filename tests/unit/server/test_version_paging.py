@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from attonix.server import pipeline
+
 V = "/api/v1"
 FRAGILE = (Path(__file__).resolve().parents[2] / "fixtures" / "policy" / "fragile.yaml").read_text()
 
@@ -61,6 +63,8 @@ def test_findings_pages_add_up_to_the_whole(client: TestClient, admin: Any) -> N
 
 def test_diff_pages_add_up_to_the_whole(client: TestClient, admin: Any) -> None:
     _setup(client, admin.headers)
+    pipeline.clear_cache()
+    computed = pipeline.cache_stats()["diff"]["computed"]
     base = f"{V}/environments/prod/diff?from=1&to=2"
     whole = client.get(base, headers=admin.headers).json()
     assert whole["next_cursor"] is None and whole["total_lines"] > 6
@@ -68,3 +72,5 @@ def test_diff_pages_add_up_to_the_whole(client: TestClient, admin: Any) -> None:
     assert "".join(p["diff"] for p in pages) == whole["diff"]
     assert all(p["diff"].count("\n") <= 5 for p in pages)
     assert {p["total_lines"] for p in pages} == {whole["total_lines"]}
+    # The diff was computed once; every page after it was cut from the cached lines.
+    assert pipeline.cache_stats()["diff"]["computed"] == computed + 1
