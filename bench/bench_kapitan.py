@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attonix.blueprint.loader import load_bytes
 from attonix.render import render
-from generate import generate_blueprint
+from generate import add_size_options, generate_blueprint
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-kapitan"
@@ -174,9 +174,7 @@ def run(argv: list[str], cwd: Path) -> float:
 def main() -> None:
     """Compile with Kapitan and render with Attonix, interleaved; print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("services", type=int, nargs="?", default=1000)
-    parser.add_argument("--databases", type=int, default=50)
-    parser.add_argument("--hosts", type=int, default=200)
+    add_size_options(parser)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     exe = kapitan()

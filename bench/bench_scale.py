@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generate import generate_blueprint
+from generate import add_size_options, generate_blueprint
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -46,9 +46,7 @@ def _mtimes(root: Path) -> dict[Path, int]:
 def main() -> None:
     """Time each command ``--runs`` times and print median wall, CPU and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("services", type=int, nargs="?", default=1000)
-    parser.add_argument("--databases", type=int, default=50)
-    parser.add_argument("--hosts", type=int, default=200)
+    add_size_options(parser)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     results: dict[str, list[tuple[float, float, float]]] = {}

@@ -30,7 +30,7 @@ import yaml
 
 from attonix.blueprint.loader import load_bytes
 from attonix.render import _yaml, render
-from generate import generate_blueprint
+from generate import add_size_options, generate_blueprint
 
 _C: Any = yaml.CSafeDumper
 
@@ -105,9 +105,7 @@ def whole_process(path: Path, runs: int) -> tuple[list[float], list[float]]:
 def main() -> None:
     """Print emitter vs CSafeDumper, then the whole-process render time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("services", type=int, nargs="?", default=1000)
-    parser.add_argument("--databases", type=int, default=50)
-    parser.add_argument("--hosts", type=int, default=200)
+    add_size_options(parser)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     before = os.getloadavg()[0]

@@ -157,6 +157,14 @@ def generate_blueprint(services: int, *, databases: int, hosts: int) -> str:
     return text
 
 
+def add_size_options(parser: argparse.ArgumentParser) -> None:
+    """The options that size the generated data center: ``services`` (1,000 unless given),
+    ``--databases`` and ``--hosts``, as the benchmarks of one generated blueprint take them."""
+    parser.add_argument("services", type=int, nargs="?", default=1000)
+    parser.add_argument("--databases", type=int, default=50)
+    parser.add_argument("--hosts", type=int, default=200)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write a generated blueprint to stdout."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
