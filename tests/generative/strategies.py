@@ -334,7 +334,9 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
         if engine == "postgresql":
             db["synchronous_replicas"] = draw(st.integers(0, replicas - 1))
         if engine == "biganimal":
-            db["managed"] = {"region": "eu-west-1", "endpoint": f"{name[:40]}.biganimal.example"}
+            # A host name label may not end with '-'.
+            endpoint = f"{name[:40].rstrip('-')}.biganimal.example"
+            db["managed"] = {"region": "eu-west-1", "endpoint": endpoint}
         elif home in standalone:
             db["cluster"] = home
             if draw(st.booleans()):
