@@ -116,6 +116,19 @@ class PlanChangeOut(_Model):
     diff: str = ""
 
 
+class RotationPlanOut(_Model):
+    """A credential rotation's plan: the login replaced and the one created (no secret)."""
+
+    database: str
+    service: str
+    kind: str
+    credential: str = ""
+    old_login: str = ""
+    new_login: str = ""
+    generation: int = 0
+    step: str = ""
+
+
 class PlanOut(_Model):
     """A deployment's plan; empty while planning, ``error`` if it failed."""
 
@@ -126,6 +139,7 @@ class PlanOut(_Model):
     changes: list[PlanChangeOut] = Field(default_factory=list)
     error: str = ""
     hint: str = ""
+    rotation: RotationPlanOut | None = None
     endpoint: str = ""
     connection_version: int | None = None
 
@@ -153,6 +167,8 @@ class DiffOut(_Model):
     from_version: int
     to_version: int
     diff: str
+    total_lines: int = 0
+    next_cursor: int | None = None
 
 
 class IdentityDrift(_Model):
@@ -237,6 +253,7 @@ class AuditEntryOut(_Model):
     detail: dict[str, Any]
     prev_hash: str
     hash: str
+    environment: str = ""
 
 
 class LogEvent(_Model):

@@ -22,6 +22,7 @@ PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.FailureDomainOut, schemas.FailureDomainOut),
     (client.FindingOut, schemas.FindingOut),
     (client.PlanChangeOut, schemas.PlanChangeOut),
+    (client.RotationPlanOut, schemas.RotationPlanOut),
     (client.PlanOut, schemas.PlanOut),
     (client.VersionOut, schemas.VersionOut),
     (client.VersionDetail, schemas.VersionDetail),
