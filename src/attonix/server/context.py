@@ -11,7 +11,7 @@ from attonix.server import audit
 from attonix.server.db.engine import Database, make_database
 from attonix.server.security.envelope import KeyRing
 from attonix.server.security.tokens import AccessClaims, TokenSigner, hash_token
-from attonix.server.settings import Settings, write_private
+from attonix.server.settings import Settings, create_key_once
 
 
 class VerifiedTokens:
@@ -67,7 +67,7 @@ class ServerContext:
             return KeyRing.from_settings(kek=s.kek.get_secret_value(), kek_file=None)
         path = s.kek_path()
         if not path.exists():
-            write_private(path, KeyRing.generate_line())
+            create_key_once(path, KeyRing.generate_line())
         return KeyRing.from_settings(kek=None, kek_file=str(path))
 
 

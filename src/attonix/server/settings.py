@@ -188,7 +188,7 @@ class Settings(BaseSettings):
         else:
             path = self.kek_path().with_name("audit.key")
             if not path.exists():
-                write_private(path, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+                create_key_once(path, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
             if path.stat().st_mode & 0o077:
                 raise ValueError(f"{path} is readable by others: chmod 600 it")
             text = path.read_text(encoding="utf-8").strip()
@@ -206,8 +206,7 @@ class Settings(BaseSettings):
             return self.signing_key.get_secret_value()
         path = self.data_dir / "signing.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_private(path, secrets.token_urlsafe(48))
+            create_key_once(path, secrets.token_urlsafe(48))
         return path.read_text(encoding="utf-8").strip()
 
 
@@ -218,7 +217,20 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text + "\n")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Create a key file readable by its owner only (fails if it exists)."""
+def create_key_once(path: Path, text: str) -> None:
+    """Publish a new key file at ``path`` unless one is already there.
+
+    Several workers (or threads) starting at once may all find the key missing: each writes
+    its candidate to a private file of its own and hard-links it into place, which succeeds
+    for exactly one of them; the others keep the published key. A reader therefore never
+    sees a key file that is half written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(path, text)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+    _write_private(candidate, text)
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink()
