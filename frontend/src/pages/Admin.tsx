@@ -329,7 +329,10 @@ function instant(local: string): string | undefined {
 }
 
 export function Audit() {
-  const { api } = useApp();
+  const { api, access } = useApp();
+  // Suggestions for the actor filter; free text stays allowed (departed accounts, "system").
+  const readsUsers = can(access, "users:read", null);
+  const people = useAsync(() => (readsUsers ? call(api.GET("/api/v1/users")) : Promise.resolve([])), String(readsUsers));
   const [form, setForm] = useState<AuditFilters>(NO_FILTERS);
   const [applied, setApplied] = useState<AuditFilters>(NO_FILTERS);
   // Newest first; each page starts before the last sequence number of the previous one.
@@ -376,7 +379,10 @@ export function Audit() {
         }}
       >
         <label>Action <input value={form.action} onChange={field("action")} placeholder="e.g. auth.login" /></label>
-        <label>Actor <input value={form.actor} onChange={field("actor")} placeholder="exact user name" /></label>
+        <label>Actor <input value={form.actor} onChange={field("actor")} placeholder="exact user name" list="audit-actors" /></label>
+        <datalist id="audit-actors">
+          {(people.data ?? []).map((u) => <option key={u.name} value={u.name} />)}
+        </datalist>
         <label>Target starts with <input value={form.target} onChange={field("target")} placeholder="e.g. deployment/" /></label>
         <label>From <input type="datetime-local" value={form.since} onChange={field("since")} /></label>
         <label>Until <input type="datetime-local" value={form.until} onChange={field("until")} /></label>
