@@ -252,24 +252,49 @@ def up(
 
 
 @guarded
-def worker() -> None:
+def worker(
+    health_port: int | None = typer.Option(
+        None,
+        "--health-port",
+        metavar="PORT",
+        envvar="ATTONIX_WORKER_HEALTH_PORT",
+        min=1,
+        max=65535,
+        help="Serve GET /healthz on this port: 200 while the job loop ticks, 503 when stalled.",
+    ),
+) -> None:
     """Run a job worker process (any number may run against the same database).
 
     \b
     Examples:
       attonix worker
+      attonix worker --health-port 9000
       ATTONIX_DATABASE_URL=postgresql+psycopg://attonix@db/attonix attonix worker
     """
     from attonix.server.jobs import BackgroundWorker  # noqa: PLC0415
+    from attonix.server.worker_health import HealthServer  # noqa: PLC0415
 
     ctx = _ctx(_settings())
-    stderr().print("Attonix worker polling for jobs (Ctrl-C or SIGTERM to stop)")
     w = BackgroundWorker(ctx)
+    health = None
+    if health_port is not None:
+        try:
+            health = HealthServer(w, port=health_port)
+        except OSError as exc:
+            usage(
+                f"--health-port {health_port}: cannot listen ({exc.strerror or exc}).",
+                hint="Choose a free port (or unset ATTONIX_WORKER_HEALTH_PORT).",
+            )
+        health.start()
+        stderr().print(f"Health check on http://0.0.0.0:{health.port}/healthz")
+    stderr().print("Attonix worker polling for jobs (Ctrl-C or SIGTERM to stop)")
     # A graceful stop: claim nothing more, finish the job in hand, give up the leader lock.
     signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
     with contextlib.suppress(KeyboardInterrupt):
         w.loop()
     w.close()
+    if health is not None:
+        health.close()
 
 
 @guarded

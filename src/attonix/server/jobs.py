@@ -16,6 +16,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -170,18 +172,36 @@ def schedule_periodic(ctx: ServerContext) -> list[str]:
     return queued
 
 
-def run_one(ctx: ServerContext, worker: str) -> Job | None:
-    """Claim and run one job (with a heartbeat thread); return it, or None if idle."""
+def heartbeat_seconds(ctx: ServerContext) -> float:
+    """How often the thread beside a running job records its heartbeat."""
+    return max(1.0, ctx.settings.job_stale_seconds / 4)
+
+
+def run_one(
+    ctx: ServerContext,
+    worker: str,
+    on_claim: Callable[[], None] | None = None,
+    on_beat: Callable[[], None] | None = None,
+) -> Job | None:
+    """Claim and run one job (with a heartbeat thread); return it, or None if idle.
+
+    ``on_claim`` is called once a job is claimed and ``on_beat`` at each of its heartbeats (the
+    worker's health check counts them as ticks).
+    """
     job = claim(ctx, worker)
     if job is None:
         return None
+    if on_claim is not None:
+        on_claim()
     fn = handlers().get(job.kind)
     stop = threading.Event()
 
     def beat() -> None:
-        interval = max(1.0, ctx.settings.job_stale_seconds / 4)
+        interval = heartbeat_seconds(ctx)
         while not stop.wait(interval):
             heartbeat(ctx, job.id)
+            if on_beat is not None:
+                on_beat()
 
     beater = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{job.id}")
     beater.start()
@@ -219,6 +239,9 @@ class BackgroundWorker:
         self.leadership = Leadership(ctx.db, self.name)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.loop, daemon=True, name="attonix-worker")
+        # Health (attonix.server.worker_health): when the loop or a job's heartbeat last ticked.
+        self._last_tick = time.monotonic()
+        self._in_job = False
 
     def start(self) -> None:
         """Start polling."""
@@ -238,14 +261,45 @@ class BackgroundWorker:
         """Give up the leader lock (another worker takes over at its next poll)."""
         self.leadership.release()
 
+    def tick(self) -> None:
+        """Record that the loop (or the heartbeat of the job in hand) is alive."""
+        self._last_tick = time.monotonic()
+
+    def _claimed(self) -> None:
+        self._in_job = True
+        self.tick()
+
+    def health(self) -> dict[str, object]:
+        """Healthy while the last tick is younger than three poll intervals (three heartbeat
+        intervals while a job is in hand: the loop does not tick then, the heartbeat does)."""
+        settings = self.ctx.settings
+        interval = settings.worker_poll_seconds
+        if self._in_job:
+            interval = max(interval, heartbeat_seconds(self.ctx))
+        age = time.monotonic() - self._last_tick
+        threshold = 3 * interval
+        return {
+            "healthy": age <= threshold,
+            "last_tick_seconds_ago": round(age, 3),
+            "threshold_seconds": threshold,
+            "job_in_hand": self._in_job,
+            "stopping": self._stop.is_set(),
+        }
+
     def loop(self) -> None:
         """Leader duties when leading, run what is queued, sleep when idle."""
         while not self._stop.is_set():
+            self.tick()
             try:
                 if self.leadership.check():
                     reap_stale(self.ctx)
                     schedule_periodic(self.ctx)
-                if run_one(self.ctx, self.name) is not None:
+                try:
+                    ran = run_one(self.ctx, self.name, on_claim=self._claimed, on_beat=self.tick)
+                finally:
+                    self._in_job = False
+                    self.tick()
+                if ran is not None:
                     continue
             except Exception as exc:
                 if not database_unavailable(exc):

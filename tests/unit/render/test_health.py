@@ -6,12 +6,14 @@ forever); a worker without ports gets no network probe at all.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.unit.render._sites import load, site
 
 from attonix.blueprint import BlueprintInvalid
+from attonix.blueprint.loader import load_file
 from attonix.render import render
 
 CACHE = """
@@ -117,3 +119,20 @@ def test_inconsistent_health_is_a_diagnostic_at_its_line(health: str, message: s
     (d,) = info.value.diagnostics
     assert message in d.message
     assert d.pointer.startswith("services.backend[0].health")
+
+
+def test_the_example_worker_serves_the_health_check_it_declares() -> None:
+    """`attonix worker` listens only when given --health-port; the example's rendered command
+    must pass the port its probes ask (the path it serves is /healthz), or on a cluster its pods
+    are never ready and restart forever (tests/unit/server/test_worker_health.py runs it)."""
+    example = Path(__file__).resolve().parents[3] / "examples" / "attonixcorp.yaml"
+    c = _k8s_container(load_file(example).blueprint, "attonix-worker")
+    command = [*c.get("command", []), *c.get("args", [])]
+    assert command[:2] == ["attonix", "worker"]
+    port = command[command.index("--health-port") + 1]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/healthz"
+        assert str(c[probe]["httpGet"]["port"]) == port or (
+            c[probe]["httpGet"]["port"]
+            == next(p["name"] for p in c["ports"] if str(p["containerPort"]) == port)
+        )
