@@ -6,7 +6,7 @@ API handlers' bodies, without HTTP) on a generated blueprint (`generate.py 10000
 
 1. upload into one environment (load, validate, check, store), the identical text into a
    second environment (reused from the content-hash cache), and an edited text (every
-   service's autoscaling ceiling raised);
+   service's autoscaling ceiling raised, or with ``--edit one`` the first service's only);
 2. the diff of the two versions: its first page of 500 lines (computing the whole diff), the
    next page and the whole (from the cache);
 3. the findings, as the whole stored list and as a page of 100 (also filtered by rule),
@@ -61,10 +61,16 @@ def size(model: Any) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=10_000)
+    ap.add_argument(
+        "--edit",
+        choices=("wide", "one"),
+        default="wide",
+        help="raise every service's autoscaling ceiling (wide) or the first one's only (one)",
+    )
     opts = ap.parse_args()
     source = generate_blueprint(opts.services, databases=200, hosts=600)
-    # A wide change: every service's autoscaling ceiling (a diff of tens of thousands of lines).
-    edited = source.replace("max_replicas: 9", "max_replicas: 12")
+    count = 1 if opts.edit == "one" else -1
+    edited = source.replace("max_replicas: 9", "max_replicas: 12", count)
     name = f"atx_bench_versions_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -82,6 +88,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores",
         "services": opts.services,
+        "edit": opts.edit,
         "blueprint_bytes": len(source.encode()),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
