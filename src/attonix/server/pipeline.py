@@ -150,15 +150,41 @@ def diff_lines(old: str, new: str, *, fromfile: str, tofile: str) -> list[str]:
     key = (*digest, fromfile, tofile)
     return _DIFFS.get(
         key,
-        lambda: list(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=fromfile,
-                tofile=tofile,
-            )
+        lambda: _unified(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile, tofile
         ),
     )
+
+
+def _unified(a: list[str], b: list[str], fromfile: str, tofile: str, n: int = 3) -> list[str]:
+    """``difflib.unified_diff`` run on what lies between the texts' common beginning and end
+    (less ``n`` lines of context), its hunk headers shifted back: a one-line change of a
+    10,000-service blueprint takes milliseconds instead of seconds of SequenceMatcher."""
+    shortest = min(len(a), len(b))
+    head = 0
+    while head < shortest and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < shortest - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    skip, cut = max(0, head - n), max(0, tail - n)
+    lines = list(
+        difflib.unified_diff(a[skip : len(a) - cut], b[skip : len(b) - cut], fromfile, tofile, n=n)
+    )
+    if skip:
+        lines = [_shift(line, skip) if line.startswith("@@ ") else line for line in lines]
+    return lines
+
+
+def _shift(header: str, by: int) -> str:
+    """A hunk header ``@@ -a[,b] +c[,d] @@`` with both start lines moved down ``by``."""
+    _, old, new, rest = header.split(" ", 3)
+
+    def moved(side: str) -> str:
+        start, _, length = side[1:].partition(",")
+        return f"{side[0]}{int(start) + by}" + (f",{length}" if length else "")
+
+    return f"@@ {moved(old)} {moved(new)} {rest}"
 
 
 def findings(loaded: Loaded) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@ for one page at a time and every page, followed to the end, gives back the whole
 
 from __future__ import annotations
 
+import difflib
+import random
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,52 @@ def test_diff_pages_add_up_to_the_whole(client: TestClient, admin: Any) -> None:
     assert {p["total_lines"] for p in pages} == {whole["total_lines"]}
     # The diff was computed once; every page after it was cut from the cached lines.
     assert pipeline.cache_stats()["diff"]["computed"] == computed + 1
+
+
+def _apply(a: list[str], diff: list[str]) -> list[str]:
+    """Apply a unified diff to ``a`` (hunks in order; context lines must match)."""
+    out: list[str] = []
+    pos = 0
+    for line in diff[2:]:
+        if line.startswith("@@ "):
+            start = int(line.split(" ")[1][1:].split(",")[0])
+            length = line.split(" ")[1].partition(",")[2]
+            at = start if length == "0" else start - 1
+            out += a[pos:at]
+            pos = at
+        elif line[0] == " ":
+            assert a[pos] == line[1:]
+            out.append(line[1:])
+            pos += 1
+        elif line[0] == "-":
+            assert a[pos] == line[1:]
+            pos += 1
+        else:
+            out.append(line[1:])
+    return out + a[pos:]
+
+
+def test_the_trimmed_diff_is_a_correct_diff() -> None:
+    """The diff skips the texts' common beginning and end before difflib: applied to the old
+    text it gives the new one, and on distinct lines it is difflib's diff of the whole."""
+    rng = random.Random(3)
+    for base in ([f"line {i % 40}\n" for i in range(400)], [f"line {i}\n" for i in range(400)]):
+        cases = [(base, base), (base, base[:-1]), (base, base[1:]), (base, [])]
+        for _ in range(60):
+            new = list(base)
+            for _ in range(rng.randrange(1, 4)):
+                i = rng.randrange(len(new))
+                op = rng.choice(("edit", "insert", "delete"))
+                if op == "edit":
+                    new[i] = f"changed {i}\n"
+                elif op == "insert":
+                    new.insert(i, f"new {i}\n")
+                else:
+                    del new[i]
+            cases.append((base, new))
+        distinct = len(set(base)) == len(base)
+        for a, b in cases:
+            got = pipeline.diff_lines("".join(a), "".join(b), fromfile="a", tofile="b")
+            assert _apply(a, got) == b if got else a == b
+            if distinct and len(set(b)) == len(b):
+                assert got == list(difflib.unified_diff(a, b, "a", "b"))
