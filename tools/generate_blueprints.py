@@ -36,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="attonix-generated-"))
 
+    shown = 0
+
     def progress(report: Report) -> None:
+        # Problems as they are found, so that a run stopped early still says what failed.
+        nonlocal shown
+        for n, p in report.problems[shown:]:
+            print(f"blueprint {n}: {str(p)[:2000]}", flush=True)
+        shown = len(report.problems)
         print(report.summary(), flush=True)
 
     report = run(

@@ -189,25 +189,30 @@ def _jsonschema(schema: str, files: list[Path], check: str) -> list[Problem]:
     return out
 
 
+#: Rulesets per nft run (a few hundred KiB of rules: one netlink batch of moderate size).
+_NFT_CHUNK = 100
+
+
 def _nft(files: list[Path]) -> list[Problem]:
     """``nft -c`` over many rulesets in one run: each file's table gets a name of its own
     (``inet attonix`` -> ``inet attonix_<n>``), so the concatenation is valid exactly when
     every file is; when it is not, each file is checked alone to say which."""
-    if not files:
-        return []
-    joined = "\n".join(
-        re.sub(r"\binet attonix\b", f"inet attonix_{n}", p.read_text(encoding="utf-8"))
-        for n, p in enumerate(files)
-    )
-    res = _run(["unshare", "-n", "nft", "-c", "-f", "-"], stdin=joined)
-    if res.returncode == 0:
-        return []
-    out = []
-    for path in files:
-        one = _run(["unshare", "-n", "nft", "-c", "-f", str(path)])
-        if one.returncode != 0:
-            out.append(Problem("nft", str(path), one.stderr[-2000:]))
-    return out or [Problem("nft", "(all files together)", res.stderr[-2000:])]
+    out: list[Problem] = []
+    for first in range(0, len(files), _NFT_CHUNK):
+        chunk = files[first : first + _NFT_CHUNK]
+        joined = "\n".join(
+            re.sub(r"\binet attonix\b", f"inet attonix_{n}", p.read_text(encoding="utf-8"))
+            for n, p in enumerate(chunk)
+        )
+        if _run(["unshare", "-n", "nft", "-c", "-f", "-"], stdin=joined).returncode == 0:
+            continue
+        # The property is per file: the files alone decide (a joined batch can also fail for
+        # the kernel's own reasons, such as a netlink message too large under memory pressure).
+        for path in chunk:
+            one = _run(["unshare", "-n", "nft", "-c", "-f", str(path)])
+            if one.returncode != 0:
+                out.append(Problem("nft", str(path), one.stderr[-2000:]))
+    return out
 
 
 def check_tree(root: Path, counts: dict[str, int] | None = None) -> list[Problem]:
