@@ -8,6 +8,7 @@ import pytest
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint, Placement
+from attonix.render import render
 from attonix.render.base import dump_yaml
 from attonix.render.workloads import (
     container,
@@ -117,3 +118,25 @@ def test_deployment_has_no_yaml_anchors_and_autoscaler_minimum(bp: Blueprint) ->
     )
     text = dump_yaml(d)
     assert "&id" not in text and "*id" not in text
+
+
+def test_each_statefulset_is_governed_by_a_headless_service(bp: Blueprint) -> None:
+    """A StatefulSet's serviceName must be a headless Service (clusterIP: None) in its namespace,
+    selecting its pods: only that gives each pod its stable DNS name."""
+    docs = [a.content for a in render(bp, "kubernetes") if isinstance(a.content, dict)]
+    services = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d
+        for d in docs
+        if d.get("kind") == "Service"
+    }
+    sets = [d for d in docs if d.get("kind") == "StatefulSet"]
+    assert sets, "the example has stateful services"
+    for s in sets:
+        key = (s["metadata"]["namespace"], s["spec"]["serviceName"])
+        assert key in services, key
+        svc = services[key]["spec"]
+        assert svc["clusterIP"] == "None"
+        assert svc["selector"] == s["spec"]["selector"]["matchLabels"]
+        # Clients keep their ClusterIP Service under the workload's own name.
+        plain = services.get((key[0], s["metadata"]["name"]))
+        assert plain is None or plain["spec"]["type"] == "ClusterIP"

@@ -78,7 +78,7 @@ def controller(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
     pod["volumes"] = [v for v in pod["volumes"] if v["name"] not in claims]
     spec = doc["spec"]
     del spec["strategy"]
-    spec["serviceName"] = w.name
+    spec["serviceName"] = headless_name(w)
     spec["podManagementPolicy"] = "Parallel"
     spec["updateStrategy"] = {"type": "RollingUpdate"}
     spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Retain", "whenScaled": "Retain"}
@@ -125,6 +125,24 @@ def service(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
             ],
         },
     )
+
+
+def headless_name(w: wl.Workload) -> str:
+    """The headless Service a StatefulSet names as ``serviceName``."""
+    return f"{w.name}-headless"
+
+
+def headless_service(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
+    """The headless Service (``clusterIP: None``) that governs a StatefulSet: it gives each pod
+    its stable DNS name (``<pod>.<name>-headless.<namespace>.svc``), which a ClusterIP Service
+    does not; clients keep using the ClusterIP Service."""
+    doc = service(ctx, w)
+    doc["metadata"]["name"] = headless_name(w)
+    spec = {"clusterIP": "None", "selector": doc["spec"]["selector"]}
+    if doc["spec"]["ports"]:  # a headless Service may have none
+        spec["ports"] = doc["spec"]["ports"]
+    doc["spec"] = spec
+    return doc
 
 
 def service_account(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
@@ -241,6 +259,8 @@ def workload_objects(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
     docs = [service_account(ctx, w), ctrl]
     if w.ports:  # a worker without ports is called by nobody: no Service
         docs.append(service(ctx, w))
+    if ctrl["kind"] == "StatefulSet":  # its pods' DNS names, ports or not
+        docs.append(headless_service(ctx, w))
     for extra in (
         autoscaler(ctx, w, kind=ctrl["kind"]),
         disruption_budget(ctx, w),

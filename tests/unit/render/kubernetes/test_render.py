@@ -282,10 +282,10 @@ def test_cli_writes_tree_and_prunes(tmp_path: Path) -> None:
         app, ["render", str(EXAMPLE), "--target", "kubernetes", "--output-dir", str(out)]
     )
     assert res.exit_code == 0, res.output
-    assert "wrote 118 files" in res.output and "k8s-prod" in res.output
+    assert "wrote 119 files" in res.output and "k8s-prod" in res.output
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "k8s", "--output-dir", str(out)])
     assert res.exit_code == 0, res.output
-    assert "wrote 0 of 118 files" in res.output and "(118 unchanged)" in res.output
+    assert "wrote 0 of 119 files" in res.output and "(119 unchanged)" in res.output
     stale.write_text("x")
     manifest = json.loads((out / ".attonix-manifest.json").read_text())
     manifest["targets"]["kubernetes"].append("k8s-prod/old.yaml")
@@ -299,7 +299,7 @@ def test_cli_stdout_and_errors() -> None:
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "kubernetes", "--output-dir", "-"])
     assert res.exit_code == 0
     docs = [d for d in yaml.safe_load_all(res.stdout) if d]
-    assert docs[0]["kind"] == "Namespace" and len(docs) == 116
+    assert docs[0]["kind"] == "Namespace" and len(docs) == 117
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "nope"])
     assert res.exit_code == 2  # a usage error
     assert "unknown target 'nope'" in res.output and "kubernetes" in res.output
