@@ -201,7 +201,7 @@ ctx = build_context(Settings())
 a = Actor("bench")
 create_environment(ctx, name="prod", actor=a)
 upload(ctx, environment="prod", source=open({str(ROOT / "examples" / "attonixcorp.yaml")!r}).read(),
-       actor=a, reconcile_identity=False)
+       actor=a)
 with ctx.db.session() as s:
     s.add(User(name="bench", password_hash=hash_password({PASSWORD!r})))
     s.add(RoleBinding(role="developer", environment="prod", subject_kind="user", subject="bench"))
