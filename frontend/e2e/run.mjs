@@ -42,14 +42,18 @@ export function totp(secret, step = Math.floor(Date.now() / 30000)) {
   return String(n).padStart(6, "0");
 }
 
-const usedSteps = new Map();
-/** A code for a step this secret has not used yet (the server refuses a replayed step). */
-async function freshCode(secret) {
+/**
+ * A code for a step this account has not used yet (the server refuses a replayed step). The
+ * last step used is kept on the account itself, which the journey hands from one scenario's
+ * process to the next: a scenario signing in again within the same 30 s as the previous
+ * one waits for the next step instead of being refused.
+ */
+async function freshCode(acct) {
   for (;;) {
     const step = Math.floor(Date.now() / 30000);
-    if (usedSteps.get(secret) !== step) {
-      usedSteps.set(secret, step);
-      return totp(secret, step);
+    if ((acct.lastTotpStep ?? -1) < step) {
+      acct.lastTotpStep = step;
+      return totp(acct.mfaSecret, step);
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -85,7 +89,7 @@ async function signIn(page, acct, start = "/") {
     if (await code.isVisible()) {
       facts[`${acct.username}.mfaPrompted`] = true;
       if (scenario === "admin" && !screenshots.some((s) => s.endsWith("sign-in-mfa.png"))) await shot(page, "sign-in-mfa");
-      await code.fill(await freshCode(acct.mfaSecret));
+      await code.fill(await freshCode(acct));
       await page.getByRole("button", { name: "Verify" }).click();
       await code.waitFor({ state: "detached", timeout: 20000 });
       continue;
@@ -114,7 +118,7 @@ async function enrolMfa(page, acct) {
   acct.mfaSecret = (await secretEl.innerText()).trim();
   facts[`${acct.username}.qrShown`] = await page.getByRole("img", { name: /QR code/ }).isVisible();
   if (scenario === "admin") await shot(page, "mfa-enrolment");
-  await page.getByLabel("Code from the app", { exact: true }).fill(await freshCode(acct.mfaSecret));
+  await page.getByLabel("Code from the app", { exact: true }).fill(await freshCode(acct));
   await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
   const codes = page.getByRole("list", { name: "Recovery codes" });
   await codes.waitFor({ timeout: 20000 });
