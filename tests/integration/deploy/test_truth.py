@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from attonix.blueprint import load_file
 from attonix.deploy import EnvSecretSource, converge, get_driver
-from attonix.server import deployments, environments, jobs
+from attonix.server import connections, deployments, environments, jobs
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext, build_context
 from attonix.server.db import migrate
@@ -36,6 +36,7 @@ from attonix.server.settings import Settings
 
 pytestmark = pytest.mark.integration
 
+DOCKER_SOCKET = "unix:///var/run/docker.sock"
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "deploy" / "truth.yaml"
 ATTONIX = [sys.executable, "-m", "attonix"]
 MISSING = "localhost/attonix-test-missing:1"
@@ -142,6 +143,15 @@ class Server:
         self.ctx: ServerContext = build_context(settings)
         migrate.upgrade(self.ctx.db)
         environments.create_environment(self.ctx, name="truth", actor=Actor.system())
+        # The server deploys a cluster only through its stored connection: this machine's
+        # Docker and Podman, the engines the CLI reaches without a connections file.
+        for cluster, body in (
+            ("swarm-truth", connections.DockerIn(kind="docker", host=DOCKER_SOCKET)),
+            ("podman-truth", connections.PodmanIn(kind="podman", url="local")),
+        ):
+            connections.put_connection(
+                self.ctx, environment="truth", cluster=cluster, body=body, actor=Actor.system()
+            )
         self.version = 0
 
     def deploy(self, source: str, target: str) -> tuple[str, list[str]]:
@@ -254,10 +264,9 @@ def test_cli_and_server_share_the_converge_path(world: tuple[Cli, Server], targe
     )
     final, lines = server.deploy(source, target)
     assert final == "succeeded", lines
-    # the plan names the engine it touches, before anyone approves it
-    assert any(
-        line.startswith(f"plan: {target} cluster ") and "(the local " in line for line in lines
-    )
+    # the plan names the cluster and the stored endpoint it touches, before anyone approves it
+    endpoint = DOCKER_SOCKET if target == "swarm" else connections.LOCAL_PODMAN
+    assert f"plan: {target} cluster {target}-truth through {endpoint}" in lines, lines
     assert "apply: wait for the engine to converge" in lines
     assert "apply: verify that every service is converged" in lines
     # The CLI, on the server's result, finds nothing to change and verifies the same way.

@@ -106,3 +106,19 @@ def test_numbers_are_accepted_where_strings_are_meant(example_text: str) -> None
     text = example_text.replace('version: "16"', "version: 16", 1)
     bp = load_bytes(text).blueprint
     assert bp.databases[0].version == "16"
+
+
+def test_a_copy_with_changes_looks_up_the_new_fields() -> None:
+    from pathlib import Path
+
+    from attonix.blueprint import load_file
+
+    bp = load_file(Path(__file__).parents[3] / "examples" / "attonixcorp.yaml").blueprint
+    first = bp.databases[0]
+    assert bp.databases_by_name[first.name].replicas == first.replicas  # cached now
+    bumped = first.model_copy(update={"replicas": first.replicas + 2})
+    copy = bp.model_copy(update={"databases": [bumped, *bp.databases[1:]]})
+    assert copy.databases_by_name[first.name].replicas == first.replicas + 2
+    assert bp.databases_by_name[first.name].replicas == first.replicas
+    # A copy without changes may keep the lookups: they still describe its fields.
+    assert bp.model_copy().databases_by_name == bp.databases_by_name

@@ -1,7 +1,7 @@
 """The root of the blueprint: metadata and the DataCenter that holds every section."""
 
 import functools
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
@@ -115,6 +115,16 @@ class Blueprint(Model):
         coerce_numbers_to_str=True,
         populate_by_name=True,
     )
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
+        """A copy; with ``update``, the lookups by name are computed again from the new
+        fields (a plain copy would carry the original's cached lookups along)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            for name, attr in vars(Blueprint).items():
+                if isinstance(attr, functools.cached_property):
+                    copy.__dict__.pop(name, None)
+        return copy
 
     # Lookups by name, computed once per (immutable) blueprint.
     @functools.cached_property
