@@ -3,8 +3,9 @@ reads a key that is half written."""
 
 from __future__ import annotations
 
-import multiprocessing
 import stat
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,9 +30,20 @@ def test_threads_starting_at_once_share_one_key(tmp_path: Path) -> None:
 
 
 def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.map(_keys, [tmp_path] * 8)
-    assert len(set(results)) == 1
+    script = (
+        "import sys; from pathlib import Path; from attonix.server.settings import Settings; "
+        "s = Settings(data_dir=Path(sys.argv[1])); "
+        "print(s.resolve_audit_key().hex(), s.resolve_signing_key())"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    outputs = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(outputs) == 1 and "" not in outputs
 
 
 def test_an_existing_key_is_kept(tmp_path: Path) -> None:
