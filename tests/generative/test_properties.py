@@ -36,6 +36,10 @@ VALIDATORS = (
     "actionlint",
     "zuul",
 )
+#: Further batches drawn, each with its own seed, while some validator has seen no file yet.
+#: Hypothesis replays a seed exactly only in the same process state: with the whole suite
+#: imported the same seed draws other blueprints (seen: the first 40 held no GitHub workflow).
+EXTRA_BATCHES = 2
 #: Longest service and database names drawn (63: every limit the model allows).
 NAME_LIMIT = int(os.environ.get("ATTONIX_GENERATED_NAME_LIMIT", "63"))
 
@@ -43,13 +47,20 @@ NAME_LIMIT = int(os.environ.get("ATTONIX_GENERATED_NAME_LIMIT", "63"))
 def test_generated_blueprints_have_every_property(tmp_path: Path) -> None:
     if not (SHARED / "crds").is_dir():
         pytest.skip(f"operator CRDs not found in {SHARED} (set ATTONIX_SHARED_DIR)")
-    report = run(COUNT, seed_value=SEED, workdir=tmp_path, name_limit=NAME_LIMIT)
-    shown = "\n".join(f"blueprint {n}: {p}" for n, p in report.problems[:30])
-    assert report.accepted >= COUNT * 0.9, report.summary()
-    assert not report.problems, f"{report.summary()}\n{shown}\nkept in {tmp_path / 'failed'}"
+    validated: dict[str, int] = {}
+    for batch in range(1 + EXTRA_BATCHES):
+        work = tmp_path / f"batch{batch}"
+        report = run(COUNT, seed_value=SEED + batch * COUNT, workdir=work, name_limit=NAME_LIMIT)
+        shown = "\n".join(f"blueprint {n}: {p}" for n, p in report.problems[:30])
+        assert report.accepted >= COUNT * 0.9, report.summary()
+        assert not report.problems, f"{report.summary()}\n{shown}\nkept in {work / 'failed'}"
+        for key, seen in report.validated.items():
+            validated[key] = validated.get(key, 0) + seen
+        if all(validated.get(k) for k in VALIDATORS):
+            break
     # Every target produced files and every validator saw some: the draws cover the model.
-    unchecked = [k for k in VALIDATORS if not report.validated.get(k)]
-    assert not unchecked, (unchecked, report.validated)
+    unchecked = [k for k in VALIDATORS if not validated.get(k)]
+    assert not unchecked, (unchecked, validated)
 
 
 def test_name_rules_are_the_api_servers() -> None:
