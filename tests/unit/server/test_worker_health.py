@@ -102,8 +102,9 @@ def test_healthz_is_200_while_the_loop_ticks_and_503_while_it_is_stuck(
         holder.dispose()
     assert stuck.status_code == 503, stuck.text
     assert stuck.json()["healthy"] is False
-    assert stuck.json()["job_in_hand"] is False
-    assert stuck.json()["last_tick_seconds_ago"] > 3 * POLL
+    # Idle, the loop's tick is stale; if a periodic job the leader queues was claimed just
+    # before the lock, its heartbeat (a write to the same table) is stale instead.
+    assert stuck.json()["last_tick_seconds_ago"] > stuck.json()["threshold_seconds"]
 
     again = _wait_for(worker, 200)
     assert again.status_code == 200, again.text
