@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from attonix.deploy.base import DeployError
 from attonix.deploy.connections import (
@@ -44,12 +45,11 @@ from attonix.errors import Error
 from attonix.server import audit
 from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
-from attonix.server.db.conflicts import retrying
-from attonix.server.db.models import ClusterConnection, utcnow
+from attonix.server.db.models import ClusterConnection
 from attonix.server.errors import NotFound, Unprocessable
 from attonix.server.schemas import ConnectionCheckOut, ConnectionOut
 from attonix.server.security.envelope import Sealed
-from attonix.server.vault import environment_row
+from attonix.server.vault import environment_row, upsert_sealed
 
 _PEM = Annotated[str, Field(min_length=1, max_length=65536)]
 
@@ -278,45 +278,37 @@ def put_connection(
 ) -> ConnectionOut:
     """Create or replace ``cluster``'s connection (a new version); credentials are sealed."""
     settings, creds = _split(cluster, body)
-    sealed = ctx.keyring.seal(
-        json.dumps(creds, sort_keys=True).encode(), aad=_aad(environment, cluster)
+
+    def fill(row: ClusterConnection) -> None:
+        row.kind, row.settings, row.credential_keys = body.kind, settings, sorted(creds)
+
+    def done(s: Session, row: ClusterConnection) -> ConnectionOut:
+        # The endpoint and the names of the credentials, never a credential.
+        audit.record(
+            s,
+            actor,
+            "connection.put",
+            target=f"connection/{environment}/{cluster}",
+            detail={
+                "kind": row.kind,
+                "endpoint": endpoint_of(row.kind, settings),
+                "credentials": row.credential_keys,
+                "version": row.version,
+            },
+        )
+        return _out(row)
+
+    return upsert_sealed(
+        ctx,
+        ClusterConnection,
+        environment=environment,
+        name=cluster,
+        plain=creds,
+        aad=_aad(environment, cluster),
+        actor=actor,
+        fill=fill,
+        done=done,
     )
-
-    def write() -> ConnectionOut:
-        with ctx.db.session() as s:
-            env = environment_row(s, environment)
-            row = s.execute(
-                select(ClusterConnection)
-                .where(
-                    ClusterConnection.environment_id == env.id,
-                    ClusterConnection.cluster == cluster,
-                )
-                .with_for_update()
-            ).scalar_one_or_none()
-            if row is None:
-                row = ClusterConnection(environment_id=env.id, cluster=cluster, version=0)
-                s.add(row)
-            row.kind, row.settings, row.credential_keys = body.kind, settings, sorted(creds)
-            row.sealed, row.kek_id = sealed.to_bytes(), sealed.kek_id
-            row.version += 1
-            row.updated_at, row.updated_by = utcnow(), actor.name
-            s.flush()
-            # The endpoint and the names of the credentials, never a credential.
-            audit.record(
-                s,
-                actor,
-                "connection.put",
-                target=f"connection/{environment}/{cluster}",
-                detail={
-                    "kind": row.kind,
-                    "endpoint": endpoint_of(row.kind, settings),
-                    "credentials": row.credential_keys,
-                    "version": row.version,
-                },
-            )
-            return _out(row)
-
-    return retrying(write)
 
 
 def _row(s: Any, environment: str, cluster: str) -> ClusterConnection | None:

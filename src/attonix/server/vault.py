@@ -9,6 +9,7 @@ and logs see names, keys, version and timestamps only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -38,45 +39,85 @@ def environment_row(s: Session, name: str) -> Environment:
     return env
 
 
-def put_secret(
-    ctx: ServerContext, *, environment: str, name: str, values: dict[str, str], actor: Actor
-) -> SecretOut:
-    """Create or replace a secret's value (a new version); return its metadata only.
+_Sealed = TypeVar("_Sealed", Secret, ClusterConnection)
+_Out = TypeVar("_Out")
+#: The column that names a sealed row within its environment.
+_NAME_OF = {Secret: "name", ClusterConnection: "cluster"}
 
-    The row is locked while its version is raised, so N acknowledged writes give N distinct
-    versions; a first write that loses the race to create the row is retried and then
-    finds it."""
-    sealed = ctx.keyring.seal(
-        json.dumps(values, sort_keys=True).encode(), aad=_aad(environment, name)
-    )
 
-    def write() -> SecretOut:
+def upsert_sealed(
+    ctx: ServerContext,
+    model: type[_Sealed],
+    *,
+    environment: str,
+    name: str,
+    plain: dict[str, str],
+    aad: bytes,
+    actor: Actor,
+    fill: Callable[[_Sealed], None],
+    done: Callable[[Session, _Sealed], _Out],
+) -> _Out:
+    """Create or replace the sealed row ``name`` of ``model`` in ``environment`` (a secret, a
+    cluster connection): ``plain`` sealed under ``aad``, the version raised, who and when set.
+
+    ``fill`` sets the row's own clear fields; ``done`` audits and answers inside the same
+    transaction. The row is locked while its version is raised, so N acknowledged writes give
+    N distinct versions; a first write that loses the race to create the row is retried and
+    then finds it."""
+    sealed = ctx.keyring.seal(json.dumps(plain, sort_keys=True).encode(), aad=aad)
+    column = getattr(model, _NAME_OF[model])
+
+    def write() -> _Out:
         with ctx.db.session() as s:
             env = environment_row(s, environment)
             row = s.execute(
-                select(Secret)
-                .where(Secret.environment_id == env.id, Secret.name == name)
+                select(model)
+                .where(model.environment_id == env.id, column == name)
                 .with_for_update()
             ).scalar_one_or_none()
             if row is None:
-                row = Secret(environment_id=env.id, name=name, version=0)
+                row = model(environment_id=env.id, version=0, **{_NAME_OF[model]: name})
                 s.add(row)
-            row.keys = sorted(values)
+            fill(row)
             row.sealed, row.kek_id = sealed.to_bytes(), sealed.kek_id
             row.version += 1
             row.updated_at, row.updated_by = utcnow(), actor.name
             s.flush()
-            # The audit entry names the keys that changed, never a value.
-            audit.record(
-                s,
-                actor,
-                "secret.put",
-                target=f"secret/{environment}/{name}",
-                detail={"version": row.version, "keys": row.keys},
-            )
-            return SecretOut.model_validate(row)
+            return done(s, row)
 
     return retrying(write)
+
+
+def put_secret(
+    ctx: ServerContext, *, environment: str, name: str, values: dict[str, str], actor: Actor
+) -> SecretOut:
+    """Create or replace a secret's value (a new version); return its metadata only."""
+
+    def fill(row: Secret) -> None:
+        row.keys = sorted(values)
+
+    def done(s: Session, row: Secret) -> SecretOut:
+        # The audit entry names the keys that changed, never a value.
+        audit.record(
+            s,
+            actor,
+            "secret.put",
+            target=f"secret/{environment}/{name}",
+            detail={"version": row.version, "keys": row.keys},
+        )
+        return SecretOut.model_validate(row)
+
+    return upsert_sealed(
+        ctx,
+        Secret,
+        environment=environment,
+        name=name,
+        plain=values,
+        aad=_aad(environment, name),
+        actor=actor,
+        fill=fill,
+        done=done,
+    )
 
 
 def list_secrets(ctx: ServerContext, *, environment: str) -> list[SecretOut]:
@@ -108,9 +149,6 @@ class RotationResult:
 
     rewrapped: int
     active_kek: str
-
-
-_Sealed = TypeVar("_Sealed", Secret, ClusterConnection)
 
 
 def _rewrap(ctx: ServerContext, ring: KeyRing, model: type[_Sealed]) -> int:
