@@ -9,7 +9,12 @@ from attonix.blueprint.model import Database
 from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
-from attonix.render.kubernetes.workloads import internal_tls_secret, public_tls_secret
+from attonix.render.kubernetes.workloads import (
+    headless_name,
+    internal_tls_secret,
+    is_stateful,
+    public_tls_secret,
+)
 
 API = "cert-manager.io/v1"
 ACME_ISSUER = "acme"
@@ -112,6 +117,18 @@ def service_dns(name: str, namespace: str) -> list[str]:
     ]
 
 
+def member_dns(headless: str, namespace: str) -> list[str]:
+    """The names of a headless Service and of every pod it governs
+    (``<pod>.<headless>.<namespace>.svc``, one wildcard label), which members of a StatefulSet
+    or an operator's cluster dial each other at: without them, TLS between members fails
+    hostname verification."""
+    return [
+        *service_dns(headless, namespace),
+        f"*.{headless}.{namespace}.svc",
+        f"*.{headless}.{namespace}.svc.cluster.local",
+    ]
+
+
 def workload_certificates(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
     """The public certificate of an exposed host and the internal one of the Service."""
     ns = wl.namespace_of(ctx.bp, w)
@@ -131,13 +148,16 @@ def workload_certificates(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
         )
     if ctx.bp.security.encryption.in_transit.internal_tls:
         mtls = ctx.bp.security.encryption.in_transit.mutual_tls
+        dns = service_dns(w.name, ns)
+        if is_stateful(w):
+            dns.extend(member_dns(headless_name(w), ns))
         out.append(
             certificate(
                 ctx,
                 internal_tls_secret(w),
                 namespace=ns,
                 secret=internal_tls_secret(w),
-                dns=service_dns(w.name, ns),
+                dns=dns,
                 issuer=ca_issuer_name(ctx),
                 usages=["digital signature", "key encipherment", "server auth"]
                 + (["client auth"] if mtls else []),
@@ -155,16 +175,19 @@ def database_certificate(ctx: Ctx, db: Database) -> dict[str, Any] | None:
     """The server certificate of an operator-run database (None when TLS is off)."""
     if not db.tls:
         return None
-    services = {
-        "postgresql": [f"{db.name}-rw", f"{db.name}-ro", f"{db.name}-r"],
-        "mysql": [db.name, f"{db.name}-instances"],
-        "mongodb": [f"{db.name}-svc"],
+    # The operators' client Services, then the headless Service whose pod names members use
+    # among themselves (MySQL group replication, MongoDB's replica set); CloudNativePG's
+    # replicas stream from the ``-rw`` Service.
+    services, headless = {
+        "postgresql": ([f"{db.name}-rw", f"{db.name}-ro", f"{db.name}-r"], None),
+        "mysql": ([db.name], f"{db.name}-instances"),
+        "mongodb": ([], f"{db.name}-svc"),
     }[db.engine]
     dns: list[str] = []
     for s in services:
         dns.extend(service_dns(s, DATABASES_NAMESPACE))
-    if db.engine == "mongodb":
-        dns.append(f"*.{db.name}-svc.{DATABASES_NAMESPACE}.svc.cluster.local")
+    if headless is not None:
+        dns.extend(member_dns(headless, DATABASES_NAMESPACE))
     return certificate(
         ctx,
         database_tls_secret(db),

@@ -62,7 +62,8 @@ def _with_internal_tls(ctx: Ctx, pod: dict[str, Any], w: wl.Workload) -> None:
     c.setdefault("env", []).append({"name": "ATTONIX_TLS_DIR", "value": INTERNAL_TLS_DIR})
 
 
-def _stateful(w: wl.Workload) -> bool:
+def is_stateful(w: wl.Workload) -> bool:
+    """Whether a workload runs as a StatefulSet (governed by its headless Service)."""
     return isinstance(w, Service) and (w.stateful or bool(w.volumes))
 
 
@@ -71,7 +72,7 @@ def controller(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
     doc = wl.deployment(ctx.bp, w, database_hosts=ctx.database_hosts(w))
     pod = doc["spec"]["template"]["spec"]
     _with_internal_tls(ctx, pod, w)
-    if not _stateful(w):
+    if not is_stateful(w):
         return doc
     assert isinstance(w, Service)
     claims = {v.name for v in w.volumes}
