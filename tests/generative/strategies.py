@@ -440,8 +440,17 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
             w["security"] = {"run_as_root": True, "read_only_root_filesystem": False}
         elif sec == 1:
             w["security"] = {"capabilities_add": ["NET_BIND_SERVICE"]}
+
+        def allowed(callee: D, caller: D = w) -> bool:
+            # The firewall's default is deny: a call between zones needs an allow rule.
+            src, dst = caller.get("zone"), callee.get("zone")
+            if src is None or dst is None:
+                return True
+            pair = [r for r in rules if (r["source"], r["destination"]) == (src, dst)]
+            return any(r["action"] == "allow" for r in pair)
+
         if is_frontend:
-            reachable = [b["name"] for b in backend if b.get("ports")]
+            reachable = [b["name"] for b in backend if b.get("ports") and allowed(b)]
             if reachable:
                 w["backends"] = draw(st.lists(st.sampled_from(reachable), unique=True, max_size=2))
             frontend.append(w)
@@ -450,7 +459,7 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
         usable = [d["name"] for d in databases if d.get("cluster", w["cluster"]) == w["cluster"]]
         if usable:
             w["databases"] = draw(st.lists(st.sampled_from(usable), unique=True, max_size=2))
-        reachable = [b["name"] for b in backend if b.get("ports")]
+        reachable = [b["name"] for b in backend if b.get("ports") and allowed(b)]
         if reachable and draw(st.booleans()):
             w["depends_on"] = [draw(st.sampled_from(reachable))]
         kind = next(c["kind"] for c in cls if c["name"] == w["cluster"])

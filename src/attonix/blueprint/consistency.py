@@ -45,6 +45,32 @@ def _firewall(bp: Blueprint) -> Iterator[_Problem]:
                 )
 
 
+def _forbidden_calls(bp: Blueprint) -> Iterator[_Problem]:
+    """A declared call (``depends_on``, a frontend's ``backends``) between firewall zones the
+    firewall does not connect: Swarm would give it no network and the hosts' rules drop it,
+    so the service would fail at run time instead of here."""
+    fw = bp.security.firewall
+    workloads = bp.workloads_by_name
+    for section, key, items in (
+        ("backend", "depends_on", bp.services.backend),
+        ("frontend", "backends", bp.services.frontend),
+    ):
+        for i, w in enumerate(items):
+            for j, name in enumerate(getattr(w, key)):
+                other = workloads.get(name)
+                if other is None or fw.allows(w.zone, other.zone):
+                    continue
+                yield (
+                    ("services", section, i, key, j),
+                    f"{w.name} (zone {w.zone}) calls {name} (zone {other.zone}), but the "
+                    f"firewall does not allow connections from zone {w.zone} to zone "
+                    f"{other.zone}",
+                    f"Add {{name: {w.zone}-to-{other.zone}, source: {w.zone}, destination: "
+                    f"{other.zone}, ports: [{', '.join(str(p.port) for p in other.ports)}]}} "
+                    f"to security.firewall.rules, or remove {name} from {key}.",
+                )
+
+
 def _podman(bp: Blueprint) -> Iterator[_Problem]:
     kinds = {c.name: c.kind for c in bp.orchestration.clusters}
     for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
@@ -268,6 +294,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     """Every renderer precondition the blueprint breaks, each at its line (code BP024)."""
     problems = [
         *_firewall(bp),
+        *_forbidden_calls(bp),
         *_podman(bp),
         *_exposed_without_ingress(bp),
         *_pipelines(bp),

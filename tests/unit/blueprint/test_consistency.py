@@ -16,8 +16,9 @@ BROKEN = (
     text(
         services="""
         - {name: web, cluster: podman, image: "localhost/web:1", replicas: 2,
-           ports: [{name: http, port: 8080}], expose: {host: web.site.example.com}}
-        - {name: files, cluster: kube, image: "localhost/f:1", stateful: true,
+           ports: [{name: http, port: 8080}], expose: {host: web.site.example.com},
+           zone: data, depends_on: [files]}
+        - {name: files, cluster: kube, image: "localhost/f:1", stateful: true, zone: app,
            ports: [{name: http, port: 8000}],
            volumes: [{name: data, mount_path: /data}]}
         """,
@@ -44,6 +45,7 @@ EXPECTED = {
     "security.firewall.rules[0].ports[2]": "not a port or a LOW-HIGH range",
     "security.firewall.zones[1].cidrs[0]": "is not a CIDR",
     "cicd.pipelines[0].stages[1]": "lists 'deploy' before the policy gate",
+    "services.backend[0].depends_on[0]": "firewall does not allow connections from zone data",
 }
 
 

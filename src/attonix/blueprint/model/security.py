@@ -218,6 +218,17 @@ class Firewall(Model):
         default_factory=list, description="Flows allowed (or denied) between zones."
     )
 
+    def allows(self, source: str | None, destination: str | None) -> bool:
+        """Whether a workload in zone ``source`` may open connections to one in
+        ``destination``: an allow rule for the pair, or ``default_policy: allow`` without a
+        deny rule for it. A side without a zone is not governed by the zone rules."""
+        if source is None or destination is None:
+            return True
+        rules = [r for r in self.rules if (r.source, r.destination) == (source, destination)]
+        if self.default_policy == "allow":
+            return not any(r.action == "deny" for r in rules)
+        return any(r.action == "allow" for r in rules)
+
 
 class Secret(Model):
     """A secret by name only: its value lives in the vault (or env/file for the CLI)."""

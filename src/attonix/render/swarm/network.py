@@ -10,10 +10,9 @@ model therefore gives every declared connection a network of its own:
   ``<caller>_<callee>`` (an underscore, which no blueprint name holds, keeps pairs apart), or
   ``pair_<hash>`` where the engine's name ``<stack>_<network>`` would not be a DNS label
   (Swarm requires one), joined by exactly those two;
-* a call crosses firewall zones only where the firewall allows it: an allow rule from the
-  caller's zone to the callee's (or ``default_policy: allow`` without a deny rule for that
-  pair). A call the firewall forbids gets no network, so it cannot happen at all; a side
-  without a zone is not governed by the zone rules;
+* a call crosses firewall zones only where the firewall allows it
+  (:meth:`~attonix.blueprint.model.Firewall.allows`): ``validate`` reports a declared call the
+  firewall forbids at its line, and such a call would get no network here;
 * a service that joins no network gets ``isolated-<service>`` (``iso-<hash>`` when too long)
   and reaches nothing.
 
@@ -25,21 +24,10 @@ pair) is enforced by the hosts' nftables rules rendered from the same firewall s
 
 from __future__ import annotations
 
-from attonix.blueprint.model import Blueprint, Firewall, Frontend, Service
+from attonix.blueprint.model import Blueprint, Frontend, Service
 from attonix.blueprint.naming import DOCKER_SERVICE_MAX, digest
 
 INTERNET = "internet"
-
-
-def allows(firewall: Firewall, source: str | None, destination: str | None) -> bool:
-    """Whether the firewall lets a service in zone ``source`` open connections to one in
-    ``destination`` (a side without a zone is not governed by zone rules)."""
-    if source is None or destination is None:
-        return True
-    rules = [r for r in firewall.rules if (r.source, r.destination) == (source, destination)]
-    if firewall.default_policy == "allow":
-        return not any(r.action == "deny" for r in rules)
-    return any(r.action == "allow" for r in rules)
 
 
 def _room(bp: Blueprint, cluster: str) -> int:
@@ -72,7 +60,7 @@ def calls(bp: Blueprint, w: Service | Frontend) -> list[str]:
     out: list[str] = []
     for name in [*getattr(w, "depends_on", []), *getattr(w, "backends", [])]:
         other = bp.workloads_by_name.get(name)
-        if other is not None and other.cluster == w.cluster and allows(fw, w.zone, other.zone):
+        if other is not None and other.cluster == w.cluster and fw.allows(w.zone, other.zone):
             out.append(name)
     for name in getattr(w, "databases", []):
         db = bp.databases_by_name.get(name)

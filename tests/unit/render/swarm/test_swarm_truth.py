@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from tests.unit.render._sites import load, site
+from tests.unit.render._sites import load, site, text
 
 from attonix.blueprint import BlueprintInvalid
 from attonix.render import render
@@ -65,14 +65,30 @@ def test_callers_of_one_service_cannot_reach_each_other_through_it() -> None:
    depends_on: [c], zone: app}
 - {name: b, cluster: swarm, image: "localhost/b:1", ports: [{name: http, port: 8001}],
    depends_on: [c], zone: app}
-- {name: d, cluster: swarm, image: "localhost/d:1", depends_on: [a], zone: data}
+- {name: d, cluster: swarm, image: "localhost/d:1", zone: data}
 """
     )["services"]
     assert s["c"]["networks"] == ["a_c", "b_c"]
     assert not set(s["a"]["networks"]) & set(s["b"]["networks"])
-    # d -> a is declared, but no rule lets zone data open connections to zone app
-    assert s["d"]["networks"] == ["isolated-d"]
-    assert "d_a" not in s["a"]["networks"]
+    assert s["d"]["networks"] == ["isolated-d"]  # it calls nothing and nothing calls it
+
+
+def test_a_call_the_firewall_forbids_is_a_diagnostic_with_the_other_problems() -> None:
+    # d -> a is declared, but no rule lets zone data open connections to zone app: the
+    # stack would give the call no network, so validate says so at its line.
+    services = """
+- {name: a, cluster: swarm, image: "localhost/a:1", ports: [{name: http, port: 8000}],
+   zone: app}
+- {name: d, cluster: swarm, image: "localhost/d:1", depends_on: [a], zone: data,
+   volumes: [{name: data, mount_path: /data}], replicas: 2}
+"""
+    with pytest.raises(BlueprintInvalid) as info:
+        load(services=services)
+    found = {d.pointer: d for d in info.value.diagnostics if d.code == "BP024"}
+    assert set(found) == {"services.backend[1].depends_on[0]", "services.backend[1].replicas"}
+    d = found["services.backend[1].depends_on[0]"]
+    assert "zone data to zone app" in d.message and "security.firewall.rules" in d.hint
+    assert "depends_on: [a]" in text(services=services).splitlines()[d.location.line - 1]
 
 
 def test_network_names_stay_dns_labels_with_long_service_names() -> None:
