@@ -1,21 +1,34 @@
 """What the drivers that drive an engine through its CLI share: who they deploy for, where
-their state and lock live, how their engine says it cannot be reached, and how an apply waits
-until the engine reports the new spec converged (or says why it will not)."""
+their state and lock live, how their engine says it cannot be reached, how secrets get their
+versioned engine names, the locked apply and destroy around each driver's own steps, and how
+an apply waits until the engine reports the new spec converged (or says why it will not)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from attonix.blueprint.model import Blueprint
 from attonix.deploy import _process
-from attonix.deploy.base import ConvergeFailed, Failure, ServiceStatus
+from attonix.deploy.base import (
+    ConvergeFailed,
+    DeployError,
+    Failure,
+    Plan,
+    Progress,
+    Result,
+    ServiceStatus,
+    Step,
+    no_progress,
+    run_steps,
+)
 from attonix.deploy.connections import Connection, describe, probe
 from attonix.deploy.credentials import ConsumerCredentials, FileCredentialStore
-from attonix.deploy.secrets import SecretSource
+from attonix.deploy.secrets import SecretSource, version_tag
 from attonix.deploy.state import TargetLock, secret_key, state_dir
+from attonix.render.desired import SecretKeyRef
 
 #: Failures an apply believes only when two looks in a row report them.
 _SECOND_LOOK = ("unschedulable", "unhealthy")
@@ -76,6 +89,74 @@ class EngineDriver:
     @classmethod
     def _engine_down(cls, done: _process.Completed) -> bool:
         return any(m in done.stderr for m in cls.down_markers)
+
+    # ------------------------------------------------------------------ secret versions
+
+    def versioned(self, base: str, values: Mapping[str, str]) -> str:
+        """The engine name of a secret holding ``values``: ``<base>-<tag>``, where the tag is
+        keyed by this machine's key, so a changed value gets a new name (engine secrets are
+        immutable or replaced whole) and the name does not reveal the value."""
+        return f"{base}-{version_tag(values, key=self._secret_key())}"
+
+    def key_value(self, ref: SecretKeyRef, cache: dict[str, dict[str, str]] | None = None) -> str:
+        """The value of one key of a declared secret, from the secret source (``cache`` keeps
+        each secret's values for one plan)."""
+        values = cache.get(ref.secret) if cache is not None else None
+        if values is None:
+            values = self._secrets.get(ref.secret)
+            if cache is not None:
+                cache[ref.secret] = values
+        value = values.get(ref.key)
+        if value is None:
+            raise DeployError(
+                f"secret {ref.secret!r} has no key {ref.key!r} in the secret source",
+                hint="Every key the blueprint declares for a secret needs a value.",
+            )
+        return value
+
+    def versioned_keys(self, refs: Iterable[SecretKeyRef]) -> dict[SecretKeyRef, str]:
+        """The versioned engine name of each secret key (one engine secret per key)."""
+        cache: dict[str, dict[str, str]] = {}
+        return {r: self.versioned(r.base, {"": self.key_value(r, cache)}) for r in refs}
+
+    def key_for_apply(self, ref: SecretKeyRef, planned: str) -> str:
+        """The value of ``ref`` to store under the name the plan gave it; raise when the
+        value changed since the plan was made (its name would no longer be ``planned``)."""
+        value = self.key_value(ref)
+        if self.versioned(ref.base, {"": value}) != planned:
+            raise DeployError(
+                f"secret {ref.secret!r} changed after the plan was made",
+                hint="Plan again, then apply the new plan.",
+            )
+        return value
+
+    # ------------------------------------------------------------------ apply and destroy
+
+    def apply(
+        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
+    ) -> Result:
+        """Carry out ``plan`` under the cluster's lock: the driver's steps, in order, the
+        first failure recorded with what was not done."""
+        with self.lock().held(purpose="apply"):
+            steps = self._apply_steps(plan, timeout=timeout)
+            return run_steps(self.target, self.cluster, steps, progress)
+
+    def _apply_steps(self, plan: Plan, *, timeout: float) -> list[Step]:
+        """The labelled steps carrying out ``plan`` (the driver's own), taken under the lock."""
+        raise NotImplementedError
+
+    def removals(self) -> list[str]:
+        """What :meth:`destroy` would remove now, one line each (reads only)."""
+        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
+
+    def destroy(self, progress: Progress = no_progress) -> Result:
+        """Remove every resource labelled for this cluster, under the cluster's lock."""
+        with self.lock().held(purpose="destroy"):
+            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
+
+    def _removal_steps(self) -> list[Step]:
+        """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ waiting
 

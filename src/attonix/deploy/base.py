@@ -21,7 +21,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol
+
+from typing_extensions import TypeVar
 
 from attonix.errors import Error
 from attonix.render.base import Artifact, dump_yaml
@@ -32,6 +34,12 @@ ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "unchanged")
 Progress = Callable[[str], None]
 
 _STDERR_LIMIT = 2000
+
+#: What a driver keeps in a change for its apply step: one dataclass per resource kind (a
+#: union of them for a whole plan); plans of drivers that keep nothing untyped default to Any.
+P = TypeVar("P", default=Any)
+#: A change without a payload (typed Any so that it defaults any payload type).
+_NONE: Any = None
 
 
 class DeployError(Error):
@@ -126,11 +134,12 @@ def unified_diff(observed: Any, desired: Any, *, name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class Change(Generic[P]):
     """What will happen to one live resource, and why (a diff of desired vs observed).
 
     ``desired`` and ``observed`` are the comparable views the diff was computed from; a
-    driver may keep engine-specific data in ``payload`` for its apply step (never a secret).
+    driver keeps what its apply step needs in ``payload``, typed per resource kind (never a
+    secret value).
     """
 
     kind: str
@@ -139,7 +148,7 @@ class Change:
     diff: str = ""
     desired: Any = None
     observed: Any = None
-    payload: Any = None
+    payload: P = _NONE
 
     @property
     def key(self) -> str:
@@ -151,7 +160,7 @@ class Change:
         return {"kind": self.kind, "name": self.name, "action": self.action, "diff": self.diff}
 
 
-def compare(kind: str, name: str, *, desired: Any, observed: Any, payload: Any = None) -> Change:
+def compare(kind: str, name: str, *, desired: Any, observed: Any, payload: P = _NONE) -> Change[P]:
     """The change turning ``observed`` into ``desired``; either may be ``None`` (absent)."""
     if desired is None and observed is None:
         raise ValueError("compare() needs a desired or an observed view")
@@ -176,12 +185,13 @@ def compare(kind: str, name: str, *, desired: Any, observed: Any, payload: Any =
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """Every change a driver would make to converge ``target`` (and ``cluster``)."""
+class Plan(Generic[P]):
+    """Every change a driver would make to converge ``target`` (and ``cluster``); ``P`` is
+    the type of the changes' payloads."""
 
     target: str
     cluster: str
-    changes: tuple[Change, ...] = ()
+    changes: tuple[Change[P], ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -189,7 +199,7 @@ class Plan:
         return all(c.action == "unchanged" for c in self.changes)
 
     @property
-    def pending(self) -> list[Change]:
+    def pending(self) -> list[Change[P]]:
         """The changes that are not ``unchanged``, in plan order."""
         return [c for c in self.changes if c.action != "unchanged"]
 
@@ -200,7 +210,7 @@ class Plan:
             out[c.action] += 1
         return out
 
-    def of(self, action: Action, kind: str | None = None) -> list[Change]:
+    def of(self, action: Action, kind: str | None = None) -> list[Change[P]]:
         """The changes with ``action`` (and ``kind`` if given)."""
         return [c for c in self.changes if c.action == action and kind in (None, c.kind)]
 
@@ -322,8 +332,8 @@ class Driver(Protocol):
         """The rendered artifacts this driver converges towards (pure)."""
         ...
 
-    def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
-        """Compare ``desired`` (default: :meth:`desired`) with the engine; change nothing."""
+    def plan(self) -> Plan:
+        """Compare :meth:`desired` with the engine; change nothing."""
         ...
 
     def apply(

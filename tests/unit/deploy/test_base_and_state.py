@@ -26,6 +26,7 @@ from attonix.deploy.secrets import (
 from attonix.deploy.state import TargetLock, secret_key
 from attonix.deploy.swarm import views
 from attonix.render import render
+from attonix.render.desired import SecretKeyRef, SecretMount, Workload
 
 SHOP = Path(__file__).parents[2] / "fixtures" / "deploy" / "shop.yaml"
 NOTICE_THEN_FAIL = (
@@ -112,10 +113,22 @@ def _compose_service() -> dict:  # type: ignore[type-arg]
     }
 
 
-def test_views_of_compose_and_inspect_agree_then_show_drift() -> None:
-    desired = views.service_from_compose(
-        "st", _compose_service(), secret_names={"s_k": "b-s-k-123"}
+def _workload() -> Workload:
+    ref = SecretKeyRef("s", "k", "s_k", "b-s-k")
+    return Workload(
+        key="api",
+        name="st_api",
+        replicas=2,
+        secrets=(SecretMount(ref, "/run/s/k", 1),),
+        networks=("st_net",),
+        spec=_compose_service(),
     )
+
+
+def test_views_of_desired_state_and_inspect_agree_then_show_drift() -> None:
+    w = _workload()
+    ref = w.secrets[0].ref
+    desired = views.service_view(w, secret_names={ref: "b-s-k-123"})
     live = views.service_from_inspect(_service_spec(), networks={"n1": "st_net"})
     assert desired == live
     scaled = _service_spec(Mode={"Replicated": {"Replicas": 5}})
@@ -126,9 +139,7 @@ def test_views_of_compose_and_inspect_agree_then_show_drift() -> None:
         observed=views.service_from_inspect(scaled, networks={"n1": "st_net"}),
     )
     assert change.action == "update" and "-replicas: 5" in change.diff
-    rotated = views.service_from_compose(
-        "st", _compose_service(), secret_names={"s_k": "b-s-k-456"}
-    )
+    rotated = views.service_view(w, secret_names={ref: "b-s-k-456"})
     assert compare("service", "st_api", desired=rotated, observed=live).action == "update"
 
 

@@ -9,11 +9,11 @@ deploy``; old versions are removed once no service uses them.
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,20 +26,17 @@ from attonix.deploy.base import (
     ConvergeFailed,
     DeployError,
     Plan,
-    Progress,
-    Result,
     ServiceStatus,
     Step,
     compare,
-    no_progress,
-    run_steps,
 )
 from attonix.deploy.connections import Connection
-from attonix.deploy.secrets import SecretSource, version_tag
+from attonix.deploy.secrets import SecretSource
 from attonix.deploy.swarm import rollout, views
-from attonix.render.base import Artifact, dump_yaml
+from attonix.render.base import Artifact
+from attonix.render.desired import DesiredState, SecretKeyRef
 from attonix.render.labels import blueprint_labels
-from attonix.render.swarm import render, secret_base, stack_name, stack_path
+from attonix.render.swarm import TARGET, rendered, stack_name, stack_path, with_secret_names
 
 STACK_LABEL = "com.docker.stack.namespace"
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
@@ -50,6 +47,27 @@ _DOWN_MARKERS = (
     "This node is not a swarm manager",
     "error during connect",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SecretPayload:
+    """A secret change: the secret key the engine secret holds (its value is read from the
+    secret source at apply time, never kept in the plan)."""
+
+    ref: SecretKeyRef
+
+
+@dataclass(frozen=True, slots=True)
+class StackFile:
+    """A service, network or volume change: the stack file ``docker stack deploy`` is given,
+    its secrets under the versioned names of the plan."""
+
+    file: Artifact
+
+
+#: The payload of a Swarm change, per kind: secrets carry a :class:`SecretPayload`; services,
+#: networks and volumes the :class:`StackFile` that creates them; deletions nothing.
+SwarmPayload = SecretPayload | StackFile | None
 
 
 class SwarmDriver(EngineDriver):
@@ -72,6 +90,7 @@ class SwarmDriver(EngineDriver):
             blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
         )
         self.stack = stack_name(blueprint, cluster)
+        self._desired: DesiredState | None = None
         self._docker = [docker]
         endpoint = connection.docker if connection is not None else None
         if endpoint is not None:
@@ -122,82 +141,71 @@ class SwarmDriver(EngineDriver):
 
     def desired(self) -> list[Artifact]:
         """This cluster's rendered stack file (none if the cluster runs no workload)."""
-        return [a for a in render(self.bp) if a.path == stack_path(self.cluster)]
+        return list(self.desired_state().files)
 
-    def _doc(self, desired: Sequence[Artifact]) -> dict[str, Any]:
-        for art in desired:
-            if art.path == stack_path(self.cluster):
-                return copy.deepcopy(art.content)
-        return {"services": {}, "networks": {}}
+    def desired_state(self) -> DesiredState:
+        """What the renderer says this cluster runs: services with their replicas and
+        secret mounts, networks and volumes (rendered once per driver)."""
+        if self._desired is None:
+            self._desired = rendered(self.bp).of(self.target, self.cluster)
+        return self._desired
 
-    def _secret_labels(self, secret: str, key: str) -> dict[str, str]:
+    def _secret_labels(self, ref: SecretKeyRef) -> dict[str, str]:
         return {
             **blueprint_labels(self.bp),
             STACK_LABEL: self.stack,
-            SECRET_LABEL: secret,
-            SECRET_KEY_LABEL: key,
+            SECRET_LABEL: ref.secret,
+            SECRET_KEY_LABEL: ref.key,
         }
-
-    def _versioned(self, doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-        """Compose secret key -> (engine name, secret, key); fills the names into ``doc``."""
-        hmac_key = self._secret_key() if doc.get("secrets") else b""
-        out: dict[str, tuple[str, str, str]] = {}
-        values_cache: dict[str, dict[str, str]] = {}
-        for ref, spec in doc.get("secrets", {}).items():
-            secret, key = _split_ref(self.bp, ref)
-            if secret not in values_cache:
-                values_cache[secret] = self._secrets.get(secret)
-            value = values_cache[secret].get(key)
-            if value is None:
-                raise DeployError(
-                    f"secret {secret!r} has no key {key!r} in the secret source",
-                    hint="Every key the blueprint declares for a secret needs a value.",
-                )
-            name = f"{secret_base(self.bp, secret, key)}-{version_tag({'': value}, key=hmac_key)}"
-            spec["name"] = name
-            out[ref] = (name, secret, key)
-        return out
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
-        """Compare the rendered stack (with versioned secret names) with the live swarm."""
-        doc = self._doc(self.desired() if desired is None else desired)
-        secret_names = self._versioned(doc)
+    def plan(self) -> Plan[SwarmPayload]:
+        """Compare the desired state (with versioned secret names) with the live swarm."""
+        state = self.desired_state()
+        names = self.versioned_keys(state.secrets)
+        stack = (
+            StackFile(
+                Artifact(
+                    TARGET,
+                    stack_path(self.cluster),
+                    with_secret_names(state.files[0].content, names),
+                )
+            )
+            if state.files
+            else None
+        )
         live_services = {s["Spec"]["Name"]: s for s in self._list("service")}
         live_networks = {n["Name"]: n for n in self._list("network")}
         live_secrets = {s["Spec"]["Name"]: s for s in self._list("secret")}
         live_volumes = {v["Name"]: v for v in self._list("volume")}
         net_ids = {n["Id"]: name for name, n in live_networks.items()}
-        names = {ref: name for ref, (name, _, _) in secret_names.items()}
-        changes: list[Change] = []
+        changes: list[Change[SwarmPayload]] = []
 
-        wanted_secrets = {name: (s, k) for name, s, k in secret_names.values()}
-        for name, (secret, key) in sorted(wanted_secrets.items()):
+        for ref, name in sorted(names.items(), key=lambda item: item[1]):
             live = live_secrets.get(name)
             changes.append(
                 compare(
                     "secret",
                     name,
-                    desired=views.labelled_view(self._secret_labels(secret, key)),
+                    desired=views.labelled_view(self._secret_labels(ref)),
                     observed=None if live is None else views.labelled_view(live["Spec"]["Labels"]),
-                    payload=(secret, key),
+                    payload=SecretPayload(ref),
                 )
             )
-        for key, net in sorted(doc.get("networks", {}).items()):
-            name = f"{self.stack}_{key}"
-            live_net = live_networks.get(name)
+        for net in state.networks:
+            live_net = live_networks.get(net.name)
             changes.append(
                 compare(
                     "network",
-                    name,
-                    desired=views.network_from_compose(net),
+                    net.name,
+                    desired=views.network_view(net),
                     observed=None if live_net is None else views.network_from_inspect(live_net),
+                    payload=stack,
                 )
             )
-        for key, svc in sorted(doc["services"].items()):
-            name = f"{self.stack}_{key}"
-            live_svc = live_services.get(name)
+        for w in sorted(state.workloads, key=lambda w: w.name):
+            live_svc = live_services.get(w.name)
             observed = (
                 None
                 if live_svc is None
@@ -206,21 +214,21 @@ class SwarmDriver(EngineDriver):
             changes.append(
                 compare(
                     "service",
-                    name,
-                    desired=views.service_from_compose(self.stack, svc, secret_names=names),
+                    w.name,
+                    desired=views.service_view(w, secret_names=names),
                     observed=observed,
-                    payload=doc,
+                    payload=stack,
                 )
             )
-        for key, vol in sorted(doc.get("volumes", {}).items()):
-            name = f"{self.stack}_{key}"
-            live_vol = live_volumes.get(name)
+        for vol in state.volumes:
+            live_vol = live_volumes.get(vol.name)
             changes.append(
                 compare(
                     "volume",
-                    name,
-                    desired=views.labelled_view(vol.get("labels")),
+                    vol.name,
+                    desired=views.labelled_view(vol.labels),
                     observed=None if live_vol is None else views.labelled_view(live_vol["Labels"]),
+                    payload=stack,
                 )
             )
         wanted = {c.key for c in changes}
@@ -239,24 +247,25 @@ class SwarmDriver(EngineDriver):
                             name,
                             desired=None,
                             observed=views.labelled_view(labels_of),
+                            payload=None,
                         )
                     )
         return Plan(self.target, self.cluster, tuple(changes))
 
     # ------------------------------------------------------------------ apply
 
-    def apply(
-        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
-    ) -> Result:
+    def _apply_steps(self, plan: Plan[SwarmPayload], *, timeout: float) -> list[Step]:
         """Create secrets, deploy the stack, remove what is gone, wait for healthy replicas."""
-        lock = self.lock()
-        with lock.held(purpose="apply"):
-            return self._apply(plan, progress, timeout=timeout)
-
-    def _apply(self, plan: Plan, progress: Progress, *, timeout: float) -> Result:
-        steps: list[tuple[str, Any]] = []
+        steps: list[Step] = []
         for change in plan.of("create", "secret"):
-            steps.append((f"create secret {change.name}", lambda c=change: self._create_secret(c)))
+            secret = change.payload
+            if isinstance(secret, SecretPayload):
+                steps.append(
+                    (
+                        f"create secret {change.name}",
+                        partial(self._create_secret, change.name, secret.ref),
+                    )
+                )
         bad_nets = plan.of("update", "network")
         if bad_nets:
             raise DeployError(
@@ -269,10 +278,10 @@ class SwarmDriver(EngineDriver):
             c for c in plan.pending if c.kind in deploy_kinds and c.action in ("create", "update")
         ]
         since: dict[str, rollout.Rollout] = {}
-        if needs_deploy:
-            doc = next(c.payload for c in plan.changes if c.kind == "service" and c.payload)
+        stack = next((c.payload for c in needs_deploy if isinstance(c.payload, StackFile)), None)
+        if stack is not None:
             label = f"deploy stack {self.stack} ({len(needs_deploy)} change(s))"
-            steps.append((label, lambda: self._deploy(doc, since)))
+            steps.append((label, partial(self._deploy, stack.file, since)))
         for change in plan.of("delete", "service"):
             steps.append((f"remove service {change.name}", partial(self._rm, "service", change)))
         changed = [
@@ -282,30 +291,22 @@ class SwarmDriver(EngineDriver):
             steps.append(
                 (
                     "wait for the engine to converge",
-                    lambda: self.wait(changed, timeout=timeout, since=since),
+                    partial(self.wait, changed, timeout=timeout, since=since),
                 )
             )
         for kind in ("network", "volume", "secret"):
             for change in plan.of("delete", kind):
-                steps.append((f"remove {kind} {change.name}", lambda c=change: self._rm(c.kind, c)))
-        return run_steps(self.target, self.cluster, steps, progress)
+                steps.append((f"remove {kind} {change.name}", partial(self._rm, kind, change)))
+        return steps
 
-    def _create_secret(self, change: Change) -> None:
-        secret, key = change.payload
-        value = self._secrets.get(secret)[key]
-        if not change.name.endswith("-" + version_tag({"": value}, key=self._secret_key())):
-            raise DeployError(
-                f"secret {secret!r} changed after the plan was made",
-                hint="Plan again, then apply the new plan.",
-            )
+    def _create_secret(self, name: str, ref: SecretKeyRef) -> None:
+        value = self.key_for_apply(ref, name)
         labels = [
-            arg
-            for k, v in self._secret_labels(secret, key).items()
-            for arg in ("--label", f"{k}={v}")
+            arg for k, v in self._secret_labels(ref).items() for arg in ("--label", f"{k}={v}")
         ]
-        self._run("secret", "create", *labels, change.name, "-", stdin=value)
+        self._run("secret", "create", *labels, name, "-", stdin=value)
 
-    def _deploy(self, doc: dict[str, Any], since: dict[str, rollout.Rollout]) -> None:
+    def _deploy(self, stack: Artifact, since: dict[str, rollout.Rollout]) -> None:
         # What the engine says about each service before this deploy: its update status
         # afterwards is this apply's verdict only if it started anew.
         for svc in self._list("service"):
@@ -313,7 +314,7 @@ class SwarmDriver(EngineDriver):
             since[svc["Spec"]["Name"]] = rollout.Rollout(started=started)
         with tempfile.TemporaryDirectory(prefix="attonix-swarm-") as tmp:
             path = os.path.join(tmp, "docker-stack.yaml")
-            Path(path).write_text(dump_yaml(doc), encoding="utf-8")
+            Path(path).write_text(stack.text(), encoding="utf-8")
             self._run("stack", "deploy", "--resolve-image", "never", "-c", path, self.stack)
 
     def _rm(self, kind: str, change: Change, *, attempts: int = 20) -> None:
@@ -364,9 +365,9 @@ class SwarmDriver(EngineDriver):
     def _statuses(
         self, names: set[str] | None, since: Mapping[str, rollout.Rollout] | None
     ) -> list[ServiceStatus]:
-        doc = self._doc(self.desired())
+        state = self.desired_state()
         live = {s["Spec"]["Name"]: s for s in self._list("service")}
-        wanted = {f"{self.stack}_{k}": v for k, v in doc["services"].items()}
+        wanted = {w.name: w for w in state.workloads}
         selected = sorted(n for n in set(wanted) | set(live) if names is None or n in names)
         tasks: list[dict[str, Any]] = []
         inspected = [n for n in selected if n in live]
@@ -376,21 +377,17 @@ class SwarmDriver(EngineDriver):
                 # A task can be removed between ps and inspect; inspect then prints the others.
                 tasks = self._run("inspect", *sorted(set(ids)), check=False).json() or []
         net_ids = {n["Id"]: n["Name"] for n in self._list("network")} if inspected else {}
-        bases = {
-            f"{s.name}_{k}": secret_base(self.bp, s.name, k)
-            for s in self.bp.security.secrets
-            for k in s.keys
-        }
+        bases = {r: r.base for r in state.secrets}
         out = []
         for name in selected:
             svc = live.get(name)
             spec = wanted.get(name)
-            desired_n = int(spec["deploy"].get("replicas", 1)) if spec is not None else 0
+            desired_n = spec.replicas if spec is not None else 0
             if svc is None:
                 out.append(ServiceStatus(name, desired_n, 0, 0, message="not deployed"))
                 continue
             drift = spec is not None and views.unversioned(
-                views.service_from_compose(self.stack, spec, secret_names=bases)
+                views.service_view(spec, secret_names=bases)
             ) != views.unversioned(views.service_from_inspect(svc["Spec"], networks=net_ids))
             out.append(
                 rollout.service_status(
@@ -406,10 +403,6 @@ class SwarmDriver(EngineDriver):
         return out
 
     # ------------------------------------------------------------------ destroy
-
-    def removals(self) -> list[str]:
-        """What :meth:`destroy` would remove now, one line each (reads only)."""
-        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
 
     def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
@@ -427,12 +420,6 @@ class SwarmDriver(EngineDriver):
                 steps.append((f"remove {kind} {name}", partial(self._rm, kind, change)))
         return steps
 
-    def destroy(self, progress: Progress = no_progress) -> Result:
-        """Remove every service, network, volume and secret labelled for this stack."""
-        lock = self.lock()
-        with lock.held(purpose="destroy"):
-            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
-
     def _wait_gone(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         selector = [
@@ -448,13 +435,3 @@ class SwarmDriver(EngineDriver):
                 return
             time.sleep(0.5)
         raise DeployError(f"containers of stack {self.stack} were still running after {timeout:g}s")
-
-
-def _split_ref(bp: Blueprint, ref: str) -> tuple[str, str]:
-    """The (secret, key) a compose secret key stands for."""
-    for declared in bp.security.secrets:
-        for key in declared.keys:
-            if ref == f"{declared.name}_{key}":
-                return declared.name, key
-    name, _, key = ref.rpartition("_")
-    return name, key

@@ -1,5 +1,6 @@
-"""Comparable views of Swarm resources, built from the rendered stack (desired) and from
-``docker ... inspect`` output (observed), so that planning is a pure comparison of two dicts.
+"""Comparable views of Swarm resources, built from the renderer's desired state (desired) and
+from ``docker ... inspect`` output (observed), so that planning is a pure comparison of two
+dicts.
 
 A view keeps what Attonix sets and an operator might change by hand (image, replicas, env,
 ports, secrets, networks, limits, labels...) in one normal form: durations in seconds, CPUs as
@@ -9,7 +10,10 @@ decimal strings, memory in bytes, networks by name, engine-added labels dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
+
+from attonix.render.desired import Network, SecretKeyRef, Workload
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)$")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -43,7 +47,7 @@ def _secs_from_nanos(nanos: int | None) -> float:
     return round((nanos or 0) / 1e9, 3)
 
 
-def own_labels(labels: dict[str, str] | None) -> dict[str, str]:
+def own_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     """``labels`` without the ones the engine adds, sorted by key."""
     return {
         k: v for k, v in sorted((labels or {}).items()) if not k.startswith(_ENGINE_LABEL_PREFIXES)
@@ -54,13 +58,13 @@ def _strip_digest(image: str) -> str:
     return image.split("@", 1)[0]
 
 
-def service_from_compose(
-    stack: str, svc: dict[str, Any], *, secret_names: dict[str, str]
-) -> dict[str, Any]:
-    """The view of one rendered compose service (``stack`` prefixes network names).
+def service_view(w: Workload, *, secret_names: Mapping[SecretKeyRef, str]) -> dict[str, Any]:
+    """The view of one workload of the desired state: replicas, networks and secret files
+    from its typed fields, the rest from its rendered compose service.
 
-    ``secret_names`` maps the stack file's secret keys to the versioned engine secret names.
+    ``secret_names`` gives the engine name of each secret key (versioned for a plan).
     """
+    svc = w.spec
     deploy = svc.get("deploy", {})
     health = svc.get("healthcheck", {})
     limits = deploy.get("resources", {}).get("limits", {})
@@ -68,7 +72,7 @@ def service_from_compose(
     placement = deploy.get("placement", {})
     return {
         "image": svc["image"],
-        "replicas": deploy.get("replicas", 1),
+        "replicas": w.replicas,
         "command": list(svc["command"]) if svc.get("command") else None,
         "env": dict(sorted((svc.get("environment") or {}).items())),
         "user": svc.get("user", ""),
@@ -77,11 +81,8 @@ def service_from_compose(
         "cap_add": sorted(svc.get("cap_add", [])),
         "labels": own_labels(deploy.get("labels")),
         "container_labels": own_labels(svc.get("labels")),
-        "networks": sorted(f"{stack}_{n}" for n in svc.get("networks", [])),
-        "secrets": sorted(
-            f"{s['target']} <- {secret_names.get(s['source'], s['source'])}"
-            for s in svc.get("secrets", [])
-        ),
+        "networks": sorted(w.networks),
+        "secrets": sorted(f"{m.path} <- {secret_names[m.ref]}" for m in w.secrets),
         "ports": sorted(
             f"{p['published']}:{p['target']}/{p.get('protocol', 'tcp')} {p.get('mode', 'ingress')}"
             for p in svc.get("ports", [])
@@ -165,13 +166,9 @@ def service_from_inspect(spec: dict[str, Any], *, networks: dict[str, str]) -> d
     }
 
 
-def network_from_compose(net: dict[str, Any]) -> dict[str, Any]:
-    """The view of one rendered overlay network."""
-    return {
-        "driver": net.get("driver", "overlay"),
-        "encrypted": (net.get("driver_opts") or {}).get("encrypted") == "true",
-        "labels": own_labels(net.get("labels")),
-    }
+def network_view(net: Network) -> dict[str, Any]:
+    """The view of one network of the desired state."""
+    return {"driver": net.driver, "encrypted": net.encrypted, "labels": own_labels(net.labels)}
 
 
 def network_from_inspect(info: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +193,6 @@ def unversioned(view: dict[str, Any]) -> dict[str, Any]:
     return {**view, "secrets": sorted(_VERSION.sub("", s) for s in secrets)}
 
 
-def labelled_view(labels: dict[str, str] | None) -> dict[str, Any]:
+def labelled_view(labels: Mapping[str, str] | None) -> dict[str, Any]:
     """The view of a resource compared by its labels only (secrets, volumes)."""
     return {"labels": own_labels(labels)}

@@ -21,12 +21,22 @@ Two choices follow from how Swarm behaves rather than from taste:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
 from attonix.policy.placement import cluster_nodes, database_node, workload_rule
 from attonix.render.base import Artifact
 from attonix.render.database_containers import container_of, data_volume, standalone
+from attonix.render.desired import (
+    DesiredState,
+    Network,
+    Rendered,
+    SecretKeyRef,
+    SecretMount,
+    Volume,
+)
+from attonix.render.desired import Workload as DesiredWorkload
 from attonix.render.labels import ZONE, blueprint_labels, component_labels
 from attonix.render.swarm.network import is_isolated, networks_of
 from attonix.render.workloads import (
@@ -380,11 +390,16 @@ def database_service(bp: Blueprint, db: Database) -> dict[str, Any]:
     }
 
 
-def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
-    """The compose document of one swarm cluster."""
+def _members(bp: Blueprint, cluster: Cluster) -> tuple[list[Workload], list[Database]]:
+    """The workloads and the databases a swarm cluster's stack runs, in file order."""
     workloads = [w for w in bp.workloads_by_name.values() if w.cluster == cluster.name]
     workloads.sort(key=lambda w: (component_of(w), w.name))
-    databases = sorted(standalone(bp, cluster.name), key=lambda d: d.name)
+    return workloads, sorted(standalone(bp, cluster.name), key=lambda d: d.name)
+
+
+def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
+    """The compose document of one swarm cluster."""
+    workloads, databases = _members(bp, cluster)
     services = {w.name: service(bp, cluster, w) for w in workloads}
     services.update((db.name, database_service(bp, db)) for db in databases)
     encrypted = bp.security.encryption.in_transit.overlay_encryption
@@ -428,9 +443,77 @@ def stack(bp: Blueprint, cluster: Cluster) -> dict[str, Any]:
     return doc
 
 
-def render(bp: Blueprint) -> list[Artifact]:
-    """One stack file per swarm cluster that runs at least one workload or database."""
-    out: list[Artifact] = []
+def with_secret_names(doc: dict[str, Any], names: Mapping[SecretKeyRef, str]) -> dict[str, Any]:
+    """The stack file ``doc`` with its external secrets under the engine names ``names``
+    (versioned by the deploy step); ``doc`` itself is left as rendered."""
+    by_ref = {r.ref: name for r, name in names.items()}
+    secrets = doc.get("secrets")
+    if not secrets:
+        return doc
+    return {
+        **doc,
+        "secrets": {
+            ref: {**spec, "name": by_ref.get(ref, spec["name"])} for ref, spec in secrets.items()
+        },
+    }
+
+
+def _key_ref(bp: Blueprint, secret: str, key: str) -> SecretKeyRef:
+    return SecretKeyRef(secret, key, secret_ref(secret, key), secret_base(bp, secret, key))
+
+
+def desired_state(bp: Blueprint, cluster: Cluster, doc: dict[str, Any]) -> DesiredState:
+    """What the engine must run for ``cluster``, next to its stack file ``doc``: every
+    service under its engine name with its effective replicas, the secret keys it mounts,
+    its networks and volumes (engine names carry the stack's prefix)."""
+    prefix = f"{stack_name(bp, cluster.name)}_"
+    artifact = Artifact(TARGET, stack_path(cluster.name), doc)
+    workloads, databases = _members(bp, cluster)
+    out: list[DesiredWorkload] = []
+    for w in [*workloads, *databases]:
+        if isinstance(w, Database):
+            uid, replicas = container_of(w).uid, 1
+            kept = [data_volume(w)]
+        else:
+            uid = 0 if w.security.run_as_root else w.security.run_as_user
+            replicas = replicas_of(w)
+            kept = [f"{w.name}-{v.name}" for v in w.volumes] if isinstance(w, Service) else []
+        mounts = tuple(
+            SecretMount(_key_ref(bp, secret, key), path, uid)
+            for secret, key, path in secret_mounts(bp, w)
+        )
+        out.append(
+            DesiredWorkload(
+                key=w.name,
+                name=prefix + w.name,
+                replicas=replicas,
+                secrets=mounts,
+                networks=tuple(prefix + n for n in networks_of(bp, w.name)),
+                volumes=tuple(prefix + v for v in kept),
+                spec=doc["services"][w.name],
+            )
+        )
+    networks = tuple(
+        Network(
+            key=key,
+            name=prefix + key,
+            driver=net["driver"],
+            encrypted=net.get("driver_opts", {}).get("encrypted") == "true",
+            labels=net["labels"],
+        )
+        for key, net in sorted(doc["networks"].items())
+    )
+    volumes = tuple(
+        Volume(key=key, name=prefix + key, driver=vol["driver"], labels=vol["labels"])
+        for key, vol in sorted(doc.get("volumes", {}).items())
+    )
+    return DesiredState(TARGET, cluster.name, (artifact,), tuple(out), networks, volumes)
+
+
+def rendered(bp: Blueprint) -> Rendered:
+    """One stack file per swarm cluster that runs at least one workload or database, with
+    each cluster's desired state."""
+    states: dict[str, DesiredState] = {}
     for cluster in bp.orchestration.clusters:
         if cluster.kind != "swarm":
             continue
@@ -438,5 +521,10 @@ def render(bp: Blueprint) -> list[Artifact]:
             w.cluster == cluster.name for w in bp.workloads_by_name.values()
         ) and not standalone(bp, cluster.name):
             continue
-        out.append(Artifact(TARGET, stack_path(cluster.name), stack(bp, cluster)))
-    return out
+        states[cluster.name] = desired_state(bp, cluster, stack(bp, cluster))
+    return Rendered(tuple(a for s in states.values() for a in s.files), states)
+
+
+def render(bp: Blueprint) -> list[Artifact]:
+    """One stack file per swarm cluster that runs at least one workload or database."""
+    return list(rendered(bp).artifacts)
