@@ -304,7 +304,8 @@ export interface paths {
         };
         /**
          * List Versions
-         * @description Stored versions, newest first.
+         * @description Stored versions, newest first, with their findings counted per severity (the findings
+         *     themselves: ``list_findings``).
          */
         get: operations["list_versions"];
         put?: never;
@@ -2666,6 +2667,39 @@ export interface components {
             /** Version */
             version: number;
         };
+        /**
+         * VersionSummary
+         * @description One stored blueprint version in a list: its findings counted, not sent (a version of
+         *     10,000 services has hundreds; page them with ``list_findings``).
+         */
+        VersionSummary: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Filename */
+            filename: string;
+            /**
+             * Findings By Severity
+             * @description Findings per severity (severities with none absent).
+             */
+            findings_by_severity?: {
+                [key: string]: number;
+            };
+            /**
+             * Findings Count
+             * @description All findings, waived ones included.
+             * @default 0
+             */
+            findings_count: number;
+            /** Sha256 */
+            sha256: string;
+            /** Uploaded By */
+            uploaded_by: string;
+            /** Version */
+            version: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -4339,7 +4373,12 @@ export interface operations {
     };
     list_versions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Versions per page. */
+                limit?: number;
+                /** @description Only versions older than this one (next page). */
+                before?: number | null;
+            };
             header?: never;
             path: {
                 env: string;
@@ -4354,7 +4393,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"][];
+                    "application/json": components["schemas"]["VersionSummary"][];
                 };
             };
             /** @description Bad request */

@@ -51,7 +51,7 @@ export function Blueprints({ env }: { env: string }) {
                 <td>{v.filename}</td>
                 <td>{v.uploaded_by}</td>
                 <td>{new Date(v.created_at).toLocaleString()}</td>
-                <td>{v.findings?.length ?? 0}</td>
+                <td>{v.findings_count}</td>
                 <td><code>{v.sha256.slice(0, 12)}</code></td>
                 <td><button onClick={() => navigate(`/envs/${env}/blueprints?v=${v.version}`)} aria-label={`View version ${v.version}`}>View</button></td>
               </tr>

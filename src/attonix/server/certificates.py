@@ -82,7 +82,7 @@ def rotate(
     ctx: ServerContext, *, environment: str, actor: Actor, now: dt.datetime | None = None
 ) -> RotationReport:
     """Create the CA if missing, then issue or renew every service certificate that needs it."""
-    versions = environments.list_versions(ctx, environment)
+    versions = environments.list_versions(ctx, environment, limit=1)
     if not versions:
         raise NotFound(f"Environment {environment!r} has no blueprint yet.")
     bp = environments.load_version(ctx, environment, versions[0].version).blueprint

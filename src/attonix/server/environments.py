@@ -4,6 +4,7 @@ render."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import UTC
 from typing import Any
 
@@ -27,6 +28,7 @@ from attonix.server.schemas import (
     RenderedFileText,
     VersionDetail,
     VersionOut,
+    VersionSummary,
 )
 from attonix.server.vault import environment_row
 
@@ -182,16 +184,46 @@ def _version(s: Session, environment: str, version: int) -> BlueprintVersion:
     return row
 
 
-def list_versions(ctx: ServerContext, environment: str) -> list[VersionOut]:
-    """Every stored version, newest first."""
+def list_versions(
+    ctx: ServerContext, environment: str, *, limit: int | None = None, before: int | None = None
+) -> list[VersionSummary]:
+    """Stored versions, newest first: up to ``limit`` of them below version ``before``.
+
+    The versions' texts are not read, and their findings reach the caller only as counts per
+    severity (``findings_page`` pages through them)."""
     with ctx.db.session() as s:
         env = environment_row(s, environment)
-        rows = s.execute(
-            select(BlueprintVersion)
+        q = (
+            select(
+                BlueprintVersion.version,
+                BlueprintVersion.sha256,
+                BlueprintVersion.filename,
+                BlueprintVersion.uploaded_by,
+                BlueprintVersion.created_at,
+                BlueprintVersion.findings,
+            )
             .where(BlueprintVersion.environment_id == env.id)
             .order_by(BlueprintVersion.version.desc())
-        ).scalars()
-        return [VersionOut.model_validate(r) for r in rows]
+        )
+        if before is not None:
+            q = q.where(BlueprintVersion.version < before)
+        if limit is not None:
+            q = q.limit(limit)
+        out = []
+        for version, sha256, filename, uploaded_by, created_at, findings in s.execute(q):
+            severities = Counter(str(f.get("severity", "")) for f in findings or ())
+            out.append(
+                VersionSummary(
+                    version=version,
+                    sha256=sha256,
+                    filename=filename,
+                    uploaded_by=uploaded_by,
+                    created_at=created_at,
+                    findings_count=sum(severities.values()),
+                    findings_by_severity=dict(severities),
+                )
+            )
+        return out
 
 
 def get_version(ctx: ServerContext, environment: str, version: int) -> VersionDetail:

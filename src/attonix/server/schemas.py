@@ -221,6 +221,21 @@ class VersionOut(Out):
     findings: list[FindingOut] = Field(default_factory=list)
 
 
+class VersionSummary(Out):
+    """One stored blueprint version in a list: its findings counted, not sent (a version of
+    10,000 services has hundreds; page them with ``list_findings``)."""
+
+    version: int
+    sha256: str
+    filename: str
+    uploaded_by: str
+    created_at: dt.datetime
+    findings_count: int = Field(0, description="All findings, waived ones included.")
+    findings_by_severity: dict[str, int] = Field(
+        default_factory=dict, description="Findings per severity (severities with none absent)."
+    )
+
+
 class VersionDetail(VersionOut):
     """A blueprint version with its raw YAML and parsed JSON."""
 

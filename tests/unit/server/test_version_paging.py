@@ -125,3 +125,29 @@ def test_the_trimmed_diff_is_a_correct_diff() -> None:
             assert _apply(a, got) == b if got else a == b
             if distinct and len(set(b)) == len(b):
                 assert got == list(difflib.unified_diff(a, b, "a", "b"))
+
+
+def test_version_list_counts_findings_and_pages_on_the_server(
+    client: TestClient, admin: Any
+) -> None:
+    whole = _setup(client, admin.headers)
+    client.post(
+        f"{V}/environments/prod/blueprints", headers=admin.headers, json={"source": FRAGILE}
+    )
+    url = f"{V}/environments/prod/blueprints"
+    listed = client.get(url, headers=admin.headers).json()
+    assert [v["version"] for v in listed] == [3, 2, 1]
+    # Counts, not the findings themselves (those are paged by list_findings).
+    assert all("findings" not in v and "source" not in v for v in listed)
+    second = listed[1]
+    assert second["findings_count"] == len(whole)
+    severities = {f["severity"] for f in whole}
+    assert second["findings_by_severity"] == {
+        s: sum(f["severity"] == s for f in whole) for s in severities
+    }
+    # Newest first, a page at a time: `before` is the last version of the previous page.
+    first = client.get(f"{url}?limit=2", headers=admin.headers).json()
+    assert [v["version"] for v in first] == [3, 2]
+    rest = client.get(f"{url}?limit=2&before=2", headers=admin.headers).json()
+    assert rest == listed[2:]
+    assert client.get(f"{url}?limit=0", headers=admin.headers).status_code == 422

@@ -22,7 +22,7 @@ from attonix.server.schemas import (
     RenderedFileOut,
     RenderedFileText,
     VersionDetail,
-    VersionOut,
+    VersionSummary,
 )
 
 router = APIRouter(prefix="/environments", tags=["environments"])
@@ -152,12 +152,20 @@ def decide_identity_plan(
     )
 
 
-@router.get("/{env}/blueprints", response_model=list[VersionOut], name="list_versions")
+@router.get("/{env}/blueprints", response_model=list[VersionSummary], name="list_versions")
 def list_versions(
-    env: Env, ctx: Ctx, p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))]
-) -> list[VersionOut]:
-    """Stored versions, newest first."""
-    return environments.list_versions(ctx, env)
+    env: Env,
+    ctx: Ctx,
+    p: Annotated[Principal, Depends(Require(Permission.BLUEPRINT_READ))],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Versions per page.")] = 100,
+    before: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="Only versions older than this one (next page)."),
+    ] = None,
+) -> list[VersionSummary]:
+    """Stored versions, newest first, with their findings counted per severity (the findings
+    themselves: ``list_findings``)."""
+    return environments.list_versions(ctx, env, limit=limit, before=before)
 
 
 @router.get("/{env}/blueprints/{version}", response_model=VersionDetail, name="get_version")
