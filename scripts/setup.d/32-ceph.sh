@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Ceph 16 (pacific, Debian 12) for the Ceph-on-hosts driver's tests: the daemons and CLIs
-# only. The tests start their own throwaway cluster (one mon, one mgr, three memstore OSDs and
-# a radosgw on loopback, in a temporary directory; tests/integration/ceph/_cluster.py).
+# only. The tests start their own throwaway cluster (one mon, one mgr, three memstore OSDs, a
+# metadata server and a radosgw on loopback, in a temporary directory;
+# tests/integration/ceph/_cluster.py). python3-cephfs (libcephfs for the system Python) lets a
+# test act as a service on its CephFS subvolume without mounting anything.
 source "$(dirname "$0")/../lib.sh"
 
-pkgs=(ceph-mon ceph-mgr ceph-osd ceph-common radosgw ceph-mds)
+pkgs=(ceph-mon ceph-mgr ceph-osd ceph-common radosgw ceph-mds python3-cephfs)
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

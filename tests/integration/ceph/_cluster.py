@@ -1,4 +1,5 @@
-"""A throwaway Ceph cluster on loopback: one mon, one mgr, three memstore OSDs, one radosgw.
+"""A throwaway Ceph cluster on loopback: one mon, one mgr, three memstore OSDs, one metadata
+server (standby until the driver makes a CephFS) and one radosgw.
 
 Everything (data, run dir, sockets, logs, keyrings) lives in one temporary directory; the
 daemons are stopped by their pids. The CRUSH map puts each OSD under its own host, rack and
@@ -93,7 +94,7 @@ def start(root: Path) -> CephCluster:
     """Create and start the cluster in ``root`` (about 20 s)."""
     fsid = str(uuid.uuid4())
     mon_port, rgw_port = _free_port(), _free_port()
-    for sub in ("run", "log", "crash", "mon", "mgr/ceph-x", "osd", "rgw"):
+    for sub in ("run", "log", "crash", "mon", "mgr/ceph-x", "osd", "mds/ceph-a", "rgw"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     conf = root / "ceph.conf"
     conf.write_text(
@@ -136,6 +137,8 @@ mon data = {root}/mon/$cluster-$id
 mgr data = {root}/mgr/$cluster-$id
 [osd]
 osd data = {root}/osd/$cluster-$id
+[mds]
+mds data = {root}/mds/$cluster-$id
 [client.rgw.x]
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
 rgw data = {root}/rgw
@@ -265,6 +268,24 @@ keyring = {root}/rgw.keyring
             "-o",
             str(root / "rgw.keyring"),
         )
+        mds_kr = root / "mds" / "ceph-a" / "keyring"
+        cluster.ceph(
+            "auth",
+            "get-or-create",
+            "mds.a",
+            "mon",
+            "allow profile mds",
+            "osd",
+            "allow rwx",
+            "mds",
+            "allow",
+            "mgr",
+            "allow profile mds",
+            "-o",
+            str(mds_kr),
+        )
+        _run("ceph-mds", "-c", str(conf), "-i", "a")
+        cluster.pids.append(_pid(root / "run" / "mds.a.pid"))
         _wait_osds(cluster)
         _run("radosgw", "-c", str(conf), "-n", "client.rgw.x")
         cluster.pids.append(_pid(root / "run" / "client.rgw.x.pid"))

@@ -1,12 +1,15 @@
-"""The ceph target against a real Ceph 16 (one mon, one mgr, three memstore OSDs, radosgw).
+"""The ceph target against a real Ceph 16 (one mon, one mgr, three memstore OSDs, one MDS,
+radosgw).
 
 The tests share one cluster and run in file order: converge, idempotence, placement as
-declared, keys limited to their pools, S3 with the provisioned user and its quota, drift,
-an object Attonix did not create, destroy with a decoy left alone.
+declared, keys limited to their pools, CephFS subvolumes reached only with their service's key,
+S3 with the provisioned user and its quota, drift, an object Attonix did not create, destroy
+with a decoy left alone.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,8 @@ from attonix.deploy.ceph import CephDriver
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ceph" / "store.yaml"
+PROBE = Path(__file__).parent / "_cephfs_probe.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +87,13 @@ def test_apply_creates_everything_and_a_second_plan_is_empty(driver: CephDriver)
         "key/client.attonix-cephtest-test-billing",
         "user/attonix-cephtest-test-orders",
         "bucket/orders-exports",
+        "pool/files",
+        "pool/files-metadata",
+        "filesystem/files",
+        "group/files/orders",
+        "group/files/billing",
+        "subvolume/files/orders/orders-shared",
+        "subvolume/files/billing/billing-reports",
     }
     result = driver.apply(plan)
     assert result.ok, result.error
@@ -152,6 +164,64 @@ def test_a_services_key_works_on_its_pool_and_is_refused_on_another(
     assert admin.returncode != 0
 
 
+def test_subvolumes_have_their_size_and_namespace(ceph_cluster: CephCluster) -> None:
+    info = ceph_cluster.ceph_json(
+        "fs", "subvolume", "info", "files", "orders-shared", "--group_name=orders"
+    )
+    assert isinstance(info, dict)
+    assert info["bytes_quota"] == 4 * 2**20
+    assert info["pool_namespace"] == "fsvolumens_orders-shared"
+    assert info["data_pool"] == "files"
+    (fs,) = ceph_cluster.ceph_json("fs", "ls")  # type: ignore[misc]
+    assert fs["metadata_pool"] == "files-metadata" and fs["data_pools"] == ["files"]
+
+
+def _subvolume_path(cluster: CephCluster, group: str, name: str) -> str:
+    path = cluster.ceph("fs", "subvolume", "getpath", "files", name, f"--group_name={group}")
+    return path.strip()
+
+
+def test_a_services_key_reaches_its_own_subvolume_only(
+    driver: CephDriver, ceph_cluster: CephCluster, tmp_path: Path
+) -> None:
+    """Through libcephfs (the client a mount uses) as the service: its own subvolume is
+    writable and shows its quota; another service's subvolume and the filesystem's root are
+    refused by the metadata server; in RADOS, the other subvolume's namespace is refused."""
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import cephfs"], capture_output=True, check=False, timeout=30
+    )
+    if probe.returncode != 0:
+        pytest.skip("python3-cephfs is not installed (scripts/setup.d/32-ceph.sh)")
+    orders = driver.credentials.read("ceph.store.client.attonix-cephtest-test-orders")
+    assert orders is not None
+    keyring = tmp_path / "orders.keyring"
+    keyring.write_text(f"[{orders['entity']}]\n\tkey = {orders['key']}\n")
+    keyring.chmod(0o600)
+    own = _subvolume_path(ceph_cluster, "orders", "orders-shared")
+    other = _subvolume_path(ceph_cluster, "billing", "billing-reports")
+    done = subprocess.run(
+        [
+            *(SYSTEM_PYTHON, str(PROBE), str(ceph_cluster.conf), str(keyring)),
+            *(orders["entity"], "files", own, other),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["read_back"] == "order 42"
+    assert seen["quota"] == str(4 * 2**20)
+    assert seen["other"] != "ok" and "Permission" in seen["other"], seen
+    assert seen["root"] != "ok" and "Permission" in seen["root"], seen
+    # The data objects: its own namespace is readable, the other service's is not.
+    mine = rados(ceph_cluster, orders, "-p", "files", "-N", "fsvolumens_orders-shared", "ls")
+    assert mine.returncode == 0 and mine.stdout.strip(), mine.stderr
+    theirs = rados(ceph_cluster, orders, "-p", "files", "-N", "fsvolumens_billing-reports", "ls")
+    assert theirs.returncode != 0
+
+
 def test_s3_with_the_provisioned_user_and_its_quota(driver: CephDriver) -> None:
     creds = driver.credentials.read("rgw.store.attonix-cephtest-test-orders")
     assert creds is not None
@@ -195,6 +265,9 @@ def test_drift_shows_in_the_next_plan(driver: CephDriver, ceph_cluster: CephClus
         check=True,
         capture_output=True,
     )
+    ceph_cluster.ceph(
+        "fs", "subvolume", "resize", "files", "billing-reports", "1048576", "--group_name=billing"
+    )
     plan = driver.plan()
     updated = {c.key: c.diff for c in plan.of("update")}
     assert set(updated) == {
@@ -202,7 +275,9 @@ def test_drift_shows_in_the_next_plan(driver: CephDriver, ceph_cluster: CephClus
         "pool/billing-rbd",
         "key/client.attonix-cephtest-test-billing",
         "bucket/orders-exports",
+        "subvolume/files/billing/billing-reports",
     }
+    assert "-size: 1048576" in updated["subvolume/files/billing/billing-reports"]
     assert "-size: 2" in updated["pool/orders-rbd"] and "+size: 3" in updated["pool/orders-rbd"]
     assert "osd: allow *" in updated["key/client.attonix-cephtest-test-billing"]
     # The gateway rounds quotas up to 4 KiB.
@@ -242,15 +317,16 @@ def test_destroy_removes_only_what_attonix_created(
     ceph_cluster.ceph("auth", "get-or-create", "client.decoy", "mon", "allow r")
     listed = driver.removals()
     assert "delete pool/orders-rbd on Ceph cluster store" in listed
-    assert len(listed) == 12 and not any("squatter" in x or "decoy" in x for x in listed)
+    assert len(listed) == 19 and not any("squatter" in x or "decoy" in x for x in listed)
     result = driver.destroy()
     assert result.ok, result.error
     pools = {p["pool_name"] for p in ceph_cluster.ceph_json("osd", "pool", "ls", "detail")}
-    assert not pools & {"orders-rbd", "billing-rbd", "objects"}
+    assert not pools & {"orders-rbd", "billing-rbd", "objects", "files", "files-metadata"}
+    assert ceph_cluster.ceph_json("fs", "ls") == []
     assert "squatter" in pools
     entities = {e["entity"] for e in ceph_cluster.ceph_json("auth", "ls")["auth_dump"]}
     assert "client.decoy" in entities
     assert not any(e.startswith("client.attonix-cephtest") for e in entities)
     rules = {r["rule_name"] for r in ceph_cluster.ceph_json("osd", "crush", "rule", "dump")}
     assert not any(r.startswith("attonix-") for r in rules)
-    assert driver.plan().counts()["create"] == 12
+    assert driver.plan().counts()["create"] == 19

@@ -18,14 +18,62 @@ def test_keys_are_limited_to_the_services_own_pools() -> None:
     bp = load_file(FIXTURE).blueprint
     wants = {(w.kind, w.name): w.view for w in wanted(bp, bp.storage.ceph[0])}
     assert wants[("key", "client.attonix-cephtest-test-orders")] == {
-        "mon": "profile rbd",
-        "osd": "profile rbd pool=orders-rbd",
+        "mon": "profile rbd, allow r fsname=files",
+        "osd": "profile rbd pool=orders-rbd, "
+        "allow rw pool=files namespace=fsvolumens_orders-shared",
+        "mds": "allow rw fsname=files path=/volumes/orders",
     }
     assert wants[("pool", "billing-rbd")]["rule"] == "attonix-rack"
     assert wants[("pool", "billing-rbd")]["quota_max_bytes"] == 64 * 2**20
     assert wants[("user", "attonix-cephtest-test-orders")] == {"max_buckets": 1}
     assert wants[("image", "orders-rbd/orders-data")] == {"size": 16 * 2**20}
     assert to_bytes(None) == 0 and to_bytes("3Ki") == 3072
+
+
+def test_a_filesystem_pool_becomes_a_cephfs_with_a_subvolume_per_volume() -> None:
+    bp = load_file(FIXTURE).blueprint
+    wants = wanted(bp, bp.storage.ceph[0])
+    views = {(w.kind, w.name): w.view for w in wants}
+    assert views[("filesystem", "files")] == {
+        "metadata_pool": "files-metadata",
+        "data_pools": ["files"],
+    }
+    # The metadata pool is replicated like the data pool, without the data pool's quota.
+    assert views[("pool", "files-metadata")] == {**views[("pool", "files")], "quota_max_bytes": 0}
+    assert views[("subvolume", "files/billing/billing-reports")] == {
+        "size": 2 * 2**20,
+        "namespace": "fsvolumens_billing-reports",
+    }
+    assert ("group", "files/orders") in views and ("group", "files/billing") in views
+    # Creation order: pools before their filesystem, groups before subvolumes, keys after.
+    kinds = [w.kind for w in wants]
+    assert kinds.index("filesystem") > max(i for i, k in enumerate(kinds) if k == "pool")
+    assert max(i for i, k in enumerate(kinds) if k == "group") < kinds.index("subvolume")
+    assert kinds.index("key") > max(i for i, k in enumerate(kinds) if k == "subvolume")
+    # A service with block volumes only keeps the rbd-only caps.
+    block_only = FIXTURE.read_text().replace(
+        "- {name: reports, pool: files, size: 2Mi, mount_path: /reports}", ""
+    )
+    bp2 = load_bytes(block_only).blueprint
+    views2 = {(w.kind, w.name): w.view for w in wanted(bp2, bp2.storage.ceph[0])}
+    assert views2[("key", "client.attonix-cephtest-test-billing")] == {
+        "mon": "profile rbd",
+        "osd": "profile rbd pool=billing-rbd",
+    }
+
+
+def test_a_pool_named_like_a_filesystems_metadata_pool_is_refused() -> None:
+    text = (
+        FIXTURE.read_text()
+        .replace("{name: orders-rbd, type: block", "{name: files-metadata, type: block")
+        .replace("pool: orders-rbd", "pool: files-metadata")
+    )
+    with pytest.raises(BlueprintInvalid) as exc:
+        load_bytes(text)
+    (diag,) = [d for d in exc.value.diagnostics if "metadata pool" in d.message]
+    # At the cluster's entry, the line of "- name: store".
+    assert diag.pointer == "storage.ceph[0]"
+    assert text.splitlines()[diag.location.line - 1].strip() == "- name: store"
 
 
 def test_buckets_are_validated_at_their_line() -> None:

@@ -37,7 +37,8 @@ class CephPool(Model):
         examples=["rbd-fast"],
     )
     type: Literal["block", "object", "filesystem"] = Field(
-        description="block (RBD volumes), object (RGW, S3) or filesystem (CephFS)."
+        description="block (RBD volumes), object (RGW, S3) or filesystem (a CephFS named after "
+        "the pool, with a metadata pool <name>-metadata)."
     )
     replicas: int = Field(3, ge=1, le=10, description="Copies of each object (1 to 10).")
     min_size: int = Field(
@@ -100,6 +101,13 @@ class Ceph(Model):
             raise ValueError("mode 'rook' needs 'kubernetes_cluster'")
         if self.mode == "hosts" and self.kubernetes_cluster is not None:
             raise ValueError("'kubernetes_cluster' is only for mode 'rook'")
+        names = {p.name for p in self.pools}
+        for p in self.pools:
+            if p.type == "filesystem" and f"{p.name}-metadata" in names:
+                raise ValueError(
+                    f"pool '{p.name}-metadata' has the name of filesystem pool '{p.name}''s "
+                    "metadata pool; rename one of them"
+                )
         return self
 
 

@@ -6,8 +6,13 @@ For one ``storage.ceph`` cluster in mode ``hosts``:
 - each pool with its size, min_size, rule, application (``rbd``, ``rgw``, ``cephfs``) and
   quota;
 - an RBD image ``<service>-<volume>`` for each backend service volume on a block pool;
-- per service using block pools a cephx key ``client.<blueprint>-<env>-<service>`` whose caps
-  are ``profile rbd`` on exactly those pools (nothing on any other pool);
+- per filesystem pool a CephFS ``<pool>`` (the pool holds its data, ``<pool>-metadata`` with
+  the same replication its metadata), per service with volumes on it a subvolume group
+  ``<service>``, and per volume a subvolume ``<service>-<volume>`` of the volume's size in its
+  own RADOS namespace;
+- per service using block or filesystem pools a cephx key ``client.<blueprint>-<env>-<service>``
+  whose caps are ``profile rbd`` on exactly its block pools, and on each filesystem its group's
+  path and its subvolumes' namespaces (nothing on any other pool, path or namespace);
 - per service owning buckets a gateway (RGW) user ``<blueprint>-<env>-<service>``, allowed as
   many buckets as it owns, and each bucket with its quota.
 """
@@ -63,38 +68,83 @@ def rgw_user(bp: Blueprint, service: str) -> str:
     return f"{prefix(bp)}-{service}"
 
 
+def metadata_pool(fs: str) -> str:
+    """The metadata pool of the CephFS made from filesystem pool ``fs``."""
+    return f"{fs}-metadata"
+
+
+def namespace(subvolume: str) -> str:
+    """The RADOS namespace Ceph 16 gives a namespace-isolated subvolume."""
+    return f"fsvolumens_{subvolume}"
+
+
+def _caps(block: set[str], files: dict[str, set[str]], service: str) -> dict[str, str]:
+    """A service's cephx caps: its block pools, its group path and subvolume namespaces."""
+    mon = ["profile rbd"] if block else []
+    osd = [f"profile rbd pool={p}" for p in sorted(block)]
+    mds = []
+    for fs, subvolumes in sorted(files.items()):
+        mon.append(f"allow r fsname={fs}")
+        mds.append(f"allow rw fsname={fs} path=/volumes/{service}")
+        osd.extend(f"allow rw pool={fs} namespace={namespace(s)}" for s in sorted(subvolumes))
+    caps = {"mon": ", ".join(mon), "osd": ", ".join(osd)}
+    if mds:
+        caps["mds"] = ", ".join(mds)
+    return caps
+
+
 def wanted(bp: Blueprint, ceph: Ceph) -> list[Want]:
-    """Every object of ``ceph``, in creation order (rules, pools, images, keys, users, buckets)."""
+    """Every object of ``ceph``, in creation order (rules, pools, filesystems, images, groups,
+    subvolumes, keys, users, buckets)."""
     out: list[Want] = []
     domains = sorted({p.failure_domain or ceph.failure_domain for p in ceph.pools})
     for level in domains:
         out.append(Want("rule", f"attonix-{level}", {"failure_domain": level, "root": "default"}))
     pools = {p.name: p for p in ceph.pools}
     for p in ceph.pools:
-        out.append(
-            Want(
-                "pool",
-                p.name,
-                {
-                    "size": p.replicas,
-                    "min_size": p.min_size,
-                    "rule": f"attonix-{p.failure_domain or ceph.failure_domain}",
-                    "application": APPLICATION[p.type],
-                    "quota_max_bytes": to_bytes(p.quota),
-                },
-            )
-        )
-    block_users: dict[str, set[str]] = {}
+        view = {
+            "size": p.replicas,
+            "min_size": p.min_size,
+            "rule": f"attonix-{p.failure_domain or ceph.failure_domain}",
+            "application": APPLICATION[p.type],
+            "quota_max_bytes": to_bytes(p.quota),
+        }
+        out.append(Want("pool", p.name, view))
+        if p.type == "filesystem":
+            out.append(Want("pool", metadata_pool(p.name), {**view, "quota_max_bytes": 0}))
+    for p in ceph.pools:
+        if p.type == "filesystem":
+            view = {"metadata_pool": metadata_pool(p.name), "data_pools": [p.name]}
+            out.append(Want("filesystem", p.name, view))
+    block: dict[str, set[str]] = {}
+    files: dict[str, dict[str, set[str]]] = {}
+    subvolumes: list[Want] = []
     for svc in bp.services.backend:
         for vol in svc.volumes:
-            if vol.pool in pools and pools[vol.pool].type == "block":
+            pool = pools.get(vol.pool or "")
+            if pool is None:
+                continue
+            if pool.type == "block":
                 out.append(
                     Want("image", f"{vol.pool}/{svc.name}-{vol.name}", {"size": to_bytes(vol.size)})
                 )
-                block_users.setdefault(svc.name, set()).add(vol.pool)
-    for svc_name, used in sorted(block_users.items()):
-        osd = ", ".join(f"profile rbd pool={p}" for p in sorted(used))
-        out.append(Want("key", key_name(bp, svc_name), {"mon": "profile rbd", "osd": osd}))
+                block.setdefault(svc.name, set()).add(pool.name)
+            elif pool.type == "filesystem":
+                sub = f"{svc.name}-{vol.name}"
+                files.setdefault(svc.name, {}).setdefault(pool.name, set()).add(sub)
+                subvolumes.append(
+                    Want(
+                        "subvolume",
+                        f"{pool.name}/{svc.name}/{sub}",
+                        {"size": to_bytes(vol.size), "namespace": namespace(sub)},
+                    )
+                )
+    for svc_name, by_fs in sorted(files.items()):
+        out.extend(Want("group", f"{fs}/{svc_name}", {}) for fs in sorted(by_fs))
+    out.extend(subvolumes)
+    for svc_name in sorted(set(block) | set(files)):
+        caps = _caps(block.get(svc_name, set()), files.get(svc_name, {}), svc_name)
+        out.append(Want("key", key_name(bp, svc_name), caps))
     owners: dict[str, int] = {}
     buckets: list[Want] = []
     for p in ceph.pools:

@@ -1,5 +1,6 @@
-"""The ``ceph`` target: pools, RBD images, cephx keys, gateway users and buckets on a Ceph
-cluster that runs on hosts (``storage.ceph[].mode: hosts``).
+"""The ``ceph`` target: pools, RBD images, CephFS filesystems with subvolume groups and
+subvolumes (:mod:`.cephfs`), cephx keys, gateway users and buckets on a Ceph cluster that runs
+on hosts (``storage.ceph[].mode: hosts``).
 
 Plan reads the cluster in a handful of batched calls, compares every wanted object (see
 :mod:`.desired`) and lists registered objects that are no longer wanted as deletions. What
@@ -29,6 +30,7 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
+from attonix.deploy.ceph import cephfs
 from attonix.deploy.ceph.admin import CephAdmin, connections_path, dumps, load_connection
 from attonix.deploy.ceph.desired import Want, prefix, wanted
 from attonix.deploy.credentials import CredentialStore, FileCredentialStore
@@ -37,7 +39,7 @@ from attonix.deploy.state import TargetLock, state_dir
 from attonix.render.base import Artifact
 
 TARGET = "ceph"
-ORDER = ("rule", "pool", "image", "key", "user", "bucket")
+ORDER = ("rule", "pool", "filesystem", "image", "group", "subvolume", "key", "user", "bucket")
 PG_NUM = "8"
 
 
@@ -132,6 +134,7 @@ class CephDriver:
                 "application": ",".join(apps),
                 "quota_max_bytes": p.get("quota_max_bytes", 0),
             }
+        out.update(cephfs.observe(adm, names))
         image_pools = {n.split("/")[0] for k, n in names if k == "image"}
         for pool in sorted(image_pools):
             if ("pool", pool) not in out:
@@ -283,6 +286,9 @@ class CephDriver:
             "rule": self._rule,
             "pool": self._pool,
             "image": self._image,
+            "filesystem": lambda c: cephfs.filesystem(self.admin, c),
+            "group": lambda c: cephfs.group(self.admin, c),
+            "subvolume": lambda c: cephfs.subvolume(self.admin, c),
             "key": self._key,
             "user": self._user,
             "bucket": self._bucket,
