@@ -31,6 +31,15 @@ class SecretKeyRef:
     base: str
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class SecretObject:
+    """A whole declared secret the engine holds as one object in ``namespace`` (Kubernetes:
+    a ``Secret`` with every key), because some rendered object references it by name."""
+
+    namespace: str
+    secret: str
+
+
 @dataclass(frozen=True, slots=True)
 class SecretMount:
     """A secret key a workload sees as the file ``path``, owned by ``uid`` with ``mode``."""
@@ -68,13 +77,17 @@ class Workload:
 
     ``name`` is the engine's name for it, ``key`` the file's; ``replicas`` is the effective
     count (the blueprint's replicas, one for a database); ``networks`` and ``volumes`` are
-    engine names. ``spec`` is the renderer's own rendering of the workload in the file (the
-    driver compares it with what the engine runs, for the plan's diff), read-only.
+    engine names. ``kind`` and ``namespace`` place it where the engine has them (Kubernetes:
+    ``Deployment`` or ``StatefulSet``, and its namespace). ``spec`` is the renderer's own
+    rendering of the workload in the file (the driver compares it with what the engine runs,
+    for the plan's diff), read-only.
     """
 
     key: str
     name: str
     replicas: int
+    kind: str = ""
+    namespace: str = ""
     secrets: tuple[SecretMount, ...] = ()
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
@@ -84,7 +97,9 @@ class Workload:
 @dataclass(frozen=True, slots=True)
 class DesiredState:
     """What one cluster of one target must run, as the renderer of its files knows it;
-    ``files`` are the rendered files the engine is given for it."""
+    ``files`` are the rendered files the engine is given for it, ``manifests`` the engine
+    objects among them in apply order (where the engine takes objects one by one), and
+    ``secret_objects`` the declared secrets the engine must hold whole (where it does)."""
 
     target: str
     cluster: str
@@ -92,6 +107,8 @@ class DesiredState:
     workloads: tuple[Workload, ...] = ()
     networks: tuple[Network, ...] = ()
     volumes: tuple[Volume, ...] = ()
+    manifests: tuple[Mapping[str, Any], ...] = ()
+    secret_objects: tuple[SecretObject, ...] = ()
 
     @property
     def secrets(self) -> tuple[SecretKeyRef, ...]:

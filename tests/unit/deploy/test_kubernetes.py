@@ -24,10 +24,11 @@ from attonix.deploy.kubernetes.parsing import (
     parse_diff,
     parse_object_file,
     prune_candidates,
-    secret_refs,
     workload_status,
 )
 from attonix.deploy.state import TargetLock
+from attonix.render.desired import SecretObject
+from attonix.render.kubernetes import secret_objects
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "deploy"
 BLUEPRINT = FIXTURES / "shop-kubernetes.yaml"
@@ -160,12 +161,34 @@ def test_status_from_recorded_workloads() -> None:
 
 
 def test_secret_references_come_from_the_rendered_objects(driver: KubernetesDriver) -> None:
-    objects = driver.objects(driver.desired())
-    assert driver.secret_targets(objects) == [(NS, "api-token"), (NS, "db-credentials")]
-    pod = {"spec": {"volumes": [{"secret": {"secretName": "api-token"}}]}}
-    ref = {"passwordSecretRef": {"name": "db-credentials", "key": "password"}}
-    declared = {"api-token", "db-credentials"}
-    assert secret_refs([pod, ref, {"secretName": "other"}], declared=declared) == declared
+    state = driver.desired_state()
+    assert state.secret_objects == (
+        SecretObject(NS, "api-token"),
+        SecretObject(NS, "db-credentials"),
+    )
+    pod = {"metadata": {"namespace": "a"}, "spec": {"volumes": [{"secret": {"secretName": "x"}}]}}
+    ref = {"metadata": {}, "passwordSecretRef": {"name": "y", "key": "password"}}
+    other = {"metadata": {"namespace": "a"}, "secretName": "other"}
+    assert secret_objects([pod, ref, other], declared={"x", "y"}) == (
+        SecretObject("", "y"),
+        SecretObject("a", "x"),
+    )
+
+
+def test_desired_state_carries_the_workloads_with_their_replicas(
+    driver: KubernetesDriver,
+) -> None:
+    state = driver.desired_state()
+    controllers = [d for d in state.manifests if d["kind"] in ("Deployment", "StatefulSet")]
+    assert [(w.kind, w.namespace, w.key) for w in state.workloads] == [
+        (d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in controllers
+    ]
+    assert [w.replicas for w in state.workloads] == [d["spec"]["replicas"] for d in controllers]
+    assert {w.key: w.replicas for w in state.workloads}["api"] == 2
+    assert all(w.spec is d for w, d in zip(state.workloads, controllers, strict=True))
+    files = {a.path: a.content for a in driver.desired()}
+    assert all(any(m is c for c in files.values()) for m in state.manifests)
+    assert len(files) == len(state.manifests) + 2  # the kustomization and the node labels
 
 
 def test_plan_and_apply_keep_secret_values_off_argv_and_logs(
@@ -176,13 +199,13 @@ def test_plan_and_apply_keep_secret_values_off_argv_and_logs(
     assert counts["create"] == 2 and counts["update"] == 2
     assert {c.name for c in plan.of("delete")} == {f"{NS}/old-api", f"{NS}/retired-token"}
     # rendered objects and two secrets, less the four objects kubectl diff reports
-    assert counts["unchanged"] == len(driver.objects(driver.desired())) + 2 - 4
+    assert counts["unchanged"] == len(driver.desired_state().manifests) + 2 - 4
     lines: list[str] = []
     result = driver.apply(plan, lines.append, timeout=60)
     assert result.ok, result.to_dict()
     assert result.done == [
         "apply 2 secret(s)",
-        f"apply {len(driver.objects(driver.desired()))} object(s) server-side",
+        f"apply {len(driver.desired_state().manifests)} object(s) server-side",
         f"delete Secret {NS}/retired-token",
         f"delete Deployment {NS}/old-api",
         f"wait for rollout of Deployment {NS}/api",
@@ -219,7 +242,7 @@ def test_half_failed_apply_reports_what_was_done_then_rerun_finishes(
     assert not failed.ok
     assert failed.done == [
         "apply 2 secret(s)",
-        f"apply {len(driver.objects(driver.desired()))} object(s) server-side",
+        f"apply {len(driver.desired_state().manifests)} object(s) server-side",
     ]
     assert failed.not_done[:2] == [
         f"delete Secret {NS}/retired-token",

@@ -21,7 +21,7 @@ import base64
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,25 +33,20 @@ from attonix.deploy.base import (
     Change,
     DeployError,
     Plan,
-    Progress,
-    Result,
     ServiceStatus,
     Step,
-    no_progress,
-    run_steps,
 )
 from attonix.deploy.connections import Connection
 from attonix.deploy.kubernetes.parsing import (
-    ROLLOUT_KINDS,
     ObjectKey,
     parse_diff,
     prune_candidates,
-    secret_refs,
     workload_status,
 )
 from attonix.deploy.secrets import SecretSource
 from attonix.render.base import Artifact, dump_yaml, write_artifacts
-from attonix.render.kubernetes import render
+from attonix.render.desired import DesiredState, SecretObject, Workload
+from attonix.render.kubernetes import rendered
 from attonix.render.labels import blueprint_labels, selector
 
 FIELD_MANAGER = "attonix"
@@ -107,6 +102,7 @@ class KubernetesDriver(EngineDriver):
             kubeconfig = str(endpoint.kubeconfig)
         self._kubeconfig = kubeconfig
         self._context = endpoint.context if endpoint is not None else None
+        self._desired: DesiredState | None = None
 
     # ------------------------------------------------------------------ commands
 
@@ -150,41 +146,29 @@ class KubernetesDriver(EngineDriver):
 
     def desired(self) -> list[Artifact]:
         """This cluster's kustomize tree, as the kubernetes renderer writes it."""
-        prefix = f"{self.cluster}/"
-        return [a for a in render(self.bp) if a.path.startswith(prefix)]
+        return list(self.desired_state().files)
 
-    @staticmethod
-    def objects(desired: Sequence[Artifact]) -> list[dict[str, Any]]:
-        """The Kubernetes objects among the artifacts (not the kustomization or notes)."""
-        return [
-            a.content
-            for a in desired
-            if isinstance(a.content, dict) and "kind" in a.content and "metadata" in a.content
-        ]
+    def desired_state(self) -> DesiredState:
+        """What the renderer says this cluster runs: its objects in file order, the
+        Deployments and StatefulSets with their replicas, the declared secrets the objects
+        reference (rendered once per driver)."""
+        if self._desired is None:
+            self._desired = rendered(self.bp).of(self.target, self.cluster)
+        return self._desired
 
-    def secret_targets(self, objects: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-        """``(namespace, declared secret)`` for every declared secret the objects reference."""
-        declared = {s.name for s in self.bp.security.secrets}
-        out = set()
-        for doc in objects:
-            ns = doc["metadata"].get("namespace", "")
-            for name in secret_refs(doc, declared=declared):
-                out.add((ns, name))
-        return sorted(out)
-
-    def secret_objects(self, targets: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    def secret_manifests(self, secrets: Sequence[SecretObject]) -> list[dict[str, Any]]:
         """The ``Secret`` objects holding the values (for stdin only: they carry the values)."""
         out = []
-        for ns, name in targets:
-            values = self._secrets.get(name)
+        for ref in secrets:
+            values = self._secrets.get(ref.secret)
             out.append(
                 {
                     "apiVersion": "v1",
                     "kind": "Secret",
                     "metadata": {
-                        "name": name,
-                        "namespace": ns,
-                        "labels": {**blueprint_labels(self.bp), SECRET_LABEL: name},
+                        "name": ref.secret,
+                        "namespace": ref.namespace,
+                        "labels": {**blueprint_labels(self.bp), SECRET_LABEL: ref.secret},
                     },
                     "type": "Opaque",
                     "data": {
@@ -194,7 +178,7 @@ class KubernetesDriver(EngineDriver):
             )
         return out
 
-    def _kinds(self, objects: Sequence[dict[str, Any]]) -> list[str]:
+    def _kinds(self, objects: Sequence[Mapping[str, Any]]) -> list[str]:
         return sorted(set(BASE_KINDS) | {ObjectKey.of(d).resource for d in objects} - {"namespace"})
 
     def _get_labelled(self, kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -216,10 +200,11 @@ class KubernetesDriver(EngineDriver):
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
+    def plan(self) -> Plan[ObjectKey]:
         """Creates and updates from ``kubectl diff``; deletes for labelled objects not rendered."""
-        objects = self.objects(self.desired() if desired is None else desired)
-        secrets = self.secret_objects(self.secret_targets(objects))
+        state = self.desired_state()
+        objects = state.manifests
+        secrets = self.secret_manifests(state.secret_objects)
         stream = "".join("---\n" + dump_yaml(d) for d in [*secrets, *objects])
         argv = self.diff_command()
         # kubectl diff exits 1 when there are differences, above 1 on errors.
@@ -246,45 +231,37 @@ class KubernetesDriver(EngineDriver):
 
     # ------------------------------------------------------------------ apply
 
-    def apply(
-        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
-    ) -> Result:
+    def _apply_steps(self, plan: Plan[ObjectKey], *, timeout: float) -> list[Step]:
         """Apply secrets and the tree server-side, delete pruned objects, wait for rollouts."""
-        lock = self.lock()
-        with lock.held(purpose="apply"):
-            desired = self.desired()
-            objects = self.objects(desired)
-            steps: list[Step] = []
-            if any(c.kind == "Secret" and c.action in ("create", "update") for c in plan.changes):
-                targets = self.secret_targets(objects)
-                steps.append(
-                    (f"apply {len(targets)} secret(s)", partial(self._apply_secrets, targets))
+        state = self.desired_state()
+        steps: list[Step] = []
+        if any(c.kind == "Secret" and c.action in ("create", "update") for c in plan.changes):
+            secrets = state.secret_objects
+            steps.append((f"apply {len(secrets)} secret(s)", partial(self._apply_secrets, secrets)))
+        if any(c.kind != "Secret" and c.action in ("create", "update") for c in plan.changes):
+            steps.append(
+                (
+                    f"apply {len(state.manifests)} object(s) server-side",
+                    partial(self._apply_tree, state.files),
                 )
-            if any(c.kind != "Secret" and c.action in ("create", "update") for c in plan.changes):
+            )
+        for change in plan.of("delete"):
+            steps.append(
+                (f"delete {change.kind} {change.name}", partial(self._delete, change.payload))
+            )
+        if plan.pending:
+            for w in state.workloads:
+                key = _controller(w)
                 steps.append(
                     (
-                        f"apply {len(objects)} object(s) server-side",
-                        partial(self._apply_tree, desired),
+                        f"wait for rollout of {key.kind} {key.ref}",
+                        partial(self._rollout_status, key, timeout),
                     )
                 )
-            for change in plan.of("delete"):
-                steps.append(
-                    (f"delete {change.kind} {change.name}", partial(self._delete, change.payload))
-                )
-            if plan.pending:
-                for doc in objects:
-                    key = ObjectKey.of(doc)
-                    if key.kind in ROLLOUT_KINDS:
-                        steps.append(
-                            (
-                                f"wait for rollout of {key.kind} {key.ref}",
-                                partial(self._rollout_status, key, timeout),
-                            )
-                        )
-            return run_steps(self.target, self.cluster, steps, progress)
+        return steps
 
-    def _apply_secrets(self, targets: Sequence[tuple[str, str]]) -> None:
-        docs = self.secret_objects(targets)
+    def _apply_secrets(self, secrets: Sequence[SecretObject]) -> None:
+        docs = self.secret_manifests(secrets)
         stream = "".join("---\n" + dump_yaml(d) for d in docs)
         _process.run(self.apply_command(), stdin=stream, unavailable=self._engine_down)
 
@@ -327,12 +304,7 @@ class KubernetesDriver(EngineDriver):
 
     def status(self) -> list[ServiceStatus]:
         """Desired, running and available replicas of every rendered Deployment/StatefulSet."""
-        objects = self.objects(self.desired())
-        wanted = {
-            ObjectKey.of(d): int(d["spec"].get("replicas", 1))
-            for d in objects
-            if d["kind"] in ROLLOUT_KINDS
-        }
+        wanted = {_controller(w): w.replicas for w in self.desired_state().workloads}
         live = {
             ObjectKey.of(i): i for i in self._get_labelled(["deployment.apps", "statefulset.apps"])
         }
@@ -366,13 +338,9 @@ class KubernetesDriver(EngineDriver):
             self.command("delete", "namespace", "-l", sel, "--ignore-not-found", "--wait=false"),
         ]
 
-    def removals(self) -> list[str]:
-        """What :meth:`destroy` would remove now, one line each (reads only)."""
-        return [label for label, _ in self._removal_steps() if not label.startswith("wait ")]
-
     def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, naming every labelled object (reads only)."""
-        kinds = self._kinds(self.objects(self.desired()))
+        kinds = self._kinds(self.desired_state().manifests)
         present = self._get_labelled(kinds)
         keys = sorted({ObjectKey.of(i) for i in present}, key=lambda k: (k.kind, k.ref))
         resources = sorted({k.resource for k in keys})
@@ -387,11 +355,10 @@ class KubernetesDriver(EngineDriver):
         steps.append(("delete labelled namespaces", partial(_process.run, ns_cmd)))
         return steps
 
-    def destroy(self, progress: Progress = no_progress) -> Result:
-        """Remove every object carrying the blueprint's labels from the cluster."""
-        lock = self.lock()
-        with lock.held(purpose="destroy"):
-            return run_steps(self.target, self.cluster, self._removal_steps(), progress)
+
+def _controller(w: Workload) -> ObjectKey:
+    """The Deployment or StatefulSet that runs a workload of the desired state."""
+    return ObjectKey("apps", w.kind, w.namespace, w.key)
 
 
 __all__ = ["FIELD_MANAGER", "SECRET_LABEL", "KubernetesDriver"]

@@ -1,12 +1,12 @@
 """Pure pieces of the Kubernetes driver: reading ``kubectl diff`` output, choosing what to
-prune, finding the declared secrets the rendered objects reference, and turning Deployment and
-StatefulSet ``.status`` into :class:`ServiceStatus` — tested against recorded kubectl output.
+prune, and turning Deployment and StatefulSet ``.status`` into :class:`ServiceStatus` — tested
+against recorded kubectl output.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,6 @@ _OBJECT_FILE = re.compile(
     r"(?P<kind>[A-Z][A-Za-z0-9]*)\.(?P<namespace>[a-z0-9-]*)\.(?P<name>.+)$"
 )
 _CREATE_HUNK = re.compile(r"^@@ -0,0 \+1(,[0-9]+)? @@")
-#: Workload kinds whose rollout Attonix waits for and reports.
-ROLLOUT_KINDS = ("Deployment", "StatefulSet")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -45,7 +43,7 @@ class ObjectKey:
         return f"{self.kind.lower()}.{self.group}" if self.group else self.kind.lower()
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> ObjectKey:
+    def of(cls, doc: Mapping[str, Any]) -> ObjectKey:
         """The key of a manifest or of a live object from ``kubectl get -o json``."""
         api = str(doc.get("apiVersion", "v1"))
         group = api.rsplit("/", 1)[0] if "/" in api else ""
@@ -76,13 +74,13 @@ def _sections(text: str) -> Iterator[tuple[str, list[str]]]:
         yield current, lines
 
 
-def parse_diff(text: str) -> list[Change]:
+def parse_diff(text: str) -> list[Change[ObjectKey]]:
     """One create or update :class:`Change` per object in ``kubectl diff`` output.
 
     An object whose live side is empty (a single ``@@ -0,0 +1,N @@`` hunk) is a creation;
     any other difference is an update. The change's diff is kubectl's own hunk text.
     """
-    out: list[Change] = []
+    out: list[Change[ObjectKey]] = []
     for merged, lines in _sections(text):
         key = parse_object_file(merged)
         if key is None:
@@ -115,31 +113,6 @@ def prune_candidates(
         if key not in desired:
             out.append(key)
     return sorted(set(out))
-
-
-_SECRET_REF_KEY = re.compile(r"(^secret$|Secret$|SecretRef$|SecretKeyRef$)")
-
-
-def secret_refs(doc: Any, *, declared: set[str]) -> set[str]:
-    """Names of declared secrets ``doc`` references (``secretName``, ``*SecretRef.name``...)."""
-    found: set[str] = set()
-    stack = [doc]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "secretName" and value in declared:
-                    found.add(str(value))
-                elif (
-                    isinstance(value, dict)
-                    and _SECRET_REF_KEY.search(key)
-                    and value.get("name") in declared
-                ):
-                    found.add(str(value["name"]))
-                stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 def workload_status(item: dict[str, Any], *, desired: int) -> ServiceStatus:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from attonix.blueprint.model import Blueprint
+from attonix.blueprint.model import Blueprint, Cluster
 from attonix.render.base import Artifact, RenderError
+from attonix.render.desired import DesiredState, Rendered, SecretObject, Workload
 from attonix.render.kubernetes import (
     certificates,
     databases,
@@ -22,7 +25,10 @@ from attonix.render.kubernetes import (
 )
 from attonix.render.kubernetes._context import ROOK_NAMESPACE, Ctx
 
-__all__ = ["cluster_objects", "render"]
+__all__ = ["ROLLOUT_KINDS", "cluster_objects", "render", "rendered", "secret_objects"]
+
+#: Workload kinds whose rollout the deploy step waits for and reports.
+ROLLOUT_KINDS = ("Deployment", "StatefulSet")
 
 
 def _rgw_certificates(ctx: Ctx) -> list[dict[str, Any]]:
@@ -60,6 +66,21 @@ def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
     return sorted(json.loads(json.dumps(docs)), key=kustomize.sort_key)
 
 
+def _clusters(
+    bp: Blueprint, *, validate: bool, crd_dir: str | os.PathLike[str] | None
+) -> Iterator[tuple[Cluster, list[dict[str, Any]]]]:
+    """Every Kubernetes cluster of ``bp`` with its objects, validated if asked."""
+    crds = validation.load_crds([crd_dir]) if crd_dir is not None else None
+    for cluster in bp.orchestration.clusters:
+        if cluster.kind != "kubernetes":
+            continue
+        docs = cluster_objects(Ctx(bp, cluster))
+        if validate:
+            assert cluster.version is not None
+            validation.validate(docs, version=cluster.version, cluster=cluster.name, crds=crds)
+        yield cluster, docs
+
+
 def render(
     bp: Blueprint,
     *,
@@ -75,18 +96,77 @@ def render(
     """
     if format not in ("yaml", "json"):
         raise RenderError(f"unknown format {format!r}", hint="Use yaml or json.")
-    crds = validation.load_crds([crd_dir]) if crd_dir is not None else None
-    out: list[Artifact] = []
-    for cluster in bp.orchestration.clusters:
-        if cluster.kind != "kubernetes":
-            continue
-        ctx = Ctx(bp, cluster)
-        docs = cluster_objects(ctx)
-        if validate:
-            assert cluster.version is not None
-            validation.validate(docs, version=cluster.version, cluster=cluster.name, crds=crds)
-        if single_file:
-            out.append(kustomize.single_file(cluster, docs, fmt=format))
-        else:
-            out.extend(kustomize.tree(bp, cluster, docs, fmt=format))
-    return out
+    if not single_file:
+        return list(rendered(bp, format=format, validate=validate, crd_dir=crd_dir).artifacts)
+    return [
+        kustomize.single_file(cluster, docs, fmt=format)
+        for cluster, docs in _clusters(bp, validate=validate, crd_dir=crd_dir)
+    ]
+
+
+def rendered(
+    bp: Blueprint,
+    *,
+    format: Literal["yaml", "json"] = "yaml",
+    validate: bool = True,
+    crd_dir: str | os.PathLike[str] | None = None,
+) -> Rendered:
+    """Every Kubernetes cluster's kustomize tree, with the cluster's desired state."""
+    states: dict[str, DesiredState] = {}
+    for cluster, docs in _clusters(bp, validate=validate, crd_dir=crd_dir):
+        ext = "json" if format == "json" else "yaml"
+        files = tuple(kustomize.tree(bp, cluster, docs, fmt=format))
+        # The objects in the order of their files (how kubectl reads the tree).
+        ordered = sorted(docs, key=lambda d: kustomize.object_path(cluster.name, d, ext=ext))
+        states[cluster.name] = DesiredState(
+            kustomize.TARGET,
+            cluster.name,
+            files=files,
+            workloads=tuple(_workload(d) for d in ordered if d["kind"] in ROLLOUT_KINDS),
+            manifests=tuple(ordered),
+            secret_objects=secret_objects(ordered, declared=set(bp.secrets_by_name)),
+        )
+    return Rendered(tuple(a for s in states.values() for a in s.files), states)
+
+
+def _workload(doc: dict[str, Any]) -> Workload:
+    meta = doc["metadata"]
+    return Workload(
+        key=meta["name"],
+        name=f"{meta['namespace']}/{meta['name']}",
+        replicas=int(doc["spec"].get("replicas", 1)),
+        kind=doc["kind"],
+        namespace=meta["namespace"],
+        spec=doc,
+    )
+
+
+_SECRET_REF_KEY = re.compile(r"(^secret$|Secret$|SecretRef$|SecretKeyRef$)")
+
+
+def secret_objects(
+    docs: Iterable[dict[str, Any]], *, declared: set[str]
+) -> tuple[SecretObject, ...]:
+    """The declared secrets the objects reference by name (``secretName``, a ``*SecretRef``'s
+    or ``*SecretKeyRef``'s ``name``...), each in the namespace of the object referencing it:
+    the objects the deploy step must create from the secret source."""
+    found: set[SecretObject] = set()
+    for doc in docs:
+        ns = str(doc["metadata"].get("namespace", ""))
+        stack: list[Any] = [doc]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "secretName" and value in declared:
+                        found.add(SecretObject(ns, str(value)))
+                    elif (
+                        isinstance(value, dict)
+                        and _SECRET_REF_KEY.search(key)
+                        and value.get("name") in declared
+                    ):
+                        found.add(SecretObject(ns, str(value["name"])))
+                    stack.append(value)
+            elif isinstance(node, list):
+                stack.extend(node)
+    return tuple(sorted(found))
