@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from attonix.blueprint.loader import load_file
-from attonix.deploy.vsphere.desired import digest, from_spec
+from attonix.deploy.vsphere.desired import digest, with_guest_data
 from attonix.render.registry import render
-from attonix.render.vsphere import spec
+from attonix.render.vsphere import state
 
 
 def test_a_vm_named_like_a_host_carries_its_cloud_init_and_the_others_only_a_name(
@@ -18,7 +18,7 @@ def test_a_vm_named_like_a_host_carries_its_cloud_init_and_the_others_only_a_nam
     bp = load_file(example_path).blueprint
     host = bp.hosts[0].model_copy(update={"name": "legacy-erp-01"})
     bp = bp.model_copy(update={"hosts": [*bp.hosts, host]})
-    want = from_spec(bp, spec(bp, bp.storage.vsphere[0]))
+    want = with_guest_data(bp, state(bp, bp.storage.vsphere[0]))
     first, second = want.vms
     rendered = {a.path: a.text() for a in render(bp, "cloud-init")}
     info = first.guestinfo()

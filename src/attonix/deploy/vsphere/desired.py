@@ -1,5 +1,6 @@
-"""The typed desired state of one vCenter: what the ``vsphere`` target's spec says, plus the
-guest data each VM boots with (the ``cloud-init`` target's user-data and meta-data).
+"""The typed desired state of one vCenter: the ``vsphere`` renderer's state (handed over next
+to its spec file, never read back from it), plus the guest data each VM boots with (the
+``cloud-init`` target's user-data and meta-data).
 
 Guest data goes to the VM as VMware ``guestinfo`` properties, which cloud-init's VMware data
 source reads at first boot: ``guestinfo.userdata`` and ``guestinfo.metadata``, base64-encoded,
@@ -16,33 +17,16 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.render.cloudinit import meta_data, user_data
+from attonix.render.vsphere import Group, Rule, Vcenter
 
 USERDATA = "guestinfo.userdata"
 METADATA = "guestinfo.metadata"
 ENCODING = "base64"
 
 
-@dataclass(frozen=True, slots=True)
-class WantedRule:
-    """The DRS anti-affinity rule of a VM group."""
-
-    name: str
-    enabled: bool
-    mandatory: bool
-
-
-@dataclass(frozen=True, slots=True)
-class WantedGroup:
-    """A VM group: its VMs and its rule (none for a group of one)."""
-
-    name: str
-    vms: tuple[str, ...]
-    rule: WantedRule | None
-
-    @property
-    def spread(self) -> bool:
-        """True when no two of its VMs may share a host."""
-        return self.rule is not None and self.rule.mandatory and self.rule.enabled
+#: A VM group and its DRS rule, as the renderer's desired state has them.
+WantedGroup = Group
+WantedRule = Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +88,10 @@ class Desired:
     cluster_settings: dict[str, Any]
     encryption: bool
     folders: tuple[str, ...]
-    groups: tuple[WantedGroup, ...]
+    groups: tuple[Group, ...]
     vms: tuple[WantedVm, ...]
 
-    def group(self, name: str) -> WantedGroup:
+    def group(self, name: str) -> Group:
         """The group called ``name``."""
         return next(g for g in self.groups if g.name == name)
 
@@ -123,58 +107,45 @@ def digest(value: str) -> str | None:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def from_spec(bp: Blueprint, spec: dict[str, Any]) -> Desired:
-    """The typed state of one ``vsphere/<name>/spec.json`` of ``bp``."""
+def with_guest_data(bp: Blueprint, want: Vcenter) -> Desired:
+    """The renderer's desired state of one vCenter, each VM with the guest data it boots
+    with: its host's cloud-init user-data and meta-data, or meta-data naming it."""
     hosts = {h.name: h for h in bp.hosts}
     vms: list[WantedVm] = []
-    for vm in spec["vms"]:
-        host = hosts.get(vm["cloud_init"]) if vm.get("cloud_init") else None
+    for vm in want.vms:
+        host = hosts.get(vm.cloud_init) if vm.cloud_init else None
         meta = (
             meta_data(bp, host)
             if host is not None
-            else {"instance-id": f"{bp.metadata.name}-{vm['name']}", "local-hostname": vm["name"]}
+            else {"instance-id": f"{bp.metadata.name}-{vm.name}", "local-hostname": vm.name}
         )
         vms.append(
             WantedVm(
-                name=vm["name"],
-                group=vm["group"],
-                folder=vm["folder"],
-                template=vm["template"],
-                datastore=vm["datastore"],
-                network=vm["network"],
-                cpus=vm["cpus"],
-                memory_mib=vm["memory_mib"],
-                disk_gib=vm["disk_gib"],
-                encrypted=vm["encrypted"],
+                name=vm.name,
+                group=vm.group,
+                folder=vm.folder,
+                template=vm.template,
+                datastore=vm.datastore,
+                network=vm.network,
+                cpus=vm.cpus,
+                memory_mib=vm.memory_mib,
+                disk_gib=vm.disk_gib,
+                encrypted=vm.encrypted,
                 host=host.name if host is not None else None,
                 userdata=user_data(bp, host) if host is not None else None,
                 metadata=json.dumps(meta, sort_keys=True),
             )
         )
-    groups = tuple(
-        WantedGroup(
-            name=g["name"],
-            vms=tuple(g["vms"]),
-            rule=WantedRule(
-                name=g["rule"]["name"],
-                enabled=g["rule"]["enabled"],
-                mandatory=g["rule"]["mandatory"],
-            )
-            if g["rule"]
-            else None,
-        )
-        for g in spec["groups"]
-    )
     return Desired(
-        name=spec["name"],
-        datacenter=spec["datacenter"],
-        cluster=spec["cluster"]["name"],
-        network=spec["network"],
-        owner_attribute=spec["owner"]["attribute"],
-        owner=spec["owner"]["value"],
-        cluster_settings={"ha": spec["cluster"]["ha"], "drs": spec["cluster"]["drs"]},
-        encryption=spec["encryption"]["enabled"],
-        folders=tuple(spec["folders"]),
-        groups=groups,
+        name=want.name,
+        datacenter=want.datacenter,
+        cluster=want.cluster,
+        network=want.network,
+        owner_attribute=want.owner_attribute,
+        owner=want.owner,
+        cluster_settings=want.cluster_settings,
+        encryption=want.encryption,
+        folders=want.folders,
+        groups=want.groups,
         vms=tuple(vms),
     )

@@ -18,7 +18,7 @@ vCenter has none, the plan says so and nothing is changed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,9 +39,9 @@ from attonix.deploy.secrets import SecretSource
 from attonix.deploy.state import TargetLock, state_dir
 from attonix.deploy.vsphere import _inventory as inv
 from attonix.deploy.vsphere import placement
-from attonix.deploy.vsphere.desired import Desired, WantedGroup, WantedVm, from_spec
+from attonix.deploy.vsphere.desired import Desired, WantedGroup, WantedVm, with_guest_data
 from attonix.render.base import Artifact
-from attonix.render.vsphere import render as render_vsphere
+from attonix.render.vsphere import Rendered, rendered
 
 _ORDER = {"cluster": 0, "folder": 1, "vm": 2, "placement": 3, "rule": 4}
 
@@ -128,15 +128,14 @@ class VSphereDriver:
 
     def desired(self) -> list[Artifact]:
         """The spec artifact of this vCenter."""
-        return [
-            a for a in render_vsphere(self._bp) if a.path == f"vsphere/{self.vc.name}/spec.json"
-        ]
+        return [self._rendered().file]
 
-    def _desired(self, desired: Sequence[Artifact] | None) -> Desired:
-        arts = list(self.desired() if desired is None else desired)
-        if len(arts) != 1 or not isinstance(arts[0].content, dict):
-            raise DeployError(f"expected one vSphere spec for {self.vc.name}, got {len(arts)}")
-        return from_spec(self._bp, arts[0].content)
+    def _rendered(self) -> Rendered:
+        return rendered(self._bp)[self.vc.name]
+
+    def _desired(self) -> Desired:
+        """The renderer's desired state of this vCenter, with each VM's guest data."""
+        return with_guest_data(self._bp, self._rendered().state)
 
     def _login(self) -> tuple[str, str]:
         """User and password: the connection's (password from its environment variable),
@@ -207,10 +206,10 @@ class VSphereDriver:
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
-        """Compare the spec with the live vCenter; change nothing."""
-        want = self._desired(desired)
-        changes: list[Change] = []
+    def plan(self) -> Plan[VmPayload | None]:
+        """Compare the desired state with the live vCenter; change nothing."""
+        want = self._desired()
+        changes: list[Change[VmPayload | None]] = []
         with self._session() as (content, dc):
             self._refuse_encryption(content, want)
             self._network(dc, want.network)
@@ -291,7 +290,7 @@ class VSphereDriver:
         hosts: dict[str, str | None],
         cluster: Any,
         placed: dict[str, str],
-    ) -> list[Change]:
+    ) -> list[Change[VmPayload | None]]:
         """The ``placement`` change of a group whose VMs may not share a host: where each VM
         runs now, and where it will run (new VMs included). Fills ``placed`` for the clones."""
         if not group.spread:
@@ -310,11 +309,15 @@ class VSphereDriver:
     # ------------------------------------------------------------------ apply
 
     def apply(
-        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
+        self,
+        plan: Plan[VmPayload | None],
+        progress: Progress = no_progress,
+        *,
+        timeout: float = 300,
     ) -> Result:
         """Carry out ``plan``: cluster settings, folders, VMs, placement, DRS rules; then
         verify that every mandatory anti-affinity rule holds in vCenter's inventory."""
-        want = self._desired(None)
+        want = self._desired()
         result = Result(target=self.target, cluster=self.cluster)
         pending = plan.pending
         with self._session() as (content, dc):
@@ -341,7 +344,14 @@ class VSphereDriver:
         return result
 
     def _apply_one(
-        self, change: Change, *, content: Any, dc: Any, cluster: Any, want: Desired, timeout: float
+        self,
+        change: Change[VmPayload | None],
+        *,
+        content: Any,
+        dc: Any,
+        cluster: Any,
+        want: Desired,
+        timeout: float,
     ) -> None:
         vim, _, _ = inv.vmodl()
         if change.kind == "cluster":
@@ -368,7 +378,9 @@ class VSphereDriver:
             if change.action == "delete":
                 _delete_vm(live[change.name], timeout=timeout)
                 return
-            payload: VmPayload = change.payload
+            payload = change.payload
+            if payload is None:
+                raise DeployError(f"the plan's change of VM {change.name} names no wanted VM")
             if change.action == "create":
                 self._clone(
                     payload, content=content, dc=dc, cluster=cluster, want=want, timeout=timeout
@@ -488,7 +500,13 @@ class VSphereDriver:
         _grow_disk(obj, vm.disk_gib, timeout=timeout)
 
     def _set_rule(
-        self, change: Change, *, content: Any, dc: Any, cluster: Any, timeout: float
+        self,
+        change: Change[VmPayload | None],
+        *,
+        content: Any,
+        dc: Any,
+        cluster: Any,
+        timeout: float,
     ) -> None:
         vim, _, _ = inv.vmodl()
         live = self._vms(content, dc)
@@ -531,7 +549,7 @@ class VSphereDriver:
         """Per VM group: desired VMs, VMs powered on, VMs powered on with a green status, and
         a broken mandatory anti-affinity rule as the reason the group is not converged."""
         vim, _, _ = inv.vmodl()
-        want = self._desired(None)
+        want = self._desired()
         out: list[ServiceStatus] = []
         with self._session() as (content, dc):
             live = self._vms(content, dc)
@@ -569,7 +587,7 @@ class VSphereDriver:
 
     def removals(self) -> list[str]:
         """What :meth:`destroy` would remove now (reads only)."""
-        want = self._desired(None)
+        want = self._desired()
         with self._session() as (content, dc):
             owned = self._owned(content, dc, want)
             rules = _owned_rules(self._cluster(content, dc), owned)
@@ -577,7 +595,7 @@ class VSphereDriver:
 
     def destroy(self, progress: Progress = no_progress) -> Result:
         """Delete every VM marked as owned by the blueprint, and the DRS rules naming them."""
-        want = self._desired(None)
+        want = self._desired()
         result = Result(target=self.target, cluster=self.cluster)
         vim, _, _ = inv.vmodl()
         with self._session() as (content, dc):

@@ -10,6 +10,7 @@ import pytest
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
 from attonix.render.registry import render
+from attonix.render.vsphere import rendered
 
 
 @pytest.fixture
@@ -87,3 +88,30 @@ def test_single_vm_group_has_no_rule(example: Blueprint) -> None:
 
 def test_deterministic(example: Blueprint) -> None:
     assert render(example, "vsphere")[0].text() == render(example, "vsphere")[0].text()
+
+
+def test_desired_state_holds_what_the_spec_file_says(example: Blueprint) -> None:
+    out = rendered(example)
+    assert [r.file for r in out.values()] == render(example, "vsphere")
+    for name, r in out.items():
+        spec, want = r.file.content, r.state
+        assert name == want.name == spec["name"]
+        assert (want.datacenter, want.cluster, want.network, want.owner) == (
+            spec["datacenter"],
+            spec["cluster"]["name"],
+            spec["network"],
+            spec["owner"]["value"],
+        )
+        assert want.cluster_settings == {
+            "ha": spec["cluster"]["ha"],
+            "drs": spec["cluster"]["drs"],
+        }
+        assert list(want.folders) == spec["folders"]
+        assert [(g.name, list(g.vms), g.spread) for g in want.groups] == [
+            (g["name"], g["vms"], bool(g["rule"] and g["rule"]["mandatory"]))
+            for g in spec["groups"]
+        ]
+        assert [(v.name, v.cpus, v.memory_mib, v.cloud_init) for v in want.vms] == [
+            (v["name"], v["cpus"], v["memory_mib"], v["cloud_init"]) for v in spec["vms"]
+        ]
+        assert any(g.spread for g in want.groups)
