@@ -125,6 +125,26 @@ def database_env(db: Database, *, host: str) -> list[dict[str, Any]]:
     ]
 
 
+def listening_probe(port: int) -> str:
+    """A POSIX shell command that succeeds when a TCP socket listens on ``port`` in the
+    container's network namespace (any address, IPv4 or IPv6).
+
+    Docker (and Podman, which turns a ``tcpSocket`` probe into ``nc -z``) runs health checks
+    inside the container with the image's own tools, and a TCP client is what common images
+    lack: Debian's busybox has no ``nc`` applet, the slim Debian and Python images have
+    neither ``nc`` nor ``curl``/``wget``, Alpine has no ``bash`` (so no ``/dev/tcp``). This
+    reads ``/proc/net/tcp`` and ``tcp6`` with shell built-ins only (dash, ash, bash alike),
+    so ``/bin/sh`` is all the image needs. A listening socket is what makes a connect
+    succeed — the kernel completes the handshake — which is what Kubernetes' ``tcpSocket``
+    probe checks.
+    """
+    return (
+        "for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] || continue; "
+        f"while read -r _ a _ s _; do case $a:$s in *:{port:04X}:0A) exit 0;; esac; "
+        "done < $f; done; exit 1"
+    )
+
+
 def probe(w: Workload, *, liveness: bool) -> dict[str, Any] | None:
     """The readiness (or liveness) probe of a workload, from :meth:`Workload.health_check`.
 

@@ -55,7 +55,14 @@ class Health(Model):
     """
 
     check: HealthCheck | None = Field(
-        None, description="http, tcp, command or none; derived from the port when unset."
+        None,
+        description="http, tcp, command or none; derived from the port when unset. Kubernetes "
+        "probes need nothing in the image. Swarm runs the check inside the container, so the "
+        "image must hold: for http, wget or curl (busybox wget counts); for tcp, /bin/sh only "
+        "(a listening socket is read from /proc/net/tcp with shell built-ins); for command, "
+        "the program it names (run without a shell). An image without a shell (distroless) "
+        "needs check: command. Podman (podman kube play) runs http as curl -f and tcp as "
+        "nc -z inside the image.",
     )
     path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] | None = Field(
         None, description="HTTP path (check http); defaults to /healthz."

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from attonix.render.desired import Network, SecretKeyRef, Workload
+from attonix.render.swarm import unliteral
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)$")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -73,8 +74,9 @@ def service_view(w: Workload, *, secret_names: Mapping[SecretKeyRef, str]) -> di
     return {
         "image": svc["image"],
         "replicas": w.replicas,
-        "command": list(svc["command"]) if svc.get("command") else None,
-        "env": dict(sorted((svc.get("environment") or {}).items())),
+        # The stack file escapes dollars from the CLI's substitution; the engine gets them bare.
+        "command": [unliteral(a) for a in svc["command"]] if svc.get("command") else None,
+        "env": {k: unliteral(v) for k, v in sorted((svc.get("environment") or {}).items())},
         "user": svc.get("user", ""),
         "read_only": bool(svc.get("read_only", False)),
         "cap_drop": sorted(svc.get("cap_drop", [])),
@@ -90,7 +92,7 @@ def service_view(w: Workload, *, secret_names: Mapping[SecretKeyRef, str]) -> di
         "healthcheck": None
         if health.get("disable")
         else {
-            "test": list(health.get("test", [])),
+            "test": [unliteral(t) for t in health.get("test", [])],
             "interval": seconds(health.get("interval", "30s")),
         },
         "limits": {

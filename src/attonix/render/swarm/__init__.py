@@ -7,6 +7,10 @@ the firewall allows (see :mod:`attonix.render.swarm.network`). Secrets are *exte
 names them, the deploy step creates them from the secret source under versioned names, and
 containers see them as files — no value is ever written here.
 
+``docker stack deploy`` substitutes ``$NAME`` from the deploying shell in every value of the
+file, so each value the blueprint (or a health check) gives is written with its dollars
+doubled (:func:`literal`) and reaches the engine as written.
+
 Two choices follow from how Swarm behaves rather than from taste:
 
 * ``endpoint_mode: dnsrr`` — the virtual-IP mode and the ingress routing mesh both need IPVS in
@@ -45,6 +49,7 @@ from attonix.render.workloads import (
     consumer_secret,
     database_env,
     database_mount_path,
+    listening_probe,
     replicas_of,
     workload_labels,
 )
@@ -145,6 +150,18 @@ def _resources(w: Workload) -> dict[str, Any]:
     return out
 
 
+def literal(text: str) -> str:
+    """``text`` as a compose value that ``docker stack deploy`` leaves as it is: the CLI
+    substitutes ``$NAME`` and ``${NAME}`` from the deploying shell's environment in every
+    value, so a literal dollar is written ``$$``."""
+    return text.replace("$", "$$")
+
+
+def unliteral(text: str) -> str:
+    """The value the engine receives for a compose value written by :func:`literal`."""
+    return text.replace("$$", "$")
+
+
 def _healthcheck(w: Workload) -> dict[str, Any]:
     h = w.health_check()
     if h is None:
@@ -159,13 +176,11 @@ def _healthcheck(w: Workload) -> dict[str, Any]:
         )
         test: list[str] = ["CMD-SHELL", probe]
     elif h.check == "tcp":
-        # A TCP connect, with whichever tool the image has (busybox nc, or bash's /dev/tcp).
-        probe = f"nc -z 127.0.0.1 {h.port} || bash -c 'exec 3<>/dev/tcp/127.0.0.1/{h.port}'"
-        test = ["CMD-SHELL", probe]
+        test = ["CMD-SHELL", listening_probe(h.port or 0)]
     else:
         test = ["CMD", *h.command]
     return {
-        "test": test,
+        "test": [literal(part) for part in test],
         "interval": f"{h.period_seconds}s",
         "timeout": "2s",
         "retries": 3,
@@ -260,9 +275,9 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
                 env.update((e["name"], e["value"]) for e in database_env(db, host=host))
     out: dict[str, Any] = {"image": w.image}
     if isinstance(w, Service) and w.command:
-        out["command"] = list(w.command)
+        out["command"] = [literal(arg) for arg in w.command]
     if env:
-        out["environment"] = env
+        out["environment"] = {k: literal(v) for k, v in env.items()}
     out["user"] = _user(w)
     out["read_only"] = w.security.read_only_root_filesystem
     out["cap_drop"] = ["ALL"]
@@ -356,12 +371,12 @@ def database_service(bp: Blueprint, db: Database) -> dict[str, Any]:
     }
     return {
         "image": c.image,
-        "environment": dict(c.env),
+        "environment": {k: literal(v) for k, v in dict(c.env).items()},
         "user": f"{c.uid}:{c.uid}",
         "read_only": True,
         "cap_drop": ["ALL"],
         "healthcheck": {
-            "test": ["CMD", *c.health],
+            "test": ["CMD", *(literal(part) for part in c.health)],
             "interval": f"{c.period_seconds}s",
             "timeout": "5s",
             "retries": 3,

@@ -105,3 +105,24 @@ def test_network_names_stay_dns_labels_with_long_service_names() -> None:
         # Swarm refuses a network whose name is not a DNS label ("site-swarm" is the stack).
         assert re.fullmatch(r"[a-z0-9](?:[-_]*[a-z0-9]+)*", f"site-swarm_{key}")
         assert len(f"site-swarm_{key}") <= 63
+
+
+def test_values_with_dollars_are_escaped_from_substitution_and_compared_as_the_engine_sees() -> (
+    None
+):
+    from attonix.deploy.swarm.views import service_from_compose
+
+    stack = _stack(
+        """
+- {name: a, cluster: swarm, image: "localhost/a:1", ports: [{name: redis, port: 6379}],
+   env: {PRICE: "$5", TEMPLATE: "${HOME}/x"}, command: [sh, -c, "echo $PRICE"]}
+"""
+    )
+    svc = stack["services"]["a"]
+    assert svc["environment"] == {"PRICE": "$$5", "TEMPLATE": "$${HOME}/x"}
+    assert svc["command"] == ["sh", "-c", "echo $$PRICE"]
+    view = service_from_compose("site-swarm", svc, secret_names={})
+    # What drift detection compares with the live spec: the values the engine received.
+    assert view["env"] == {"PRICE": "$5", "TEMPLATE": "${HOME}/x"}
+    assert view["command"] == ["sh", "-c", "echo $PRICE"]
+    assert "case $a:$s in *:18EB:0A)" in view["healthcheck"]["test"][1]
