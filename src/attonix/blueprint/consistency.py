@@ -71,6 +71,41 @@ def _forbidden_calls(bp: Blueprint) -> Iterator[_Problem]:
                 )
 
 
+def _central_servers(bp: Blueprint) -> Iterator[_Problem]:
+    """A Central Server's settings come from its own database and mounted secrets."""
+    engines = ("postgresql", "biganimal", "mysql")
+    for i, s in enumerate(bp.services.backend):
+        cs = s.central_server
+        if cs is None:
+            continue
+        base: Path = ("services", "backend", i, "central_server")
+        db = bp.databases_by_name.get(cs.database)
+        if cs.database not in s.databases:
+            yield (
+                (*base, "database"),
+                f"{s.name} keeps the Central Server's state in {cs.database}, which is not one "
+                "of its databases (it would get no credentials for it)",
+                f"Add {cs.database} to the databases of {s.name}.",
+            )
+        elif db is not None and db.engine not in engines:
+            yield (
+                (*base, "database"),
+                f"the Central Server runs on {' or '.join(engines)}, not {db.engine} "
+                f"({cs.database})",
+                "Name a PostgreSQL or MySQL database of the service.",
+            )
+        mounted = {m.secret for m in s.secrets}
+        for key in ("kek_secret", "signing_key_secret", "audit_key_secret"):
+            secret = getattr(cs, key)
+            if secret not in mounted:
+                yield (
+                    (*base, key),
+                    f"secret {secret} is not mounted in {s.name}, so the Central Server "
+                    "cannot read it",
+                    f"Add {{secret: {secret}}} to the secrets of {s.name}.",
+                )
+
+
 def _podman(bp: Blueprint) -> Iterator[_Problem]:
     kinds = {c.name: c.kind for c in bp.orchestration.clusters}
     for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
@@ -295,6 +330,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     problems = [
         *_firewall(bp),
         *_forbidden_calls(bp),
+        *_central_servers(bp),
         *_podman(bp),
         *_exposed_without_ingress(bp),
         *_pipelines(bp),

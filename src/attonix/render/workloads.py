@@ -125,6 +125,49 @@ def database_env(db: Database, *, host: str) -> list[dict[str, Any]]:
     ]
 
 
+#: Where a deployed Central Server keeps what it writes (a scratch volume: the root
+#: filesystem is read-only).
+CENTRAL_SERVER_DATA_DIR = "/var/lib/attonix"
+#: SQLAlchemy URL scheme of each engine a Central Server can keep its state in.
+CENTRAL_SERVER_URL_SCHEMES = {
+    "postgresql": "postgresql+psycopg",
+    "biganimal": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+}
+
+
+def secret_file(bp: Blueprint, w: Workload, secret: str) -> str:
+    """The file a workload reads a one-key secret from (its first declared key)."""
+    mount = next(m for m in w.secrets if m.secret == secret)
+    declared = bp.secrets_by_name.get(secret)
+    key = declared.keys[0] if declared else "value"
+    return f"{mount.mount_path or f'{SECRETS_DIR}/{secret}'}/{key}"
+
+
+def central_server_env(bp: Blueprint, w: Workload, *, database_host: str) -> list[dict[str, str]]:
+    """The ``ATTONIX_`` settings of a service that runs the Central Server (none otherwise):
+    every setting its replicas must share, each a path to a mounted secret or a URL without
+    credentials (the server fills user and password in from the credentials files)."""
+    if not isinstance(w, Service) or w.central_server is None:
+        return []
+    cs = w.central_server
+    db = bp.databases_by_name[cs.database]
+    url = (
+        f"{CENTRAL_SERVER_URL_SCHEMES[db.engine]}://{database_host}:"
+        f"{DATABASE_PORTS[db.engine]}/{db.database}"
+    )
+    if db.tls and db.engine != "mysql":
+        url += "?sslmode=require"
+    return [
+        {"name": "ATTONIX_DATA_DIR", "value": CENTRAL_SERVER_DATA_DIR},
+        {"name": "ATTONIX_DATABASE_URL", "value": url},
+        {"name": "ATTONIX_DATABASE_CREDENTIALS_DIR", "value": database_mount_path(db)},
+        {"name": "ATTONIX_KEK_FILE", "value": secret_file(bp, w, cs.kek_secret)},
+        {"name": "ATTONIX_SIGNING_KEY_FILE", "value": secret_file(bp, w, cs.signing_key_secret)},
+        {"name": "ATTONIX_AUDIT_KEY_FILE", "value": secret_file(bp, w, cs.audit_key_secret)},
+    ]
+
+
 def listening_probe(port: int) -> str:
     """A POSIX shell command that succeeds when a TCP socket listens on ``port`` in the
     container's network namespace (any address, IPv4 or IPv6).
@@ -210,7 +253,12 @@ def container(
     if isinstance(w, Service):
         for vol in w.volumes:
             mounts.append({"name": vol.name, "mountPath": vol.mount_path})
+        if w.central_server is not None:
+            mounts.append({"name": "attonix-data", "mountPath": CENTRAL_SERVER_DATA_DIR})
         if database_hosts is not None:
+            if w.central_server is not None:
+                host = database_hosts[w.central_server.database]
+                env.extend(central_server_env(bp, w, database_host=host))
             for name in w.databases:
                 db = bp.databases_by_name[name]
                 env.extend(database_env(db, host=database_hosts[name]))
@@ -265,6 +313,8 @@ def volumes(bp: Blueprint, w: Workload) -> list[dict[str, Any]]:
             }
         )
     if isinstance(w, Service):
+        if w.central_server is not None:
+            out.append({"name": "attonix-data", "emptyDir": {"sizeLimit": TMP_SIZE}})
         for name in w.databases:
             db = bp.databases_by_name[name]
             out.append(

@@ -15,9 +15,16 @@ from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8081"
+
+#: Marks a setting that every replica of a deployed server must be given (its default is a
+#: file created per machine, so replicas would disagree or write to a read-only image).
+#: The renderers set each of them, from the blueprint's ``central_server``; a test keeps the
+#: two in step.
+DEPLOYED: JsonDict = {"deployed": True}
 
 
 def default_data_dir() -> Path:
@@ -35,11 +42,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Directory for the embedded SQLite database and generated key files.",
+        json_schema_extra=DEPLOYED,
     )
     database_url: str = Field(
         "",
         description="SQLAlchemy URL; empty means the embedded SQLite file in data_dir. "
         "postgresql+psycopg://… or mysql+pymysql://… for production.",
+        json_schema_extra=DEPLOYED,
+    )
+    database_credentials_dir: Path | None = Field(
+        None,
+        description="Directory with the files 'username' and 'password' (a database's "
+        "credentials as Attonix mounts them): they fill in database_url's user and password, "
+        "so the URL itself holds no secret.",
+        json_schema_extra=DEPLOYED,
     )
     auto_migrate: bool | None = Field(
         None,
@@ -60,12 +76,19 @@ class Settings(BaseSettings):
         None, description="Key-encryption key lines (`id:base64`), newline separated."
     )
     kek_file: Path | None = Field(
-        None, description="File with key-encryption keys; default data_dir/kek (created)."
+        None,
+        description="File with key-encryption keys; default data_dir/kek (created).",
+        json_schema_extra=DEPLOYED,
     )
     audit_key: SecretStr | None = Field(
         None,
         description="Key of the audit chain's MAC and checkpoint signatures (base64url, 32 "
         "bytes); default: the file audit.key beside the key-encryption-key file (created).",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="File holding the audit key (a mounted secret); audit_key wins when set.",
+        json_schema_extra=DEPLOYED,
     )
     audit_checkpoint_file: Path | None = Field(
         None,
@@ -77,6 +100,11 @@ class Settings(BaseSettings):
     )
     signing_key: SecretStr | None = Field(
         None, description="Access-token signing key; default data_dir/signing.key (created)."
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="File holding the signing key (a mounted secret); signing_key wins when set.",
+        json_schema_extra=DEPLOYED,
     )
     previous_signing_keys: list[SecretStr] = Field(
         default_factory=list, description="Older signing keys still accepted during rotation."
@@ -159,6 +187,15 @@ class Settings(BaseSettings):
 
     def effective_database_url(self) -> str:
         """The database to use: the configured URL, else the embedded SQLite file."""
+        if self.database_url and self.database_credentials_dir is not None:
+            from sqlalchemy.engine import make_url  # noqa: PLC0415 - only when deployed
+
+            folder = self.database_credentials_dir
+            url = make_url(self.database_url).set(
+                username=(folder / "username").read_text(encoding="utf-8").strip(),
+                password=(folder / "password").read_text(encoding="utf-8").strip(),
+            )
+            return url.render_as_string(hide_password=False)
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'attonix.db'}"
@@ -185,6 +222,8 @@ class Settings(BaseSettings):
         """The audit key: configured, else read (or created once) beside the KEK file."""
         if self.audit_key is not None:
             text = self.audit_key.get_secret_value().strip()
+        elif self.audit_key_file is not None:
+            text = self.audit_key_file.read_text(encoding="utf-8").strip()
         else:
             path = self.kek_path().with_name("audit.key")
             if not path.exists():
@@ -204,6 +243,8 @@ class Settings(BaseSettings):
         """The token signing key: configured, else read (or created once) in data_dir."""
         if self.signing_key is not None:
             return self.signing_key.get_secret_value()
+        if self.signing_key_file is not None:
+            return self.signing_key_file.read_text(encoding="utf-8").strip()
         path = self.data_dir / "signing.key"
         if not path.exists():
             create_key_once(path, secrets.token_urlsafe(48))

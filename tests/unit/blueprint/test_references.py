@@ -87,7 +87,7 @@ def backend(d: dict[str, Any], name: str) -> dict[str, Any]:
         ),
         (
             lambda d: backend(d, "attonix-server")["secrets"].append({"secret": "jwt"}),
-            "services.backend[0].secrets[2].secret",
+            "services.backend[0].secrets[3].secret",
             "unknown secret 'jwt'",
         ),
         (
@@ -146,11 +146,12 @@ def _hints(example_text: str, mutate: Any) -> dict[str, str]:
     [
         (
             lambda d: backend(d, "attonix-server")["secrets"].append({"secret": "stripe-key"}),
-            "services.backend[0].secrets[2].secret",
+            "services.backend[0].secrets[3].secret",
             "unknown secret 'stripe-key' | Declare 'stripe-key' under 'security.secrets' "
-            "(its name only; the value goes in the vault), or use one of: attonix-kek, "
-            "attonix-signing-key, backup-s3-credentials, biganimal-credentials, chef-validator, "
-            "mongo-events-credentials, mysql-apps-credentials, openstack-credentials, "
+            "(its name only; the value goes in the vault), or use one of: attonix-audit-key, "
+            "attonix-kek, attonix-signing-key, backup-s3-credentials, biganimal-credentials, "
+            "chef-validator, mongo-events-credentials, mysql-apps-credentials, "
+            "openstack-credentials, "
             "pg-main-credentials, vsphere-credentials.",
         ),
         (

@@ -329,6 +329,35 @@ class Workload(Model):
         )
 
 
+class CentralServer(Model):
+    """The service runs the Attonix Central Server itself (its API or its job worker): the
+    renderers give it every ``ATTONIX_`` setting a replicated server must share — its
+    database, the vault's key-encryption keys, the token signing key and the audit key, each
+    from a mounted secret, and a writable data directory — and never a secret value."""
+
+    role: Literal["server", "worker"] = Field(
+        "server", description="server (the API, attonix serve) or worker (attonix worker)."
+    )
+    database: Name = Field(
+        description="The database it keeps its state in: one of the service's databases, "
+        "PostgreSQL (or BigAnimal) or MySQL.",
+        examples=["pg-main"],
+    )
+    kek_secret: Name = Field(
+        description="The secret (one of the service's secrets) holding the vault's "
+        "key-encryption keys.",
+        examples=["attonix-kek"],
+    )
+    signing_key_secret: Name = Field(
+        description="The secret (one of the service's secrets) holding the token signing key.",
+        examples=["attonix-signing-key"],
+    )
+    audit_key_secret: Name = Field(
+        description="The secret (one of the service's secrets) holding the audit chain's key.",
+        examples=["attonix-audit-key"],
+    )
+
+
 class Service(Workload):
     """A backend service (an API, a worker) that runs on a cluster."""
 
@@ -349,6 +378,11 @@ class Service(Workload):
     )
     command: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
         None, description="Replaces the image's entrypoint and arguments."
+    )
+    central_server: CentralServer | None = Field(
+        None,
+        description="Set when the service is the Attonix Central Server (or its worker): it "
+        "gets the settings it needs to start as one of several replicas.",
     )
     kubernetes_api_access: bool = Field(
         False, description="Mount a ServiceAccount token (only if the service calls the API)."

@@ -44,7 +44,9 @@ from attonix.render.desired import Workload as DesiredWorkload
 from attonix.render.labels import ZONE, blueprint_labels, component_labels
 from attonix.render.swarm.network import is_isolated, networks_of
 from attonix.render.workloads import (
+    CENTRAL_SERVER_DATA_DIR,
     SECRETS_DIR,
+    central_server_env,
     component_of,
     consumer_secret,
     database_env,
@@ -273,6 +275,12 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
                 # A managed database at its endpoint; one of this stack by its service name.
                 host = db.managed.endpoint if db.managed is not None else db.name
                 env.update((e["name"], e["value"]) for e in database_env(db, host=host))
+        if w.central_server is not None:
+            db = bp.databases_by_name[w.central_server.database]
+            host = db.managed.endpoint if db.managed is not None else db.name
+            env.update(
+                (e["name"], e["value"]) for e in central_server_env(bp, w, database_host=host)
+            )
     out: dict[str, Any] = {"image": w.image}
     if isinstance(w, Service) and w.command:
         out["command"] = [literal(arg) for arg in w.command]
@@ -303,6 +311,10 @@ def service(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
         {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": TMP_BYTES}}  # noqa: S108
     ]
     if isinstance(w, Service):
+        if w.central_server is not None:
+            volumes.append(
+                {"type": "tmpfs", "target": CENTRAL_SERVER_DATA_DIR, "tmpfs": {"size": TMP_BYTES}}
+            )
         volumes.extend(
             {"type": "volume", "source": f"{w.name}-{v.name}", "target": v.mount_path}
             for v in w.volumes

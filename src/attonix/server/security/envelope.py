@@ -208,9 +208,11 @@ class KeyRing:
             raise VaultError(f"The key file {path} does not exist.", hint=_NEW_KEK_HINT) from None
         if not stat.S_ISREG(info.st_mode):
             raise VaultError(f"The key file {path} is not a regular file.")
-        if info.st_mode & 0o077:
+        # Group read is allowed: Kubernetes gives a non-root pod its secret files through the
+        # pod's group (fsGroup, mode 0440), owned by root. Group write and others are not.
+        if info.st_mode & 0o027:
             raise VaultError(
-                f"The key file {path} is readable or writable by group or others "
+                f"The key file {path} is writable by group or readable or writable by others "
                 f"(mode {stat.S_IMODE(info.st_mode):04o}).",
                 hint=f"Run `chmod 600 {path}`.",
             )

@@ -224,10 +224,12 @@ def test_key_file_last_line_is_active(tmp_path: Path) -> None:
     assert r.active_id == "new"
 
 
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o666])
-def test_group_or_world_accessible_key_file_is_refused(tmp_path: Path, mode: int) -> None:
+@pytest.mark.parametrize("mode", [0o620, 0o604, 0o644, 0o660, 0o666])
+def test_group_writable_or_world_accessible_key_file_is_refused(tmp_path: Path, mode: int) -> None:
     path = key_file(tmp_path, f"a:{enc(KEY_A)}\n", mode)
-    with pytest.raises(VaultError, match="readable or writable by group or others") as info:
+    with pytest.raises(
+        VaultError, match="writable by group or readable or writable by others"
+    ) as info:
         KeyRing.from_settings(kek=None, kek_file=path)
     assert f"chmod 600 {path}" in info.value.hint
     assert enc(KEY_A) not in str(info.value)
@@ -235,6 +237,14 @@ def test_group_or_world_accessible_key_file_is_refused(tmp_path: Path, mode: int
 
 def test_owner_only_modes_are_accepted(tmp_path: Path) -> None:
     path = key_file(tmp_path, f"a:{enc(KEY_A)}\n", 0o400)
+    assert KeyRing.from_settings(kek=None, kek_file=path).active_id == "a"
+
+
+@pytest.mark.parametrize("mode", [0o440, 0o640])
+def test_a_group_readable_key_file_is_accepted_as_kubernetes_mounts_secrets(
+    tmp_path: Path, mode: int
+) -> None:
+    path = key_file(tmp_path, f"a:{enc(KEY_A)}\n", mode)
     assert KeyRing.from_settings(kek=None, kek_file=path).active_id == "a"
 
 

@@ -1,0 +1,154 @@
+"""A blueprint that deploys the Central Server itself renders it with every setting a
+replicated server must be given (``Settings`` marks them), from mounted secrets and never a
+secret value, so that the rendered server would really start."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+from tests.unit.render._sites import site, text
+
+from attonix.blueprint import BlueprintInvalid, load_file
+from attonix.blueprint.loader import load_bytes
+from attonix.render import render
+from attonix.server.security.envelope import KeyRing
+from attonix.server.settings import Settings
+
+CREDS = "    - {name: db-creds, keys: [username, password]}\n"
+MORE = "".join(f"    - {{name: {n}}}\n" for n in ("kek", "signing", "audit"))
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "attonixcorp.yaml"
+
+
+def _deployed() -> list[str]:
+    """The environment variables of every setting the server marks as deployed."""
+    return [
+        f"ATTONIX_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("deployed")
+    ]
+
+
+def _kube_pod(name: str) -> dict[str, Any]:
+    bp = load_file(EXAMPLE).blueprint
+    for art in render(bp, "kubernetes"):
+        doc = art.content
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind in ("Deployment", "StatefulSet") and doc["metadata"]["name"] == name:
+            return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    raise AssertionError(f"no workload {name}")
+
+
+def _materialize(tmp: Path, env: dict[str, str], files: dict[str, str]) -> Settings:
+    """Settings built from the rendered env, with each mounted file recreated under ``tmp``
+    (``files`` maps the rendered path to a value, as the engine would mount it)."""
+    for path, value in files.items():
+        target = tmp / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(value + "\n")
+        target.chmod(0o440)  # as Kubernetes mounts a secret for a non-root pod (fsGroup)
+    moved = {
+        k: str(tmp / v.lstrip("/")) if v.startswith("/") else v
+        for k, v in env.items()
+        if k.startswith("ATTONIX_")
+    }
+    return Settings(
+        _env_file=None, **{k.removeprefix("ATTONIX_").lower(): v for k, v in moved.items()}
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["attonix-server", "attonix-worker"])
+def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
+    name: str, tmp_path: Path
+) -> None:
+    pod = _kube_pod(name)
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    wanted = _deployed()
+    assert len(wanted) >= 5, wanted  # the marker is really on the settings
+    for var in wanted:
+        assert env.get(var), f"{name} lacks {var}"
+    # No secret value: the URL has no password, every secret is a file on a secret volume.
+    assert make_url(env["ATTONIX_DATABASE_URL"]).password is None
+    assert not any("valueFrom" in e for e in container["env"] if e["name"] in wanted)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    for var in ("ATTONIX_KEK_FILE", "ATTONIX_SIGNING_KEY_FILE", "ATTONIX_AUDIT_KEY_FILE"):
+        folder, _, key = env[var].rpartition("/")
+        volume = mounts[folder]["secret"]
+        assert key in {"value"} and volume["secretName"].startswith("attonix-"), (var, volume)
+    folder = env["ATTONIX_DATABASE_CREDENTIALS_DIR"]
+    assert mounts[folder]["secret"]["secretName"] == "pg-main-credentials"
+    # The data directory is writable (the root filesystem is read-only).
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "emptyDir" in mounts[env["ATTONIX_DATA_DIR"]]
+    # The server reads its settings from those files.
+    audit = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    files = {
+        env["ATTONIX_KEK_FILE"]: KeyRing.generate_line(),
+        env["ATTONIX_SIGNING_KEY_FILE"]: "signing-key-from-the-vault",
+        env["ATTONIX_AUDIT_KEY_FILE"]: audit,
+        f"{folder}/username": "attonix",
+        f"{folder}/password": "p@ss/word:1",
+    }
+    settings = _materialize(tmp_path, env, files)
+    url = make_url(settings.effective_database_url())
+    assert not settings.embedded and url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.database) == ("attonix", "p@ss/word:1", "attonix")
+    assert url.host == "pg-main-rw.databases.svc"
+    assert settings.resolve_signing_key() == "signing-key-from-the-vault"
+    assert settings.resolve_audit_key() == base64.urlsafe_b64decode(audit)
+    assert KeyRing.from_settings(kek=None, kek_file=str(settings.kek_path())).ids
+
+
+def test_a_central_server_on_swarm_gets_the_same_settings_from_swarm_secrets() -> None:
+    source = text(
+        services="""
+        - {name: central, cluster: swarm, image: "localhost/attonix:1",
+           ports: [{name: http, port: 8000}], databases: [state],
+           secrets: [{secret: kek}, {secret: signing}, {secret: audit}],
+           central_server: {database: state, kek_secret: kek, signing_key_secret: signing,
+                            audit_key_secret: audit}}
+        """,
+        databases="""
+        - {name: state, engine: postgresql, version: "16", cluster: swarm, replicas: 1,
+           credentials_secret: db-creds, tls: false, backup: {enabled: false}}
+        """,
+    )
+    bp = load_bytes(source.replace(CREDS, f"{CREDS}{MORE}"), file="site.yaml").blueprint
+    (art,) = render(bp, "swarm")
+    svc = art.content["services"]["central"]
+    env = svc["environment"]
+    for var in _deployed():
+        assert env.get(var), f"central lacks {var}"
+    targets = {s["target"] for s in svc["secrets"]}
+    for var in ("ATTONIX_KEK_FILE", "ATTONIX_SIGNING_KEY_FILE", "ATTONIX_AUDIT_KEY_FILE"):
+        assert env[var] in targets
+    creds = env["ATTONIX_DATABASE_CREDENTIALS_DIR"]
+    assert {f"{creds}/username", f"{creds}/password"} <= targets
+    assert make_url(env["ATTONIX_DATABASE_URL"]).host == "state"
+    assert {"type": "tmpfs", "target": env["ATTONIX_DATA_DIR"]}.items() <= next(
+        v for v in svc["volumes"] if v["target"] == env["ATTONIX_DATA_DIR"]
+    ).items()
+
+
+def test_a_central_server_without_its_secrets_mounted_is_a_diagnostic() -> None:
+    with pytest.raises(BlueprintInvalid) as info:
+        site(
+            services="""
+            - {name: central, cluster: kube, image: "localhost/attonix:1",
+               ports: [{name: http, port: 8000}], secrets: [{secret: kek}],
+               central_server: {database: state, kek_secret: kek, signing_key_secret: signing,
+                                audit_key_secret: audit}}
+            """
+        )
+    found = {d.pointer: d.message for d in info.value.diagnostics if d.code == "BP024"}
+    base = "services.backend[0].central_server"
+    assert "not one of its databases" in found[f"{base}.database"]
+    assert "not mounted" in found[f"{base}.signing_key_secret"]
+    assert "not mounted" in found[f"{base}.audit_key_secret"]
+    assert f"{base}.kek_secret" not in found
