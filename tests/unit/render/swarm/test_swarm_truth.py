@@ -110,18 +110,20 @@ def test_network_names_stay_dns_labels_with_long_service_names() -> None:
 def test_values_with_dollars_are_escaped_from_substitution_and_compared_as_the_engine_sees() -> (
     None
 ):
-    from attonix.deploy.swarm.views import service_from_compose
+    from attonix.deploy.swarm.views import service_view
+    from attonix.render.swarm import rendered
 
-    stack = _stack(
-        """
+    bp = site(
+        services="""
 - {name: a, cluster: swarm, image: "localhost/a:1", ports: [{name: redis, port: 6379}],
    env: {PRICE: "$5", TEMPLATE: "${HOME}/x"}, command: [sh, -c, "echo $PRICE"]}
 """
     )
-    svc = stack["services"]["a"]
-    assert svc["environment"] == {"PRICE": "$$5", "TEMPLATE": "$${HOME}/x"}
-    assert svc["command"] == ["sh", "-c", "echo $$PRICE"]
-    view = service_from_compose("site-swarm", svc, secret_names={})
+    state = rendered(bp).of("swarm", "swarm")
+    (w,) = state.workloads
+    assert w.spec["environment"] == {"PRICE": "$$5", "TEMPLATE": "$${HOME}/x"}
+    assert w.spec["command"] == ["sh", "-c", "echo $$PRICE"]
+    view = service_view(w, secret_names={})
     # What drift detection compares with the live spec: the values the engine received.
     assert view["env"] == {"PRICE": "$5", "TEMPLATE": "${HOME}/x"}
     assert view["command"] == ["sh", "-c", "echo $PRICE"]
