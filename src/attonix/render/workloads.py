@@ -9,6 +9,7 @@ only ever mounted by reference, never copied into the spec.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from attonix.blueprint.model import (
@@ -144,6 +145,39 @@ def secret_file(bp: Blueprint, w: Workload, secret: str) -> str:
     return f"{mount.mount_path or f'{SECRETS_DIR}/{secret}'}/{key}"
 
 
+def _served_behind(bp: Blueprint, w: Service) -> list[dict[str, str]]:
+    """How the API is reached: the consoles allowed to call it (CORS), TLS at the edge
+    (HSTS), and the proxies whose forwarded client addresses it believes (without them every
+    sign-in seems to come from the proxy, and one address's throttle locks out everyone)."""
+    out: list[dict[str, str]] = []
+    origins = sorted(
+        f"{'https' if f.expose.tls else 'http'}://{f.expose.host}"
+        for f in bp.services.frontend
+        if w.name in f.backends and f.expose is not None
+    )
+    if origins:
+        out.append({"name": "ATTONIX_CORS_ORIGINS", "value": json.dumps(origins)})
+    if w.expose is not None and w.expose.tls:
+        out.append({"name": "ATTONIX_TLS", "value": "true"})
+    cluster = bp.clusters_by_name.get(w.cluster)
+    if cluster is not None and cluster.kind == "kubernetes":
+        proxies = [cluster.network.pod_cidr]  # the ingress controller's pods
+    else:  # haproxy on the load balancers' hosts, publishing to the nodes' ports
+        hosts = bp.hosts_by_name
+        proxies = sorted(
+            {
+                str(hosts[h].address)
+                for lb in bp.ha.load_balancers
+                if any(fe.backend == w.name for fe in lb.frontends)
+                for h in lb.hosts
+                if h in hosts
+            }
+        )
+    if proxies:
+        out.append({"name": "ATTONIX_TRUSTED_PROXIES", "value": json.dumps(proxies)})
+    return out
+
+
 def central_server_env(bp: Blueprint, w: Workload, *, database_host: str) -> list[dict[str, str]]:
     """The ``ATTONIX_`` settings of a service that runs the Central Server (none otherwise):
     every setting its replicas must share, each a path to a mounted secret or a URL without
@@ -159,6 +193,7 @@ def central_server_env(bp: Blueprint, w: Workload, *, database_host: str) -> lis
     if db.tls and db.engine != "mysql":
         url += "?sslmode=require"
     return [
+        *(_served_behind(bp, w) if cs.role == "server" else []),
         {"name": "ATTONIX_DATA_DIR", "value": CENTRAL_SERVER_DATA_DIR},
         {"name": "ATTONIX_DATABASE_URL", "value": url},
         {"name": "ATTONIX_DATABASE_CREDENTIALS_DIR", "value": database_mount_path(db)},

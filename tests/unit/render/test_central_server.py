@@ -43,27 +43,27 @@ def _kube_pod(name: str) -> dict[str, Any]:
     raise AssertionError(f"no workload {name}")
 
 
-def _materialize(tmp: Path, env: dict[str, str], files: dict[str, str]) -> Settings:
-    """Settings built from the rendered env, with each mounted file recreated under ``tmp``
-    (``files`` maps the rendered path to a value, as the engine would mount it)."""
+def _materialize(
+    tmp: Path, env: dict[str, str], files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Settings read from the rendered environment, as the server reads them, with each
+    mounted file recreated under ``tmp`` (``files`` maps the rendered path to a value, as the
+    engine would mount it)."""
     for path, value in files.items():
         target = tmp / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(value + "\n")
         target.chmod(0o440)  # as Kubernetes mounts a secret for a non-root pod (fsGroup)
-    moved = {
-        k: str(tmp / v.lstrip("/")) if v.startswith("/") else v
-        for k, v in env.items()
-        if k.startswith("ATTONIX_")
-    }
-    return Settings(
-        _env_file=None, **{k.removeprefix("ATTONIX_").lower(): v for k, v in moved.items()}
-    )  # type: ignore[arg-type]
+    for name, value in env.items():
+        if name.startswith("ATTONIX_"):
+            moved = str(tmp / value.lstrip("/")) if value.startswith("/") else value
+            monkeypatch.setenv(name, moved)
+    return Settings(_env_file=None)
 
 
 @pytest.mark.parametrize("name", ["attonix-server", "attonix-worker"])
 def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pod = _kube_pod(name)
     (container,) = pod["containers"]
@@ -95,7 +95,7 @@ def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
         f"{folder}/username": "attonix",
         f"{folder}/password": "p@ss/word:1",
     }
-    settings = _materialize(tmp_path, env, files)
+    settings = _materialize(tmp_path, env, files, monkeypatch)
     url = make_url(settings.effective_database_url())
     assert not settings.embedded and url.drivername == "postgresql+psycopg"
     assert (url.username, url.password, url.database) == ("attonix", "p@ss/word:1", "attonix")
@@ -103,6 +103,13 @@ def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
     assert settings.resolve_signing_key() == "signing-key-from-the-vault"
     assert settings.resolve_audit_key() == base64.urlsafe_b64decode(audit)
     assert KeyRing.from_settings(kek=None, kek_file=str(settings.kek_path())).ids
+    if name == "attonix-server":
+        # Behind the ingress: the console may call it, TLS at the edge, the ingress
+        # controller's forwarded addresses believed.
+        assert settings.cors_origins == ["https://console.attonixcorp.com"]
+        assert settings.tls is True
+        cluster = load_file(EXAMPLE).blueprint.clusters_by_name["k8s-prod"]
+        assert settings.trusted_proxies == [cluster.network.pod_cidr]
 
 
 def test_a_central_server_on_swarm_gets_the_same_settings_from_swarm_secrets() -> None:
