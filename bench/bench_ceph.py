@@ -1,6 +1,7 @@
 """Time plan and apply of many pools and buckets on a real Ceph (a throwaway one-mon, one-mgr,
 three-OSD cluster with a radosgw on loopback, started here as the tests do), then a no-op plan
-and destroy.
+and destroy. Apply stops once for the gateway restart its new placement targets need; the
+restart and the second apply are counted in the apply figure.
 
     .venv/bin/python bench/bench_ceph.py [--pools 50]
 """
@@ -77,6 +78,13 @@ def main() -> None:
         t_plan = time.perf_counter() - t
         t = time.perf_counter()
         result = drv.apply(plan)
+        t_restart = 0.0
+        if not result.ok and "when they restart" in result.error:
+            # The new placement targets take effect when the gateway restarts (no realm).
+            r = time.perf_counter()
+            cluster.restart_rgw()
+            t_restart = time.perf_counter() - r
+            result = drv.apply(drv.plan())
         t_apply = time.perf_counter() - t
         assert result.ok, result.error
         t = time.perf_counter()
@@ -87,7 +95,8 @@ def main() -> None:
         t_destroy = time.perf_counter() - t
     print(
         f"ceph: {args.pools} pools + {args.pools} buckets, {len(plan.changes)} objects: "
-        f"plan {t_plan:.1f} s, apply (incl. verifying plan) {t_apply:.1f} s, "
+        f"plan {t_plan:.1f} s, apply (incl. verifying plan, one gateway restart of "
+        f"{t_restart:.1f} s and the second plan) {t_apply:.1f} s, "
         f"no-op plan {t_noop:.1f} s, destroy {t_destroy:.1f} s"
     )
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -56,8 +56,30 @@ class CephCluster:
             raise AssertionError(f"ceph {' '.join(args)}: {done.stderr}")
         return done.stdout
 
+    def rados(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["rados", "-c", str(self.conf), "-k", str(self.keyring), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"rados {' '.join(args)}: {done.stderr}")
+        return done.stdout
+
     def ceph_json(self, *args: str) -> object:
         return json.loads(self.ceph(*args, "--format", "json"))
+
+    def restart_rgw(self) -> None:
+        """Restart the radosgw (started last), as an operator does after a new placement target
+        in a gateway without a realm."""
+        pid_file = self.root / "run" / "client.rgw.x.pid"
+        _stop(self.pids.pop())
+        pid_file.unlink(missing_ok=True)
+        _run("radosgw", "-c", str(self.conf), "-n", "client.rgw.x")
+        self.pids.append(_pid(pid_file))
+        _wait_rgw(self)
 
     def stop(self) -> None:
         for pid in reversed(self.pids):
@@ -73,6 +95,19 @@ class CephCluster:
             else:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _run(*argv: str) -> str:

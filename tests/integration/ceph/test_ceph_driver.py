@@ -72,7 +72,9 @@ def rados(
     )
 
 
-def test_apply_creates_everything_and_a_second_plan_is_empty(driver: CephDriver) -> None:
+def test_apply_creates_everything_and_a_second_plan_is_empty(
+    driver: CephDriver, ceph_cluster: CephCluster
+) -> None:
     plan = driver.plan()
     assert {c.key for c in plan.of("create")} >= {
         "rule/attonix-host",
@@ -87,6 +89,7 @@ def test_apply_creates_everything_and_a_second_plan_is_empty(driver: CephDriver)
         "key/client.attonix-cephtest-test-billing",
         "user/attonix-cephtest-test-orders",
         "bucket/orders-exports",
+        "placement/objects",
         "pool/files",
         "pool/files-metadata",
         "filesystem/files",
@@ -95,7 +98,13 @@ def test_apply_creates_everything_and_a_second_plan_is_empty(driver: CephDriver)
         "subvolume/files/orders/orders-shared",
         "subvolume/files/billing/billing-reports",
     }
-    result = driver.apply(plan)
+    first = driver.apply(plan)
+    # A gateway without a realm reads placement targets when it starts: the bucket on the
+    # new target waits for a restart, and apply says so.
+    assert not first.ok and "when they restart" in first.error, first.error
+    assert "create bucket/orders-exports" in first.error
+    ceph_cluster.restart_rgw()
+    result = driver.apply(driver.plan())
     assert result.ok, result.error
     again = driver.plan()
     assert again.is_empty, [(c.key, c.diff) for c in again.pending]
@@ -222,7 +231,9 @@ def test_a_services_key_reaches_its_own_subvolume_only(
     assert theirs.returncode != 0
 
 
-def test_s3_with_the_provisioned_user_and_its_quota(driver: CephDriver) -> None:
+def test_s3_with_the_provisioned_user_and_its_quota(
+    driver: CephDriver, ceph_cluster: CephCluster
+) -> None:
     creds = driver.credentials.read("rgw.store.attonix-cephtest-test-orders")
     assert creds is not None
     s3 = boto3.client(
@@ -234,6 +245,23 @@ def test_s3_with_the_provisioned_user_and_its_quota(driver: CephDriver) -> None:
     )
     s3.put_object(Bucket="orders-exports", Key="a", Body=b"x" * 600 * 1024)
     assert s3.get_object(Bucket="orders-exports", Key="a")["Body"].read() == b"x" * 600 * 1024
+    # The bucket is on its pool's placement target, and the object's data is in that pool.
+    stats = json.loads(
+        subprocess.run(
+            [
+                *("radosgw-admin", "-c", str(ceph_cluster.conf), "-k", str(ceph_cluster.keyring)),
+                *("bucket", "stats", "--bucket=orders-exports"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    assert stats["placement_rule"].split("/")[0] == "objects"
+    listed = ceph_cluster.rados("-p", "objects", "ls").split()
+    assert f"{stats['marker']}_a" in listed, listed
+    elsewhere = ceph_cluster.rados("-p", "default.rgw.buckets.data", "ls", check=False)
+    assert f"{stats['marker']}_a" not in elsewhere
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket="orders-exports", Key="b", Body=b"y" * 600 * 1024)
     assert exc.value.response["Error"]["Code"] == "QuotaExceeded"
@@ -317,7 +345,7 @@ def test_destroy_removes_only_what_attonix_created(
     ceph_cluster.ceph("auth", "get-or-create", "client.decoy", "mon", "allow r")
     listed = driver.removals()
     assert "delete pool/orders-rbd on Ceph cluster store" in listed
-    assert len(listed) == 19 and not any("squatter" in x or "decoy" in x for x in listed)
+    assert len(listed) == 20 and not any("squatter" in x or "decoy" in x for x in listed)
     result = driver.destroy()
     assert result.ok, result.error
     pools = {p["pool_name"] for p in ceph_cluster.ceph_json("osd", "pool", "ls", "detail")}
@@ -329,4 +357,4 @@ def test_destroy_removes_only_what_attonix_created(
     assert not any(e.startswith("client.attonix-cephtest") for e in entities)
     rules = {r["rule_name"] for r in ceph_cluster.ceph_json("osd", "crush", "rule", "dump")}
     assert not any(r.startswith("attonix-") for r in rules)
-    assert driver.plan().counts()["create"] == 19
+    assert driver.plan().counts()["create"] == 20

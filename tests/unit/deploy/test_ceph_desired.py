@@ -26,6 +26,14 @@ def test_keys_are_limited_to_the_services_own_pools() -> None:
     assert wants[("pool", "billing-rbd")]["rule"] == "attonix-rack"
     assert wants[("pool", "billing-rbd")]["quota_max_bytes"] == 64 * 2**20
     assert wants[("user", "attonix-cephtest-test-orders")] == {"max_buckets": 1}
+    # The bucket goes on its pool's placement target, which keeps everything in that pool.
+    assert wants[("bucket", "orders-exports")]["placement"] == "objects"
+    assert wants[("placement", "objects")] == {
+        "data_pool": "objects",
+        "index_pool": "objects",
+        "data_extra_pool": "objects",
+    }
+    assert not any(k == "placement" and n != "objects" for k, n in wants)
     assert wants[("image", "orders-rbd/orders-data")] == {"size": 16 * 2**20}
     assert to_bytes(None) == 0 and to_bytes("3Ki") == 3072
 

@@ -142,8 +142,12 @@ class CephAdmin:
 
     # ------------------------------------------------------------------ S3
 
-    def create_bucket(self, name: str, *, access_key: str, secret_key: str) -> None:
-        """Create ``name`` as the user owning these keys, through the gateway's S3 API."""
+    def create_bucket(
+        self, name: str, *, access_key: str, secret_key: str, location: str, hint: str
+    ) -> None:
+        """Create ``name`` as the user owning these keys, through the gateway's S3 API, with
+        the location constraint ``location`` (``<zonegroup>:<placement target>``); ``hint``
+        says what to do when the gateway does not know that target yet."""
         if not self.conn.rgw_url:
             raise DeployError(
                 f"bucket {name!r} needs the gateway's address",
@@ -164,9 +168,17 @@ class CephAdmin:
             region_name="default",
         )
         try:
-            s3.create_bucket(Bucket=name)
+            s3.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": location}
+            )
         except errors.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if code == "InvalidLocationConstraint":
+                raise DeployError(
+                    f"the gateway does not know placement target {location!r} of bucket "
+                    f"{name!r} yet (gateways read new targets when they restart)",
+                    hint=hint,
+                ) from None
             if code != "BucketAlreadyOwnedByYou":
                 raise DeployError(
                     f"the gateway refused to create bucket {name!r}: {code}",

@@ -13,8 +13,10 @@ For one ``storage.ceph`` cluster in mode ``hosts``:
 - per service using block or filesystem pools a cephx key ``client.<blueprint>-<env>-<service>``
   whose caps are ``profile rbd`` on exactly its block pools, and on each filesystem its group's
   path and its subvolumes' namespaces (nothing on any other pool, path or namespace);
+- per object pool with buckets a gateway placement target ``<pool>`` storing their data, index
+  and multipart parts in that pool (see :mod:`.placement`);
 - per service owning buckets a gateway (RGW) user ``<blueprint>-<env>-<service>``, allowed as
-  many buckets as it owns, and each bucket with its quota.
+  many buckets as it owns, and each bucket on its pool's placement target with its quota.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Ceph
+from attonix.deploy.ceph import placement
 
 APPLICATION = {"block": "rbd", "object": "rgw", "filesystem": "cephfs"}
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -112,6 +115,7 @@ def wanted(bp: Blueprint, ceph: Ceph) -> list[Want]:
         out.append(Want("pool", p.name, view))
         if p.type == "filesystem":
             out.append(Want("pool", metadata_pool(p.name), {**view, "quota_max_bytes": 0}))
+    out.extend(Want("placement", p.name, placement.view(p.name)) for p in ceph.pools if p.buckets)
     for p in ceph.pools:
         if p.type == "filesystem":
             view = {"metadata_pool": metadata_pool(p.name), "data_pools": [p.name]}
@@ -156,6 +160,7 @@ def wanted(bp: Blueprint, ceph: Ceph) -> list[Want]:
                     b.name,
                     {
                         "owner": rgw_user(bp, b.service),
+                        "placement": p.name,
                         "quota_enabled": b.quota is not None or b.max_objects is not None,
                         "quota_max_size": _rgw_round(to_bytes(b.quota)) if b.quota else -1,
                         "quota_max_objects": b.max_objects or -1,

@@ -30,7 +30,7 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
-from attonix.deploy.ceph import cephfs
+from attonix.deploy.ceph import cephfs, placement
 from attonix.deploy.ceph.admin import CephAdmin, connections_path, dumps, load_connection
 from attonix.deploy.ceph.desired import Want, prefix, wanted
 from attonix.deploy.credentials import CredentialStore, FileCredentialStore
@@ -39,7 +39,18 @@ from attonix.deploy.state import TargetLock, state_dir
 from attonix.render.base import Artifact
 
 TARGET = "ceph"
-ORDER = ("rule", "pool", "filesystem", "image", "group", "subvolume", "key", "user", "bucket")
+ORDER = (
+    "rule",
+    "pool",
+    "placement",
+    "filesystem",
+    "image",
+    "group",
+    "subvolume",
+    "key",
+    "user",
+    "bucket",
+)
 PG_NUM = "8"
 
 
@@ -135,6 +146,7 @@ class CephDriver:
                 "quota_max_bytes": p.get("quota_max_bytes", 0),
             }
         out.update(cephfs.observe(adm, names))
+        out.update(placement.observe(adm, names))
         image_pools = {n.split("/")[0] for k, n in names if k == "image"}
         for pool in sorted(image_pools):
             if ("pool", pool) not in out:
@@ -156,6 +168,7 @@ class CephDriver:
                 q = b.get("bucket_quota", {})
                 out[("bucket", b["bucket"])] = {
                     "owner": b.get("owner", ""),
+                    "placement": str(b.get("placement_rule", "")).split("/")[0],
                     "quota_enabled": bool(q.get("enabled")),
                     "quota_max_size": int(q.get("max_size", -1)),
                     "quota_max_objects": int(q.get("max_objects", -1)),
@@ -286,6 +299,7 @@ class CephDriver:
             "rule": self._rule,
             "pool": self._pool,
             "image": self._image,
+            "placement": lambda c: placement.step(self.admin, c),
             "filesystem": lambda c: cephfs.filesystem(self.admin, c),
             "group": lambda c: cephfs.group(self.admin, c),
             "subvolume": lambda c: cephfs.subvolume(self.admin, c),
@@ -433,12 +447,23 @@ class CephDriver:
                     hint="Destroy and re-apply the gateway user, or restore the credential store.",
                 )
             adm.create_bucket(
-                c.name, access_key=owner["access_key"], secret_key=owner["secret_key"]
+                c.name,
+                access_key=owner["access_key"],
+                secret_key=owner["secret_key"],
+                location=placement.location(adm, d["placement"]),
+                hint=placement.RESTART_HINT,
             )
         elif o.get("owner") != d["owner"]:
             raise DeployError(
                 f"bucket {c.name} belongs to {o.get('owner')!r}, not {d['owner']!r}",
                 hint="Attonix does not move buckets between users; change the blueprint back.",
+            )
+        elif o.get("placement") != d["placement"]:
+            raise DeployError(
+                f"bucket {c.name} stores its data through placement target "
+                f"{o.get('placement')!r}, not {d['placement']!r}",
+                hint="A bucket's placement is fixed when it is created: copy its objects into a "
+                "new bucket on the declared pool.",
             )
         adm.rgw(
             "quota",
