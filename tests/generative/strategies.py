@@ -459,7 +459,11 @@ def blueprints(draw: st.DrawFn, *, name_limit: int = 63) -> D:
         usable = [d["name"] for d in databases if d.get("cluster", w["cluster"]) == w["cluster"]]
         if usable:
             w["databases"] = draw(st.lists(st.sampled_from(usable), unique=True, max_size=2))
-        reachable = [b["name"] for b in backend if b.get("ports") and allowed(b)]
+        reachable = [
+            b["name"]
+            for b in backend
+            if b.get("ports") and allowed(b) and b["cluster"] == w["cluster"]
+        ]
         if reachable and draw(st.booleans()):
             w["depends_on"] = [draw(st.sampled_from(reachable))]
         kind = next(c["kind"] for c in cls if c["name"] == w["cluster"])

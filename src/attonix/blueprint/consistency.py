@@ -259,6 +259,24 @@ def _database_clients(bp: Blueprint) -> Iterator[_Problem]:
             )
 
 
+def _service_calls(bp: Blueprint) -> Iterator[_Problem]:
+    """A backend reaches the services it depends on inside its own cluster: their names
+    resolve only there, and no target renders a path to another cluster's service."""
+    for i, s in enumerate(bp.services.backend):
+        for j, name in enumerate(s.depends_on):
+            other = bp.workloads_by_name.get(name)
+            if other is None or other.cluster == s.cluster:
+                continue
+            yield (
+                ("services", "backend", i, "depends_on", j),
+                f"service {name} runs on cluster {other.cluster}, which {s.name} on cluster "
+                f"{s.cluster} cannot reach (its name resolves only inside {other.cluster}; no "
+                "network, policy or overlay is rendered across clusters)",
+                f"Run {s.name} and {name} on the same cluster, or remove {name} from "
+                "depends_on and call its exposed host.",
+            )
+
+
 def _pools(bp: Blueprint) -> Iterator[_Problem]:
     """Ceph pools a Kubernetes object needs must be run by Rook in that same cluster."""
     rook: dict[str, dict[str, list[str]]] = {}  # cluster -> pool type -> pool names
@@ -338,6 +356,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_pools(bp),
         *_standalone_databases(bp),
         *_database_clients(bp),
+        *_service_calls(bp),
     ]
     return [
         Diagnostic(

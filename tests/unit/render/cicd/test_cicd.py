@@ -140,6 +140,7 @@ def test_zuul_deploy_job_depends_on_gate_and_uses_secrets_by_name(example: Bluep
         "attonix-server-render",
     ]
     assert {s["secret"] for s in deploy["secrets"]} == {
+        "attonix-audit-key",
         "attonix-cluster-prod",
         "attonix-kek",
         "attonix-signing-key",
