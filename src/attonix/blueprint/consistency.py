@@ -107,19 +107,33 @@ def _central_servers(bp: Blueprint) -> Iterator[_Problem]:
 
 
 def _podman(bp: Blueprint) -> Iterator[_Problem]:
-    kinds = {c.name: c.kind for c in bp.orchestration.clusters}
+    clusters = {c.name: c for c in bp.orchestration.clusters}
     for section, items in (("backend", bp.services.backend), ("frontend", bp.services.frontend)):
         for i, w in enumerate(items):
-            if kinds.get(w.cluster) != "podman" or w.expose is None:
+            cluster = clusters.get(w.cluster)
+            if cluster is None or cluster.kind != "podman" or w.expose is None:
                 continue
+            pin = w.placement
+            hosts = [
+                h.name
+                for h in bp.cluster_hosts(cluster)
+                if pin is None
+                or (
+                    (not pin.zones or h.zone in pin.zones)
+                    and (not pin.racks or h.rack in pin.racks)
+                    and (not pin.hosts or h.name in pin.hosts)
+                )
+            ]
             count = max(w.replicas, w.autoscaling.min_replicas if w.autoscaling else 0)
-            if count > 1:
+            if count > max(1, len(hosts)):
                 yield (
                     ("services", section, i, "replicas"),
                     f"{w.name} is exposed on podman cluster {w.cluster}, which publishes its "
-                    f"ports on the host: it can run one replica per host, not {count}",
-                    "Set replicas: 1 (one per host) and balance hosts with ha.load_balancers, "
-                    "or run it on a kubernetes or swarm cluster.",
+                    f"ports on each host: it can run one replica per host of "
+                    f"{', '.join(hosts) or 'the cluster'}, not {count}",
+                    f"Set replicas to at most {max(1, len(hosts))} (one per host) and balance "
+                    "the hosts with ha.load_balancers, or run it on a kubernetes or swarm "
+                    "cluster.",
                 )
 
 

@@ -12,6 +12,11 @@ Every cluster of a blueprint maps to one connection, by cluster name, in a conne
           url: ssh://root@10.0.0.5:22/run/podman/podman.sock
           identity: /etc/attonix/podman-edge.key
           known_hosts: /etc/attonix/podman-edge.known_hosts   # optional: pin the host key
+      podman-tools:                     # Podman on several hosts: one service per blueprint host
+        podman:
+          hosts:
+            pod-a: {url: ssh://root@10.0.1.5/run/podman/podman.sock, identity: /etc/attonix/p.key}
+            pod-b: {url: ssh://root@10.0.2.5/run/podman/podman.sock, identity: /etc/attonix/p.key}
       kube-prod:                        # Kubernetes: a kubeconfig context
         kubernetes: {kubeconfig: /etc/attonix/kubeconfig, context: prod}
       vcenter:                          # vSphere: URL, user, password from the environment
@@ -103,6 +108,23 @@ class PodmanEndpoint(_Model):
         return value
 
 
+class PodmanHosts(_Model):
+    """A Podman cluster of several hosts: each blueprint host's own Podman service, by host
+    name. Podman has no scheduler, so the driver places each host's pods on that host."""
+
+    hosts: dict[Annotated[str, Field(min_length=1)], PodmanEndpoint] = Field(min_length=1)
+
+
+def podman_endpoints(
+    endpoint: PodmanEndpoint | PodmanHosts | None,
+) -> dict[str | None, PodmanEndpoint | None]:
+    """Host name -> endpoint of a Podman connection; ``{None: ...}`` when it is one engine
+    (``None``: the local Podman)."""
+    if isinstance(endpoint, PodmanHosts):
+        return dict(endpoint.hosts.items())
+    return {None: endpoint}
+
+
 class KubernetesEndpoint(_Model):
     """A kubeconfig file and the context in it."""
 
@@ -148,7 +170,7 @@ class Connection(_Model):
     """One cluster's endpoint: exactly one of the kinds below."""
 
     docker: DockerEndpoint | None = None
-    podman: PodmanEndpoint | None = None
+    podman: PodmanEndpoint | PodmanHosts | None = None
     kubernetes: KubernetesEndpoint | None = None
     vsphere: VSphereEndpoint | None = None
     openstack: OpenStackEndpoint | None = None
@@ -267,6 +289,8 @@ def describe(conn: Connection | None, *, target: str) -> str:
         return LOCAL.get(KIND_OF_TARGET.get(target, target), "the local engine")
     if conn.docker is not None:
         return conn.docker.host + (" (mutual TLS)" if conn.docker.tls else "")
+    if isinstance(conn.podman, PodmanHosts):
+        return ", ".join(f"{host}: {e.url}" for host, e in conn.podman.hosts.items())
     if conn.podman is not None:
         return conn.podman.url
     if conn.kubernetes is not None:
@@ -411,16 +435,18 @@ def probe(conn: Connection | None, *, cluster: str) -> None:
         elif parts.scheme == "unix":
             probe_socket(cluster, url=conn.docker.host)
     elif conn.podman is not None:
-        scheme = urlsplit(conn.podman.url).scheme
-        if scheme == "ssh":
-            probe_ssh(
-                cluster,
-                url=conn.podman.url,
-                identity=conn.podman.identity,
-                known_hosts=conn.podman.known_hosts,
-            )
-        elif scheme == "unix":
-            probe_socket(cluster, url=conn.podman.url)
+        for endpoint in podman_endpoints(conn.podman).values():
+            assert endpoint is not None
+            scheme = urlsplit(endpoint.url).scheme
+            if scheme == "ssh":
+                probe_ssh(
+                    cluster,
+                    url=endpoint.url,
+                    identity=endpoint.identity,
+                    known_hosts=endpoint.known_hosts,
+                )
+            elif scheme == "unix":
+                probe_socket(cluster, url=endpoint.url)
 
 
 Kind = Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]

@@ -19,11 +19,11 @@ A database on Swarm or Podman is one container pinned to the node that holds its
 (``at-most`` one on that host).
 
 Podman has no scheduler, so no rendered rule enforces anything there: its rule (``even`` over
-hosts, one replica per host as the Podman renderer publishes ports) is what the deploy step
-must do, and is the one assumption of the analysis no rendered file guarantees. It is not met
-yet on a Podman cluster of several hosts: the Podman driver plays every pod on the one engine
-of the cluster's connection, so all replicas share that host (validation keeps only exposed
-workloads, whose ports are published on the host, at one replica).
+hosts) is what the deploy step does. The Podman driver talks to each host's own engine (one
+Podman connection per host; it refuses one connection for a cluster of several hosts) and
+plays replicas round-robin over the candidate hosts in blueprint order, so counts differ by at
+most one; validation keeps an exposed workload, whose ports are published on each host, at
+no more replicas than candidate hosts (one per host).
 
 Nothing is guaranteed below the rule's level: inside a domain, every replica may be on the
 same host. Blueprint order and host names never decide anything, so the worst case over every

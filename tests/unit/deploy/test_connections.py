@@ -51,7 +51,7 @@ def test_drivers_take_their_cluster_endpoint_from_the_file() -> None:
         "--tlscacert", "/etc/attonix/ca.pem", "--tlscert", "/etc/attonix/cert.pem",
         "--tlskey", "/etc/attonix/key.pem",
     ]  # fmt: skip
-    assert podman._podman == [
+    assert list(podman.engines[0].argv) == [
         "podman", "--remote", "--url", "ssh://root@127.0.0.1:2222/run/podman/podman.sock",
         "--identity", "/k",
     ]  # fmt: skip

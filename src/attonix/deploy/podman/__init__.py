@@ -1,12 +1,24 @@
-"""Podman driver: converges one podman cluster on this host through the ``podman`` CLI.
+"""Podman driver: converges one podman cluster through the ``podman`` CLI, host by host.
+
+A cluster of one host is one engine (its connection, else this machine's Podman). A cluster
+of several hosts needs one Podman connection per host (``podman: {hosts: ...}``, see
+:mod:`attonix.deploy.connections`): Podman has no scheduler, so the driver is the one that
+places the replicas — spread evenly over the candidate hosts in blueprint order (at most one
+per host for a workload that publishes its ports), a database on its node — which is the
+placement contract of :mod:`attonix.policy.placement`. Networks and secrets exist on every
+host; their plan entries are named ``<name>@<host>``.
 
 Observed state is every pod, container, secret, volume and network carrying the blueprint's
 labels (secrets and networks also carry the cluster's); desired state is the podman
 renderer's kube YAML with versioned secret names filled in. A service whose view differs —
-image, environment, ports, mounts, or fewer running pods than replicas — is replaced: its
-pods are removed and ``podman kube play`` runs its YAML again. Podman has no scheduler: a
-container that crashes is restarted by Podman (``restartPolicy: Always``), but one stopped
-or removed by hand stays down until the next apply, which sees the missing replica as drift.
+image, environment, ports, mounts, or fewer running pods than replicas (or, on several hosts,
+another count per host) — is replaced one host at a time: that host's pods are removed,
+``podman kube play`` runs its share of the YAML, and the next host waits until they run and
+pass their health check. Behind a load balancer with health checks over the hosts, a good
+update so fails no request; on one host the service is down between removal and start.
+Podman has no scheduler: a container that crashes is restarted by Podman (``restartPolicy:
+Always``), but one stopped or removed by hand stays down until the next apply, which sees the
+missing replica as drift.
 
 Podman runs health checks from systemd timers; where systemd is not PID 1 the timers never
 fire, so :meth:`PodmanDriver.status` runs each running container's check once itself.
@@ -20,12 +32,12 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from attonix.blueprint.model import Blueprint
+from attonix.blueprint.model import Blueprint, Database, Host
 from attonix.deploy import _process
 from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
@@ -41,9 +53,10 @@ from attonix.deploy.base import (
     no_progress,
     run_steps,
 )
-from attonix.deploy.connections import Connection
+from attonix.deploy.connections import Connection, PodmanEndpoint, podman_endpoints
 from attonix.deploy.podman import views
 from attonix.deploy.secrets import SecretSource, version_tag
+from attonix.policy.placement import cluster_nodes, database_node, matches
 from attonix.render.base import Artifact, dump_yaml
 from attonix.render.labels import NAME, blueprint_labels
 from attonix.render.podman import (
@@ -88,8 +101,22 @@ def secret_document(name: str, values: dict[str, str], *, engine: tuple[int, ...
     return json.dumps(doc)
 
 
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """One Podman service the driver talks to: a host of the cluster, or (``host`` None) the
+    one engine of a cluster of one host."""
+
+    host: str | None
+    argv: tuple[str, ...]
+    env: dict[str, str] | None = None
+
+    def tag(self, name: str) -> str:
+        """``name`` in a plan: ``<name>@<host>`` when the cluster has several engines."""
+        return name if self.host is None else f"{name}@{self.host}"
+
+
 class PodmanDriver(EngineDriver):
-    """Plan, apply, status and destroy for one podman cluster of a blueprint, on this host."""
+    """Plan, apply, status and destroy for one podman cluster of a blueprint."""
 
     target = "podman"
     down_markers = _DOWN_MARKERS
@@ -108,29 +135,36 @@ class PodmanDriver(EngineDriver):
             blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
         )
         self.network = network_name(blueprint, cluster)
-        self._podman = [podman]
-        endpoint = connection.podman if connection is not None else None
+        endpoints = podman_endpoints(connection.podman if connection is not None else None)
+        self.engines = [
+            self._engine(podman, host, endpoint) for host, endpoint in endpoints.items()
+        ]
+        self._versions: dict[str | None, tuple[int, ...]] = {}
+
+    def _engine(self, podman: str, host: str | None, endpoint: PodmanEndpoint | None) -> Engine:
+        argv = [podman]
         if endpoint is not None:
-            self._podman += ["--remote", "--url", endpoint.url]
+            argv += ["--remote", "--url", endpoint.url]
             if endpoint.identity is not None:
-                self._podman += ["--identity", str(endpoint.identity)]
+                argv += ["--identity", str(endpoint.identity)]
         # Podman's SSH client reads (and trusts on first use into) $HOME/.ssh/known_hosts:
         # a pinned known_hosts gets a home of its own, so only the pinned key is accepted.
-        self._env = (
-            {"HOME": str(_ssh_home(self._state_dir(), cluster, endpoint.known_hosts))}
-            if endpoint is not None and endpoint.known_hosts is not None
-            else None
-        )
-        self._version: tuple[int, ...] | None = None
+        env = None
+        if endpoint is not None and endpoint.known_hosts is not None:
+            where = self.cluster if host is None else f"{self.cluster}/{host}"
+            env = {"HOME": str(_ssh_home(self._state_dir(), where, endpoint.known_hosts))}
+        return Engine(host, tuple(argv), env)
 
     # ------------------------------------------------------------------ engine access
 
-    def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
+    def _run(
+        self, engine: Engine, *args: str, stdin: str | None = None, check: bool = True
+    ) -> _process.Completed:
         return _process.run(
-            [*self._podman, *args],
+            [*engine.argv, *args],
             stdin=stdin,
             check=check,
-            env=self._env,
+            env=engine.env,
             unavailable=self._engine_down,
         )
 
@@ -144,36 +178,41 @@ class PodmanDriver(EngineDriver):
         # Secrets and networks of another podman cluster of the blueprint are not ours.
         return self._ours(labels) and (labels or {}).get(CLUSTER_LABEL) == self.cluster
 
-    def _inspect(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    def _inspect(self, engine: Engine, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
         # Something can vanish between ls and inspect; inspect then prints the others.
-        found = self._run(*kind.split(), "inspect", *ids, check=False).json()
+        found = self._run(engine, *kind.split(), "inspect", *ids, check=False).json()
         return list(found or [])
 
-    def version(self) -> tuple[int, ...]:
-        """The Podman version as a tuple of integers, asked once."""
-        if self._version is None:
-            text = self._run("version", "--format", "{{.Client.Version}}").stdout.strip()
-            self._version = tuple(int(p) for p in text.split("-")[0].split(".") if p.isdigit())
-        return self._version
+    def version(self, engine: Engine | None = None) -> tuple[int, ...]:
+        """An engine's Podman version (the first engine's by default), asked once."""
+        engine = engine or self.engines[0]
+        if engine.host not in self._versions:
+            text = self._run(engine, "version", "--format", "{{.Client.Version}}").stdout
+            parts = text.strip().split("-")[0].split(".")
+            self._versions[engine.host] = tuple(int(p) for p in parts if p.isdigit())
+        return self._versions[engine.host]
 
-    def _pods(self) -> list[dict[str, Any]]:
+    def _pods(self, engine: Engine) -> list[dict[str, Any]]:
         key, value = next(iter(self._labels().items()))
-        pods = self._run("pod", "ps", "--filter", f"label={key}={value}", "--format", "json")
+        pods = self._run(
+            engine, "pod", "ps", "--filter", f"label={key}={value}", "--format", "json"
+        )
         return [p for p in pods.json() or [] if self._ours(p.get("Labels"))]
 
-    def _containers(self) -> dict[str, list[dict[str, Any]]]:
-        """Service name -> its pods' app containers: ``{"info", "view", "running", "pod"}``."""
-        pods = self._pods()
+    def _containers(self, engine: Engine) -> dict[str, list[dict[str, Any]]]:
+        """Service name -> its pods' app containers on ``engine``:
+        ``{"info", "view", "running", "pod", "engine"}``."""
+        pods = self._pods(engine)
         ids = [
             c["Id"] for p in pods for c in p.get("Containers") or [] if c["Id"] != p.get("InfraId")
         ]
-        infos = self._inspect("container", ids)
+        infos = self._inspect(engine, "container", ids)
         images = {i.get("Image", "") for i in infos}
         image_env = {
             img["Id"]: img.get("Config", {}).get("Env") or []
-            for img in self._inspect("image", sorted(i for i in images if i))
+            for img in self._inspect(engine, "image", sorted(i for i in images if i))
         }
         out: dict[str, list[dict[str, Any]]] = {}
         for info in infos:
@@ -181,7 +220,13 @@ class PodmanDriver(EngineDriver):
             service = labels.get(NAME, "")
             view = views.container_view(info, image_env=image_env.get(info.get("Image", ""), []))
             out.setdefault(service, []).append(
-                {"info": info, "view": view, "running": views.running(info), "pod": info["Pod"]}
+                {
+                    "info": info,
+                    "view": view,
+                    "running": views.running(info),
+                    "pod": info["Pod"],
+                    "engine": engine,
+                }
             )
         # Pods whose app container is gone still hold a replica's name: count them as down.
         seen = {c["pod"] for cs in out.values() for c in cs}
@@ -190,21 +235,102 @@ class PodmanDriver(EngineDriver):
                 service = (p.get("Labels") or {}).get(NAME, "")
                 info = {"Name": p["Name"], "Pod": p["Id"], "State": {"Status": "missing"}}
                 out.setdefault(service, []).append(
-                    {"info": info, "view": None, "running": False, "pod": p["Id"]}
+                    {"info": info, "view": None, "running": False, "pod": p["Id"], "engine": engine}
                 )
         return out
 
-    def _secrets_live(self) -> dict[str, dict[str, Any]]:
-        ids = self._run("secret", "ls", "--format", "{{.ID}}").stdout.split()
-        found = self._inspect("secret", ids)
+    def _every_container(self) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`_containers` of every engine, merged by service (engine order kept)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for engine in self.engines:
+            for service, cs in self._containers(engine).items():
+                out.setdefault(service, []).extend(cs)
+        return out
+
+    def _secrets_live(self, engine: Engine) -> dict[str, dict[str, Any]]:
+        ids = self._run(engine, "secret", "ls", "--format", "{{.ID}}").stdout.split()
+        found = self._inspect(engine, "secret", ids)
         return {s["Spec"]["Name"]: s for s in found if self._mine(s["Spec"].get("Labels"))}
 
-    def _networks_live(self) -> dict[str, dict[str, Any]]:
+    def _networks_live(self, engine: Engine) -> dict[str, dict[str, Any]]:
         key, value = next(iter(self._labels().items()))
         names = self._run(
-            "network", "ls", "--filter", f"label={key}={value}", "--format", "{{.Name}}"
+            engine, "network", "ls", "--filter", f"label={key}={value}", "--format", "{{.Name}}"
         ).stdout.split()
-        return {n["name"]: n for n in self._inspect("network", names) if self._mine(n["labels"])}
+        return {
+            n["name"]: n for n in self._inspect(engine, "network", names) if self._mine(n["labels"])
+        }
+
+    # ------------------------------------------------------------------ placement
+
+    def _nodes(self) -> list[Host]:
+        cluster = next(c for c in self.bp.orchestration.clusters if c.name == self.cluster)
+        return cluster_nodes(self.bp, cluster)
+
+    def _check_engines(self) -> None:
+        """The connection's engines must be the cluster's hosts: one engine standing for
+        several hosts would run every replica on one of them (the placement contract is
+        one engine per host)."""
+        nodes = [h.name for h in self._nodes()]
+        given = [e.host for e in self.engines]
+        if given == [None]:
+            if len(nodes) > 1:
+                raise DeployError(
+                    f"podman cluster {self.cluster} has {len(nodes)} hosts "
+                    f"({', '.join(nodes)}) but one Podman connection: every replica would "
+                    "run on that one engine",
+                    hint="Give the cluster one Podman connection per host in the connections "
+                    "file (podman: {hosts: {HOST: {url: ...}}}).",
+                )
+            return
+        unknown = sorted(str(h) for h in given if h not in nodes)
+        missing = [h for h in nodes if h not in given]
+        if unknown or missing:
+            raise DeployError(
+                f"the Podman connections of cluster {self.cluster} name "
+                + ", ".join(
+                    part
+                    for part in (
+                        f"hosts not in the cluster ({', '.join(unknown)})" if unknown else "",
+                        f"no engine for {', '.join(missing)}" if missing else "",
+                    )
+                    if part
+                ),
+                hint=f"Give exactly one connection per host of the cluster: {', '.join(nodes)}.",
+            )
+
+    def shares(self, service: str, replicas: int) -> dict[str | None, int]:
+        """How many pods of ``service`` each engine runs (engine host -> count).
+
+        One engine runs them all. On several hosts, a database runs on its node; a workload's
+        replicas go round-robin over its candidate hosts (the cluster's hosts its placement
+        allows, in blueprint order), so counts differ by at most one between hosts.
+        """
+        out = {e.host: 0 for e in self.engines}
+        if list(out) == [None]:
+            return {None: replicas}
+        unit = _workload(self.bp, self.cluster, service)
+        if isinstance(unit, Database):
+            node = database_node(self.bp, unit)
+            candidates = [node.name] if node is not None else []
+        else:
+            candidates = [h.name for h in self._nodes() if matches(h, unit.placement)]
+        for i in range(replicas if candidates else 0):
+            out[candidates[i % len(candidates)]] += 1
+        return out
+
+    def _placed(self, want: dict[str, Any], shares: dict[str | None, int]) -> dict[str, Any]:
+        return want if list(shares) == [None] else {**want, "hosts": shares}
+
+    @staticmethod
+    def _running_per_host(
+        containers: list[dict[str, Any]], shares: dict[str | None, int]
+    ) -> dict[str | None, int]:
+        counts = dict.fromkeys(shares, 0)
+        for c in containers:
+            host = c["engine"].host
+            counts[host] = counts.get(host, 0) + (1 if c["running"] else 0)
+        return counts
 
     # ------------------------------------------------------------------ desired state
 
@@ -252,19 +378,69 @@ class PodmanDriver(EngineDriver):
     # ------------------------------------------------------------------ plan
 
     def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
-        """Compare the rendered pods (with versioned secret names) with the live host."""
+        """Compare the rendered pods (with versioned secret names) with the live hosts."""
+        self._check_engines()
         docs = self._docs(self.desired() if desired is None else desired)
         wanted_secrets = self._versioned(docs)
-        live_secrets = self._secrets_live()
-        live_networks = self._networks_live()
-        containers = self._containers()
+        changes: list[Change] = []
+        for engine in self.engines:
+            changes += self._plan_engine(engine, docs=docs, wanted_secrets=wanted_secrets)
+        containers = self._every_container()
+        services = self._services()
+        service_changes: list[Change] = []
+        for service, doc in sorted(docs.items()):
+            shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
+            want = self._placed(views.pod_from_kube(doc), shares)
+            mine = [c for c in containers.get(service, []) if c["view"] is not None]
+            down = [c for c in containers.get(service, []) if c["view"] is None]
+            observed = views.service_view(want, mine)
+            if observed is None and down:
+                observed = {**want, "replicas": 0}
+            if observed is not None and "hosts" in want:
+                observed = {
+                    **observed,
+                    "hosts": self._running_per_host(containers.get(service, []), shares),
+                }
+            service_changes.append(
+                compare("service", services[service], desired=want, observed=observed, payload=doc)
+            )
+        others = self._other_clusters_services()
+        for service, cs in sorted(containers.items()):
+            if service in docs or service in others:
+                continue
+            name = _deployment_of(cs[0]["info"].get("Name", service))
+            seen = [c["view"] for c in cs if c["view"] is not None]
+            service_changes.append(
+                compare(
+                    "service",
+                    name,
+                    desired=None,
+                    observed=seen[0] if seen else {"replicas": 0},
+                    payload={"service": service},
+                )
+            )
+        # Networks and secrets come first and go last: keep the plan in that order.
+        creates = [c for c in changes if c.action != "delete"]
+        deletes = [c for c in changes if c.action == "delete"]
+        return Plan(self.target, self.cluster, (*creates, *service_changes, *deletes))
+
+    def _plan_engine(
+        self,
+        engine: Engine,
+        *,
+        docs: dict[str, dict[str, Any]],
+        wanted_secrets: dict[str, str],
+    ) -> list[Change]:
+        """The network and secret changes of one engine."""
+        live_secrets = self._secrets_live(engine)
+        live_networks = self._networks_live(engine)
         changes: list[Change] = []
         if docs or self.network in live_networks:
             live_net = live_networks.get(self.network)
             changes.append(
                 compare(
                     "network",
-                    self.network,
+                    engine.tag(self.network),
                     desired={"driver": "bridge", "labels": views.own_labels(self._net_labels())}
                     if docs
                     else None,
@@ -274,6 +450,7 @@ class PodmanDriver(EngineDriver):
                         "driver": live_net["driver"],
                         "labels": views.own_labels(live_net["labels"]),
                     },
+                    payload=(engine, self.network),
                 )
             )
         for name, secret in sorted(wanted_secrets.items()):
@@ -281,62 +458,37 @@ class PodmanDriver(EngineDriver):
             changes.append(
                 compare(
                     "secret",
-                    name,
+                    engine.tag(name),
                     desired={"labels": views.own_labels(self._secret_labels(secret))},
                     observed=None
                     if live is None
                     else {"labels": views.own_labels(live["Spec"]["Labels"])},
-                    payload=secret,
+                    payload=(engine, name, secret),
                 )
             )
-        services = self._services()
-        for service, doc in sorted(docs.items()):
-            want = views.pod_from_kube(doc)
-            mine = [c for c in containers.get(service, []) if c["view"] is not None]
-            down = [c for c in containers.get(service, []) if c["view"] is None]
-            observed = views.service_view(want, mine)
-            if observed is None and down:
-                observed = {**want, "replicas": 0}
-            changes.append(
-                compare("service", services[service], desired=want, observed=observed, payload=doc)
-            )
-        others = self._other_clusters_services()
-        for service, cs in sorted(containers.items()):
-            if service in docs or service in others:
-                continue
-            name = _deployment_of(cs[0]["info"].get("Name", service))
-            seen = [c["view"] for c in cs if c["view"] is not None]
-            changes.append(
-                compare(
-                    "service",
-                    name,
-                    desired=None,
-                    observed=seen[0] if seen else {"replicas": 0},
-                    payload={"service": service},
-                )
-            )
-        wanted = {c.key for c in changes}
         for name, item in sorted(live_secrets.items()):
-            if f"secret/{name}" not in wanted:
+            if name not in wanted_secrets:
                 changes.append(
                     compare(
                         "secret",
-                        name,
+                        engine.tag(name),
                         desired=None,
                         observed={"labels": views.own_labels(item["Spec"]["Labels"])},
+                        payload=(engine, name, ""),
                     )
                 )
         for name, net in sorted(live_networks.items()):
-            if f"network/{name}" not in wanted:
+            if name != self.network:  # the cluster's own network is planned above
                 changes.append(
                     compare(
                         "network",
-                        name,
+                        engine.tag(name),
                         desired=None,
                         observed={"labels": views.own_labels(net["labels"])},
+                        payload=(engine, name),
                     )
                 )
-        return Plan(self.target, self.cluster, tuple(changes))
+        return changes
 
     def _net_labels(self) -> dict[str, str]:
         return {**self._labels(), CLUSTER_LABEL: self.cluster}
@@ -354,28 +506,34 @@ class PodmanDriver(EngineDriver):
     def apply(
         self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
-        """Create the network and secrets, replay changed pods, prune, wait for health."""
+        """Create the networks and secrets, replace changed pods host by host, prune, wait."""
+        self._check_engines()
         lock = self.lock()
         with lock.held(purpose="apply"):
             return self._apply(plan, progress, timeout=timeout)
 
     def _apply(self, plan: Plan, progress: Progress, *, timeout: float) -> Result:
         steps: list[Step] = []
-        if plan.of("update", "network"):
+        for change in plan.of("update", "network"):
             raise DeployError(
-                f"network {self.network} differs from the blueprint and Podman cannot change "
+                f"network {change.name} differs from the blueprint and Podman cannot change "
                 "a network in place",
                 hint="Run `attonix destroy` for this target, then apply again.",
             )
         for change in plan.of("create", "network"):
-            steps.append((f"create network {change.name}", self._create_network))
+            engine, name = change.payload
+            steps.append(
+                (f"create network {change.name}", partial(self._create_network, engine, name))
+            )
         for change in plan.of("create", "secret"):
             steps.append((f"create secret {change.name}", partial(self._create_secret, change)))
         for change in plan.pending:
             if change.kind == "service" and change.action in ("create", "update"):
-                steps.append(
-                    (f"{change.action} service {change.name}", partial(self._play, change))
+                rolling = change.action == "update" and len(self.engines) > 1
+                label = f"{change.action} service {change.name}" + (
+                    " (host by host)" if rolling else ""
                 )
+                steps.append((label, partial(self._play, change, timeout=timeout)))
         for change in plan.of("delete", "service"):
             steps.append((f"remove service {change.name}", partial(self._remove_service, change)))
         changed = [
@@ -386,26 +544,30 @@ class PodmanDriver(EngineDriver):
                 ("wait for the engine to converge", lambda: self.wait(changed, timeout=timeout))
             )
         for change in plan.of("delete", "secret"):
+            engine, name, _ = change.payload
             steps.append(
-                (f"remove secret {change.name}", partial(self._remove_secret, change.name))
+                (f"remove secret {change.name}", partial(self._remove_secret, engine, name))
             )
         for change in plan.of("delete", "network"):
-            steps.append((f"remove network {change.name}", partial(self._rm_network, change.name)))
+            engine, name = change.payload
+            steps.append((f"remove network {change.name}", partial(self._rm_network, engine, name)))
         return run_steps(self.target, self.cluster, steps, progress)
 
-    def _create_network(self) -> None:
+    def _create_network(self, engine: Engine, name: str) -> None:
         labels = [a for k, v in self._net_labels().items() for a in ("--label", f"{k}={v}")]
-        self._run("network", "create", *labels, self.network)
+        self._run(engine, "network", "create", *labels, name)
 
-    def secret_document(self, name: str, values: dict[str, str]) -> str:
-        """The Kubernetes ``Secret`` a Podman secret holds, for this engine's version."""
-        return secret_document(name, values, engine=self.version())
+    def secret_document(
+        self, name: str, values: dict[str, str], *, engine: Engine | None = None
+    ) -> str:
+        """The Kubernetes ``Secret`` a Podman secret holds, for the engine's version."""
+        return secret_document(name, values, engine=self.version(engine))
 
     def _create_secret(self, change: Change) -> None:
-        secret = str(change.payload)
+        engine, name, secret = change.payload
         values = self._secrets.get(secret)
         tag = version_tag(values, key=self._secret_key())
-        if not change.name.endswith("-" + tag):
+        if not name.endswith("-" + tag):
             raise DeployError(
                 f"secret {secret!r} changed after the plan was made",
                 hint="Plan again, then apply the new plan.",
@@ -414,85 +576,128 @@ class PodmanDriver(EngineDriver):
             a for k, v in self._secret_labels(secret).items() for a in ("--label", f"{k}={v}")
         ]
         self._run(
+            engine,
             "secret",
             "create",
             *labels,
-            change.name,
+            name,
             "-",
-            stdin=self.secret_document(change.name, values),
+            stdin=self.secret_document(name, values, engine=engine),
         )
 
-    def _service_pods(self, service: str) -> list[str]:
-        return [p["Id"] for p in self._pods() if (p.get("Labels") or {}).get(NAME) == service]
+    def _service_pods(self, engine: Engine, service: str) -> list[str]:
+        return [p["Id"] for p in self._pods(engine) if (p.get("Labels") or {}).get(NAME) == service]
 
-    def _play(self, change: Change) -> None:
+    def _play(self, change: Change, *, timeout: float) -> None:
+        """Replace a service's pods one host at a time: remove that host's pods, play its
+        share, and wait until they run and pass their check before the next host, so the
+        other hosts keep serving while one is replaced."""
         doc = change.payload
         service = doc["spec"]["template"]["metadata"]["labels"][NAME]
         unplaceable = self._unplaceable(service)
         if unplaceable:
             raise ConvergeFailed(service=change.name, failure="unschedulable", reason=unplaceable)
-        # Down then play: --replace alone keeps pods beyond a lowered replica count.
-        pods = self._service_pods(service)
-        if pods:
-            self._run("pod", "rm", "-f", *pods)
-        with tempfile.TemporaryDirectory(prefix="attonix-podman-") as tmp:
-            path = os.path.join(tmp, f"{change.name}.yaml")
-            Path(path).write_text(dump_yaml(doc), encoding="utf-8")
-            self._run("kube", "play", "--replace", "--network", self.network, path)
+        shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
+        want = views.pod_from_kube(doc)
+        for engine in self.engines:
+            count = shares.get(engine.host, 0)
+            current = self._containers(engine).get(service, [])
+            same = [
+                c
+                for c in current
+                if c["running"]
+                and c["view"] is not None
+                and {**c["view"], "replicas": 0} == {**want, "replicas": 0}
+            ]
+            if len(current) == count and len(same) == count and len(self.engines) > 1:
+                continue  # this host already runs its share of the new spec
+            # Down then play: --replace alone keeps pods beyond a lowered replica count.
+            pods = self._service_pods(engine, service)
+            if pods:
+                self._run(engine, "pod", "rm", "-f", *pods)
+            if count == 0:
+                continue
+            share = copy.deepcopy(doc)
+            share["spec"]["replicas"] = count
+            with tempfile.TemporaryDirectory(prefix="attonix-podman-") as tmp:
+                path = os.path.join(tmp, f"{change.name}.yaml")
+                Path(path).write_text(dump_yaml(share), encoding="utf-8")
+                self._run(engine, "kube", "play", "--replace", "--network", self.network, path)
+            if len(self.engines) > 1:
+                self.wait([change.name], timeout=timeout, since=engine)
 
     def _remove_service(self, change: Change) -> None:
         service = change.payload["service"] if change.payload else change.name
-        pods = self._service_pods(service)
-        if pods:
-            self._run("pod", "rm", "-f", *pods)
-        self._run("volume", "rm", "-f", f"{change.name}-tmp", check=False)
+        for engine in self.engines:
+            pods = self._service_pods(engine, service)
+            if pods:
+                self._run(engine, "pod", "rm", "-f", *pods)
+            self._run(engine, "volume", "rm", "-f", f"{change.name}-tmp", check=False)
 
-    def _remove_secret(self, name: str) -> None:
+    def _remove_secret(self, engine: Engine, name: str) -> None:
         # Podman 4.3 copies a mounted secret into a volume of the same name; it goes too.
-        self._run("volume", "rm", "-f", name, check=False)
-        self._run("secret", "rm", name)
+        self._run(engine, "volume", "rm", "-f", name, check=False)
+        self._run(engine, "secret", "rm", name)
 
-    def _rm_network(self, name: str) -> None:
-        self._run("network", "rm", "-f", name)
+    def _rm_network(self, engine: Engine, name: str) -> None:
+        self._run(engine, "network", "rm", "-f", name)
 
     # ------------------------------------------------------------------ status
 
-    def _healthy(self, info: dict[str, Any]) -> bool:
+    def _healthy(self, c: dict[str, Any]) -> bool:
         """Runs the container's check once (systemd timers may not); a container that was
         healthy stays so through fewer failures in a row than its check's ``retries``, as
         Podman itself judges it — one slow check on a busy host is not a failed service."""
+        info = c["info"]
         if not views.running(info):
             return False
         check = info.get("Config", {}).get("Healthcheck") or {}
         if not check.get("Test"):
             return True
-        done = self._run("healthcheck", "run", info["Id"], check=False)
+        done = self._run(c["engine"], "healthcheck", "run", info["Id"], check=False)
         if done.returncode == 0:
             return True
         health = info.get("State", {}).get("Health") or {}
         streak = int(health.get("FailingStreak") or 0) + 1
         return health.get("Status") == "healthy" and streak < int(check.get("Retries") or 1)
 
+    def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
+        """While one host is replaced (``since`` is its engine), the status of its share."""
+        if isinstance(since, Engine):
+            return [s for s in self._status([since]) if s.name in names]
+        return super()._rollout(names, since)
+
     def status(self) -> list[ServiceStatus]:
-        """Desired, running and healthy replicas per service of this cluster."""
+        """Desired, running and healthy replicas per service of this cluster (all hosts)."""
+        return self._status(self.engines)
+
+    def _status(self, engines: Sequence[Engine]) -> list[ServiceStatus]:
         docs = self._docs(self.desired())
-        containers = self._containers()
+        containers: dict[str, list[dict[str, Any]]] = {}
+        for engine in engines:
+            for service, cs in self._containers(engine).items():
+                containers.setdefault(service, []).extend(cs)
+        hosts = {e.host for e in engines}
         others = self._other_clusters_services()
         out = []
         for service in sorted(set(docs) | (set(containers) - others)):
             cs = containers.get(service, [])
             doc = docs.get(service)
-            healthy = sum(1 for c in cs if c["view"] is not None and self._healthy(c["info"]))
+            healthy = sum(1 for c in cs if c["view"] is not None and self._healthy(c))
             drift = False
             if doc is not None:
                 name = deployment_name(self.bp, _workload(self.bp, self.cluster, service))
-                desired_n = int(doc["spec"].get("replicas", 1))
+                shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
+                desired_n = sum(n for h, n in shares.items() if h in hosts)
                 image = doc["spec"]["template"]["spec"]["containers"][0]["image"]
                 want = views.pod_from_kube(doc)
                 seen = views.service_view(want, [c for c in cs if c["view"] is not None])
                 drift = seen is not None and views.unversioned(
                     {**seen, "replicas": 0}
                 ) != views.unversioned({**want, "replicas": 0})
+                if len(self.engines) > 1 and not drift:
+                    per_host = self._running_per_host(cs, shares)
+                    drift = any(per_host.get(h, 0) > shares.get(h, 0) for h in hosts)
             else:
                 name = _deployment_of(cs[0]["info"].get("Name", service))
                 desired_n = 0
@@ -543,56 +748,83 @@ class PodmanDriver(EngineDriver):
 
     def _removal_steps(self) -> list[Step]:
         """What :meth:`destroy` would do now, one labelled step per resource (reads only)."""
+        steps: list[Step] = []
+        for engine in self.engines:
+            steps += self._engine_removals(engine)
+        return steps
+
+    def _engine_removals(self, engine: Engine) -> list[Step]:
         others = self._other_clusters_services()
-        pods = [p for p in self._pods() if (p.get("Labels") or {}).get(NAME) not in others]
+        pods = [p for p in self._pods(engine) if (p.get("Labels") or {}).get(NAME) not in others]
         key, value = next(iter(self._labels().items()))
         strays = [
             c
             for c in self._run(
-                "ps", "-a", "--filter", f"label={key}={value}", "--format", "json"
+                engine, "ps", "-a", "--filter", f"label={key}={value}", "--format", "json"
             ).json()
             or []
             if self._ours(c.get("Labels")) and (c.get("Labels") or {}).get(NAME) not in others
         ]
-        secrets = sorted(self._secrets_live())
+        secrets = sorted(self._secrets_live(engine))
         volumes = [f"{tmp_volume(self.bp, w)}" for w in workloads_of(self.bp, self.cluster)]
         volumes += [
             v["Name"]
             for v in self._inspect(
+                engine,
                 "volume",
                 self._run(
-                    "volume", "ls", "--filter", f"label={key}={value}", "--format", "{{.Name}}"
+                    engine,
+                    "volume",
+                    "ls",
+                    "--filter",
+                    f"label={key}={value}",
+                    "--format",
+                    "{{.Name}}",
                 ).stdout.split(),
             )
             if self._ours(v.get("Labels"))
         ]
+        at = "" if engine.host is None else f" on {engine.host}"
         steps: list[Step] = []
         if pods:
             ids = [p["Id"] for p in pods]
             names = ", ".join(sorted(str(p.get("Name", p["Id"][:12])) for p in pods))
             steps.append(
-                (f"remove {len(pods)} pod(s): {names}", lambda: self._run("pod", "rm", "-f", *ids))
+                (
+                    f"remove {len(pods)} pod(s){at}: {names}",
+                    partial(self._run, engine, "pod", "rm", "-f", *ids),
+                )
             )
         if strays:
             stray_ids = [c["Id"] for c in strays]
             names = ", ".join(sorted(str((c.get("Names") or [c["Id"][:12]])[0]) for c in strays))
             steps.append(
                 (
-                    f"remove {len(strays)} container(s): {names}",
-                    lambda: self._run("rm", "-f", *stray_ids),
+                    f"remove {len(strays)} container(s){at}: {names}",
+                    partial(self._run, engine, "rm", "-f", *stray_ids),
                 )
             )
         for name in secrets:
-            steps.append((f"remove secret {name}", partial(self._remove_secret, name)))
-        existing = set(self._run("volume", "ls", "--format", "{{.Name}}").stdout.split())
+            steps.append(
+                (f"remove secret {engine.tag(name)}", partial(self._remove_secret, engine, name))
+            )
+        existing = set(self._run(engine, "volume", "ls", "--format", "{{.Name}}").stdout.split())
         for vol in sorted(set(volumes) & existing):
-            steps.append((f"remove volume {vol}", partial(self._run, "volume", "rm", "-f", vol)))
-        for net in sorted(self._networks_live()):
-            steps.append((f"remove network {net}", partial(self._rm_network, net)))
+            steps.append(
+                (
+                    f"remove volume {engine.tag(vol)}",
+                    partial(self._run, engine, "volume", "rm", "-f", vol),
+                )
+            )
+        for net in sorted(self._networks_live(engine)):
+            steps.append(
+                (f"remove network {engine.tag(net)}", partial(self._rm_network, engine, net))
+            )
         return steps
 
     def destroy(self, progress: Progress = no_progress) -> Result:
-        """Remove every pod, container, secret, volume and network labelled for the cluster."""
+        """Remove every pod, container, secret, volume and network labelled for the cluster,
+        on every host."""
         lock = self.lock()
         with lock.held(purpose="destroy"):
             return run_steps(self.target, self.cluster, self._removal_steps(), progress)
@@ -608,4 +840,4 @@ def _workload(bp: Blueprint, cluster: str, service: str) -> Any:
     return next(w for w in units_of(bp, cluster) if w.name == service)
 
 
-__all__ = ["CLUSTER_LABEL", "PodmanDriver", "secret_document"]
+__all__ = ["CLUSTER_LABEL", "Engine", "PodmanDriver", "secret_document"]

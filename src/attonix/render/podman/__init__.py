@@ -8,10 +8,12 @@ an Ubuntu host. ``podman/<cluster>/<network>.network`` declares the cluster's br
 
 What Podman does differently from a Kubernetes cluster shapes the YAML:
 
-* no scheduler and no Service objects: a workload with ``expose`` publishes its ports on the
-  host (``hostPort``), so it can run one replica per host; other workloads list no ports at all
-  (Podman 4.3 would publish each ``containerPort`` on the host) and are reached by pod name on
-  the cluster network (``<deployment>-pod-<n>``);
+* no scheduler and no Service objects: the deploy step places the replicas on the cluster's
+  hosts (evenly, in blueprint order; ``replicas`` in the YAML is the cluster's total, each host
+  plays its share). A workload with ``expose`` publishes its ports on each host
+  (``hostPort``), so it can run one replica per host, balanced by ``ha.load_balancers``; other
+  workloads list no ports at all (Podman 4.3 would publish each ``containerPort`` on the host)
+  and are reached by pod name on their host's cluster network (``<deployment>-pod-<n>``);
 * no registry pulls on start (``imagePullPolicy: IfNotPresent``): a Podman host starts from its
   local image store, which ``podman auto-update`` or an explicit pull refreshes;
 * secrets are Podman secrets holding a Kubernetes ``Secret`` document, mounted as files; the
@@ -29,7 +31,7 @@ import hashlib
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
-from attonix.policy.placement import database_node
+from attonix.policy.placement import cluster_nodes, database_node, matches
 from attonix.render.base import Artifact, RenderError
 from attonix.render.database_containers import container_of, standalone
 from attonix.render.labels import blueprint_labels, component_labels
@@ -126,12 +128,13 @@ def host_ip(bp: Blueprint, cluster: Cluster) -> str:
 def _published(bp: Blueprint, cluster: Cluster, w: Workload) -> list[dict[str, Any]]:
     if w.expose is None:
         return []
-    if replicas_of(w) > 1:
+    hosts = [h for h in cluster_nodes(bp, cluster) if matches(h, w.placement)]
+    if replicas_of(w) > max(1, len(hosts)):
         raise RenderError(
             f"{w.name}: an exposed workload on podman cluster {cluster.name} publishes its "
-            f"ports on the host, so it can run one replica per host, not {replicas_of(w)}",
-            hint="Set replicas: 1 (one per host) and balance hosts with ha.load_balancers, "
-            "or run it on a kubernetes or swarm cluster.",
+            f"ports on each host, so it can run one replica per host, not {replicas_of(w)}",
+            hint=f"Set replicas to at most {max(1, len(hosts))} (one per host) and balance "
+            "the hosts with ha.load_balancers, or run it on a kubernetes or swarm cluster.",
         )
     addr = host_ip(bp, cluster)
     out = []
