@@ -8,6 +8,12 @@ backend's three replicas two and one) and a second apply plans nothing; a good u
 frontend, under a request loop through HAProxy as rendered for the blueprint's load
 balancer, fails no request and converges; destroy removes everything from both hosts.
 
+A request may be slow, not lost: when Podman removes a container, a connection attempt to
+its published port is sometimes left unanswered instead of refused (seen on Podman 4.3 with
+netavark), and HAProxy retries it on the other host only after its connect timeout (5 s).
+The driver takes a host out of the balancer before its pods go, so that happens only while
+the balancer's checks have not yet noticed; the test prints the slow requests it saw.
+
 What it proves: the driver talks to each host's own engine and replaces one host at a time,
 waiting for the new pods' health check before the next. Both engines share this machine's
 kernel and are reached over unix sockets (SSH is ``test_podman_ssh.py``'s).
@@ -49,6 +55,7 @@ LB_PORT = 38496
 WEB = "attonix-pm2-web"
 API = "attonix-pm2-api"
 HOST_HEADER = "www.pm2.example.com"
+CLIENT_TIMEOUT = 15.0
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +114,10 @@ def _pods(host: PodmanHost, deployment: str) -> list[dict[str, object]]:
     return list(json.loads(out or "[]"))
 
 
-def _get(url: str, *, host: str | None = None) -> str:
+def _get(url: str, *, host: str | None = None, timeout: float = 5) -> str:
     request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return str(resp.read().decode().strip())
     except OSError as exc:
         return f"error: {exc}"
@@ -183,11 +190,16 @@ def test_a_good_update_under_load_fails_no_request(
         assert time.monotonic() < deadline, "HAProxy did not start serving"
         time.sleep(0.2)
     seen: list[str] = []
+    took: list[float] = []
     stop = threading.Event()
 
     def load() -> None:
+        # A client that waits longer than HAProxy's connect timeout (5 s): a connection
+        # the host being replaced leaves unanswered is retried elsewhere by HAProxy after it.
         while not stop.is_set():
-            seen.append(_get(f"{haproxy}/version", host=HOST_HEADER))
+            start = time.monotonic()
+            seen.append(_get(f"{haproxy}/version", host=HOST_HEADER, timeout=CLIENT_TIMEOUT))
+            took.append(time.monotonic() - start)
             time.sleep(0.02)
 
     loop = threading.Thread(target=load)
@@ -202,6 +214,8 @@ def test_a_good_update_under_load_fails_no_request(
     assert [c.key for c in outcome.plan.pending] == [f"service/{WEB}"]
     failed = [v for v in seen if v not in ("1", "2")]
     assert failed == [], f"{len(failed)} of {len(seen)} requests failed during the update"
+    slow = sorted(round(t, 1) for t in took if t > 1)
+    print(f"{len(seen)} requests, none failed; slower than 1 s: {slow}")
     assert seen.count("2") > 0 and seen[-1] == "2"
     # Each host runs the new image, as its own engine reports.
     for h in hosts:

@@ -32,6 +32,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
@@ -58,6 +59,7 @@ from attonix.deploy.podman import views
 from attonix.deploy.secrets import SecretSource, version_tag
 from attonix.policy.placement import cluster_nodes, database_node, matches
 from attonix.render.base import Artifact, dump_yaml
+from attonix.render.chef.haproxy import CHECK_FALL, CHECK_INTER_SECONDS, CHECK_RISE, haproxy_lbs
 from attonix.render.labels import NAME, blueprint_labels
 from attonix.render.podman import (
     deployment_name,
@@ -72,6 +74,8 @@ from attonix.render.podman import (
 from attonix.render.workloads import consumer_secrets
 
 CLUSTER_LABEL = "attonix.io/podman-cluster"
+#: Seconds a replaced container gets to finish its requests after SIGTERM.
+STOP_GRACE_SECONDS = 10
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
 _DOWN_MARKERS = ("Cannot connect to Podman", "unable to connect to Podman")
 
@@ -599,7 +603,9 @@ class PodmanDriver(EngineDriver):
             raise ConvergeFailed(service=change.name, failure="unschedulable", reason=unplaceable)
         shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
         want = views.pod_from_kube(doc)
-        for engine in self.engines:
+        rolling = len(self.engines) > 1
+        drain, rejoin = self._balanced(service) if rolling else (0.0, 0.0)
+        for i, engine in enumerate(self.engines):
             count = shares.get(engine.host, 0)
             current = self._containers(engine).get(service, [])
             same = [
@@ -609,8 +615,16 @@ class PodmanDriver(EngineDriver):
                 and c["view"] is not None
                 and {**c["view"], "replicas": 0} == {**want, "replicas": 0}
             ]
-            if len(current) == count and len(same) == count and len(self.engines) > 1:
+            if len(current) == count and len(same) == count and rolling:
                 continue  # this host already runs its share of the new spec
+            serving = [c["info"]["Id"] for c in current if c["running"] and c["view"] is not None]
+            if serving and drain:
+                # Leave the balancer first: a stopped container refuses new connections
+                # (the balancer retries them elsewhere) while its pod's network stays up,
+                # until the balancer's checks have taken the host out. Tearing the network
+                # down under live traffic instead lets a connection hang until it times out.
+                self._run(engine, "stop", "-t", str(STOP_GRACE_SECONDS), *serving)
+                time.sleep(drain)
             # Down then play: --replace alone keeps pods beyond a lowered replica count.
             pods = self._service_pods(engine, service)
             if pods:
@@ -623,8 +637,22 @@ class PodmanDriver(EngineDriver):
                 path = os.path.join(tmp, f"{change.name}.yaml")
                 Path(path).write_text(dump_yaml(share), encoding="utf-8")
                 self._run(engine, "kube", "play", "--replace", "--network", self.network, path)
-            if len(self.engines) > 1:
+            if rolling:
                 self.wait([change.name], timeout=timeout, since=engine)
+                if rejoin and i < len(self.engines) - 1:
+                    time.sleep(rejoin)  # the balancer takes the host back before the next goes
+
+    def _balanced(self, service: str) -> tuple[float, float]:
+        """Seconds the blueprint's HAProxy load balancers in front of ``service`` take to let a
+        host go once its checks fail, and to take it back once they pass — one check interval
+        more than their ``fall`` and ``rise`` — or ``(0, 0)`` when none balances it."""
+        fronts = [fe for lb in haproxy_lbs(self.bp) for fe in lb.frontends if fe.backend == service]
+        if not fronts:
+            return 0.0, 0.0
+        return (
+            float(CHECK_INTER_SECONDS * (CHECK_FALL + 1)),
+            float(CHECK_INTER_SECONDS * (CHECK_RISE + 1)),
+        )
 
     def _remove_service(self, change: Change) -> None:
         service = change.payload["service"] if change.payload else change.name

@@ -63,6 +63,14 @@ defaults
 """
 
 
+#: Every server is checked each ``CHECK_INTER_SECONDS``; ``CHECK_FALL`` failures in a row take
+#: it out, ``CHECK_RISE`` passes bring it back (deploy steps that replace one host at a time
+#: wait by these, so the balancer has let a host go before its pods do).
+CHECK_INTER_SECONDS = 2
+CHECK_FALL = 3
+CHECK_RISE = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """Where a frontend's traffic goes: servers, their port, and how their health is checked."""
@@ -167,7 +175,9 @@ def _sections(bp: Blueprint, lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> s
         if mode == "http" and (up.health_path or terminate):
             path = up.health_path or "/"
             out += [f"    option httpchk GET {path}", "    http-check expect status 200"]
-        out.append("    default-server inter 2s fall 3 rise 2")
+        out.append(
+            f"    default-server inter {CHECK_INTER_SECONDS}s fall {CHECK_FALL} rise {CHECK_RISE}"
+        )
         if not up.servers:
             out.append(f"    # no hosts in the cluster behind {fe.backend}")
         for host in up.servers:
