@@ -23,7 +23,9 @@ hosts) is what the deploy step does. The Podman driver talks to each host's own 
 Podman connection per host; it refuses one connection for a cluster of several hosts) and
 plays replicas round-robin over the candidate hosts in blueprint order, so counts differ by at
 most one; validation keeps an exposed workload, whose ports are published on each host, at
-no more replicas than candidate hosts (one per host).
+no more replicas than candidate hosts (one per host). The one exception is a lab set-up with
+no connection at all, where this machine's Podman stands in for every host and every plan
+says so.
 
 Nothing is guaranteed below the rule's level: inside a domain, every replica may be on the
 same host. Blueprint order and host names never decide anything, so the worst case over every

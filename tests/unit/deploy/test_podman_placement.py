@@ -95,6 +95,17 @@ def test_one_connection_for_several_hosts_is_refused_before_anything_runs() -> N
     assert "podman: {hosts:" in (err.value.hint or "")
 
 
+def test_without_a_connection_the_local_podman_stands_in_and_every_plan_says_so() -> None:
+    bp = _bp()
+    driver = get_driver("podman", bp, secrets=EnvSecretSource(bp.security.secrets, environ={}))
+    assert isinstance(driver, PodmanDriver)
+    driver._check_engines()
+    assert driver.endpoint == (
+        "the local Podman (this machine), standing in for all 2 hosts (attx-pm1, attx-pm2)"
+    )
+    assert driver.shares("api", 3) == {None: 3}
+
+
 def test_connections_must_name_exactly_the_clusters_hosts() -> None:
     driver = _driver(
         _bp(), {"hosts": {"attx-pm1": HOSTS["attx-pm1"], "elsewhere": HOSTS["attx-pm2"]}}

@@ -5,8 +5,10 @@ of several hosts needs one Podman connection per host (``podman: {hosts: ...}``,
 :mod:`attonix.deploy.connections`): Podman has no scheduler, so the driver is the one that
 places the replicas — spread evenly over the candidate hosts in blueprint order (at most one
 per host for a workload that publishes its ports), a database on its node — which is the
-placement contract of :mod:`attonix.policy.placement`. Networks and secrets exist on every
-host; their plan entries are named ``<name>@<host>``.
+placement contract of :mod:`attonix.policy.placement`; one connection for several hosts is
+refused. Without any connection, this machine's Podman stands in for every host of the cluster
+(a lab set-up, said in every plan), which keeps no placement. Networks and secrets exist on
+every host; their plan entries are named ``<name>@<host>``.
 
 Observed state is every pod, container, secret, volume and network carrying the blueprint's
 labels (secrets and networks also carry the cluster's); desired state is the podman
@@ -159,6 +161,16 @@ class PodmanDriver(EngineDriver):
             env = {"HOME": str(_ssh_home(self._state_dir(), where, endpoint.known_hosts))}
         return Engine(host, tuple(argv), env)
 
+    @property
+    def endpoint(self) -> str:
+        """The engines this driver touches, in words; the local Podman standing in for a
+        cluster of several hosts says so."""
+        said = super().endpoint
+        hosts = [h.name for h in self._nodes()]
+        if self.connection is None and len(hosts) > 1:
+            return f"{said}, standing in for all {len(hosts)} hosts ({', '.join(hosts)})"
+        return said
+
     # ------------------------------------------------------------------ engine access
 
     def _run(
@@ -278,7 +290,9 @@ class PodmanDriver(EngineDriver):
         nodes = [h.name for h in self._nodes()]
         given = [e.host for e in self.engines]
         if given == [None]:
-            if len(nodes) > 1:
+            # No connection at all: this machine's Podman stands in for the cluster (a lab
+            # set-up, said in every plan through ``endpoint``).
+            if len(nodes) > 1 and self.connection is not None:
                 raise DeployError(
                     f"podman cluster {self.cluster} has {len(nodes)} hosts "
                     f"({', '.join(nodes)}) but one Podman connection: every replica would "
