@@ -3,12 +3,16 @@
 Starts `attonix serve --workers 2` on loopback against a fresh PostgreSQL database, then drives
 it with wrk (Debian package; scripts/setup.d/30-databases.sh installs it):
 
-1. GET /api/v1/environments/prod with a bearer token — 50 connections, 2 threads;
+1. GET /api/v1/environments/prod with a bearer token — 50 connections, 2 threads, ``--runs``
+   consecutive runs (three by default), each with the server's CPU time per request (user +
+   system time of its worker processes over the run, divided by the requests answered: the
+   figure a loaded machine distorts least);
 2. POST /api/v1/auth/login with the right password (per-address throttle lifted) — the cost
    of argon2id sign-ins;
 3. the same storm with the default throttle — every answer must be 200, 401 or 429, never 5xx.
 
-Usage: .venv/bin/python bench/bench_server.py [--seconds 15] [--connections 50]
+Usage: .venv/bin/python bench/bench_server.py [--seconds 15] [--connections 50] [--runs 3]
+       [--read-only]
 Bounded: loopback only, fixed duration, the database is dropped at the end.
 """
 
@@ -96,11 +100,36 @@ def run_wrk(args: list[str]) -> dict[str, Any]:
     }
 
 
+def _ms(figure: str) -> float:
+    """A wrk latency (``850.00us``, ``24.50ms``, ``1.06s``) in milliseconds."""
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if figure.endswith(unit):
+            return float(figure[: -len(unit)]) * scale
+    return float("inf")
+
+
+def worker_cpu_seconds(server_pid: int) -> float:
+    """User + system CPU seconds of the server's child processes (its uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                stat = Path(f"/proc/{child}/stat").read_text()
+            except FileNotFoundError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3, help="consecutive runs of the read")
+    ap.add_argument("--read-only", action="store_true", help="skip the sign-in figures")
     opts = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: run scripts/setup.d/30-databases.sh")
@@ -138,34 +167,50 @@ def main() -> int:
         lua = tmp / "status.lua"
         lua.write_text(STATUS_LUA)
         common = ["-t", "2", "-c", str(opts.connections), "-d", f"{opts.seconds}s", "--latency"]
-        results["authenticated_read"] = run_wrk(
-            [
-                *common,
-                "-s",
-                str(lua),
-                "-H",
-                f"Authorization: Bearer {access}",
-                f"{base}/api/v1/environments/prod",
-            ]
+        read = [
+            *common,
+            "-s",
+            str(lua),
+            "-H",
+            f"Authorization: Bearer {access}",
+            f"{base}/api/v1/environments/prod",
+        ]
+        runs = []
+        for _ in range(opts.runs):
+            load = round(os.getloadavg()[0], 2)
+            cpu = worker_cpu_seconds(server.pid)
+            run = run_wrk(read)
+            cpu = worker_cpu_seconds(server.pid) - cpu
+            answered = sum(run["status_codes"].values())
+            run["server_cpu_ms_per_request"] = round(1000 * cpu / max(answered, 1), 3)
+            run["load_average_at_start"] = load
+            runs.append(run)
+        results["authenticated_read"] = runs
+        # The aim (issue "fast at data-center scale"): >= 4,000 req/s with p99 <= 25 ms in
+        # every one of the consecutive runs.
+        results["authenticated_read_aim_met"] = all(
+            r["requests_per_second"] >= 4000 and _ms(r["latency"].get("99", "inf")) <= 25
+            for r in runs
         )
-        body = json.dumps({"username": "bench", "password": PASSWORD})
-        login_lua = tmp / "login.lua"
-        login_lua.write_text(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-            'wrk.headers["Content-Type"] = "application/json"\n' + STATUS_LUA
-        )
-        results["login"] = run_wrk([*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"])
-        # The storm, with the default per-address throttle (30 attempts a minute).
-        server.terminate()
-        server.wait(timeout=30)
-        env.pop("ATTONIX_LOGIN_IP_MAX_ATTEMPTS")
-        with create_engine(env["ATTONIX_DATABASE_URL"]).begin() as c:
-            c.execute(text("DELETE FROM throttles"))
-        server = _serve(attonix, env, port, opts.workers)
-        wait_ready(f"{base}/readyz")
-        results["login_storm_throttled"] = run_wrk(
-            [*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"]
-        )
+        if not opts.read_only:
+            body = json.dumps({"username": "bench", "password": PASSWORD})
+            login_lua = tmp / "login.lua"
+            login_lua.write_text(
+                f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                'wrk.headers["Content-Type"] = "application/json"\n' + STATUS_LUA
+            )
+            results["login"] = run_wrk([*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"])
+            # The storm, with the default per-address throttle (30 attempts a minute).
+            server.terminate()
+            server.wait(timeout=30)
+            env.pop("ATTONIX_LOGIN_IP_MAX_ATTEMPTS")
+            with create_engine(env["ATTONIX_DATABASE_URL"]).begin() as c:
+                c.execute(text("DELETE FROM throttles"))
+            server = _serve(attonix, env, port, opts.workers)
+            wait_ready(f"{base}/readyz")
+            results["login_storm_throttled"] = run_wrk(
+                [*common, "-s", str(login_lua), f"{base}/api/v1/auth/login"]
+            )
     finally:
         if server is not None:
             server.terminate()
@@ -175,7 +220,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2, sort_keys=True))
-    storm = results["login_storm_throttled"]["status_codes"]
+    storm = results.get("login_storm_throttled", {}).get("status_codes", {})
     return 1 if any(code >= 500 for code in storm) else 0
 
 
