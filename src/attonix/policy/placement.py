@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -203,8 +204,20 @@ def swarm_max_per_node(count: int, nodes: int) -> int:
 
 
 def workload_rule(bp: Blueprint, workload: Service | Frontend) -> Rule:
-    """The rule of a backend service or frontend on its cluster."""
-    return WorkloadRules(bp)(workload)
+    """The rule of a backend service or frontend on its cluster.
+
+    Renderers ask once per workload: the rules of the last blueprint asked about are kept
+    (a blueprint is immutable), so its candidate hosts are filtered once per distinct
+    placement, not once per workload.
+    """
+    global _last_rules  # noqa: PLW0603 - a one-entry cache keyed by the blueprint's identity
+    last = _last_rules
+    if last is None or last[0]() is not bp:
+        last = _last_rules = (weakref.ref(bp), WorkloadRules(bp))
+    return last[1](workload)
+
+
+_last_rules: tuple[weakref.ref[Blueprint], WorkloadRules] | None = None
 
 
 class WorkloadRules:
