@@ -13,7 +13,7 @@ import functools
 import importlib.resources
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,10 +96,33 @@ def _core_validator(version: str, api_version: str, kind: str) -> Any:
     path = _schema_root() / f"v{version}.0-local-strict" / schema_file(api_version, kind)
     if not path.is_file():
         return None
-    # Inline the shared definitions so the schema is self-contained (no cross-file $refs).
+    # Inline the shared definitions so the schema is self-contained (no cross-file $refs):
+    # only those the kind reaches, not all (~1.3 MB of them, converted for every kind).
     schema = json.loads(path.read_text("utf-8").replace(_REF_PREFIX, "#/$defs/"))
-    schema["$defs"] = _definitions(version)
+    schema["$defs"] = _reachable(schema, _definitions(version))
     return jsonschema_rs.validator_for(schema)
+
+
+_LOCAL_REF = "#/$defs/"
+
+
+def _reachable(schema: Any, defs: Mapping[str, Any]) -> dict[str, Any]:
+    """The definitions ``schema`` refers to (``#/$defs/NAME``), and those they refer to."""
+    found: dict[str, Any] = {}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_LOCAL_REF):
+                name = ref[len(_LOCAL_REF) :]
+                if name not in found and name in defs:
+                    found[name] = defs[name]
+                    pending.append(defs[name])
+            pending.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            pending.extend(v for v in node if isinstance(v, (dict, list)))
+    return found
 
 
 def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,28 +251,41 @@ _NAME_LIMITS: dict[str, tuple[int, str]] = {
 }
 
 
-def _label_maps(node: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+_LABEL_KEYS = frozenset(("labels", "matchLabels"))
+
+
+def _label_maps(node: Any) -> list[tuple[str, Mapping[str, Any]]]:
     """Every ``labels``/``matchLabels`` mapping under ``node``, in document order.
 
-    A walk with an explicit stack over the plain ``dict``/``list`` data renderers produce: over
-    thousands of objects with deep pod templates, a recursive generator (a frame per level per
-    value) and ABC checks on every scalar were a visible share of a render.
+    A plain recursive walk over the ``dict``/``list`` data renderers produce, collecting into
+    one list: over thousands of objects with deep pod templates, a generator (or an explicit
+    stack of pending pairs) and ABC checks on every scalar were a visible share of a render.
     """
-    stack: list[tuple[str | None, Any]] = [(None, node)]
-    while stack:
-        key, item = stack.pop()
-        if key is not None:
-            yield key, item
-        elif isinstance(item, list):
-            stack.extend((None, v) for v in reversed(item) if isinstance(v, (dict, list)))
-        elif isinstance(item, Mapping):
-            pending: list[tuple[str | None, Any]] = []
-            for k, v in item.items():
-                if isinstance(v, dict):
-                    pending.append((str(k) if k in ("labels", "matchLabels") else None, v))
-                elif isinstance(v, list):
-                    pending.append((None, v))
-            stack.extend(reversed(pending))
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(node, list):
+        _labels_in_list(node, out)
+    elif isinstance(node, Mapping):
+        _labels_in_mapping(node, out)
+    return out
+
+
+def _labels_in_mapping(node: Mapping[Any, Any], out: list[tuple[str, Mapping[str, Any]]]) -> None:
+    for k, v in node.items():
+        if isinstance(v, dict):
+            if k in _LABEL_KEYS:
+                out.append((k, v))
+            else:
+                _labels_in_mapping(v, out)
+        elif isinstance(v, list):
+            _labels_in_list(v, out)
+
+
+def _labels_in_list(node: list[Any], out: list[tuple[str, Mapping[str, Any]]]) -> None:
+    for v in node:
+        if isinstance(v, dict):
+            _labels_in_mapping(v, out)
+        elif isinstance(v, list):
+            _labels_in_list(v, out)
 
 
 def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
