@@ -3,10 +3,13 @@ writes them to disk atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -18,6 +21,7 @@ from attonix.render import _yaml
 
 Format = Literal["yaml", "yaml-multi", "json", "text"]
 MANIFEST = ".attonix-manifest.json"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -49,6 +53,8 @@ class Artifact:
     component: str = ""
 
     def __post_init__(self) -> None:
+        if _plain_relative(self.path):
+            return
         p = PurePosixPath(self.path)
         if (
             not self.path
@@ -100,45 +106,77 @@ def to_text(content: Any, fmt: Format) -> str:
     return dump_yaml(content)
 
 
-def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[str]) -> list[Path]:
+def _plain_relative(path: str) -> bool:
+    """Whether ``path`` is a relative, normalised path without ``..`` (the common case,
+    checked without building a ``PurePosixPath`` for each of thousands of artifacts)."""
+    return (
+        bool(path)
+        and path[0] != "/"
+        and "\\" not in path
+        and all(part not in ("", ".", "..") for part in path.split("/"))
+    )
+
+
+def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``artifacts`` below ``out_dir``; remove files an earlier render of the same targets
     wrote that are gone.
 
-    Every file is serialised before anything is written and each file is replaced atomically,
-    so a failure never leaves a half-written file. The manifest (``.attonix-manifest.json``)
-    records which target wrote which file, so rendering one target never removes another
-    target's files from a shared directory. Files Attonix did not write are left alone. A file
-    that already holds exactly its new content is not rewritten (nor is the manifest), so a
-    re-render with no change writes nothing. Returns the files written.
+    Artifacts are serialised one at a time as they come (an iterator is consumed once, and no
+    text is held after its file is staged), each into a temporary file beside its destination;
+    only when every artifact has been serialised are the temporary files renamed into place,
+    so a failure leaves nothing written (and no directory made) and each file is replaced
+    atomically. The manifest (``.attonix-manifest.json``) records which target wrote which
+    file, so rendering one target never removes another target's files from a shared
+    directory. Files Attonix did not write are left alone. A file that already holds exactly
+    its new content is not rewritten (nor is the manifest), so a re-render with no change
+    writes nothing. Returns the files written, by path.
     """
     root = Path(out_dir)
-    texts: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    for art in artifacts:
-        if art.path in texts:
-            raise RenderError(
-                f"two artifacts want the same path {art.path!r}",
-                hint="This is a renderer bug; report it.",
-            )
-        texts[art.path] = art.text()
-        owners[art.path] = art.target
     if root.exists() and not root.is_dir():
         raise RenderError(
             f"{root} exists and is not a directory", hint="Choose another output directory with -o."
         )
-    root.mkdir(parents=True, exist_ok=True)
-    previous = _read_manifest(root)
+    base = os.fspath(root)
+    owners: dict[str, str] = {}
+    staged: list[tuple[str, str]] = []  # (relative path, temporary file)
+    made: list[str] = []  # directories this call created, parents first
+    known: set[str] = set()  # directories known to exist: thousands of files share a few
+    tag = f".{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        for art in artifacts:
+            rel = art.path
+            if rel in owners:
+                raise RenderError(
+                    f"two artifacts want the same path {rel!r}",
+                    hint="This is a renderer bug; report it.",
+                )
+            owners[rel] = art.target
+            data = art.text().encode("utf-8")
+            dest = os.path.join(base, rel)
+            if _same_bytes(dest, data):
+                continue
+            folder, name = os.path.split(dest)
+            if folder not in known:
+                _make_dirs(folder, made)
+                known.add(folder)
+            tmp = os.path.join(folder, f".{name}{tag}")
+            _write_new(tmp, data)
+            staged.append((rel, tmp))
+        if not owners:
+            _make_dirs(base, made)
+    except BaseException:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
     written: list[Path] = []
-    made: set[Path] = set()  # thousands of files share a few directories: one mkdir each
-    for rel, text in sorted(texts.items()):
-        dest = root / rel
-        if _unchanged(dest, text):
-            continue
-        if dest.parent not in made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dest.parent)
-        _atomic_write(dest, text)
-        written.append(dest)
+    for rel, tmp in sorted(staged):
+        os.replace(tmp, os.path.join(base, rel))
+        written.append(root / rel)
+    previous = _read_manifest(root)
     rendered = set(owners.values())
     manifest: dict[str, set[str]] = {}
     for target, paths in previous.items():
@@ -160,16 +198,57 @@ def write_artifacts(artifacts: Sequence[Artifact], out_dir: str | os.PathLike[st
     return written
 
 
+def _make_dirs(folder: str, made: list[str]) -> None:
+    """Create ``folder`` and its missing parents, noting each one created in ``made``."""
+    missing: list[str] = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
+            continue
+        made.append(d)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Create ``path`` (which must not exist) holding ``data``, readable by its owner only
+    (as the temporary files of ``_atomic_write``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def _same_bytes(dest: str, data: bytes) -> bool:
+    """Whether ``dest`` is a regular file (not a symlink) holding exactly ``data``."""
+    try:
+        st = os.lstat(dest)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        with open(dest, "rb") as fh:
+            return fh.read() == data
+    except OSError:
+        return False
+
+
 def _unchanged(dest: Path, text: str) -> bool:
     """Whether ``dest`` is a file that already holds exactly ``text`` (then it is not rewritten,
     so its mtime, and whatever watches it, sees no change)."""
-    data = text.encode("utf-8")
-    try:
-        if not dest.is_file() or dest.is_symlink() or dest.stat().st_size != len(data):
-            return False
-        return dest.read_bytes() == data
-    except OSError:
-        return False
+    return _same_bytes(os.fspath(dest), text.encode("utf-8"))
 
 
 def _remove_empty_parents(directory: Path, root: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,24 @@ def test_a_file_edited_by_hand_is_rewritten(tmp_path: Path) -> None:
     (out / "one.yaml").write_text("a: 2\n")  # same size, other content
     assert write_artifacts(arts, out) == [out / "one.yaml"]
     assert (out / "one.yaml").read_text() == "a: 1\n"
+
+
+def test_artifacts_stream_in_and_a_late_failure_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_artifacts([Artifact("t", "a/old.yaml", {"a": 1})], out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    def arts() -> Iterator[Artifact]:
+        yield Artifact("t", "a/old.yaml", {"a": 2})  # staged, then abandoned
+        yield Artifact("t", "b/c/new.yaml", {"b": 1})  # its directories too
+        raise RenderError("the renderer failed half-way")
+
+    with pytest.raises(RenderError, match="half-way"):
+        write_artifacts(arts(), out)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert (out / "a" / "old.yaml").read_text() == "a: 1\n"
+
+    written = write_artifacts(iter([Artifact("t", "b/c/new.yaml", {"b": 1})]), out)
+    assert written == [out / "b" / "c" / "new.yaml"]
+    assert not (out / "a").exists()  # pruned: no longer rendered
+    assert not list(out.rglob("*.tmp"))

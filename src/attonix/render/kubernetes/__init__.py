@@ -62,8 +62,13 @@ def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
             docs.append(cert)
     docs.extend(databases.databases(ctx))
     # Fresh trees (a JSON round trip is the fastest deep copy): a sub-object shared between
-    # two places would be dumped as a YAML anchor.
-    return sorted(json.loads(json.dumps(docs)), key=kustomize.sort_key)
+    # two places would be dumped as a YAML anchor. One object at a time, each replacing its
+    # original, so the copies never coexist with all the originals and one text of them all.
+    dumps, loads = json.dumps, json.loads
+    for i, doc in enumerate(docs):
+        docs[i] = loads(dumps(doc))
+    docs.sort(key=kustomize.sort_key)
+    return docs
 
 
 def _clusters(
