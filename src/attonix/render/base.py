@@ -122,14 +122,16 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
     wrote that are gone.
 
     Artifacts are serialised one at a time as they come (an iterator is consumed once, and no
-    text is held after its file is staged), each into a temporary file beside its destination;
-    only when every artifact has been serialised are the temporary files renamed into place,
-    so a failure leaves nothing written (and no directory made) and each file is replaced
-    atomically. The manifest (``.attonix-manifest.json``) records which target wrote which
-    file, so rendering one target never removes another target's files from a shared
-    directory. Files Attonix did not write are left alone. A file that already holds exactly
-    its new content is not rewritten (nor is the manifest), so a re-render with no change
-    writes nothing. Returns the files written, by path.
+    text is held after its file is written). A file that does not exist yet is created in
+    place; one that exists is staged in a temporary file beside it, and the temporary files
+    are renamed over their destinations only when every artifact has been serialised. So
+    every existing file is replaced atomically, and a failure leaves nothing changed: the new
+    files, temporary files and directories made so far are removed. The manifest
+    (``.attonix-manifest.json``) records which target wrote which file, so rendering one
+    target never removes another target's files from a shared directory. Files Attonix did
+    not write are left alone. A file that already holds exactly its new content is not
+    rewritten (nor is the manifest), so a re-render with no change writes nothing. Returns the
+    files written, by path.
     """
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
@@ -139,6 +141,7 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
     base = os.fspath(root)
     owners: dict[str, str] = {}
     staged: list[tuple[str, str]] = []  # (relative path, temporary file)
+    created: list[str] = []  # relative paths of files that did not exist before
     made: list[str] = []  # directories this call created, parents first
     known: set[str] = set()  # directories known to exist: thousands of files share a few
     tag = f".{os.getpid()}-{secrets.token_hex(4)}.tmp"
@@ -153,18 +156,27 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
             owners[rel] = art.target
             data = art.text().encode("utf-8")
             dest = os.path.join(base, rel)
-            if _same_bytes(dest, data):
+            state = _state(dest, data)
+            if state is _SAME:
                 continue
             folder, name = os.path.split(dest)
             if folder not in known:
                 _make_dirs(folder, made)
                 known.add(folder)
+            if state is _ABSENT:
+                with contextlib.suppress(FileExistsError):  # if it appeared since: staged
+                    _write_new(dest, data)
+                    created.append(rel)
+                    continue
             tmp = os.path.join(folder, f".{name}{tag}")
             _write_new(tmp, data)
             staged.append((rel, tmp))
         if not owners:
             _make_dirs(base, made)
     except BaseException:
+        for rel in created:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(base, rel))
         for _, tmp in staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -172,10 +184,9 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         raise
-    written: list[Path] = []
     for rel, tmp in sorted(staged):
         os.replace(tmp, os.path.join(base, rel))
-        written.append(root / rel)
+    written = [root / rel for rel in sorted([*created, *(rel for rel, _ in staged)])]
     previous = _read_manifest(root)
     rendered = set(owners.values())
     manifest: dict[str, set[str]] = {}
@@ -233,22 +244,31 @@ def _write_new(path: str, data: bytes) -> None:
     os.close(fd)
 
 
-def _same_bytes(dest: str, data: bytes) -> bool:
-    """Whether ``dest`` is a regular file (not a symlink) holding exactly ``data``."""
+_SAME, _CHANGED, _ABSENT = "same", "changed", "absent"
+
+
+def _state(dest: str, data: bytes) -> str:
+    """Whether ``dest`` is a regular file (not a symlink) holding exactly ``data`` (``_SAME``),
+    is not there at all (``_ABSENT``) or is something else (``_CHANGED``)."""
     try:
         st = os.lstat(dest)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return False
-        with open(dest, "rb") as fh:
-            return fh.read() == data
+    except FileNotFoundError:
+        return _ABSENT
     except OSError:
-        return False
+        return _CHANGED
+    if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+        return _CHANGED
+    try:
+        with open(dest, "rb") as fh:
+            return _SAME if fh.read() == data else _CHANGED
+    except OSError:
+        return _CHANGED
 
 
 def _unchanged(dest: Path, text: str) -> bool:
     """Whether ``dest`` is a file that already holds exactly ``text`` (then it is not rewritten,
     so its mtime, and whatever watches it, sees no change)."""
-    return _same_bytes(os.fspath(dest), text.encode("utf-8"))
+    return _state(os.fspath(dest), text.encode("utf-8")) is _SAME
 
 
 def _remove_empty_parents(directory: Path, root: Path) -> None:
