@@ -102,7 +102,13 @@ def render(
     if format not in ("yaml", "json"):
         raise RenderError(f"unknown format {format!r}", hint="Use yaml or json.")
     if not single_file:
-        return list(rendered(bp, format=format, validate=validate, crd_dir=crd_dir).artifacts)
+        # The files only: the desired state (``rendered``) is the deploy step's, and walking
+        # every object for it is work a render to files does not need.
+        return [
+            art
+            for cluster, docs in _clusters(bp, validate=validate, crd_dir=crd_dir)
+            for art in kustomize.tree(bp, cluster, docs, fmt=format)
+        ]
     return [
         kustomize.single_file(cluster, docs, fmt=format)
         for cluster, docs in _clusters(bp, validate=validate, crd_dir=crd_dir)
