@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from attonix.blueprint.model import Blueprint, Ceph, CephPool, Cluster, Database
+from attonix.blueprint.model import Blueprint, Ceph, CephPool, Cluster, Database, Service
 from attonix.render.base import RenderError
 from attonix.render.labels import blueprint_labels, component_labels
 from attonix.render.workloads import Workload, namespace_of
@@ -68,6 +68,16 @@ class Ctx:
             for c in self.bp.storage.ceph
             if c.mode == "rook" and c.kubernetes_cluster == self.cluster.name
         ]
+
+    @functools.cached_property
+    def clients(self) -> dict[str, list[Service]]:
+        """Database name -> the backend services of this cluster that use it, in order."""
+        out: dict[str, list[Service]] = {}
+        for w in self.workloads:
+            if isinstance(w, Service):
+                for name in dict.fromkeys(w.databases):
+                    out.setdefault(name, []).append(w)
+        return out
 
     @functools.cached_property
     def callers(self) -> dict[str, list[Workload]]:

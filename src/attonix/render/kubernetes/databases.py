@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attonix.blueprint.model import Database, Service
+from attonix.blueprint.model import Database
 from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes import backups
@@ -252,13 +252,7 @@ def _dump_backup(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
 def biganimal(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
     """ExternalName Services to the managed endpoint, in each namespace of its clients."""
     assert db.managed is not None
-    namespaces = sorted(
-        {
-            wl.namespace_of(ctx.bp, w)
-            for w in ctx.workloads
-            if isinstance(w, Service) and db.name in w.databases
-        }
-    )
+    namespaces = sorted({wl.namespace_of(ctx.bp, w) for w in ctx.clients.get(db.name, [])})
     return [
         obj(
             "v1",

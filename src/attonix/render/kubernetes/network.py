@@ -174,11 +174,7 @@ def workload_policy(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
 def database_policy(ctx: Ctx, db: Database) -> dict[str, Any]:
     """Clients on the client ports; replicas and the operator among themselves; backups out."""
     me = _peer(DATABASES_NAMESPACE, db_pod_selector(db))
-    clients = [
-        _workload_peer(ctx, w)
-        for w in ctx.workloads
-        if isinstance(w, Service) and db.name in w.databases
-    ]
+    clients = [_workload_peer(ctx, w) for w in ctx.clients.get(db.name, [])]
     ingress: list[dict[str, Any]] = []
     if clients:
         ingress.append({"from": clients, "ports": _ports(DB_CLIENT_PORTS[db.engine])})
