@@ -6,7 +6,9 @@ The tests run in file order on one deployment: one connection for two hosts is r
 apply places each host's share on that host (the exposed frontend once per host, the
 backend's three replicas two and one) and a second apply plans nothing; a good update of the
 frontend, under a request loop through HAProxy as rendered for the blueprint's load
-balancer, fails no request and converges; destroy removes everything from both hosts.
+balancer, fails no request and converges; an update whose new pods fail their check stops
+at the first host, the second still serving the old spec; destroy removes everything from both
+hosts.
 
 A request may be slow, not lost: when Podman removes a container, a connection attempt to
 its published port is sometimes left unanswered instead of refused (seen on Podman 4.3 with
@@ -222,6 +224,24 @@ def test_a_good_update_under_load_fails_no_request(
         assert [p["Image"] for p in _pods(h, WEB)] == ["localhost/attonix-test-httpd:2"]
     assert all(s.converged for s in updated.status())
     assert converge(updated).plan.is_empty
+
+
+def test_an_update_that_fails_its_check_stops_at_the_first_host(
+    hosts: list[PodmanHost], blueprint: Blueprint
+) -> None:
+    data = blueprint.model_dump(by_alias=True)
+    data["services"]["frontend"][0]["image"] = "localhost/attonix-test-httpd:1"
+    data["services"]["frontend"][0]["health"]["path"] = "/never-healthy"
+    bad = _driver(Blueprint.model_validate(data), _per_host(hosts))
+    outcome = converge(bad, timeout=60)
+    assert not outcome.ok
+    assert f"service {WEB}: its health check fails" in outcome.error, outcome.error
+    assert "404 Not Found" in outcome.error
+    first, second = hosts
+    # The first host runs the failing spec; the second was never touched and still serves.
+    assert [p["Image"] for p in _pods(first, WEB)] == ["localhost/attonix-test-httpd:1"]
+    assert [p["Image"] for p in _pods(second, WEB)] == ["localhost/attonix-test-httpd:2"]
+    assert _get(f"http://{second.address}:{PORT}/version") == "2"
 
 
 def test_destroy_removes_everything_from_both_hosts(
