@@ -6,6 +6,7 @@ Every cluster of a blueprint maps to one connection, by cluster name, in a conne
       swarm-prod:                       # Docker / Swarm: unix socket, TCP with mutual TLS, SSH
         docker:
           host: tcp://10.77.0.11:2376
+          fallback_hosts: [tcp://10.77.0.12:2376]   # more managers, tried in this order
           tls: {ca: /etc/attonix/ca.pem, cert: /etc/attonix/cert.pem, key: /etc/attonix/key.pem}
       podman-edge:                      # Podman: unix socket or SSH (with a private key)
         podman:
@@ -77,9 +78,15 @@ class TlsFiles(_Model):
 
 
 class DockerEndpoint(_Model):
-    """A Docker engine: ``unix:///path``, ``tcp://host:port`` (with ``tls``) or ``ssh://``."""
+    """A Docker engine: ``unix:///path``, ``tcp://host:port`` (with ``tls``) or ``ssh://``.
+
+    A Swarm cluster may be reachable through several managers: ``fallback_hosts`` are tried in
+    the order given when ``host`` (then each one before) is unreachable; a manager that answers
+    but refuses the credentials is an error, not a reason to try the next. The same ``tls``
+    serves every TCP manager."""
 
     host: str
+    fallback_hosts: tuple[str, ...] = Field(default=(), max_length=8)
     tls: TlsFiles | None = None
 
     @field_validator("host")
@@ -89,6 +96,18 @@ class DockerEndpoint(_Model):
         if scheme not in ("unix", "tcp", "ssh"):
             raise ValueError("host must start with unix://, tcp:// or ssh://")
         return value
+
+    @field_validator("fallback_hosts")
+    @classmethod
+    def _schemes(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            cls._scheme(value)
+        return values
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every manager endpoint, in the order they are tried."""
+        return (self.host, *self.fallback_hosts)
 
 
 class PodmanEndpoint(_Model):
@@ -160,7 +179,9 @@ class VSphereEndpoint(_Model):
 
 
 class OpenStackEndpoint(_Model):
-    """One entry of a ``clouds.yaml``."""
+    """One entry of a ``clouds.yaml`` (``clouds_file``, else the file the OpenStack clients
+    find first: ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
+    ``/etc/openstack/clouds.yaml``)."""
 
     cloud: str
     clouds_file: Path | None = None
@@ -283,12 +304,17 @@ def for_cluster(connections: ConnectionsFile, *, cluster: str, target: str) -> C
     return conn
 
 
+def docker_endpoint_words(hosts: tuple[str, ...] | list[str], *, tls: bool) -> str:
+    """A Docker endpoint in words: its hosts in the order they are tried, and TLS."""
+    return ", then ".join(hosts) + (" (mutual TLS)" if tls else "")
+
+
 def describe(conn: Connection | None, *, target: str) -> str:
     """The endpoint a connection touches, for plans, logs and the console."""
     if conn is None:
         return LOCAL.get(KIND_OF_TARGET.get(target, target), "the local engine")
     if conn.docker is not None:
-        return conn.docker.host + (" (mutual TLS)" if conn.docker.tls else "")
+        return docker_endpoint_words(conn.docker.hosts, tls=conn.docker.tls is not None)
     if isinstance(conn.podman, PodmanHosts):
         return ", ".join(f"{host}: {e.url}" for host, e in conn.podman.hosts.items())
     if conn.podman is not None:
@@ -420,20 +446,97 @@ def probe_ssh(
         )
 
 
+def _probe_docker_host(cluster: str, host: str, tls: TlsFiles | None) -> None:
+    parts = urlsplit(host)
+    if parts.scheme == "tcp" and tls is not None:
+        probe_tls(cluster, host=parts.hostname or "", port=parts.port or 2376, tls=tls)
+    elif parts.scheme == "ssh":
+        probe_ssh(cluster, url=host, identity=None)
+    elif parts.scheme == "unix":
+        probe_socket(cluster, url=host)
+
+
+def reachable_docker_host(endpoint: DockerEndpoint, *, cluster: str) -> str:
+    """The first of ``endpoint``'s hosts that answers, tried in order; an unreachable host
+    moves on to the next, a refusal (certificate, credentials) stops at once. When none
+    answers, one error names the cluster and every host with its reason."""
+    failed: list[EngineUnavailable] = []
+    for host in endpoint.hosts:
+        try:
+            _probe_docker_host(cluster, host, endpoint.tls)
+        except EngineUnavailable as exc:
+            failed.append(exc)
+            continue
+        return host
+    if len(failed) == 1:
+        raise failed[0]
+    reasons = [exc.message.removeprefix(f"cluster {cluster!r}: ") for exc in failed]
+    raise EngineUnavailable(
+        f"cluster {cluster!r}: none of its {len(reasons)} manager endpoints answers: "
+        + "; ".join(reasons),
+        hint="Check the addresses and that at least one manager's engine listens.",
+    )
+
+
+#: Where the OpenStack clients look for clouds.yaml, in order.
+CLOUDS_FILES = (
+    Path("clouds.yaml"),
+    Path.home() / ".config" / "openstack" / "clouds.yaml",
+    Path("/etc/openstack/clouds.yaml"),
+)
+
+
+def clouds_entry(text: str, *, cloud: str, source: str) -> dict[str, Any]:
+    """The entry ``cloud`` of a clouds.yaml document; an error naming the file and the entry
+    when the document is not a clouds.yaml or holds no such entry (with its auth_url)."""
+    try:
+        doc: Any = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    clouds = doc.get("clouds") if isinstance(doc, dict) else None
+    if not isinstance(clouds, dict):
+        raise ConnectionError_(
+            f"{source}: not a clouds.yaml (no 'clouds:' mapping)",
+            hint="Give the clouds.yaml that `openstack --os-cloud` reads.",
+        )
+    entry = clouds.get(cloud)
+    if not isinstance(entry, dict):
+        raise ConnectionError_(
+            f"{source}: no cloud {cloud!r}",
+            hint=f"Clouds there: {', '.join(sorted(str(c) for c in clouds)) or 'none'}.",
+        )
+    auth = entry.get("auth")
+    if not isinstance(auth, dict) or not str(auth.get("auth_url") or "").startswith("http"):
+        raise ConnectionError_(
+            f"{source}: cloud {cloud!r} has no auth.auth_url",
+            hint="Give the Keystone URL under auth.auth_url.",
+        )
+    return entry
+
+
+def probe_openstack(cluster: str, endpoint: OpenStackEndpoint) -> None:
+    """Check that the cloud's clouds.yaml entry exists and its Keystone answers on TCP."""
+    where = endpoint.clouds_file or next((p for p in CLOUDS_FILES if p.is_file()), None)
+    if where is None or not where.is_file():
+        raise ConnectionError_(
+            f"cluster {cluster!r}: the clouds.yaml {where or '(none found)'} does not exist",
+            hint="Fix clouds_file in the connections file.",
+        )
+    entry = clouds_entry(where.read_text(encoding="utf-8"), cloud=endpoint.cloud, source=str(where))
+    url = urlsplit(str(entry["auth"]["auth_url"]))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise _unreachable(cluster, f"{url.scheme}://{url.hostname}:{port}", exc) from None
+
+
 def probe(conn: Connection | None, *, cluster: str) -> None:
     """Check that ``cluster``'s engine is reachable with its credentials (no-op for local)."""
     if conn is None:
         return
     if conn.docker is not None:
-        parts = urlsplit(conn.docker.host)
-        if parts.scheme == "tcp" and conn.docker.tls is not None:
-            probe_tls(
-                cluster, host=parts.hostname or "", port=parts.port or 2376, tls=conn.docker.tls
-            )
-        elif parts.scheme == "ssh":
-            probe_ssh(cluster, url=conn.docker.host, identity=None)
-        elif parts.scheme == "unix":
-            probe_socket(cluster, url=conn.docker.host)
+        reachable_docker_host(conn.docker, cluster=cluster)
     elif conn.podman is not None:
         for endpoint in podman_endpoints(conn.podman).values():
             assert endpoint is not None
@@ -447,6 +550,8 @@ def probe(conn: Connection | None, *, cluster: str) -> None:
                 )
             elif scheme == "unix":
                 probe_socket(cluster, url=endpoint.url)
+    elif conn.openstack is not None:
+        probe_openstack(cluster, conn.openstack)
 
 
 Kind = Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]

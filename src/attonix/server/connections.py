@@ -36,9 +36,12 @@ from attonix.deploy.connections import (
     Connection,
     DockerEndpoint,
     KubernetesEndpoint,
+    OpenStackEndpoint,
     PodmanEndpoint,
     TlsFiles,
     VSphereEndpoint,
+    clouds_entry,
+    docker_endpoint_words,
     probe,
 )
 from attonix.errors import Error
@@ -69,10 +72,15 @@ class TlsIn(_In):
 
 class DockerIn(_In):
     """A Docker / Swarm engine: ``unix:///path`` (on the server's machine, named explicitly)
-    or ``tcp://host:port`` with mutual TLS."""
+    or ``tcp://host:port`` with mutual TLS. A Swarm cluster reachable through several
+    managers lists the others in ``fallback_hosts``: tried in that order when the one before
+    is unreachable (same scheme, same TLS)."""
 
     kind: Literal["docker"]
     host: str = Field(min_length=8, max_length=500)
+    fallback_hosts: list[Annotated[str, Field(min_length=8, max_length=500)]] = Field(
+        default_factory=list, max_length=8
+    )
     tls: TlsIn | None = None
 
 
@@ -112,7 +120,17 @@ class VSphereIn(_In):
     verify_tls: bool = True
 
 
-_Body = DockerIn | PodmanIn | KubernetesIn | VSphereIn
+class OpenStackIn(_In):
+    """An OpenStack cloud: the name of its entry in a ``clouds.yaml`` and that document. Only
+    the named entry is kept (sealed: it holds the credentials); its Keystone URL and region
+    are shown."""
+
+    kind: Literal["openstack"]
+    cloud: str = Field(min_length=1, max_length=128)
+    clouds_yaml: str = Field(min_length=1, max_length=262144)
+
+
+_Body = DockerIn | PodmanIn | KubernetesIn | VSphereIn | OpenStackIn
 ConnectionIn = Annotated[_Body, Field(discriminator="kind")]
 
 #: The stored credential of each file a connection may need, and its file name when opened.
@@ -185,6 +203,19 @@ def _kube_server(cluster: str, kubeconfig: str, context: str | None) -> tuple[st
 
 def _split(cluster: str, body: _Body) -> tuple[dict[str, Any], dict[str, str]]:
     """The clear settings and the credentials of ``body``, checked (422 naming the field)."""
+    if isinstance(body, OpenStackIn):
+        try:
+            entry = clouds_entry(body.clouds_yaml, cloud=body.cloud, source="clouds_yaml")
+        except Error as exc:
+            raise _refuse(cluster, "clouds_yaml", exc.message, exc.hint) from None
+        # Only this cloud's entry is stored: another cloud's credentials have no business here.
+        only = yaml.safe_dump({"clouds": {body.cloud: entry}}, sort_keys=True)
+        cloud: dict[str, Any] = {
+            "cloud": body.cloud,
+            "auth_url": str(entry["auth"]["auth_url"]),
+            "region": str(entry.get("region_name") or ""),
+        }
+        return cloud, {"clouds_yaml": only}
     if isinstance(body, VSphereIn):
         if urlsplit(body.url).scheme != "https":
             raise _refuse(cluster, "url", "must start with https://", "vCenter serves HTTPS.")
@@ -213,13 +244,26 @@ def _split(cluster: str, body: _Body) -> tuple[dict[str, Any], dict[str, str]]:
                 "Reach remote Docker engines over TCP with mutual TLS (Docker over SSH needs "
                 "the server's own SSH set-up; the CLI's connections file supports it).",
             )
+        for i, other in enumerate(body.fallback_hosts):
+            if urlsplit(other).scheme != scheme:
+                raise _refuse(
+                    cluster,
+                    f"fallback_hosts.{i}",
+                    f"must start with {scheme}:// like host",
+                    "Every manager endpoint of a cluster is reached the same way.",
+                )
+        if len({body.host, *body.fallback_hosts}) != 1 + len(body.fallback_hosts):
+            raise _refuse(cluster, "fallback_hosts", "lists an endpoint twice", "Drop the copy.")
         creds: dict[str, str] = {}
         if body.tls is not None:
             _check_pem(cluster, "tls.ca", body.tls.ca, private=False)
             _check_pem(cluster, "tls.cert", body.tls.cert, private=False)
             _check_pem(cluster, "tls.key", body.tls.key, private=True)
             creds = {"tls.ca": body.tls.ca, "tls.cert": body.tls.cert, "tls.key": body.tls.key}
-        return {"host": body.host, "tls": body.tls is not None}, creds
+        docker: dict[str, Any] = {"host": body.host, "tls": body.tls is not None}
+        if body.fallback_hosts:
+            docker["fallback_hosts"] = body.fallback_hosts
+        return docker, creds
     if isinstance(body, PodmanIn):
         scheme = urlsplit(body.url).scheme
         if scheme == "ssh":
@@ -246,11 +290,15 @@ def _split(cluster: str, body: _Body) -> tuple[dict[str, Any], dict[str, str]]:
 def endpoint_of(kind: str, settings: dict[str, Any]) -> str:
     """A stored connection's endpoint in words (plans, logs, the console)."""
     if kind == "docker":
-        return str(settings["host"]) + (" (mutual TLS)" if settings.get("tls") else "")
+        hosts = [str(settings["host"]), *settings.get("fallback_hosts", ())]
+        return docker_endpoint_words(hosts, tls=bool(settings.get("tls")))
     if kind == "vsphere":
         return f"{settings['url']} as {settings['username']}"
     if kind == "podman":
         return LOCAL_PODMAN if settings["url"] == LOCAL else str(settings["url"])
+    if kind == "openstack":
+        region = f", region {settings['region']}" if settings.get("region") else ""
+        return f"clouds.yaml entry {settings['cloud']} ({settings['auth_url']}{region})"
     server = settings.get("server") or "the API server"
     return f"{server} (kubeconfig context {settings['context']})"
 
@@ -408,7 +456,11 @@ def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -
                 if settings.get("tls")
                 else None
             )
-            endpoint = DockerEndpoint(host=settings["host"], tls=tls)
+            endpoint = DockerEndpoint(
+                host=settings["host"],
+                fallback_hosts=tuple(settings.get("fallback_hosts", ())),
+                tls=tls,
+            )
             conn: Connection | None = Connection(docker=endpoint)
         elif kind == "vsphere":
             conn = Connection(
@@ -419,6 +471,11 @@ def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -
                     ca=files.get("ca"),
                     verify_tls=settings["verify_tls"],
                 )
+            )
+        elif kind == "openstack":
+            clouds = _write_private(root / "clouds.yaml", creds["clouds_yaml"])
+            conn = Connection(
+                openstack=OpenStackEndpoint(cloud=settings["cloud"], clouds_file=clouds)
             )
         elif kind == "podman" and settings["url"] == LOCAL:
             conn = None

@@ -315,11 +315,12 @@ class ConnectionOut(Out):
     credential values are write-only and never appear here)."""
 
     cluster: str
-    kind: Literal["docker", "podman", "kubernetes", "vsphere"]
+    kind: Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]
     endpoint: str = Field(description="The endpoint in words, as plans and logs name it.")
     settings: dict[str, Any] = Field(
-        description="The non-secret part: host or URL, TLS on or off, the pinned SSH host "
-        "key, the kubeconfig context and its API server."
+        description="The non-secret part: host or URL (and fallback managers), TLS on or "
+        "off, the pinned SSH host key, the kubeconfig context and its API server, the "
+        "OpenStack cloud's name, Keystone URL and region."
     )
     credential_keys: list[str] = Field(description="Names of the stored credentials.")
     version: int

@@ -16,12 +16,15 @@ from attonix.blueprint import load_file
 from attonix.deploy import EngineUnavailable, EnvSecretSource, get_driver
 from attonix.deploy.connections import (
     ConnectionError_,
+    DockerEndpoint,
     TlsFiles,
     default_path,
     describe,
     load,
     parse,
+    probe,
     probe_tls,
+    reachable_docker_host,
 )
 from attonix.deploy.podman import PodmanDriver
 from attonix.deploy.swarm import SwarmDriver
@@ -179,3 +182,94 @@ def test_one_file_holds_engines_database_servers_and_ceph(tmp_path: Path) -> Non
     assert set(conns.clusters) == {"swarm-truth", "podman-truth"}
     assert load_endpoints(path)["orders-pg"] == {"host": "127.0.0.1", "port": 5432}
     assert str(load_connection(path, "store").conf) == "/etc/ceph/ceph.conf"
+
+
+def _listening_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.listen(4)
+    return sock
+
+
+def test_a_swarm_reached_through_several_managers_tries_them_in_order(tmp_path: Path) -> None:
+    conns = parse(
+        f"""
+clusters:
+  swarm-ha:
+    docker:
+      host: unix://{tmp_path}/m1.sock
+      fallback_hosts: [unix://{tmp_path}/m2.sock, unix://{tmp_path}/m3.sock]
+""",
+        source="c.yaml",
+    )
+    endpoint = conns.clusters["swarm-ha"].docker
+    assert endpoint is not None
+    assert endpoint.hosts == tuple(f"unix://{tmp_path}/m{i}.sock" for i in (1, 2, 3))
+    assert describe(conns.clusters["swarm-ha"], target="swarm") == ", then ".join(endpoint.hosts)
+    # None listens: one error names the cluster and every endpoint with its reason.
+    with pytest.raises(EngineUnavailable) as info:
+        reachable_docker_host(endpoint, cluster="swarm-ha")
+    message = info.value.message
+    assert message.startswith("cluster 'swarm-ha': none of its 3 manager endpoints answers: ")
+    assert [h in message for h in endpoint.hosts] == [True, True, True]
+    # The third listens: the first two are passed over; then the second, which comes first.
+    with _listening_socket(tmp_path / "m3.sock"):
+        assert reachable_docker_host(endpoint, cluster="swarm-ha") == endpoint.hosts[2]
+        with _listening_socket(tmp_path / "m2.sock"):
+            assert reachable_docker_host(endpoint, cluster="swarm-ha") == endpoint.hosts[1]
+
+
+def test_a_manager_that_refuses_the_credentials_is_not_skipped(
+    engine: tuple[int, Path, KeyPair, KeyPair],
+) -> None:
+    port, tmp, _ca, client = engine
+    cert, key = _write(tmp, "client", client)
+    other_ca = create_ca(common_name="Other CA", key_algorithm="ecdsa-p256", validity_days=2)
+    (tmp / "other-ca.pem").write_bytes(other_ca.cert_pem)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free = closed.getsockname()[1]
+    closed.close()
+    good = TlsFiles(ca=tmp / "ca.pem", cert=cert, key=key)
+    down, up = f"tcp://127.0.0.1:{free}", f"tcp://127.0.0.1:{port}"
+    # The first is unreachable, the second answers with the right CA.
+    ha = DockerEndpoint(host=down, fallback_hosts=(up,), tls=good)
+    assert reachable_docker_host(ha, cluster="s") == up
+    # A wrong certificate is an answer, not an outage: no next manager is tried.
+    wrong = good.model_copy(update={"ca": tmp / "other-ca.pem"})
+    with pytest.raises(ConnectionError_, match="certificate the connection's CA"):
+        reachable_docker_host(
+            DockerEndpoint(host=up, fallback_hosts=(down,), tls=wrong), cluster="s"
+        )
+
+
+def test_fallback_managers_take_the_host_schemes_only() -> None:
+    with pytest.raises(ConnectionError_, match=r"clusters\.a\.docker\.fallback_hosts"):
+        parse(
+            "clusters: {a: {docker: {host: 'unix:///s', fallback_hosts: ['http://x']}}}",
+            source="c.yaml",
+        )
+
+
+def test_an_openstack_entry_is_probed_at_its_keystone(tmp_path: Path) -> None:
+    keystone = socket.create_server(("127.0.0.1", 0))
+    port = keystone.getsockname()[1]
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(f"clouds: {{prod: {{auth: {{auth_url: 'http://127.0.0.1:{port}/v3'}}}}}}")
+    conns = parse(
+        f"clusters: {{cloud: {{openstack: {{cloud: prod, clouds_file: {clouds}}}}}}}", source="c"
+    )
+    conn = conns.clusters["cloud"]
+    assert describe(conn, target="openstack") == "clouds.yaml entry prod"
+    with keystone:
+        probe(conn, cluster="cloud")
+    with pytest.raises(
+        EngineUnavailable, match=rf"'cloud': cannot reach http://127\.0\.0\.1:{port}"
+    ):
+        probe(conn, cluster="cloud")
+    other = parse(
+        f"clusters: {{cloud: {{openstack: {{cloud: dev, clouds_file: {clouds}}}}}}}", source="c"
+    )
+    with pytest.raises(ConnectionError_, match="no cloud 'dev'") as info:
+        probe(other.clusters["cloud"], cluster="cloud")
+    assert info.value.hint == "Clouds there: prod."

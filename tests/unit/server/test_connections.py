@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,117 @@ def test_a_vcenter_password_is_opened_into_a_private_file_only(
     assert not vc.password_file.exists()
     plain = client.put(url, headers=admin.headers, json={**body, "url": "http://vc.example.test"})
     assert plain.status_code == 422 and "must start with https://" in plain.json()["detail"]
+
+
+def test_a_swarm_with_several_managers_is_checked_in_the_stated_order(
+    ctx: ServerContext, client: TestClient, admin: Any, env: str, tmp_path: Path
+) -> None:
+    url = f"{V}/environments/{env}/connections/swarm-test"
+    first, second = f"unix://{tmp_path}/m1.sock", f"unix://{tmp_path}/m2.sock"
+    body = {"kind": "docker", "host": first, "fallback_hosts": [second]}
+    r = client.put(url, headers=admin.headers, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint"] == f"{first}, then {second}"
+    assert r.json()["settings"]["fallback_hosts"] == [second]
+    with connections.opened(ctx, environment=env, cluster="swarm-test", target="swarm") as c:
+        assert c.connection is not None and c.connection.docker is not None
+        assert c.connection.docker.hosts == (first, second)
+    out = client.post(f"{url}/check", headers=admin.headers).json()
+    assert out["ok"] is False
+    assert out["message"].startswith("cluster 'swarm-test': none of its 2 manager endpoints")
+    # The second manager listens: the check passes through it.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(f"{tmp_path}/m2.sock")
+        sock.listen(1)
+        assert client.post(f"{url}/check", headers=admin.headers).json()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["tcp://10.0.0.2:2376"], "fallback_hosts.0: must start with unix:// like host"),
+        (["unix:///run/a.sock"], "fallback_hosts: lists an endpoint twice"),
+    ],
+)
+def test_fallback_managers_are_reached_like_the_first(
+    client: TestClient, admin: Any, env: str, extra: list[str], field: str
+) -> None:
+    body = {"kind": "docker", "host": "unix:///run/a.sock", "fallback_hosts": extra}
+    r = client.put(f"{V}/environments/{env}/connections/s", headers=admin.headers, json=body)
+    assert r.status_code == 422, r.text
+    assert f"Connection 's': {field}" in r.json()["detail"]
+
+
+def _clouds(port: int) -> str:
+    return f"""
+clouds:
+  prod:
+    auth:
+      auth_url: https://127.0.0.1:{port}/v3
+      username: attonix
+      password: os-pw-61c0-never-shown
+      project_name: dc
+    region_name: RegionOne
+  lab:
+    auth: {{auth_url: "https://lab:5000/v3", password: lab-pw-never-stored}}
+"""
+
+
+def test_an_openstack_cloud_keeps_only_its_own_sealed_entry(
+    ctx: ServerContext,
+    client: TestClient,
+    admin: Any,
+    env: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    keystone = socket.create_server(("127.0.0.1", 0))
+    port = keystone.getsockname()[1]
+    url = f"{V}/environments/{env}/connections/openstack-main"
+    body = {"kind": "openstack", "cloud": "prod", "clouds_yaml": _clouds(port)}
+    r = client.put(url, headers=admin.headers, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["endpoint"] == (
+        f"clouds.yaml entry prod (https://127.0.0.1:{port}/v3, region RegionOne)"
+    )
+    assert out["credential_keys"] == ["clouds_yaml"]
+    listed = client.get(f"{V}/environments/{env}/connections", headers=admin.headers).text
+    for text in (r.text, listed, caplog.text):
+        assert "os-pw-61c0" not in text and "lab-pw" not in text
+    with connections.opened(
+        ctx, environment=env, cluster="openstack-main", target="openstack"
+    ) as c:
+        assert c.connection is not None and c.connection.openstack is not None
+        path = c.connection.openstack.clouds_file
+        assert path is not None and stat.S_IMODE(path.stat().st_mode) == 0o600
+        stored = path.read_text()
+        assert "os-pw-61c0-never-shown" in stored  # for the OpenStack clients only
+        assert "lab" not in stored  # another cloud's credentials are not kept
+    assert not path.exists()
+    with keystone:
+        assert client.post(f"{url}/check", headers=admin.headers).json()["ok"] is True
+    check = client.post(f"{url}/check", headers=admin.headers).json()
+    assert check["ok"] is False
+    assert check["message"].startswith(
+        f"cluster 'openstack-main': cannot reach https://127.0.0.1:{port}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cloud", "text", "message"),
+    [
+        ("nope", _clouds(5000), "clouds_yaml: no cloud 'nope'"),
+        ("prod", "clouds: [1]", "not a clouds.yaml"),
+        ("prod", "clouds: {prod: {region_name: R}}", "cloud 'prod' has no auth.auth_url"),
+    ],
+)
+def test_a_clouds_yaml_without_the_cloud_is_refused(
+    client: TestClient, admin: Any, env: str, cloud: str, text: str, message: str
+) -> None:
+    body = {"kind": "openstack", "cloud": cloud, "clouds_yaml": text}
+    r = client.put(f"{V}/environments/{env}/connections/os", headers=admin.headers, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("Connection 'os': clouds_yaml: ")
+    assert message in r.json()["detail"]
+    assert "never-shown" not in r.text

@@ -25,12 +25,13 @@ from attonix.deploy.base import (
     Change,
     ConvergeFailed,
     DeployError,
+    EngineUnavailable,
     Plan,
     ServiceStatus,
     Step,
     compare,
 )
-from attonix.deploy.connections import Connection
+from attonix.deploy.connections import Connection, reachable_docker_host
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.swarm import rollout, views
 from attonix.render.base import Artifact
@@ -91,27 +92,50 @@ class SwarmDriver(EngineDriver):
         )
         self.stack = stack_name(blueprint, cluster)
         self._desired: DesiredState | None = None
-        self._docker = [docker]
-        endpoint = connection.docker if connection is not None else None
-        if endpoint is not None:
-            self._docker += ["--host", endpoint.host]
-            if endpoint.tls is not None:
-                self._docker += [
-                    "--tlsverify",
-                    "--tlscacert",
-                    str(endpoint.tls.ca),
-                    "--tlscert",
-                    str(endpoint.tls.cert),
-                    "--tlskey",
-                    str(endpoint.tls.key),
-                ]
+        self._cli = docker
+        #: The manager endpoint in use (None: the local engine's default socket).
+        self.host: str | None = None
+        self._docker: list[str] = []
+        self._endpoint = connection.docker if connection is not None else None
+        self._use(self._endpoint.host if self._endpoint else None)
+
+    def _use(self, host: str | None) -> None:
+        """Talk to ``host`` (one of the endpoint's managers) from now on."""
+        self.host = host
+        argv = [self._cli]
+        if self._endpoint is not None and host is not None:
+            argv += ["--host", host]
+            if self._endpoint.tls is not None:
+                tls = self._endpoint.tls
+                argv += ["--tlsverify", "--tlscacert", str(tls.ca), "--tlscert", str(tls.cert)]
+                argv += ["--tlskey", str(tls.key)]
+        self._docker = argv
 
     # ------------------------------------------------------------------ engine access
 
+    def check_connection(self) -> None:
+        """Use the first of the cluster's manager endpoints that answers (in the stated
+        order); an error naming the cluster and every endpoint when none does."""
+        if self._endpoint is None:
+            return
+        self._use(reachable_docker_host(self._endpoint, cluster=self.cluster))
+
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> _process.Completed:
-        return _process.run(
-            [*self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
-        )
+        try:
+            return _process.run(
+                [*self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
+            )
+        except EngineUnavailable:
+            # The manager in use went away: the next one that answers takes over, once.
+            if self._endpoint is None or not self._endpoint.fallback_hosts:
+                raise
+            before = self.host
+            self.check_connection()
+            if self.host == before:
+                raise
+            return _process.run(
+                [*self._docker, *args], stdin=stdin, check=check, unavailable=self._engine_down
+            )
 
     def _filters(self) -> list[str]:
         out: list[str] = []

@@ -394,7 +394,7 @@ class ClusterConnection(Base):
         ForeignKey("environments.id", ondelete="CASCADE"), index=True
     )
     cluster: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # docker | podman | kubernetes
+    kind: Mapped[str] = mapped_column(String(16))  # docker, podman, kubernetes, vsphere, openstack
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credential_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     sealed: Mapped[bytes] = mapped_column(BigBlob)
