@@ -409,6 +409,7 @@ const PAGES = (env) => [
   ["findings", `/envs/${env}/findings`],
   ["deployments", `/envs/${env}/deployments`],
   ["secrets", `/envs/${env}/secrets`],
+  ["connections", `/envs/${env}/connections`],
   ["environments", "/admin/environments"],
   ["users", "/admin/users"],
   ["groups", "/admin/groups"],
@@ -596,7 +597,130 @@ async function sweep(page) {
   }
 }
 
-const SCENARIOS = { admin, operator, auditor, sweep, bench };
+/**
+ * Cluster connections: an administrator stores, tests, replaces and deletes the connections of
+ * a blueprint's clusters; credentials never come back (page, API answers); an operator reads
+ * them without any write action. The environment, blueprint and operator are set up over the
+ * API with the administrator's own bearer token.
+ */
+async function connections(page) {
+  const env = cfg.environment;
+  Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [] });
+  let token = null;
+  page.on("request", (r) => {
+    const h = r.headers().authorization;
+    if (h && h.startsWith("Bearer ")) token = h.slice(7);
+  });
+  // Every answer of the connections API, to check that no credential comes back.
+  const answers = [];
+  page.on("response", (r) => {
+    if (r.url().includes("/connections")) answers.push(r.text().catch(() => ""));
+  });
+  await signIn(page, cfg.accounts.admin);
+  await visit(page, "/account");
+  await page.getByRole("heading", { name: "Your account" }).waitFor();
+  if (!token) throw new Error("no bearer token seen on the wire");
+  const api = async (method, path, body) => {
+    const r = await fetch(`${cfg.apiUrl}/api/v1${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r.status === 204 ? null : r.json();
+  };
+  await api("POST", "/environments", { name: env, description: "cluster connections" });
+  await api("POST", `/environments/${env}/blueprints`, { source: cfg.blueprint, filename: "attonixcorp.yaml" });
+  const reader = cfg.accounts.reader;
+  reader.password = (await api("POST", "/users", { name: reader.username, full_name: "E2E operator" })).one_time_password;
+  await api("POST", "/bindings", { role: "operator", environment: env, subject_kind: "user", subject: reader.username });
+
+  await visit(page, `/envs/${env}/connections`);
+  const table = page.getByRole("table", { name: "Cluster connections" });
+  await table.locator("tr[data-cluster]").first().waitFor({ timeout: 30000 });
+  facts.clusters = await table.locator("tr[data-cluster]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-cluster")));
+  facts.rowsBefore = await table.locator("tbody tr").allInnerTexts();
+  const endpoint = (c) => page.getByTestId(`endpoint-${c}`).innerText();
+
+  // This machine's Podman, named explicitly.
+  await page.getByLabel("Cluster", { exact: true }).selectOption("podman-tools");
+  await page.getByLabel("Podman URL", { exact: true }).fill("local");
+  await page.getByRole("button", { name: "Store connection" }).click();
+  await page.getByText(/Connection of podman-tools stored/).waitFor();
+  await page.getByTestId("endpoint-podman-tools").filter({ hasText: "own machine" }).waitFor();
+  facts.podmanEndpoint = await endpoint("podman-tools");
+
+  // A Swarm manager over TCP with mutual TLS, at a port nothing listens on.
+  await page.getByLabel("Cluster", { exact: true }).selectOption("swarm-edge");
+  await page.getByLabel("Docker host", { exact: true }).fill(`tcp://127.0.0.1:${cfg.deadPort}`);
+  await page.getByLabel("CA certificate (PEM)", { exact: true }).fill(cfg.tls.ca);
+  await page.getByLabel("Client certificate (PEM)", { exact: true }).fill(cfg.tls.cert);
+  await page.getByLabel("Client key (PEM)", { exact: true }).fill(cfg.tls.key);
+  await page.getByRole("button", { name: "Store connection" }).click();
+  await page.getByText(/Connection of swarm-edge stored/).waitFor();
+  facts.storedBanner = await page.getByText(/Connection of swarm-edge stored/).innerText();
+  facts.keyFieldAfterStore = await page.getByLabel("Client key (PEM)", { exact: true }).inputValue();
+  await page.getByTestId("endpoint-swarm-edge").filter({ hasText: "mutual TLS" }).waitFor();
+  facts.swarmEndpoint = await endpoint("swarm-edge");
+  facts.swarmRow = await table.locator('tr[data-cluster="swarm-edge"]').innerText();
+
+  // Test: this machine's Podman answers; the Swarm manager is unreachable, and said so by name.
+  await page.getByRole("button", { name: "Test connection of podman-tools" }).click();
+  facts.podmanCheck = await page.getByTestId("check-podman-tools").innerText();
+  await page.getByRole("button", { name: "Test connection of swarm-edge" }).click();
+  await page.getByTestId("check-swarm-edge").waitFor({ timeout: 30000 });
+  facts.swarmCheck = await page.getByTestId("check-swarm-edge").innerText();
+  await shot(page, "connections");
+
+  // Replace: the form starts from the stored endpoint, never from a credential.
+  await page.getByRole("button", { name: "Replace connection of swarm-edge" }).click();
+  facts.replaceHost = await page.getByLabel("Docker host", { exact: true }).inputValue();
+  facts.replaceKey = await page.getByLabel("Client key (PEM)", { exact: true }).inputValue();
+  await page.getByLabel("Docker host", { exact: true }).fill("unix:///run/attonix-e2e-no-such-engine.sock");
+  await page.getByRole("button", { name: "Store connection" }).click();
+  await page.getByText(/Connection of swarm-edge stored \(version 2\)/).waitFor();
+  await table.locator('tr[data-cluster="swarm-edge"]').filter({ hasText: "v2," }).waitFor();
+  facts.replacedRow = await table.locator('tr[data-cluster="swarm-edge"]').innerText();
+
+  // Delete: asks first, then the cluster has no connection.
+  await page.getByRole("button", { name: "Delete connection of podman-tools" }).click();
+  facts.deleteQuestion = await page.getByRole("alertdialog", { name: "Confirm" }).innerText();
+  facts.podmanWhileAsking = await endpoint("podman-tools");
+  await page.getByRole("button", { name: "Yes, delete the connection" }).click();
+  await page.getByText(/Connection of podman-tools deleted/).waitFor();
+  await page.getByTestId("endpoint-podman-tools").filter({ hasText: "no connection" }).waitFor();
+  facts.podmanAfterDelete = await endpoint("podman-tools");
+  facts.keyOnPage = (await page.content()).includes(cfg.tls.marker);
+
+  for (const size of SIZES) {
+    await page.setViewportSize(size);
+    await visit(page, `/envs/${env}/connections`);
+    await settle(page);
+    await table.locator('tr[data-cluster="swarm-edge"]').waitFor();
+    await checkPage(page, "connections", size);
+  }
+  const texts = await Promise.all(answers);
+  facts.connectionAnswers = texts.length;
+  facts.keyInAnswers = texts.some((t) => t.includes(cfg.tls.marker));
+
+  // An operator reads the connections and is offered no write action.
+  const other = await page.context().browser().newContext({ viewport: SIZES[0] });
+  try {
+    const p2 = await other.newPage();
+    p2.setDefaultTimeout(20000);
+    await signIn(p2, reader);
+    await visit(p2, `/envs/${env}/connections`);
+    await p2.getByRole("table", { name: "Cluster connections" }).locator('tr[data-cluster="swarm-edge"]').waitFor();
+    await p2.waitForLoadState("networkidle");
+    facts.readerSwarmEndpoint = await p2.getByTestId("endpoint-swarm-edge").innerText();
+    facts.readerButtons = await p2.locator("main button").allInnerTexts();
+    facts.readerForms = await p2.locator("main form").count();
+  } finally {
+    await other.close();
+  }
+}
+
+const SCENARIOS = { admin, operator, auditor, sweep, bench, connections };
 
 async function main() {
   const browser = await chromium.launch({

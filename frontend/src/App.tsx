@@ -138,6 +138,7 @@ const ENV_PAGES = [
   ["findings", "Findings"],
   ["deployments", "Deployments"],
   ["secrets", "Secrets"],
+  ["connections", "Connections"],
 ] as const;
 
 function Shell() {

@@ -256,6 +256,7 @@ PAGES = (
     "findings",
     "deployments",
     "secrets",
+    "connections",
     "environments",
     "users",
     "groups",
@@ -294,6 +295,7 @@ def test_every_destructive_action_asks_first(journey: dict[str, dict[str, Any]])
         "users: Reset MFA",
         "bindings: Remove",
         "secrets: Delete",
+        "connections: Delete",
     } <= asked, asked
 
 

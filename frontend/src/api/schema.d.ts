@@ -1451,10 +1451,10 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "docker" | "podman" | "kubernetes" | "vsphere";
+            kind: "docker" | "podman" | "kubernetes" | "vsphere" | "openstack";
             /**
              * Settings
-             * @description The non-secret part: host or URL, TLS on or off, the pinned SSH host key, the kubeconfig context and its API server.
+             * @description The non-secret part: host or URL (and fallback managers), TLS on or off, the pinned SSH host key, the kubeconfig context and its API server, the OpenStack cloud's name, Keystone URL and region.
              */
             settings: {
                 [key: string]: unknown;
@@ -1625,9 +1625,13 @@ export interface components {
         /**
          * DockerIn
          * @description A Docker / Swarm engine: ``unix:///path`` (on the server's machine, named explicitly)
-         *     or ``tcp://host:port`` with mutual TLS.
+         *     or ``tcp://host:port`` with mutual TLS. A Swarm cluster reachable through several
+         *     managers lists the others in ``fallback_hosts``: tried in that order when the one before
+         *     is unreachable (same scheme, same TLS).
          */
         DockerIn: {
+            /** Fallback Hosts */
+            fallback_hosts?: string[];
             /** Host */
             host: string;
             /**
@@ -2113,6 +2117,23 @@ export interface components {
             authorization_url: string;
             /** State */
             state: string;
+        };
+        /**
+         * OpenStackIn
+         * @description An OpenStack cloud: the name of its entry in a ``clouds.yaml`` and that document. Only
+         *     the named entry is kept (sealed: it holds the credentials); its Keystone URL and region
+         *     are shown.
+         */
+        OpenStackIn: {
+            /** Cloud */
+            cloud: string;
+            /** Clouds Yaml */
+            clouds_yaml: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "openstack";
         };
         /**
          * PasswordIn
@@ -5549,7 +5570,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["DockerIn"] | components["schemas"]["PodmanIn"] | components["schemas"]["KubernetesIn"] | components["schemas"]["VSphereIn"];
+                "application/json": components["schemas"]["DockerIn"] | components["schemas"]["PodmanIn"] | components["schemas"]["KubernetesIn"] | components["schemas"]["VSphereIn"] | components["schemas"]["OpenStackIn"];
             };
         };
         responses: {

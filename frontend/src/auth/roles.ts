@@ -11,6 +11,8 @@ export type Permission =
   | "secret:read"
   | "secret:write"
   | "cert:write"
+  | "connection:read"
+  | "connection:write"
   | "audit:read"
   | "users:read"
   | "users:write"

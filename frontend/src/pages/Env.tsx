@@ -1,5 +1,6 @@
 /** The pages of one environment. */
 import { Blueprints } from "./Blueprints";
+import { Connections } from "./Connections";
 import { Deployments } from "./Deployments";
 import { Findings } from "./Findings";
 import { Overview } from "./Overview";
@@ -11,6 +12,7 @@ const PAGES: Record<string, [string, (p: { env: string }) => React.JSX.Element]>
   findings: ["Findings", Findings],
   deployments: ["Deployments", Deployments],
   secrets: ["Secrets", Secrets],
+  connections: ["Connections", Connections],
 };
 
 export function EnvPage({ env, page }: { env: string; page: string }) {

@@ -335,7 +335,7 @@ def describe(conn: Connection | None, *, target: str) -> str:
 def _unreachable(cluster: str, endpoint: str, exc: OSError) -> EngineUnavailable:
     return EngineUnavailable(
         f"cluster {cluster!r}: cannot reach {endpoint}: {exc.strerror or type(exc).__name__}",
-        hint="Check the address in the connections file and that the engine listens there.",
+        hint="Check the connection's address and that the engine listens there.",
     )
 
 
