@@ -351,11 +351,14 @@ def volumes(bp: Blueprint, w: Workload) -> list[dict[str, Any]]:
         if w.central_server is not None:
             out.append({"name": "attonix-data", "emptyDir": {"sizeLimit": TMP_SIZE}})
         for name in w.databases:
-            db = bp.databases_by_name[name]
             out.append(
                 {
                     "name": db_volume_name(name),
-                    "secret": {"secretName": db.credentials_secret, "defaultMode": 0o440},
+                    # The service's own login, never the owner's credentials.
+                    "secret": {
+                        "secretName": consumer_secret(name, w.name),
+                        "defaultMode": 0o440,
+                    },
                 }
             )
         for vol in w.volumes:

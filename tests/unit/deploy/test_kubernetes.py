@@ -310,3 +310,36 @@ def test_two_cli_applies_second_is_refused(tmp_path: Path, calls: Path) -> None:
     message = " ".join(second.stderr.split())
     assert "another Attonix operation on kubernetes cluster 'kube-test' is running" in message
     assert f"apply by pid {first.pid}" in message
+
+
+def test_operator_logins_give_each_cloudnativepg_consumer_its_own_role_login(
+    tmp_path: Path,
+) -> None:
+    from attonix.deploy.credentials import FileCredentialStore, credential_name
+
+    example = load_file(Path(__file__).parents[3] / "examples" / "attonixcorp.yaml").blueprint
+    drv = KubernetesDriver(
+        example,
+        cluster="k8s-prod",
+        secrets=EnvSecretSource(example.security.secrets, environ={}),
+        state=tmp_path / "state",
+    )
+    refs = drv.desired_state().secret_objects
+    made = drv.operator_logins(refs)
+    store = FileCredentialStore(tmp_path / "state" / "credentials")
+    server = credential_name(example, "pg-main", "attonix-server", "app")
+    worker = credential_name(example, "pg-main", "attonix-worker", "app")
+    assert sorted(made) == sorted([server, worker])  # PostgreSQL consumers only
+    one, two = store.read(server), store.read(worker)
+    assert one is not None and two is not None
+    # the username is the role the Cluster declares for that service; passwords differ
+    assert one["username"] == "attonix_attonix_server"
+    assert two["username"] == "attonix_attonix_worker"
+    assert one["password"] != two["password"] and len(one["password"]) >= 32
+    # the Secret the Cluster and the pod reference carries that login, not the owner's
+    (doc,) = drv.secret_manifests([SecretObject("databases", "pg-main.attonix-server")])
+    data = {k: __import__("base64").b64decode(v).decode() for k, v in doc["data"].items()}
+    assert data["username"] == "attonix_attonix_server" and data["password"] == one["password"]
+    # a second run keeps the logins it made
+    assert drv.operator_logins(refs) == []
+    assert store.read(server) == one

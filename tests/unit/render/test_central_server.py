@@ -82,7 +82,7 @@ def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
         volume = mounts[folder]["secret"]
         assert key in {"value"} and volume["secretName"].startswith("attonix-"), (var, volume)
     folder = env["ATTONIX_DATABASE_CREDENTIALS_DIR"]
-    assert mounts[folder]["secret"]["secretName"] == "pg-main-credentials"
+    assert mounts[folder]["secret"]["secretName"] == f"pg-main.{name}"  # its own login
     # The data directory is writable (the root filesystem is read-only).
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert "emptyDir" in mounts[env["ATTONIX_DATA_DIR"]]

@@ -68,7 +68,8 @@ def test_secrets_are_mounted_files_never_values(bp: Blueprint) -> None:
     assert all("valueFrom" not in e for e in c["env"])
     vols = {v["name"]: v for v in pod_spec(bp, w, labels={})["volumes"]}
     assert vols["secret-attonix-kek"]["secret"]["secretName"] == "attonix-kek"
-    assert vols["db-pg-main"]["secret"]["secretName"] == "pg-main-credentials"
+    # the service's own login, never the owner's credentials
+    assert vols["db-pg-main"]["secret"]["secretName"] == "pg-main.attonix-server"
     assert vols["tmp"] == {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
 
 

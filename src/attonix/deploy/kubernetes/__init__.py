@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 from attonix.blueprint.model import Blueprint
@@ -37,6 +38,7 @@ from attonix.deploy.base import (
     Step,
 )
 from attonix.deploy.connections import Connection
+from attonix.deploy.credentials import FileCredentialStore, credential_name
 from attonix.deploy.kubernetes.parsing import (
     ObjectKey,
     parse_diff,
@@ -47,7 +49,10 @@ from attonix.deploy.secrets import SecretSource
 from attonix.render.base import Artifact, dump_yaml, write_artifacts
 from attonix.render.desired import DesiredState, SecretObject, Workload
 from attonix.render.kubernetes import rendered
+from attonix.render.kubernetes._context import DATABASES_NAMESPACE
+from attonix.render.kubernetes.databases import login_role
 from attonix.render.labels import blueprint_labels, selector
+from attonix.render.workloads import consumer_secrets
 
 FIELD_MANAGER = "attonix"
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
@@ -260,7 +265,43 @@ class KubernetesDriver(EngineDriver):
                 )
         return steps
 
+    def operator_logins(self, secrets: Sequence[SecretObject]) -> list[str]:
+        """Store a login for each consuming service of a CloudNativePG cluster that has none;
+        return the credential names made.
+
+        The operator creates the service's role (``spec.managed.roles``) with the password of
+        the Secret ``<database>.<service>``, whose ``username`` must be the role's name: the
+        login is generated here, kept in the credential store (current at once: the role does
+        not exist before the Secret does) and read back through :attr:`_secrets` like any
+        provisioned login. A login already in the store is left as it is."""
+        own = consumer_secrets(self.bp)
+        store = FileCredentialStore(self._state_dir() / "credentials")
+        made: list[str] = []
+        for ref in secrets:
+            if ref.namespace != DATABASES_NAMESPACE or ref.secret not in own:
+                continue
+            db_name, service = own[ref.secret]
+            db = self.bp.databases_by_name[db_name]
+            if db.engine != "postgresql":
+                continue
+            name = credential_name(self.bp, db_name, service, "app")
+            if store.current_version(name) is not None:
+                continue
+            svc = next(s for s in self.bp.services.backend if s.name == service)
+            values = {
+                "username": login_role(db, svc),
+                "password": token_urlsafe(32),
+                "host": f"{db.name}-rw.{DATABASES_NAMESPACE}.svc",
+                "port": "5432",
+                "database": db.database,
+                "tls": "required" if db.tls else "optional",
+            }
+            store.promote(name, store.put(name, values))
+            made.append(name)
+        return made
+
     def _apply_secrets(self, secrets: Sequence[SecretObject]) -> None:
+        self.operator_logins(secrets)
         docs = self.secret_manifests(secrets)
         stream = "".join("---\n" + dump_yaml(d) for d in docs)
         _process.run(self.apply_command(), stdin=stream, unavailable=self._engine_down)

@@ -24,6 +24,7 @@ from attonix.render.kubernetes import (
     workloads,
 )
 from attonix.render.kubernetes._context import ROOK_NAMESPACE, Ctx
+from attonix.render.workloads import consumer_secrets
 
 __all__ = ["ROLLOUT_KINDS", "cluster_objects", "render", "rendered", "secret_objects"]
 
@@ -135,7 +136,9 @@ def rendered(
             files=files,
             workloads=tuple(_workload(d) for d in ordered if d["kind"] in ROLLOUT_KINDS),
             manifests=tuple(ordered),
-            secret_objects=secret_objects(ordered, declared=set(bp.secrets_by_name)),
+            secret_objects=secret_objects(
+                ordered, declared={*bp.secrets_by_name, *consumer_secrets(bp)}
+            ),
         )
     return Rendered(tuple(a for s in states.values() for a in s.files), states)
 

@@ -4,16 +4,17 @@ EDB BigAnimal -> an ExternalName Service per client namespace (no operator)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from attonix.blueprint.model import Database
+from attonix.blueprint.model import Database, Service
 from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes import backups
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
 from attonix.render.kubernetes.certificates import database_tls_secret
 from attonix.render.kubernetes.rook import bucket_class, object_store_endpoint
-from attonix.render.workloads import TOPOLOGY_KEYS
+from attonix.render.workloads import TOPOLOGY_KEYS, consumer_secret
 
 CNPG = "postgresql.cnpg.io/v1"
 MYSQL = "mysql.oracle.com/v2"
@@ -49,8 +50,87 @@ def _bucket_claim(ctx: Ctx, db: Database) -> dict[str, Any] | None:
     )
 
 
+def _role(*parts: str) -> str:
+    """A PostgreSQL role name from ``parts`` (hyphens become ``_``), cut to 63 bytes with a
+    stable hash."""
+    name = "_".join(p.replace("-", "_") for p in parts)
+    if len(name) <= 63:
+        return name
+    return f"{name[:54]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def login_role(db: Database, service: Service) -> str:
+    """The PostgreSQL login role of one consuming service (``<database>_<service>``)."""
+    return _role(db.database, service.name)
+
+
+def rw_group(db: Database) -> str:
+    """The no-login group role that holds the application privileges (``<database>_rw``)."""
+    return _role(db.database, "rw")
+
+
+_NO_ATTRIBUTES = {
+    "superuser": False,
+    "createdb": False,
+    "createrole": False,
+    "replication": False,
+    "bypassrls": False,
+}
+
+
+def managed_roles(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
+    """``spec.managed.roles``: the ``rw`` group, and per consuming service of this cluster a
+    login role in it whose password is the Secret :func:`consumer_secret` (``<db>.<service>``,
+    created by the deploy step, as the pod mounts it). No role may create roles or databases."""
+    group = rw_group(db)
+    roles: list[dict[str, Any]] = [
+        {
+            "name": group,
+            "ensure": "present",
+            "comment": f"attonix: application privileges on {db.database}",
+            "login": False,
+            "inherit": True,
+            **_NO_ATTRIBUTES,
+        }
+    ]
+    for svc in ctx.clients.get(db.name, []):
+        roles.append(
+            {
+                "name": login_role(db, svc),
+                "ensure": "present",
+                "comment": f"attonix: login of service {svc.name}",
+                "login": True,
+                "inherit": True,
+                "inRoles": [group],
+                "passwordSecret": {"name": consumer_secret(db.name, svc.name)},
+                **_NO_ATTRIBUTES,
+            }
+        )
+    return roles
+
+
+def privileges_sql(db: Database) -> list[str]:
+    """The SQL run once at bootstrap (``postInitApplicationSQL``, in the database, as the
+    superuser): the ``rw`` group and its privileges. The operator cannot declare grants, so
+    they are given here: use of the schema, and read/write on the tables and sequences the
+    owner creates (migrations run as the owner) through default privileges."""
+    group, owner = rw_group(db), db.database
+    return [
+        f'CREATE ROLE "{group}" NOLOGIN',
+        f'GRANT CONNECT ON DATABASE "{db.database}" TO "{group}"',
+        f'GRANT USAGE ON SCHEMA public TO "{group}"',
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{group}"',
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+        f'GRANT USAGE, SELECT ON SEQUENCES TO "{group}"',
+    ]
+
+
 def postgresql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
-    """A CloudNativePG Cluster (and its ScheduledBackup) for a PostgreSQL database."""
+    """A CloudNativePG Cluster (and its ScheduledBackup) for a PostgreSQL database.
+
+    The owner role (from ``credentials_secret``) owns the database and runs migrations; each
+    consuming service logs in with its own role (:func:`managed_roles`)."""
     spec: dict[str, Any] = {
         "instances": db.replicas,
         "imageName": f"ghcr.io/cloudnative-pg/postgresql:{db.version}",
@@ -62,8 +142,10 @@ def postgresql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
                 "database": db.database,
                 "owner": db.database,
                 "secret": {"name": db.credentials_secret},
+                "postInitApplicationSQL": privileges_sql(db),
             }
         },
+        "managed": {"roles": managed_roles(ctx, db)},
         "storage": {"size": db.storage.size, "storageClass": _storage_class(ctx, db)},
         "affinity": {
             "enablePodAntiAffinity": True,
@@ -129,6 +211,8 @@ def mysql(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
     """An InnoDBCluster (Group Replication + MySQL Router) for a MySQL database."""
     spec: dict[str, Any] = {
         # Holds rootUser/rootHost/rootPassword; created by the deploy driver from the vault.
+        # The CRD declares no users: each service's own login (the Secret ``<db>.<service>``
+        # its pods mount) is the one the database driver provisions (deploy/databases).
         "secretName": db.credentials_secret,
         "instances": db.replicas,
         "version": exact_version(db.version),
@@ -192,7 +276,21 @@ def mongodb(ctx: Ctx, db: Database) -> list[dict[str, Any]]:
                 "passwordSecretRef": {"name": db.credentials_secret, "key": "password"},
                 "roles": [{"name": "readWrite", "db": db.database}],
                 "scramCredentialsSecretName": derived(db.name, db.database.replace("_", "-")),
-            }
+            },
+            # Each consuming service its own user, with read/write on the one database only.
+            *(
+                {
+                    "name": svc.name,
+                    "db": "admin",
+                    "passwordSecretRef": {
+                        "name": consumer_secret(db.name, svc.name),
+                        "key": "password",
+                    },
+                    "roles": [{"name": "readWrite", "db": db.database}],
+                    "scramCredentialsSecretName": derived(db.name, svc.name),
+                }
+                for svc in ctx.clients.get(db.name, [])
+            ),
         ],
         "additionalMongodConfig": {"storage.wiredTiger.engineConfig.journalCompressor": "zlib"},
         "statefulSet": {

@@ -144,7 +144,68 @@ def test_no_secret_values_only_references(docs: list[dict[str, Any]]) -> None:
     assert "secretKeyRef" not in text  # credentials are files, not env values
     server = _find(docs, "Deployment", "attonix-server")
     vols = {v["name"]: v for v in server["spec"]["template"]["spec"]["volumes"]}
-    assert vols["db-pg-main"]["secret"] == {"secretName": "pg-main-credentials", "defaultMode": 288}
+    # The service's own login (``<database>.<service>``), never the owner's credentials.
+    assert vols["db-pg-main"]["secret"] == {
+        "secretName": "pg-main.attonix-server",
+        "defaultMode": 288,
+    }
+
+
+def _pod_secrets(doc: dict[str, Any]) -> set[str]:
+    return {
+        v["secret"]["secretName"]
+        for v in doc["spec"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    }
+
+
+def test_each_database_consumer_has_its_own_login(
+    bp: Blueprint, docs: list[dict[str, Any]]
+) -> None:
+    owners = {db.credentials_secret for db in bp.databases}
+    pods = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    consumers = [s for s in bp.services.backend if s.databases]
+    assert consumers
+    for svc in consumers:
+        doc = _find(pods, "Deployment" if not svc.volumes else "StatefulSet", svc.name)
+        mounted = _pod_secrets(doc)
+        assert {f"{db}.{svc.name}" for db in svc.databases} <= mounted
+        # only its own logins: no owner secret, no other service's login
+        assert not mounted & owners
+        assert not {m for m in mounted if "." in m and not m.endswith(f".{svc.name}")}
+    # CloudNativePG: the rw group and one login role per consumer, none privileged.
+    pg = _find(docs, "Cluster", "pg-main")["spec"]
+    roles = {r["name"]: r for r in pg["managed"]["roles"]}
+    group = roles.pop("attonix_rw")
+    assert group["login"] is False and "passwordSecret" not in group
+    users = [s.name for s in consumers if "pg-main" in s.databases]
+    assert users
+    assert {r["passwordSecret"]["name"] for r in roles.values()} == {f"pg-main.{u}" for u in users}
+    for role in roles.values():
+        assert role["login"] is True and role["inRoles"] == ["attonix_rw"]
+        for attr in ("superuser", "createrole", "createdb", "replication", "bypassrls"):
+            assert role[attr] is False, (role["name"], attr)
+    assert pg["bootstrap"]["initdb"]["secret"] == {"name": "pg-main-credentials"}
+    sql = "\n".join(pg["bootstrap"]["initdb"]["postInitApplicationSQL"])
+    assert 'CREATE ROLE "attonix_rw" NOLOGIN' in sql
+    assert 'FOR ROLE "attonix" IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE' in sql
+    # MongoDB: one user per consumer, read/write on the one database, own password secret.
+    mongo = _find(docs, "MongoDBCommunity", "mongo-events")["spec"]
+    mongo_users = [s.name for s in consumers if "mongo-events" in s.databases]
+    assert mongo_users
+    for name in mongo_users:
+        (user,) = [u for u in mongo["users"] if u["name"] == name]
+        assert user["passwordSecretRef"] == {"name": f"mongo-events.{name}", "key": "password"}
+        assert user["roles"] == [{"name": "readWrite", "db": mongo["users"][0]["roles"][0]["db"]}]
+
+
+def test_consumer_logins_are_secret_objects_in_both_namespaces(bp: Blueprint) -> None:
+    from attonix.render.kubernetes import rendered
+
+    objs = set(rendered(bp).states["k8s-prod"].secret_objects)
+    # the role's passwordSecret beside the Cluster, the mount beside the pods
+    assert ("databases", "pg-main.attonix-server") in {(o.namespace, o.secret) for o in objs}
+    assert ("attonix", "pg-main.attonix-server") in {(o.namespace, o.secret) for o in objs}
 
 
 def test_workload_objects(docs: list[dict[str, Any]]) -> None:
