@@ -145,6 +145,10 @@ class _Tracked:
     hosts: frozenset[str]
     judge: Callable[[frozenset[str]], Verdict]
     same_as: Hashable | None = None
+    # Placed components: their contract rule and count judge, so the analysis can count the
+    # rule's domains a loss touches once per candidate set instead of once per component.
+    rule: Rule | None = None
+    count_judge: CountJudge | None = None
 
 
 def _unscheduled(rule: Rule) -> str:
@@ -328,7 +332,16 @@ def _tracked(bp: Blueprint) -> list[_Tracked]:
             of_rule[id(placed.rule)] = candidates
         key = None if placed.same_as is None else (placed.kind, candidates, placed.same_as)
         out.append(
-            _Tracked(placed.kind, placed.component, placed.path, candidates, _by_hosts(placed), key)
+            _Tracked(
+                placed.kind,
+                placed.component,
+                placed.path,
+                candidates,
+                _by_hosts(placed),
+                key,
+                placed.rule,
+                placed.judge,
+            )
         )
     for i, c in enumerate(bp.storage.ceph):
         hosts = ceph_hosts(bp, c)
@@ -442,14 +455,35 @@ def _analyze(
             domains_of[names_at] = names
         for name in names:
             by_domain.setdefault(name, []).append(members)
+    # How many of a rule's domains a loss touches depends only on the candidate hosts and the
+    # rule's level: counted once per (candidates, level, lost domain), and a group's verdict
+    # once per number of replicas lost.
+    touched_by: dict[tuple[frozenset[str], DomainLevel], int] = {}
+    verdicts: dict[tuple[int, int], Verdict] = {}
     losses: list[DomainLoss] = []
     for name, in_domain in domains(bp, level).items():
         if only is not None and name != only:
             continue
         lost = frozenset(h.name for h in in_domain)
+        touched_by.clear()
         hit: list[tuple[int, State, str]] = []
         for members in by_domain.get(name, []):
-            verdict = items[members[0]].judge(lost)
+            first = items[members[0]]
+            rule, count_judge = first.rule, first.count_judge
+            if rule is None or count_judge is None:
+                verdict = first.judge(lost)
+            else:
+                key = (first.hosts, rule.level)
+                touched = touched_by.get(key)
+                if touched is None:
+                    touched = len({domain_of(hosts[h], rule.level) for h in lost & first.hosts})
+                    touched_by[key] = touched
+                lost_count = rule.lost_touching(touched)
+                memo_key = (members[0], lost_count)
+                if memo_key in verdicts:
+                    verdict = verdicts[memo_key]
+                else:
+                    verdict = verdicts[memo_key] = count_judge(lost_count)
             if verdict is None or (down_only and verdict[0] != "down"):
                 continue
             hit.extend((idx, verdict[0], verdict[1]) for idx in members)

@@ -133,7 +133,10 @@ class Rule:
     def worst_lost(self, lost_hosts: frozenset[str]) -> int:
         """The most replicas any allowed placement loses with ``lost_hosts``."""
         index = self.domain_index
-        touched = len({index[h] for h in lost_hosts if h in index})
+        return self.lost_touching(len({index[h] for h in lost_hosts if h in index}))
+
+    def lost_touching(self, touched: int) -> int:
+        """The most replicas any allowed placement loses when ``touched`` of its domains go."""
         if touched == 0:
             return 0
         if self.guarantee == "even":
