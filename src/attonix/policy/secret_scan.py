@@ -8,10 +8,15 @@ long high-entropy string. Both report only where the value is and what it looks 
 
 from __future__ import annotations
 
+import enum
 import math
 import re
+import types
+import typing
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from attonix.blueprint.diagnostics import Path
 
@@ -156,4 +161,69 @@ def strings(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
             stack.extend(((*where, k), v) for k, v in item.items() if type(v) is not int)
         elif kind is list:
             stack.extend(((*where, i), v) for i, v in enumerate(item))
+    return out
+
+
+def _field_keys(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, key in the by-alias dump) of each field of ``model``, in field order."""
+    keys = _KEYS.get(model)
+    if keys is None:
+        keys = tuple(
+            (name, f.serialization_alias or f.alias or name)
+            for name, f in model.model_fields.items()
+            if not _short_scalar(f.annotation)
+        )
+        _KEYS[model] = keys
+    return keys
+
+
+_KEYS: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {}
+_NUMBERS = (int, float, bool, type(None))
+
+
+def _short_scalar(annotation: Any) -> bool:
+    """Whether a field of this type never dumps to a string of 16 characters or more."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return all(_short_scalar(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is Literal:
+        return all(not isinstance(v, str) or len(v) < 16 for v in typing.get_args(annotation))
+    return annotation in _NUMBERS
+
+
+_SKIP = (int, float, bool, type(None))
+
+
+def model_strings(model: BaseModel, path: Path = ()) -> list[tuple[Path, str]]:
+    """``strings(model.model_dump(mode="json", by_alias=True))`` without the dump.
+
+    Walks the validated model itself, in the same order and with the same paths: exporting a
+    large blueprint to plain data first costs more than the scan. Enumerations count by
+    value and other scalars (addresses, dates) by their text, as the JSON dump writes them.
+    """
+    out: list[tuple[Path, str]] = []
+    stack: list[tuple[Path, Any]] = [(path, model)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if len(item) >= 16:
+                out.append((where, item))
+        elif isinstance(item, BaseModel):
+            stack.extend(
+                ((*where, key), value)
+                for name, key in _field_keys(kind)
+                if type(value := getattr(item, name)) is not int
+            )
+        elif kind is dict:
+            stack.extend(((*where, str(k)), v) for k, v in item.items() if type(v) is not int)
+        elif kind is list or kind is tuple or kind is set or kind is frozenset:
+            stack.extend(((*where, i), v) for i, v in enumerate(item))
+        elif isinstance(item, enum.Enum):
+            value = item.value
+            if isinstance(value, str) and len(value) >= 16:
+                out.append((where, value))
+        elif not isinstance(item, _SKIP):
+            text = item.isoformat() if hasattr(item, "isoformat") else str(item)
+            if len(text) >= 16:
+                out.append((where, text))
     return out

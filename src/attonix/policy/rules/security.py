@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from attonix.blueprint.diagnostics import Path
 from attonix.policy.components import all_components, workloads
 from attonix.policy.findings import Area, Context, Issue, Rule, Severity
-from attonix.policy.secret_scan import literal_secret, looks_like_secret, strings
+from attonix.policy.secret_scan import literal_secret, looks_like_secret, model_strings
 
 _TLS: Path = ("security", "tls")
 _CA: Path = (*_TLS, "ca")
@@ -123,7 +123,7 @@ def _embedded_secrets(ctx: Context) -> Iterator[Issue]:
         for key, value in w.env.items()
         if literal_secret(key, value)
     }
-    for path, text in strings(bp.model_dump(mode="json", by_alias=True)):
+    for path, text in model_strings(bp):
         if path in skip:
             continue
         kind = looks_like_secret(text)
