@@ -329,7 +329,11 @@ def test_operator_logins_give_each_cloudnativepg_consumer_its_own_role_login(
     store = FileCredentialStore(tmp_path / "state" / "credentials")
     server = credential_name(example, "pg-main", "attonix-server", "app")
     worker = credential_name(example, "pg-main", "attonix-worker", "app")
-    assert sorted(made) == sorted([server, worker])  # PostgreSQL consumers only
+    events = credential_name(example, "mongo-events", "events-api", "app")
+    assert sorted(made) == sorted([server, worker, events])  # not MySQL's (no CRD users)
+    mongo = store.read(events)
+    assert mongo is not None and mongo["username"] == "events-api"
+    assert mongo["host"] == "mongo-events-svc.databases.svc"
     one, two = store.read(server), store.read(worker)
     assert one is not None and two is not None
     # the username is the role the Cluster declares for that service; passwords differ

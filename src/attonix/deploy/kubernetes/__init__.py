@@ -81,6 +81,10 @@ _DOWN_MARKERS = (
 _NO_KIND = ("doesn't have a resource type", "the server could not find the requested resource")
 
 
+#: Engines whose operator creates each consumer's login from its Secret: service suffix, port.
+_OPERATOR_USERS = {"postgresql": ("-rw", "5432"), "mongodb": ("-svc", "27017")}
+
+
 class KubernetesDriver(EngineDriver):
     """Plan, apply, status and destroy for one Kubernetes cluster of a blueprint."""
 
@@ -266,11 +270,12 @@ class KubernetesDriver(EngineDriver):
         return steps
 
     def operator_logins(self, secrets: Sequence[SecretObject]) -> list[str]:
-        """Store a login for each consuming service of a CloudNativePG cluster that has none;
-        return the credential names made.
+        """Store a login for each consuming service of a CloudNativePG cluster or MongoDB
+        replica set that has none; return the credential names made.
 
-        The operator creates the service's role (``spec.managed.roles``) with the password of
-        the Secret ``<database>.<service>``, whose ``username`` must be the role's name: the
+        The operator creates the service's role (``spec.managed.roles``; MongoDB: the user in
+        ``spec.users``) with the password of the Secret ``<database>.<service>``, whose
+        ``username`` must be that role's name: the
         login is generated here, kept in the credential store (current at once: the role does
         not exist before the Secret does) and read back through :attr:`_secrets` like any
         provisioned login. A login already in the store is left as it is."""
@@ -282,17 +287,19 @@ class KubernetesDriver(EngineDriver):
                 continue
             db_name, service = own[ref.secret]
             db = self.bp.databases_by_name[db_name]
-            if db.engine != "postgresql":
+            if db.engine not in _OPERATOR_USERS:
                 continue
             name = credential_name(self.bp, db_name, service, "app")
             if store.current_version(name) is not None:
                 continue
             svc = next(s for s in self.bp.services.backend if s.name == service)
+            host, port = _OPERATOR_USERS[db.engine]
             values = {
-                "username": login_role(db, svc),
+                # the role (CloudNativePG) or user (MongoDB) the database object declares
+                "username": login_role(db, svc) if db.engine == "postgresql" else svc.name,
                 "password": token_urlsafe(32),
-                "host": f"{db.name}-rw.{DATABASES_NAMESPACE}.svc",
-                "port": "5432",
+                "host": f"{db.name}{host}.{DATABASES_NAMESPACE}.svc",
+                "port": port,
                 "database": db.database,
                 "tls": "required" if db.tls else "optional",
             }
