@@ -277,7 +277,7 @@ FIRES: list[tuple[str, Edit, tuple[str | int, ...], str]] = [
     ),
     (
         "ATX048",
-        lambda d: svc(d, 0)["env"].update(DB_PASSWORD="correct-horse-42"),
+        lambda d: svc(d, 0).setdefault("env", {}).update(DB_PASSWORD="correct-horse-42"),
         (*SRV, "env", "DB_PASSWORD"),
         "DB_PASSWORD:",
     ),
@@ -474,8 +474,18 @@ QUIET: list[tuple[str, Edit]] = [
     ("ATX049", lambda d: svc(d, 0).update(image=f"registry.attonixcorp.internal/a/b@{DIGEST}")),
     ("ATX041", lambda d: sec(d)["tls"].update(min_version="1.3")),
     ("ATX043", lambda d: sec(d)["tls"]["ca"].update(renew_before_days=89)),
-    ("ATX048", lambda d: svc(d, 0)["env"].update(DB_PASSWORD_FILE="/run/secrets/db/password")),
-    ("ATX048", lambda d: svc(d, 0)["env"].update(API_TOKEN="${API_TOKEN}", TOKEN_TTL="3600")),
+    (
+        "ATX048",
+        lambda d: (
+            svc(d, 0).setdefault("env", {}).update(DB_PASSWORD_FILE="/run/secrets/db/password")
+        ),
+    ),
+    (
+        "ATX048",
+        lambda d: (
+            svc(d, 0).setdefault("env", {}).update(API_TOKEN="${API_TOKEN}", TOKEN_TTL="3600")
+        ),
+    ),
     ("ATX049", lambda d: d["metadata"].update(description="Attonixcorp data cloud " * 20)),
     (
         "ATX049",
@@ -560,7 +570,7 @@ def test_secret_values_never_appear_in_findings(
     }
 
     def edit(d: D) -> None:
-        svc(d, 0)["env"].update(values)
+        svc(d, 0).setdefault("env", {}).update(values)
 
     loaded, _ = build(edit)
     findings = check(loaded, today=today)
