@@ -82,6 +82,15 @@ class CephCluster:
         _wait_rgw(self)
 
     def stop(self) -> None:
+        # A daemon that respawns (the metadata server does when its filesystem is failed and
+        # removed) daemonizes again under a new pid, which its pid file then holds.
+        for pid_file in sorted((self.root / "run").glob("*.pid")):
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pid_file.read_text().strip())
+                # Only a daemon of this cluster (a stale file's pid may be reused).
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if str(self.conf).encode() in cmdline and pid not in self.pids:
+                    self.pids.append(pid)
         for pid in reversed(self.pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
