@@ -591,6 +591,9 @@ async function sweep(page) {
     for (const [name, path] of PAGES(env)) {
       await visit(page, path);
       await settle(page);
+      // Pages whose destructive buttons sit in rows loaded after the page: probe once they are.
+      const ready = { secrets: "e2e-secret", connections: cfg.cluster }[name];
+      if (ready) await page.getByRole("main").getByText(ready, { exact: true }).first().waitFor();
       if (size === SIZES[0]) await probeDestructive(page, name);
       await checkPage(page, name, size);
     }
