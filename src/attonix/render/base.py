@@ -212,7 +212,7 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
 def _make_dirs(folder: str, made: list[str]) -> None:
     """Create ``folder`` and its missing parents, noting each one created in ``made``."""
     missing: list[str] = []
-    while not os.path.isdir(folder):
+    while folder and not os.path.isdir(folder):  # a relative path's last parent is ""
         missing.append(folder)
         parent = os.path.dirname(folder)
         if parent == folder:

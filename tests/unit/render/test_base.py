@@ -150,3 +150,13 @@ def test_artifacts_stream_in_and_a_late_failure_leaves_nothing(tmp_path: Path) -
     assert written == [out / "b" / "c" / "new.yaml"]
     assert not (out / "a").exists()  # pruned: no longer rendered
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("out", ["out", "out/", "new/deep/out"])
+def test_a_relative_output_directory_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    written = write_artifacts([Artifact("t", "a/one.yaml", {"a": 1})], out)
+    assert written == [Path(out) / "a" / "one.yaml"]
+    assert (tmp_path / out / "a" / "one.yaml").read_text() == "a: 1\n"
