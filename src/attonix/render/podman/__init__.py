@@ -41,6 +41,7 @@ from attonix.render.workloads import (
     database_mount_path,
     db_volume_name,
     deployment,
+    listening_probe,
     replicas_of,
     selector_of,
 )
@@ -199,6 +200,13 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
             }
     c = pod["containers"][0]
     c["imagePullPolicy"] = "IfNotPresent"
+    # Podman runs a tcpSocket probe as `nc -z` inside the container, and most images have no
+    # nc: the same check with /bin/sh built-ins only.
+    for key in ("readinessProbe", "livenessProbe"):
+        check = c.get(key)
+        if check is not None and "tcpSocket" in check:
+            port = check.pop("tcpSocket")["port"]
+            c[key] = {"exec": {"command": ["/bin/sh", "-c", listening_probe(port)]}, **check}
     for mount in c["volumeMounts"]:
         if mount["name"] == "tmp":
             mount["name"] = tmp

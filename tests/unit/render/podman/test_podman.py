@@ -224,3 +224,20 @@ def test_rendered_yaml_runs_under_podman_kube_play(tmp_path: Path) -> None:
     finally:
         _podman("kube", "down", str(path), check=False)
         _podman("volume", "rm", "-f", "attonix-rtest-web-tmp", check=False)
+
+
+def test_a_tcp_check_needs_only_a_shell_in_the_image() -> None:
+    """Podman would run a tcpSocket probe as `nc -z` inside the container, which most images
+    lack: a TCP check renders as the /bin/sh listening-socket check instead."""
+    data = _bp().model_dump(by_alias=True)
+    db = next(s for s in data["services"]["backend"] if s["name"] == "db")
+    db["health"] = {"check": "tcp", "initial_delay_seconds": 1, "period_seconds": 1}
+    doc = _by_path(Blueprint.model_validate(data))["podman/podman-test/db.yaml"].content
+    c = doc["spec"]["template"]["spec"]["containers"][0]
+    for key in ("readinessProbe", "livenessProbe"):
+        command = c[key]["exec"]["command"]
+        assert command[:2] == ["/bin/sh", "-c"] and "tcpSocket" not in c[key]
+        assert f"*:{38433:04X}:0A" in command[2] and "nc " not in command[2]
+    assert (
+        c["livenessProbe"]["initialDelaySeconds"] == 2 and c["readinessProbe"]["periodSeconds"] == 1
+    )
