@@ -25,11 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +36,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _podman_hosts import PodmanHost, available, running
+from tests.integration._loadbalancer import converge_under_load, haproxy_in_front
 
 from attonix.blueprint import Blueprint, load_file
 from attonix.deploy import converge, get_driver
@@ -157,28 +154,8 @@ def test_apply_places_each_hosts_share_on_that_host(
 @pytest.fixture(scope="module")
 def haproxy(blueprint: Blueprint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """HAProxy with the blueprint's rendered configuration, in front of the two hosts."""
-    from attonix.render.chef.haproxy import haproxy_config, haproxy_lbs
-
-    if shutil.which("haproxy") is None:
-        pytest.fail("haproxy is missing: run scripts/setup.d/23-host-tools.sh")
-    tmp = tmp_path_factory.mktemp("haproxy")
-    cfg = haproxy_config(blueprint, haproxy_lbs(blueprint))
-    cfg = cfg.replace("/run/haproxy/admin.sock", str(tmp / "admin.sock"))
-    (tmp / "haproxy.cfg").write_text(cfg, encoding="utf-8")
-    subprocess.run(
-        ["haproxy", "-c", "-f", str(tmp / "haproxy.cfg")], check=True, capture_output=True
-    )
-    # -db: foreground (the rendered config says daemon); -n: under this machine's fd limit.
-    proc = subprocess.Popen(
-        ["haproxy", "-db", "-n", "4000", "-f", str(tmp / "haproxy.cfg")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{LB_PORT}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with haproxy_in_front(blueprint, tmp_path_factory.mktemp("haproxy"), LB_PORT) as url:
+        yield url
 
 
 def test_a_good_update_under_load_fails_no_request(
@@ -187,31 +164,14 @@ def test_a_good_update_under_load_fails_no_request(
     data = blueprint.model_dump(by_alias=True)
     data["services"]["frontend"][0]["image"] = "localhost/attonix-test-httpd:2"
     updated = _driver(Blueprint.model_validate(data), _per_host(hosts))
-    deadline = time.monotonic() + 20
-    while _get(f"{haproxy}/version", host=HOST_HEADER) != "1":
-        assert time.monotonic() < deadline, "HAProxy did not start serving"
-        time.sleep(0.2)
-    seen: list[str] = []
-    took: list[float] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        # A client that waits longer than HAProxy's connect timeout (5 s): a connection
-        # the host being replaced leaves unanswered is retried elsewhere by HAProxy after it.
-        while not stop.is_set():
-            start = time.monotonic()
-            seen.append(_get(f"{haproxy}/version", host=HOST_HEADER, timeout=CLIENT_TIMEOUT))
-            took.append(time.monotonic() - start)
-            time.sleep(0.02)
-
-    loop = threading.Thread(target=load)
-    loop.start()
-    try:
-        outcome = converge(updated)
-        time.sleep(1)
-    finally:
-        stop.set()
-        loop.join(timeout=30)
+    # A client that waits longer than HAProxy's connect timeout (5 s): a connection the host
+    # being replaced leaves unanswered is retried elsewhere by HAProxy after it.
+    run = converge_under_load(
+        updated,
+        lambda: _get(f"{haproxy}/version", host=HOST_HEADER, timeout=CLIENT_TIMEOUT),
+        first="1",
+    )
+    outcome, seen, took = run.outcome, run.seen, run.took
     assert outcome.ok, outcome.error
     assert [c.key for c in outcome.plan.pending] == [f"service/{WEB}"]
     failed = [v for v in seen if v not in ("1", "2")]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _nodes import Swarm, available, running
+from tests.integration._loadbalancer import converge_under_load, haproxy_in_front
 
 from attonix.blueprint import Blueprint, load_file
 from attonix.deploy import converge, get_driver
@@ -104,28 +104,8 @@ def haproxy(
     swarm: Swarm, blueprint: Blueprint, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """HAProxy with the blueprint's rendered configuration, in front of the three nodes."""
-    from attonix.render.chef.haproxy import haproxy_config, haproxy_lbs
-
-    if shutil.which("haproxy") is None:
-        pytest.fail("haproxy is missing: run scripts/setup.d/23-host-tools.sh")
-    tmp = tmp_path_factory.mktemp("haproxy")
-    cfg = haproxy_config(blueprint, haproxy_lbs(blueprint))
-    cfg = cfg.replace("/run/haproxy/admin.sock", str(tmp / "admin.sock"))
-    (tmp / "haproxy.cfg").write_text(cfg, encoding="utf-8")
-    subprocess.run(
-        ["haproxy", "-c", "-f", str(tmp / "haproxy.cfg")], check=True, capture_output=True
-    )
-    # -db: foreground (the rendered config says daemon); -n: under this machine's fd limit.
-    proc = subprocess.Popen(
-        ["haproxy", "-db", "-n", "4000", "-f", str(tmp / "haproxy.cfg")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{LB_PORT}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with haproxy_in_front(blueprint, tmp_path_factory.mktemp("haproxy"), LB_PORT) as url:
+        yield url
 
 
 def _get(address: str) -> bool:
@@ -188,26 +168,8 @@ def test_a_good_update_under_load_fails_no_request(
         secrets=EnvSecretSource(blueprint.security.secrets, environ={}),
         connections=parse(connections.read_text(), source=str(connections)),
     )
-    deadline = time.monotonic() + 20
-    while _version(haproxy) != "1":
-        assert time.monotonic() < deadline, "HAProxy did not start serving"
-        time.sleep(0.2)
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            seen.append(_version(haproxy))
-            time.sleep(0.02)
-
-    loop = threading.Thread(target=load)
-    loop.start()
-    try:
-        outcome = converge(updated)
-        time.sleep(1)
-    finally:
-        stop.set()
-        loop.join(timeout=30)
+    run = converge_under_load(updated, lambda: _version(haproxy), first="1")
+    outcome, seen = run.outcome, run.seen
     assert outcome.ok, outcome.error
     assert [c.key for c in outcome.plan.pending] == [f"service/{SERVICE}"]
     failed = [v for v in seen if v not in ("1", "2")]
