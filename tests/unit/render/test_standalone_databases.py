@@ -3,6 +3,7 @@ that keeps its volume, checked by the engine's own client, credentials from secr
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -87,7 +88,11 @@ def test_podman_databases_render_as_one_pod_with_a_named_volume() -> None:
     pod = doc["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["image"] == "mongo:7.0"
-    assert c["readinessProbe"]["exec"]["command"][0] == "mongosh"
+    # Podman runs an exec probe as `/bin/sh -c "<words joined by spaces> || exit 1"`: one
+    # quoted string keeps --eval's argument (with its quotes and parentheses) one argument.
+    (line,) = c["readinessProbe"]["exec"]["command"]
+    assert shlex.split(line)[:1] == ["mongosh"]
+    assert shlex.split(line)[-2:] == ["--eval", "db.adminCommand('ping')"]
     assert "httpGet" not in c["livenessProbe"]
     assert {
         "name": "site-mongo-data",

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
@@ -165,6 +167,17 @@ def _database_hosts(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, s
     return out
 
 
+def shell_command(argv: Sequence[str]) -> list[str]:
+    """An exec probe's command as ``podman kube play`` runs it: one shell-quoted string.
+
+    Podman turns an exec probe into a ``CMD-SHELL`` health check of the command's words
+    joined by spaces (``/bin/sh -c "<words> || exit 1"``), so an argument holding a space —
+    ``[sh, -c, "a script"]`` — would be split. Quoted into one string, the shell runs exactly
+    the argv the blueprint gave (the image needs /bin/sh, as any Podman health check does).
+    """
+    return [shlex.join(argv)]
+
+
 def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
     """The Deployment ``podman kube play`` runs for one workload.
 
@@ -200,13 +213,15 @@ def kube_doc(bp: Blueprint, cluster: Cluster, w: Workload) -> dict[str, Any]:
             }
     c = pod["containers"][0]
     c["imagePullPolicy"] = "IfNotPresent"
-    # Podman runs a tcpSocket probe as `nc -z` inside the container, and most images have no
-    # nc: the same check with /bin/sh built-ins only.
     for key in ("readinessProbe", "livenessProbe"):
         check = c.get(key)
         if check is not None and "tcpSocket" in check:
+            # Podman runs a tcpSocket probe as `nc -z` inside the container, and most images
+            # have no nc: the same check with /bin/sh built-ins only.
             port = check.pop("tcpSocket")["port"]
-            c[key] = {"exec": {"command": ["/bin/sh", "-c", listening_probe(port)]}, **check}
+            check = c[key] = {"exec": {"command": [listening_probe(port)]}, **check}
+        elif check is not None and "exec" in check:
+            check["exec"] = {"command": shell_command(check["exec"]["command"])}
     for mount in c["volumeMounts"]:
         if mount["name"] == "tmp":
             mount["name"] = tmp
@@ -230,7 +245,7 @@ def database_doc(bp: Blueprint, db: Database) -> dict[str, Any]:
     labels = component_labels(bp, db.name, component="database", version=db.version)
     node = database_node(bp, db)
     probe = {
-        "exec": {"command": list(c.health)},
+        "exec": {"command": shell_command(c.health)},
         "initialDelaySeconds": c.start_seconds,
         "periodSeconds": c.period_seconds,
         "timeoutSeconds": 5,

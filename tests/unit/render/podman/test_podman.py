@@ -5,6 +5,7 @@ for real by ``podman kube play``."""
 from __future__ import annotations
 
 import configparser
+import shlex
 import subprocess
 import time
 import urllib.error
@@ -228,16 +229,27 @@ def test_rendered_yaml_runs_under_podman_kube_play(tmp_path: Path) -> None:
 
 def test_a_tcp_check_needs_only_a_shell_in_the_image() -> None:
     """Podman would run a tcpSocket probe as `nc -z` inside the container, which most images
-    lack: a TCP check renders as the /bin/sh listening-socket check instead."""
+    lack: a TCP check renders as the /bin/sh listening-socket check instead, as one string
+    (Podman runs an exec probe as `/bin/sh -c "<its words joined by spaces> || exit 1"`)."""
     data = _bp().model_dump(by_alias=True)
     db = next(s for s in data["services"]["backend"] if s["name"] == "db")
     db["health"] = {"check": "tcp", "initial_delay_seconds": 1, "period_seconds": 1}
     doc = _by_path(Blueprint.model_validate(data))["podman/podman-test/db.yaml"].content
     c = doc["spec"]["template"]["spec"]["containers"][0]
     for key in ("readinessProbe", "livenessProbe"):
-        command = c[key]["exec"]["command"]
-        assert command[:2] == ["/bin/sh", "-c"] and "tcpSocket" not in c[key]
-        assert f"*:{38433:04X}:0A" in command[2] and "nc " not in command[2]
-    assert (
-        c["livenessProbe"]["initialDelaySeconds"] == 2 and c["readinessProbe"]["periodSeconds"] == 1
-    )
+        assert "tcpSocket" not in c[key]
+        (script,) = c[key]["exec"]["command"]
+        assert f"*:{38433:04X}:0A" in script and "nc " not in script
+    assert c["livenessProbe"]["initialDelaySeconds"] == 2
+    assert c["readinessProbe"]["periodSeconds"] == 1
+
+
+def test_a_command_check_reaches_the_shell_with_its_arguments_intact() -> None:
+    data = _bp().model_dump(by_alias=True)
+    db = next(s for s in data["services"]["backend"] if s["name"] == "db")
+    argv = ["/bin/sh", "-c", "test -e '/tmp/ready file' && echo $HOME"]
+    db["health"] = {"check": "command", "command": argv}
+    doc = _by_path(Blueprint.model_validate(data))["podman/podman-test/db.yaml"].content
+    (line,) = doc["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
+    # What Podman runs is `/bin/sh -c "<line> || exit 1"`: the shell splits it back to argv.
+    assert shlex.split(line) == argv

@@ -1,5 +1,6 @@
-"""The rendered Swarm health checks run by a real Docker Swarm in images of the kinds people
-deploy: a TCP check needs nothing but ``/bin/sh`` in the image (no ``nc``, ``bash``, ``curl``).
+"""The rendered health checks run by a real Docker Swarm and by ``podman kube play`` in images
+of the kinds people deploy: a TCP check needs nothing but ``/bin/sh`` in the image (no ``nc``,
+``bash``, ``curl``) on either engine.
 
 Images are built here from the host's binaries (no registry is reachable): busybox with only
 ``sh`` and ``httpd`` (Debian's busybox has no ``nc`` applet), dash with no other tool (a slim
@@ -76,9 +77,15 @@ def _swarm_ready() -> bool:
     return state.strip() == "active"
 
 
-def _import(tmp: Path, name: str, files: dict[str, Path | bytes], links: dict[str, str]) -> None:
-    """``docker import`` a root filesystem of ``files`` (path -> host file or content) and
-    symlinks; nothing else is in the image."""
+def _import(
+    tmp: Path,
+    name: str,
+    files: dict[str, Path | bytes],
+    links: dict[str, str],
+    engine: str = "docker",
+) -> None:
+    """``docker import`` (or ``podman import``) a root filesystem of ``files`` (path -> host
+    file or content) and symlinks; nothing else is in the image."""
     archive = tmp / f"{name}.tar"
     with tarfile.open(archive, "w") as tar:
         for folder in ("bin", "lib", "lib64", "opt", "tmp", "www", "etc"):
@@ -95,7 +102,7 @@ def _import(tmp: Path, name: str, files: dict[str, Path | bytes], links: dict[st
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)
     subprocess.run(
-        ["docker", "import", "--change", "ENV PATH=/bin", str(archive), IMAGES[name]],
+        [engine, "import", "--change", "ENV PATH=/bin", str(archive), IMAGES[name]],
         check=True,
         capture_output=True,
     )
@@ -111,10 +118,8 @@ def _libraries(binary: str) -> dict[str, Path]:
     return libs
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    if not _swarm_ready():
-        pytest.skip("no active Docker Swarm (scripts/setup.d/21-docker.sh)")
+def _build_images(tmp: Path, engine: str) -> None:
+    """The two shell-only images, for ``engine``: busybox without ``nc``, and dash alone."""
     busybox, dash = Path("/bin/busybox"), shutil.which("dash")
     if (
         dash is None
@@ -124,12 +129,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         ).stdout
     ):
         pytest.skip("needs the static busybox (busybox-static) and dash on the host")
+    site = {"www/index.html": b"ok\n", "opt/busybox": busybox}
+    links = {"bin/sh": "/opt/busybox", "bin/httpd": "/opt/busybox"}
+    _import(tmp, "nonc", site, links, engine)
+    _import(tmp, "dash", {**site, "bin/sh": Path(dash), **_libraries(dash)}, {}, engine)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    if not _swarm_ready():
+        pytest.skip("no active Docker Swarm (scripts/setup.d/21-docker.sh)")
     if not _docker("image", "ls", "-q", WITH_NC).strip():
         pytest.skip(f"{WITH_NC} not built (scripts/setup.d/22-images.sh)")
     tmp = tmp_path_factory.mktemp("health")
-    site = {"www/index.html": b"ok\n", "opt/busybox": busybox}
-    _import(tmp, "nonc", site, {"bin/sh": "/opt/busybox", "bin/httpd": "/opt/busybox"})
-    _import(tmp, "dash", {**site, "bin/sh": Path(dash), **_libraries(dash)}, {})
+    _build_images(tmp, "docker")
     text = yaml.safe_load(render(load_bytes(BLUEPRINT, file="h.yaml").blueprint, "swarm")[0].text())
     compose = tmp / "stack.yaml"
     compose.write_text(yaml.safe_dump(text))
@@ -207,3 +220,86 @@ def test_values_with_dollars_reach_the_engine_as_the_blueprint_wrote_them(tmp_pa
     assert services["busybox-no-nc"]["environment"] == {"PRICE": "$5", "TEMPLATE": "${HOME}/x"}
     probe = services["dash-only"]["healthcheck"]["test"][1]
     assert "case $a:$s in *:1F90:0A)" in probe
+
+
+PODMAN_BLUEPRINT = (
+    BLUEPRINT.replace(
+        "kind: swarm, control_plane: [s-1], workers: [s-1]", "kind: podman, workers: [s-1]"
+    )
+    .replace("{name: swarm,", "{name: pm,")
+    .replace("cluster: swarm,", "cluster: pm,")
+)
+
+
+def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, list[str]]]]:
+    """Each shell-only service of the Podman render, played: its container and its probe."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed (scripts/setup.d/20-podman.sh)")
+    tmp = tmp_path_factory.mktemp("podman-health")
+    _build_images(tmp, "podman")
+    bp = load_bytes(PODMAN_BLUEPRINT, file="h.yaml").blueprint
+    played: dict[str, tuple[str, list[str]]] = {}
+    files: list[Path] = []
+    try:
+        for art in render(bp, "podman"):
+            doc = art.content
+            if not art.path.endswith(".yaml") or doc.get("kind") != "Deployment":
+                continue
+            service = Path(art.path).stem
+            if service == "busybox-nc":  # its image is Docker's; Swarm covers it
+                continue
+            path = tmp / Path(art.path).name
+            path.write_text(art.text())
+            files.append(path)
+            out = _podman("kube", "play", str(path)).stdout.splitlines()
+            (container,) = out[out.index("Container:") + 1 :][:1]
+            probe = doc["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+            played[service] = (container, probe["exec"]["command"])
+        yield played
+    finally:
+        for path in files:
+            _podman("kube", "down", str(path), check=False)
+        for image in IMAGES.values():
+            _podman("image", "rm", "-f", image, check=False)
+
+
+def _podman_health(container: str, *, attempts: int) -> list[int]:
+    """Exit statuses of ``podman healthcheck run`` until one passes (or ``attempts`` ran),
+    each once the container is running."""
+    codes: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(codes) < attempts and time.monotonic() < deadline:
+        state = _podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+        if state == "running":
+            codes.append(_podman("healthcheck", "run", container, check=False).returncode)
+            if codes[-1] == 0:
+                break
+        time.sleep(1)
+    return codes
+
+
+@pytest.mark.parametrize("service", ["busybox-no-nc", "dash-only"])
+def test_podman_runs_the_tcp_check_in_an_image_with_nothing_but_a_shell(
+    played: dict[str, tuple[str, list[str]]], service: str
+) -> None:
+    container, command = played[service]
+    (script,) = command  # Podman runs it as `/bin/sh -c "<script> || exit 1"`
+    assert "/proc/net/tcp" in script and "nc " not in script
+    assert _podman_health(container, attempts=30)[-1:] == [0]
+
+
+def test_podman_tcp_check_fails_when_nothing_listens_on_its_port(
+    played: dict[str, tuple[str, list[str]]],
+) -> None:
+    container, _ = played["wrong-port"]
+    # Unhealthy each time, up to the probe's failureThreshold (after which the liveness
+    # probe restarts the container); 125 would be Podman failing to run the check at all.
+    assert _podman_health(container, attempts=3) == [1, 1, 1]
