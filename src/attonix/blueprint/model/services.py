@@ -61,8 +61,9 @@ class Health(Model):
         "image must hold: for http, wget or curl (busybox wget counts); for tcp, /bin/sh only "
         "(a listening socket is read from /proc/net/tcp with shell built-ins); for command, "
         "the program it names (run without a shell). An image without a shell (distroless) "
-        "needs check: command. Podman (podman kube play) runs http as curl -f inside the "
-        "image; tcp there is the same /bin/sh check as on Swarm.",
+        "needs check: command. Podman (podman kube play) runs every check through /bin/sh "
+        "in the image: http as curl -f, tcp as the same check as on Swarm, command as its "
+        "argv quoted for the shell.",
     )
     path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")] | None = Field(
         None, description="HTTP path (check http); defaults to /healthz."
