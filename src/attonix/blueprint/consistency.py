@@ -353,6 +353,30 @@ def _pools(bp: Blueprint) -> Iterator[_Problem]:
             )
 
 
+def _ceph_volume_names(bp: Blueprint) -> Iterator[_Problem]:
+    """A volume on a pool of Ceph on hosts becomes an RBD image or a CephFS subvolume named
+    ``<service>-<volume>`` in that pool (a subvolume's RADOS namespace is named after it), so
+    two volumes that give the same name would share one image or one namespace — and each
+    service's key would reach the other's data."""
+    pools = {p.name: p.type for c in bp.storage.ceph if c.mode == "hosts" for p in c.pools}
+    first: dict[tuple[str, str], str] = {}
+    for i, s in enumerate(bp.services.backend):
+        for j, vol in enumerate(s.volumes):
+            if vol.pool not in pools or pools[vol.pool] not in ("block", "filesystem"):
+                continue
+            name = f"{s.name}-{vol.name}"
+            other = first.setdefault((vol.pool, name), f"volume {vol.name} of {s.name}")
+            if other != f"volume {vol.name} of {s.name}":
+                yield (
+                    ("services", "backend", i, "volumes", j, "name"),
+                    f"volume {vol.name} of {s.name} and {other} are both stored as {name!r} "
+                    f"in Ceph pool {vol.pool}: they would share one "
+                    f"{'image' if pools[vol.pool] == 'block' else 'subvolume namespace'}",
+                    "Rename one of the volumes (or the service) so that "
+                    "<service>-<volume> differs.",
+                )
+
+
 def _backs_up(db: Database) -> bool:
     return db.backup.enabled and db.engine in ("postgresql", "mysql", "mongodb")
 
@@ -368,6 +392,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_pipelines(bp),
         *_swarm_volumes(bp),
         *_pools(bp),
+        *_ceph_volume_names(bp),
         *_standalone_databases(bp),
         *_database_clients(bp),
         *_service_calls(bp),

@@ -3,6 +3,8 @@ reported together with the other problems of the blueprint in one run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from tests.unit.render._sites import text
@@ -12,6 +14,8 @@ from attonix.blueprint.diagnostics import Diagnostic
 from attonix.blueprint.loader import load_bytes
 from attonix.blueprint.model import Blueprint
 from attonix.render import RenderError, render
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 
 BROKEN = (
     text(
@@ -94,3 +98,26 @@ def test_replicas_zero_is_a_finding_at_its_line() -> None:
     assert [f.component for f in found] == ["service/idle"]
     assert found[0].pointer == "services.backend[0].replicas"
     assert "replicas: 0" in source.splitlines()[found[0].location.line - 1]
+
+
+def test_two_volumes_stored_under_one_ceph_name_are_refused_at_the_second() -> None:
+    """On Ceph on hosts a volume is the image or subvolume ``<service>-<volume>``: service
+    ``orders-x`` with volume ``data`` and service ``orders`` with volume ``x-data`` would share
+    one, and each service's key would reach the other's data."""
+    source = (FIXTURES / "ceph" / "store.yaml").read_text(encoding="utf-8")
+    source = (
+        source.replace("    - name: billing\n", "    - name: orders-x\n")
+        .replace("{name: data, pool: billing-rbd", "{name: data, pool: orders-rbd")
+        .replace(
+            "{name: data, pool: orders-rbd, size: 16Mi",
+            "{name: x-data, pool: orders-rbd, size: 16Mi",
+        )
+    )
+    with pytest.raises(BlueprintInvalid) as info:
+        load_bytes(source, file="store.yaml")
+    (d,) = [d for d in info.value.diagnostics if "both stored as" in d.message]
+    assert d.code == "BP024" and d.pointer == "services.backend[1].volumes[0].name"
+    assert "'orders-x-data' in Ceph pool orders-rbd" in d.message and "one image" in d.message
+    assert "{name: data, pool: orders-rbd" in source.splitlines()[d.location.line - 1]
+    # The fixture as written stores every volume under a name of its own.
+    load_bytes((FIXTURES / "ceph" / "store.yaml").read_bytes(), file="store.yaml")
