@@ -338,16 +338,32 @@ def rotation_plan(
     }
 
 
+def consumer_cluster(loaded: Loaded, service: str) -> tuple[str, str] | None:
+    """(target, cluster) of the engine a rotation rolls ``service`` on, or None when Attonix
+    does not roll it (not a backend service, or on a cluster kind it does not drive)."""
+    from attonix.deploy.consumers import ENGINES  # noqa: PLC0415
+
+    bp = loaded.blueprint
+    found = next((s for s in bp.services.backend if s.name == service), None)
+    cluster = bp.clusters_by_name.get(found.cluster) if found is not None else None
+    if cluster is None or cluster.kind not in ENGINES:
+        return None
+    return cluster.kind, cluster.name
+
+
 def rotate(
     loaded: Loaded,
     approved: dict[str, Any],
     *,
     secrets: SecretSource,
     progress: Progress,
+    consumer: tuple[str, Connection | None] | None = None,
 ) -> dict[str, Any]:
     """Run the approved rotation (or resume it): new login, consumers rolled through their
     engine, old login drained and dropped; the end state. Refuses if the live logins changed
-    since the plan was approved."""
+    since the plan was approved. ``consumer`` is the consumers' cluster and the connection it
+    is reached through (None: the engine of the server's own machine, which the stored
+    connection names explicitly)."""
     from attonix.deploy.base import StalePlan  # noqa: PLC0415
     from attonix.deploy.consumers import switch_consumers  # noqa: PLC0415
     from attonix.deploy.databases import DatabaseDriver  # noqa: PLC0415
@@ -368,8 +384,17 @@ def rotate(
             hint="Request the rotation again and approve the new plan.",
         )
 
+    stored = {consumer[0]: consumer[1]} if consumer and consumer[1] is not None else {}
+
     def roll(_credential: str, _values: dict[str, str]) -> None:
-        switch_consumers(bp, service, kind, secrets=secrets, progress=progress)
+        switch_consumers(
+            bp,
+            service,
+            kind,
+            secrets=secrets,
+            connections=ConnectionsFile(clusters=stored),
+            progress=progress,
+        )
 
     return rotate_login(
         drv, database=database, service=service, kind=kind, switch=roll, progress=progress

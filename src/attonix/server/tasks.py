@@ -6,11 +6,13 @@ the two modules do not import each other.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
+from attonix.deploy.connections import Connection
 from attonix.errors import Error
 from attonix.server import audit, certificates, connections, pipeline
 from attonix.server.audit import Actor
@@ -187,12 +189,28 @@ def _rotate(
     want = d.plan["rotation"]
     log(f"rotate: {want['credential']}: {want['old_login']} -> {want['new_login']}")
     try:
-        state = pipeline.rotate(
-            loaded,
-            d.plan,
-            secrets=VaultSecretSource(ctx, env),
-            progress=lambda line: log(f"rotate: {line}"),
-        )
+        with contextlib.ExitStack() as stack:
+            consumer: tuple[str, Connection | None] | None = None
+            where = pipeline.consumer_cluster(loaded, want["service"])
+            if where is not None:
+                # Opened before the first step: a cluster without a stored connection stops
+                # the rotation before a new login exists, naming the cluster.
+                target, cluster = where
+                conn = stack.enter_context(
+                    connections.opened(ctx, environment=env, cluster=cluster, target=target)
+                )
+                log(
+                    f"rotate: {want['service']} rolls on {target} cluster {cluster} "
+                    f"through {conn.endpoint}"
+                )
+                consumer = (cluster, conn.connection)
+            state = pipeline.rotate(
+                loaded,
+                d.plan,
+                secrets=VaultSecretSource(ctx, env),
+                progress=lambda line: log(f"rotate: {line}"),
+                consumer=consumer,
+            )
     except Exception as exc:
         log(f"rotate: stopped: {_message(exc)}")
         _move(ctx, d.id, DeploymentEvent.FAIL)

@@ -196,6 +196,30 @@ def test_rotation_is_requested_approved_by_another_person_and_run_as_a_job(
     assert failed.json()["status"] == "plan_failed"
     assert "does not declare database" in failed.json()["plan"]["error"]
 
+    # The consumers roll through their cluster's stored connection only: with none stored,
+    # the approved rotation stops before a new login exists, naming the cluster.
+    r = live.call("POST", "/environments/staging/rotations", "olga", json=body)
+    assert r.status_code == 202, r.text
+    first = r.json()["id"]
+    live.wait(first, {"awaiting_approval"})
+    ok = live.call(
+        "POST", f"/environments/staging/deployments/{first}/decision", "ada", json={"approve": True}
+    )
+    assert ok.status_code == 200, ok.text
+    live.wait(first, {"failed"})
+    logs = live.call("GET", f"/environments/staging/deployments/{first}/logs", "olga").text
+    assert "cluster 'podman-rot' has no connection in environment 'staging'" in logs, logs
+    assert "created and verified" not in logs
+    before = live.db.credentials.read(CRED)
+    assert before is not None and before["username"] == "atx_ledger_ledger_app_g1"
+    r = live.call(
+        "PUT",
+        "/environments/staging/connections/podman-rot",
+        "ada",
+        json={"kind": "podman", "url": "local"},
+    )
+    assert r.status_code == 200, r.text
+
     r = live.call("POST", "/environments/staging/rotations", "olga", json=body)
     assert r.status_code == 202, r.text
     dep = r.json()["id"]
@@ -234,6 +258,7 @@ def test_rotation_is_requested_approved_by_another_person_and_run_as_a_job(
     for step in (
         "plan: rotate attonix-rottest.test.ledger-pg.ledger.app: create atx_ledger_ledger_app_g2",
         "rotate: created and verified atx_ledger_ledger_app_g2",
+        "rotate: ledger rolls on podman cluster podman-rot through ",
         "rotate: rolling ledger on podman cluster podman-rot onto the new login",
         "rotate: consumers switched to atx_ledger_ledger_app_g2",
         "rotate: no session uses atx_ledger_ledger_app_g1 any more",
