@@ -193,7 +193,9 @@ def blueprint_list(
     context_name: ContextOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """List the stored versions of an environment's blueprint, newest first.
+    """List the stored versions of an environment's blueprint, newest first (the latest 100),
+    with how many findings each has (waived ones included; `attonix findings --version N`
+    lists them).
 
     \b
     Examples:
@@ -212,7 +214,7 @@ def blueprint_list(
             "created": v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             "by": v.uploaded_by,
             "file": v.filename,
-            "findings": len([f for f in v.findings if not f.suppressed]),
+            "findings": v.findings_count,
             "sha": v.sha256[:12],
         }
         for v in versions

@@ -266,9 +266,10 @@ class Client:
             json={"source": source, "filename": filename},
         )
 
-    def versions(self, env: str) -> list[m.VersionOut]:
-        """Stored versions, newest first."""
-        return self._get(f"/environments/{_seg(env)}/blueprints", list[m.VersionOut])
+    def versions(self, env: str) -> list[m.VersionSummary]:
+        """Stored versions, newest first (the server's first page: up to 100), their findings
+        counted."""
+        return self._get(f"/environments/{_seg(env)}/blueprints", list[m.VersionSummary])
 
     def version(self, env: str, version: int) -> m.VersionOut:
         """One version with its findings."""

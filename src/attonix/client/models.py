@@ -155,6 +155,18 @@ class VersionOut(_Model):
     findings: list[FindingOut] = Field(default_factory=list)
 
 
+class VersionSummary(_Model):
+    """One stored blueprint version in the list: its findings counted, not sent."""
+
+    version: int
+    sha256: str
+    filename: str
+    uploaded_by: str
+    created_at: dt.datetime
+    findings_count: int = 0
+    findings_by_severity: dict[str, int] = Field(default_factory=dict)
+
+
 class VersionDetail(VersionOut):
     """A blueprint version with its YAML as uploaded."""
 

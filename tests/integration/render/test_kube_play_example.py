@@ -72,6 +72,7 @@ from attonix.blueprint.loader import load_bytes, load_file
 from attonix.blueprint.model import Blueprint
 from attonix.deploy.podman import secret_document
 from attonix.render import dump_yaml, render
+from attonix.render.workloads import consumer_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,10 @@ def _standin_args(container: dict[str, Any]) -> list[str]:
 
 def _secret_keys(bp: Blueprint, docs: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
     keys = {s.name: tuple(s.keys) or ("value",) for s in bp.security.secrets}
+    # A service's own database login (`<database>.<service>`) has the keys of the database's
+    # credentials secret, whose place it takes in the service's pods.
+    for name, (db, _service) in consumer_secrets(bp).items():
+        keys[name] = keys[bp.databases_by_name[db].credentials_secret]
     for d in docs:
         if d["kind"] == "Certificate":
             keys[d["spec"]["secretName"]] = CERT_KEYS
