@@ -12,4 +12,5 @@ log "mypy (strict on src/)"
 mypy
 if [ -f .importlinter ]; then log "import contracts"; lint-imports; fi
 log "pytest"
-pytest -p no:cacheprovider "$@"
+# The slowest tests are listed at the end, to keep the run inside its time budget.
+pytest -p no:cacheprovider --durations=30 "$@"
