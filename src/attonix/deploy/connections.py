@@ -531,6 +531,19 @@ def probe_openstack(cluster: str, endpoint: OpenStackEndpoint) -> None:
         raise _unreachable(cluster, f"{url.scheme}://{url.hostname}:{port}", exc) from None
 
 
+def _probe_podman(cluster: str, endpoint: PodmanEndpoint) -> None:
+    scheme = urlsplit(endpoint.url).scheme
+    if scheme == "ssh":
+        probe_ssh(
+            cluster,
+            url=endpoint.url,
+            identity=endpoint.identity,
+            known_hosts=endpoint.known_hosts,
+        )
+    elif scheme == "unix":
+        probe_socket(cluster, url=endpoint.url)
+
+
 def probe(conn: Connection | None, *, cluster: str) -> None:
     """Check that ``cluster``'s engine is reachable with its credentials (no-op for local)."""
     if conn is None:
@@ -538,18 +551,18 @@ def probe(conn: Connection | None, *, cluster: str) -> None:
     if conn.docker is not None:
         reachable_docker_host(conn.docker, cluster=cluster)
     elif conn.podman is not None:
-        for endpoint in podman_endpoints(conn.podman).values():
+        for host, endpoint in podman_endpoints(conn.podman).items():
             assert endpoint is not None
-            scheme = urlsplit(endpoint.url).scheme
-            if scheme == "ssh":
-                probe_ssh(
-                    cluster,
-                    url=endpoint.url,
-                    identity=endpoint.identity,
-                    known_hosts=endpoint.known_hosts,
-                )
-            elif scheme == "unix":
-                probe_socket(cluster, url=endpoint.url)
+            try:
+                _probe_podman(cluster, endpoint)
+            except DeployError as exc:
+                if host is None:
+                    raise
+                # One host of several: the error names the host as well as the cluster.
+                said = f"cluster {cluster!r}"
+                raise type(exc)(
+                    exc.message.replace(said, f"{said}, host {host!r}", 1), hint=exc.hint
+                ) from None
     elif conn.openstack is not None:
         probe_openstack(cluster, conn.openstack)
 

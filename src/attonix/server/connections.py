@@ -38,6 +38,7 @@ from attonix.deploy.connections import (
     KubernetesEndpoint,
     OpenStackEndpoint,
     PodmanEndpoint,
+    PodmanHosts,
     TlsFiles,
     VSphereEndpoint,
     clouds_entry,
@@ -50,7 +51,7 @@ from attonix.server.audit import Actor
 from attonix.server.context import ServerContext
 from attonix.server.db.models import ClusterConnection
 from attonix.server.errors import NotFound, Unprocessable
-from attonix.server.schemas import ConnectionCheckOut, ConnectionOut
+from attonix.server.schemas import NAME_PATTERN, ConnectionCheckOut, ConnectionOut
 from attonix.server.security.envelope import Sealed
 from attonix.server.vault import environment_row, upsert_sealed
 
@@ -84,15 +85,33 @@ class DockerIn(_In):
     tls: TlsIn | None = None
 
 
-class PodmanIn(_In):
-    """A Podman service: ``unix:///path`` or ``ssh://user@host:port/socket`` with a private key
-    and the host's public key as a ``known_hosts`` line (the host is verified, never trusted
-    on first use); or ``local``: the Podman of the server's own machine, named explicitly."""
+class PodmanHostIn(_In):
+    """One host's Podman service in a Podman cluster of several hosts: ``unix:///path`` or
+    ``ssh://user@host:port/socket`` with its own private key and ``known_hosts`` line."""
 
-    kind: Literal["podman"]
     url: str = Field(min_length=5, max_length=500)
     ssh_key: _PEM | None = None
     known_hosts: str | None = Field(None, min_length=1, max_length=16384)
+
+
+#: A blueprint host's name as a key of ``hosts`` (also a file name when its key is opened).
+_HOST = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+
+
+class PodmanIn(_In):
+    """A Podman service: ``unix:///path`` or ``ssh://user@host:port/socket`` with a private key
+    and the host's public key as a ``known_hosts`` line (the host is verified, never trusted
+    on first use); or ``local``: the Podman of the server's own machine, named explicitly.
+
+    A Podman cluster of several blueprint hosts gives ``hosts`` instead of ``url``: each
+    host's own service by blueprint host name (Podman has no scheduler: each host's pods are
+    placed on that host's engine)."""
+
+    kind: Literal["podman"]
+    url: str | None = Field(None, min_length=5, max_length=500)
+    ssh_key: _PEM | None = None
+    known_hosts: str | None = Field(None, min_length=1, max_length=16384)
+    hosts: dict[_HOST, PodmanHostIn] | None = Field(None, min_length=1, max_length=256)
 
 
 class KubernetesIn(_In):
@@ -164,7 +183,7 @@ def _check_pem(cluster: str, field: str, text: str, *, private: bool) -> None:
         raise _refuse(cluster, field, f"not {what}", f"Paste {what}.") from None
 
 
-def _check_ssh_key(cluster: str, text: str) -> None:
+def _check_ssh_key(cluster: str, text: str, *, field: str = "ssh_key") -> None:
     try:
         serialization.load_ssh_private_key(text.encode(), password=None)
     except (ValueError, TypeError, NotImplementedError):
@@ -173,7 +192,7 @@ def _check_ssh_key(cluster: str, text: str) -> None:
         except (ValueError, TypeError):
             raise _refuse(
                 cluster,
-                "ssh_key",
+                field,
                 "not an unencrypted OpenSSH or PEM private key",
                 "Paste the private key file (without a passphrase).",
             ) from None
@@ -265,26 +284,74 @@ def _split(cluster: str, body: _Body) -> tuple[dict[str, Any], dict[str, str]]:
             docker["fallback_hosts"] = body.fallback_hosts
         return docker, creds
     if isinstance(body, PodmanIn):
-        scheme = urlsplit(body.url).scheme
-        if scheme == "ssh":
-            if body.ssh_key is None or body.known_hosts is None:
-                raise _refuse(
-                    cluster,
-                    "ssh_key" if body.ssh_key is None else "known_hosts",
-                    "an SSH endpoint needs a private key and the host's known_hosts line",
-                    "Give ssh_key and known_hosts (`ssh-keyscan -p PORT HOST`).",
-                )
-            _check_ssh_key(cluster, body.ssh_key)
-            return {"url": body.url, "known_hosts": body.known_hosts}, {"ssh_key": body.ssh_key}
-        if scheme == "unix" or body.url == LOCAL:
-            if body.ssh_key is not None or body.known_hosts is not None:
-                raise _refuse(cluster, "ssh_key", "a local engine takes no SSH key", "Drop it.")
-            return {"url": body.url}, {}
-        raise _refuse(
-            cluster, "url", "must start with unix:// or ssh://, or be 'local'", "Fix the URL."
-        )
+        return _split_podman(cluster, body)
     context, server = _kube_server(cluster, body.kubeconfig, body.context)
     return {"context": context, "server": server}, {"kubeconfig": body.kubeconfig}
+
+
+def _podman_service(
+    cluster: str, url: str, ssh_key: str | None, known_hosts: str | None, *, at: str = ""
+) -> dict[str, Any]:
+    """One Podman service's clear settings, checked; ``at`` prefixes the fields of a host."""
+    scheme = urlsplit(url).scheme
+    if scheme == "ssh":
+        if ssh_key is None or known_hosts is None:
+            raise _refuse(
+                cluster,
+                at + ("ssh_key" if ssh_key is None else "known_hosts"),
+                "an SSH endpoint needs a private key and the host's known_hosts line",
+                "Give ssh_key and known_hosts (`ssh-keyscan -p PORT HOST`).",
+            )
+        _check_ssh_key(cluster, ssh_key, field=at + "ssh_key")
+        return {"url": url, "known_hosts": known_hosts}
+    if scheme == "unix" or (url == LOCAL and not at):
+        if ssh_key is not None or known_hosts is not None:
+            raise _refuse(cluster, at + "ssh_key", "a local engine takes no SSH key", "Drop it.")
+        return {"url": url}
+    if url == LOCAL:
+        raise _refuse(
+            cluster,
+            at + "url",
+            "'local' cannot stand for one host of several",
+            "Give each host's own Podman service (unix:// or ssh://).",
+        )
+    raise _refuse(
+        cluster, at + "url", "must start with unix:// or ssh://, or be 'local'", "Fix the URL."
+    )
+
+
+def _split_podman(cluster: str, body: PodmanIn) -> tuple[dict[str, Any], dict[str, str]]:
+    if (body.url is None) == (body.hosts is None):
+        raise _refuse(
+            cluster,
+            "url",
+            "give either url (one engine) or hosts (one engine per blueprint host)",
+            "A Podman cluster of several hosts lists each host's service under hosts.",
+        )
+    if body.hosts is None:
+        assert body.url is not None
+        settings = _podman_service(cluster, body.url, body.ssh_key, body.known_hosts)
+        return settings, ({"ssh_key": body.ssh_key} if body.ssh_key is not None else {})
+    if body.ssh_key is not None or body.known_hosts is not None:
+        raise _refuse(
+            cluster, "ssh_key", "with hosts, each host takes its own key", "Move it under hosts."
+        )
+    hosts: dict[str, Any] = {}
+    creds: dict[str, str] = {}
+    for name, one in sorted(body.hosts.items()):
+        at = f"hosts.{name}."
+        hosts[name] = _podman_service(cluster, one.url, one.ssh_key, one.known_hosts, at=at)
+        if one.ssh_key is not None:
+            creds[f"{at}ssh_key"] = one.ssh_key
+    return {"hosts": hosts}, creds
+
+
+def endpoints_of(kind: str, settings: dict[str, Any]) -> list[str]:
+    """Every endpoint a stored connection touches, one line each: a Podman cluster of several
+    hosts has one per host (``host: url``), any other connection one."""
+    if kind == "podman" and "hosts" in settings:
+        return [f"{host}: {one['url']}" for host, one in settings["hosts"].items()]
+    return [endpoint_of(kind, settings)]
 
 
 def endpoint_of(kind: str, settings: dict[str, Any]) -> str:
@@ -294,6 +361,8 @@ def endpoint_of(kind: str, settings: dict[str, Any]) -> str:
         return docker_endpoint_words(hosts, tls=bool(settings.get("tls")))
     if kind == "vsphere":
         return f"{settings['url']} as {settings['username']}"
+    if kind == "podman" and "hosts" in settings:
+        return ", ".join(endpoints_of(kind, settings))
     if kind == "podman":
         return LOCAL_PODMAN if settings["url"] == LOCAL else str(settings["url"])
     if kind == "openstack":
@@ -308,6 +377,7 @@ def _out(row: ClusterConnection) -> ConnectionOut:
         cluster=row.cluster,
         kind=row.kind,
         endpoint=endpoint_of(row.kind, row.settings),
+        endpoints=endpoints_of(row.kind, row.settings),
         settings=row.settings,
         credential_keys=row.credential_keys,
         version=row.version,
@@ -414,6 +484,28 @@ class Opened:
     connection: Connection | None
     endpoint: str
     version: int
+    #: Every endpoint touched, one line each (a Podman cluster of several hosts: one a host).
+    endpoints: tuple[str, ...] = ()
+
+
+def _file_name(key: str) -> str | None:
+    """The file a stored credential is opened into (a host's SSH key: ``id-<host>``); None
+    for a document opened under its own name (kubeconfig, clouds.yaml)."""
+    if key.startswith("hosts.") and key.endswith(".ssh_key"):
+        return "id-" + key.removeprefix("hosts.").removesuffix(".ssh_key")
+    return _FILES.get(key)
+
+
+def _podman_endpoint(
+    root: Path, settings: dict[str, Any], identity: Path | None, host: str
+) -> PodmanEndpoint:
+    """One Podman service's endpoint, its pinned host key written beside its SSH key."""
+    known = (
+        _write_private(root / f"known_hosts{'-' + host if host else ''}", settings["known_hosts"])
+        if settings.get("known_hosts")
+        else None
+    )
+    return PodmanEndpoint(url=settings["url"], identity=identity, known_hosts=known)
 
 
 def _write_private(path: Path, text: str) -> Path:
@@ -449,7 +541,11 @@ def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -
     creds: dict[str, str] = json.loads(ctx.keyring.open(sealed, aad=_aad(environment, cluster)))
     with tempfile.TemporaryDirectory(prefix="attonix-connection-") as tmp:
         root = Path(tmp)  # mkdtemp: mode 0700, owned by the server's user
-        files = {k: _write_private(root / _FILES[k], v) for k, v in creds.items() if k in _FILES}
+        files = {
+            k: _write_private(root / name, v)
+            for k, v in creds.items()
+            if (name := _file_name(k)) is not None
+        }
         if kind == "docker":
             tls = (
                 TlsFiles(ca=files["tls.ca"], cert=files["tls.cert"], key=files["tls.key"])
@@ -477,25 +573,31 @@ def opened(ctx: ServerContext, *, environment: str, cluster: str, target: str) -
             conn = Connection(
                 openstack=OpenStackEndpoint(cloud=settings["cloud"], clouds_file=clouds)
             )
-        elif kind == "podman" and settings["url"] == LOCAL:
+        elif kind == "podman" and settings.get("url") == LOCAL:
             conn = None
-        elif kind == "podman":
-            known = (
-                _write_private(root / "known_hosts", settings["known_hosts"])
-                if settings.get("known_hosts")
-                else None
-            )
+        elif kind == "podman" and "hosts" in settings:
             conn = Connection(
-                podman=PodmanEndpoint(
-                    url=settings["url"], identity=files.get("ssh_key"), known_hosts=known
+                podman=PodmanHosts(
+                    hosts={
+                        host: _podman_endpoint(root, one, files.get(f"hosts.{host}.ssh_key"), host)
+                        for host, one in settings["hosts"].items()
+                    }
                 )
             )
+        elif kind == "podman":
+            conn = Connection(podman=_podman_endpoint(root, settings, files.get("ssh_key"), ""))
         else:
             kubeconfig = _write_private(root / "kubeconfig", creds["kubeconfig"])
             conn = Connection(
                 kubernetes=KubernetesEndpoint(kubeconfig=kubeconfig, context=settings["context"])
             )
-        yield Opened(cluster, conn, endpoint_of(kind, settings), version)
+        yield Opened(
+            cluster,
+            conn,
+            endpoint_of(kind, settings),
+            version,
+            tuple(endpoints_of(kind, settings)),
+        )
 
 
 def check_connection(ctx: ServerContext, *, environment: str, cluster: str) -> ConnectionCheckOut:

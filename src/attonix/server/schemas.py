@@ -205,6 +205,11 @@ class PlanOut(BaseModel):
     endpoint: str = Field(
         "", description="The engine endpoint the plan was read from and the apply will touch."
     )
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="Every endpoint the apply will touch, one line each (a Podman cluster of "
+        "several hosts: one per host, 'host: url').",
+    )
     connection_version: int | None = Field(
         None, description="The version of the cluster's connection the plan was read through."
     )
@@ -317,6 +322,11 @@ class ConnectionOut(Out):
     cluster: str
     kind: Literal["docker", "podman", "kubernetes", "vsphere", "openstack"]
     endpoint: str = Field(description="The endpoint in words, as plans and logs name it.")
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="Every endpoint it touches, one line each (a Podman cluster of several "
+        "hosts: one per host, 'host: url').",
+    )
     settings: dict[str, Any] = Field(
         description="The non-secret part: host or URL (and fallback managers), TLS on or "
         "off, the pinned SSH host key, the kubeconfig context and its API server, the "

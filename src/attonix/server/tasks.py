@@ -102,7 +102,12 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
                 connection=conn.connection,
             )
         endpoint = conn.endpoint  # as the stored connection names it, for the approver
-        summary = {**plan.to_dict(), "endpoint": endpoint, "connection_version": conn.version}
+        summary = {
+            **plan.to_dict(),
+            "endpoint": endpoint,
+            "endpoints": list(conn.endpoints),
+            "connection_version": conn.version,
+        }
         for line in pipeline.plan_lines(plan):
             log(line)
         counts = ", ".join(f"{n} {a}" for a, n in summary["counts"].items() if n)

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
 import stat
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -357,3 +363,196 @@ def test_a_clouds_yaml_without_the_cloud_is_refused(
     assert r.json()["detail"].startswith("Connection 'os': clouds_yaml: ")
     assert message in r.json()["detail"]
     assert "never-shown" not in r.text
+
+
+PODMAN2 = Path(__file__).resolve().parents[2] / "fixtures" / "deploy" / "podman2.yaml"
+
+
+def _ssh_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def test_a_podman_cluster_of_several_hosts_stores_one_sealed_connection_per_host(
+    ctx: ServerContext,
+    client: TestClient,
+    admin: Any,
+    env: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = _ssh_key()
+    key_line = key.splitlines()[2]
+    known = "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHpinnedhostkeyonlyfortests"
+    url = f"{V}/environments/{env}/connections/podman-two"
+    body = {
+        "kind": "podman",
+        "hosts": {
+            "attx-pm2": {
+                "url": "ssh://root@127.0.0.1:1/run/podman/podman.sock",
+                "ssh_key": key,
+                "known_hosts": known,
+            },
+            "attx-pm1": {"url": f"unix://{tmp_path}/pm1.sock"},
+        },
+    }
+    r = client.put(url, headers=admin.headers, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["endpoints"] == [
+        f"attx-pm1: unix://{tmp_path}/pm1.sock",
+        "attx-pm2: ssh://root@127.0.0.1:1/run/podman/podman.sock",
+    ]
+    assert out["credential_keys"] == ["hosts.attx-pm2.ssh_key"]
+    assert out["settings"]["hosts"]["attx-pm2"]["known_hosts"] == known
+    listed = client.get(f"{V}/environments/{env}/connections", headers=admin.headers).text
+    with ctx.db.session() as s:
+        row = s.execute(select(ClusterConnection)).scalar_one()
+        assert key_line.encode() not in row.sealed
+        details = " ".join(json.dumps(a.detail) for a in s.execute(select(AuditEntry)).scalars())
+    for text in (r.text, listed, caplog.text, details):
+        assert key_line not in text and "PRIVATE KEY" not in text
+    with connections.opened(ctx, environment=env, cluster="podman-two", target="podman") as c:
+        hosts = c.connection.podman.hosts  # type: ignore[union-attr]
+        assert sorted(hosts) == ["attx-pm1", "attx-pm2"]
+        assert hosts["attx-pm1"].identity is None
+        identity = hosts["attx-pm2"].identity
+        assert identity is not None and identity.read_text() == key
+        assert stat.S_IMODE(identity.stat().st_mode) == 0o600
+        pinned = hosts["attx-pm2"].known_hosts
+        assert pinned is not None and pinned.read_text().strip() == known
+        assert c.endpoints == tuple(out["endpoints"])
+    assert not identity.exists()
+    # The first host answers; the second is unreachable: the check names cluster and host.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(f"{tmp_path}/pm1.sock")
+        sock.listen(1)
+        check = client.post(f"{url}/check", headers=admin.headers).json()
+    assert check["ok"] is False
+    assert check["message"].startswith(
+        "cluster 'podman-two', host 'attx-pm2': cannot reach ssh://127.0.0.1:1"
+    ), check
+    assert key_line not in json.dumps(check)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"kind": "podman", "url": "unix:///run/a.sock", "hosts": {"a": {"url": "unix:///b"}}},
+            "url: give either url (one engine) or hosts",
+        ),
+        ({"kind": "podman"}, "url: give either url (one engine) or hosts"),
+        (
+            {"kind": "podman", "hosts": {"pod-a": {"url": "ssh://root@10.0.0.5/run/p.sock"}}},
+            "hosts.pod-a.ssh_key: an SSH endpoint needs a private key",
+        ),
+        (
+            {"kind": "podman", "hosts": {"pod-a": {"url": "local"}}},
+            "hosts.pod-a.url: 'local' cannot stand for one host of several",
+        ),
+        (
+            {
+                "kind": "podman",
+                "hosts": {
+                    "pod-a": {
+                        "url": "ssh://root@10.0.0.5/run/p.sock",
+                        "ssh_key": "not a key",
+                        "known_hosts": "10.0.0.5 ssh-ed25519 AAAA",
+                    }
+                },
+            },
+            "hosts.pod-a.ssh_key: not an unencrypted OpenSSH or PEM private key",
+        ),
+    ],
+)
+def test_a_per_host_podman_connection_that_cannot_work_is_refused_naming_the_host(
+    client: TestClient, admin: Any, env: str, body: dict[str, Any], field: str
+) -> None:
+    r = client.put(f"{V}/environments/{env}/connections/pods", headers=admin.headers, json=body)
+    assert r.status_code == 422, r.text
+    assert f"Connection 'pods': {field}" in r.json()["detail"]
+
+
+@pytest.fixture
+def podman_service(tmp_path: Path) -> Iterator[str]:
+    """A Podman API service of this machine's Podman on a socket of its own."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (scripts/setup.d/20-podman.sh)")
+    sock = tmp_path / "podman.sock"
+    proc = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.1)
+        yield f"unix://{sock}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_deployment_to_podman_hosts_plans_through_each_hosts_connection(
+    ctx: ServerContext,
+    client: TestClient,
+    admin: Any,
+    env: str,
+    tmp_path: Path,
+    podman_service: str,
+) -> None:
+    up = client.post(
+        f"{V}/environments/{env}/blueprints",
+        headers=admin.headers,
+        json={"source": PODMAN2.read_text()},
+    )
+    assert up.status_code == 201, up.text
+    url = f"{V}/environments/{env}/connections/podman-two"
+    gone = f"unix://{tmp_path}/gone.sock"
+    hosts = {"attx-pm1": {"url": podman_service}, "attx-pm2": {"url": gone}}
+    assert client.put(
+        url, headers=admin.headers, json={"kind": "podman", "hosts": hosts}
+    ).is_success
+
+    def plan() -> dict[str, Any]:
+        r = client.post(
+            f"{V}/environments/{env}/deployments",
+            headers=admin.headers,
+            json={"version": 1, "target": "podman"},
+        )
+        assert r.status_code == 202, r.text
+        assert jobs.run_one(ctx, "w") is not None
+        dep = f"{V}/environments/{env}/deployments/{r.json()['id']}"
+        got: dict[str, Any] = client.get(dep, headers=admin.headers).json()
+        return got
+
+    # One host's engine is not there: the plan fails naming the cluster and that host.
+    failed = plan()
+    assert failed["status"] == "plan_failed"
+    assert failed["plan"]["error"].startswith(
+        f"cluster 'podman-two', host 'attx-pm2': cannot reach {gone}"
+    ), failed["plan"]["error"]
+    # Both hosts reachable (here: the same engine): the approver sees one line per host.
+    hosts["attx-pm2"]["url"] = podman_service
+    assert client.put(
+        url, headers=admin.headers, json={"kind": "podman", "hosts": hosts}
+    ).is_success
+    planned = plan()
+    assert planned["status"] == "awaiting_approval", planned["plan"]
+    assert planned["cluster"] == "podman-two"
+    assert planned["plan"]["endpoints"] == [
+        f"attx-pm1: {podman_service}",
+        f"attx-pm2: {podman_service}",
+    ]
+    assert planned["plan"]["connection_version"] == 2
+    names = {c["name"] for c in planned["plan"]["changes"]}
+    assert any(n.endswith("@attx-pm1") for n in names), names
+    assert any(n.endswith("@attx-pm2") for n in names), names
