@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ import yaml
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
-from attonix.deploy import DeployError, converge, get_driver
+from attonix.deploy import DeployError, LockHeld, Plan, StalePlan, converge, get_driver
 from attonix.deploy.connections import ConnectionError_, ConnectionsFile, parse
 from attonix.render.registry import render
+from attonix.server import pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -299,6 +301,19 @@ def test_full_cycle(si: Any, template: str, blueprint: Blueprint, driver: Any) -
     assert f"-- {SIM_PORTGROUP}" in drift.pending[0].diff
     assert "+- VM Network" in drift.pending[0].diff
     assert f"-erp-02: {erp1.runtime.host.name}" in drift.pending[1].diff
+    # Apply verifies the rule in vCenter's inventory: a plan that leaves two VMs of the
+    # mandatory group on one host (its placement change left out) fails, naming them.
+    partial = Plan(drift.target, drift.cluster, tuple(drift.of("update", "vm")))
+    broken = driver.apply(partial)
+    assert not broken.ok
+    assert broken.done == ["update vm/erp-02"]
+    assert broken.not_done == ["wait for the engine to converge"]
+    assert broken.error == (
+        "wait for the engine to converge: service erp: no node can run it: mandatory "
+        "anti-affinity rule attonix-erp-anti-affinity is broken: erp-01 and erp-02 run on "
+        f"{erp1.runtime.host.name}"
+    )
+    assert _networks(erp2) == ["VM Network"]
     repaired = converge(driver)
     assert repaired.ok, repaired.error
     assert len({vm.runtime.host.name for vm in clones}) == 3
@@ -487,3 +502,62 @@ def test_cli_plans_applies_and_destroys_vsphere(
     destroyed = cli("destroy", "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "erp-01" not in _vms(si)
+
+
+def test_server_jobs_take_the_same_converge_path(
+    vcsim: int,
+    tls_files: tuple[Path, Path, Path],
+    si: Any,
+    template: str,
+    blueprint: Blueprint,
+    driver: Any,
+) -> None:
+    """The server's deployment job plans and converges vSphere through the pipeline the CLI
+    shares: an approved plan the live vCenter no longer matches applies nothing, and a
+    converge while another holds the cluster's lock is refused."""
+    loaded = pipeline.load(
+        yaml.safe_dump(blueprint.model_dump(mode="json", by_alias=True)), filename="dc.yaml"
+    )
+    conn = _connections(vcsim, tls_files[0]).clusters["vsphere-sim"]
+    where = {"secrets": _NoSecrets(), "cluster": "vsphere-sim", "connection": conn}
+    content = si.RetrieveContent()
+    dc = next(d for d in content.rootFolder.childEntity if d.name == "DC0")
+    top = next((f for f in dc.vmFolder.childEntity if f.name == "attonix"), None)
+    if top is not None:  # left empty by an earlier test's destroy
+        _wait(top.Destroy_Task())
+    plan, endpoint = pipeline.plan(loaded, "vsphere", **where)
+    assert endpoint == f"https://127.0.0.1:{vcsim} as {USER}"
+    assert "create folder/attonix/legacy" in [f"{c.action} {c.key}" for c in plan.pending]
+    before = set(_vms(si))
+    # Someone makes the folder by hand after the approval: the approved plan is stale.
+    dc.vmFolder.CreateFolder("attonix").CreateFolder("legacy")
+    with pytest.raises(StalePlan, match="changed since this plan was approved"):
+        pipeline.converge(
+            loaded, "vsphere", approved=plan.to_dict(), progress=lambda _: None, **where
+        )
+    assert set(_vms(si)) == before
+    plan, _ = pipeline.plan(loaded, "vsphere", **where)
+    # The lock is the driver's per-cluster lock, the one the CLI takes too.
+    with driver.lock().held(), ThreadPoolExecutor(1) as pool:
+        held = pool.submit(
+            pipeline.converge,
+            loaded,
+            "vsphere",
+            approved=plan.to_dict(),
+            progress=lambda _: None,
+            **where,
+        )
+        with pytest.raises(LockHeld, match="another Attonix operation on vsphere cluster"):
+            held.result()
+    lines: list[str] = []
+    outcome = pipeline.converge(
+        loaded, "vsphere", approved=plan.to_dict(), progress=lines.append, **where
+    )
+    assert outcome.ok, outcome.error
+    assert lines[-2:] == [
+        "wait for the engine to converge",
+        "verify that every service is converged",
+    ]
+    assert all(s.converged for s in outcome.statuses)
+    assert driver.destroy().ok
+    assert set(_vms(si)) == before

@@ -1,15 +1,24 @@
 """Converges a vCenter towards the ``vsphere`` target's spec, through pyvmomi.
 
+The driver stands on the engine drivers' base (:class:`~attonix.deploy._engine.EngineDriver`),
+like Swarm, Podman and Kubernetes: the base owns the cluster's lock around apply and destroy,
+runs the driver's labelled steps and records the first failure, and waits until the engine
+reports the new spec converged; :func:`attonix.deploy.converging.converge` is the one path
+that plans, compares with the approved plan, applies and verifies.
+
 ``plan`` reads the live cluster, folders, VMs and DRS rules and compares them with the spec:
 cluster HA/DRS settings, one folder per path, one VM per spec entry (size, folder, network,
 encryption, guest data), where the VMs of each anti-affinity group run (one per host), and
 one DRS rule per group. ``apply`` clones each missing VM from its template onto the host the
 plan chose, marks it with the ownership attribute, then resizes it, attaches it to the
 blueprint's network, sets its ``guestinfo`` (the cloud-init data it boots with), encrypts it
-when asked, and powers it on; it then moves VMs that share a host with another of their group,
-sets the DRS rules and verifies, from vCenter's own inventory, that no mandatory rule is
-broken. VMs that carry the blueprint's ownership attribute but left the spec are deleted; a
-VM with a wanted name but no ownership mark is never adopted or touched.
+when asked, and powers it on; it then moves VMs that share a host with another of their group
+and sets the DRS rules; its last step waits until every group is converged as vCenter's own
+inventory reports it: its VMs powered on and healthy, running the blueprint's spec, and no
+mandatory anti-affinity rule broken (two VMs of a group on one host fail the apply,
+``unschedulable``, naming them). VMs that carry the blueprint's ownership attribute but left
+the spec are deleted; a VM with a wanted name but no ownership mark is never adopted or
+touched.
 
 VM encryption needs a key provider in vCenter: when the blueprint asks for encryption and
 vCenter has none, the plan says so and nothing is changed.
@@ -18,12 +27,15 @@ vCenter has none, the plan says so and nothing is changed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 from attonix.blueprint.model import Blueprint, VSphere
+from attonix.deploy._engine import EngineDriver
 from attonix.deploy.base import (
     Change,
     DeployError,
@@ -31,12 +43,12 @@ from attonix.deploy.base import (
     Progress,
     Result,
     ServiceStatus,
+    Step,
     compare,
     no_progress,
 )
 from attonix.deploy.connections import Connection, ConnectionError_
 from attonix.deploy.secrets import SecretSource
-from attonix.deploy.state import TargetLock, state_dir
 from attonix.deploy.vsphere import _inventory as inv
 from attonix.deploy.vsphere import placement
 from attonix.deploy.vsphere.desired import Desired, WantedGroup, WantedVm, with_guest_data
@@ -54,10 +66,32 @@ class VmPayload:
     host: str | None
 
 
-class VSphereDriver:
+@dataclass(frozen=True, slots=True)
+class PlacementPayload:
+    """What apply needs for a ``placement`` change: the host each VM of the group runs on."""
+
+    hosts: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RulePayload:
+    """What apply needs for a ``rule`` change: the DRS anti-affinity rule and its VMs."""
+
+    name: str
+    enabled: bool
+    mandatory: bool
+    vms: tuple[str, ...]
+
+
+#: The payload of a vSphere change, per kind: a VM, a group's placement, a DRS rule; cluster
+#: settings, folders and deletions carry nothing.
+VSpherePayload = VmPayload | PlacementPayload | RulePayload | None
+
+
+class VSphereDriver(EngineDriver):
     """Plan, apply, status and destroy for one ``storage.vsphere`` entry of a blueprint."""
 
-    target: ClassVar[str] = "vsphere"
+    target = "vsphere"
 
     def __init__(
         self,
@@ -65,14 +99,14 @@ class VSphereDriver:
         *,
         cluster: str,
         secrets: SecretSource,
+        state: Path | None = None,
         connection: Connection | None = None,
     ) -> None:
         entries = {v.name: v for v in blueprint.storage.vsphere}
         self.vc: VSphere = entries[self.pick(blueprint, cluster)]
-        self.cluster = self.vc.name
-        self._bp = blueprint
-        self._secrets = secrets
-        self.connection = connection
+        super().__init__(
+            blueprint, cluster=self.vc.name, secrets=secrets, state=state, connection=connection
+        )
         vsphere = connection.vsphere if connection is not None else None
         # Without a connection, vCenter is the blueprint's host name, checked against the
         # system's trust store.
@@ -81,6 +115,8 @@ class VSphereDriver:
             if vsphere is not None
             else inv.Endpoint.parse(self.vc.vcenter)
         )
+        #: The session in use (content, datacenter) while one is open, shared by nested users.
+        self._open: tuple[Any, Any] | None = None
 
     @classmethod
     def pick(cls, blueprint: Blueprint, name: str | None) -> str:
@@ -114,10 +150,6 @@ class VSphereDriver:
             return f"{where} (credentials secret {self.vc.credentials_secret})"
         return f"{where} as {vsphere.username}"
 
-    def lock(self) -> TargetLock:
-        """The lock keeping two applies (or an apply and a destroy) of this vCenter apart."""
-        return TargetLock(state_dir(), target=self.target, cluster=self.cluster)
-
     def check_connection(self) -> None:
         """Log in and out: unreachable vCenter, untrusted certificate or refused credentials
         fail here, naming the vSphere entry."""
@@ -131,18 +163,18 @@ class VSphereDriver:
         return [self._rendered().file]
 
     def _rendered(self) -> Rendered:
-        return rendered(self._bp)[self.vc.name]
+        return rendered(self.bp)[self.vc.name]
 
     def _desired(self) -> Desired:
         """The renderer's desired state of this vCenter, with each VM's guest data."""
-        return with_guest_data(self._bp, self._rendered().state)
+        return with_guest_data(self.bp, self._rendered().state)
 
     def _login(self) -> tuple[str, str]:
-        """User and password: the connection's (password from its environment variable),
-        else the blueprint's credentials secret."""
+        """User and password: the connection's (password from its file or environment
+        variable), else the blueprint's credentials secret."""
         endpoint = self.connection.vsphere if self.connection is not None else None
         if endpoint is None:
-            creds = self._secrets.get(self.vc.credentials_secret)
+            creds = self._given_secrets.get(self.vc.credentials_secret)
             return creds.get("username", ""), creds.get("password", "")
         if endpoint.password_file is not None:
             return endpoint.username, endpoint.password_file.read_text(encoding="utf-8").strip()
@@ -158,17 +190,20 @@ class VSphereDriver:
 
     @contextmanager
     def _session(self) -> Iterator[tuple[Any, Any]]:
+        """``(content, datacenter)`` of a logged-in session: the one already open (an apply
+        or a destroy keeps one for all its steps and its wait), else a new one for the
+        duration of the block."""
+        if self._open is not None:
+            yield self._open
+            return
         user, password = self._login()
-        si = inv.connect(
-            self._endpoint,
-            user=user,
-            password=password,
-            cluster=self.cluster,
-        )
+        si = inv.connect(self._endpoint, user=user, password=password, cluster=self.cluster)
         try:
             content = si.RetrieveContent()
-            yield content, inv.datacenter(content, self.vc.datacenter)
+            self._open = content, inv.datacenter(content, self.vc.datacenter)
+            yield self._open
         finally:
+            self._open = None
             inv.disconnect(si)
 
     def _cluster(self, content: Any, dc: Any) -> Any:
@@ -206,10 +241,10 @@ class VSphereDriver:
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self) -> Plan[VmPayload | None]:
+    def plan(self) -> Plan[VSpherePayload]:
         """Compare the desired state with the live vCenter; change nothing."""
         want = self._desired()
-        changes: list[Change[VmPayload | None]] = []
+        changes: list[Change[VSpherePayload]] = []
         with self._session() as (content, dc):
             self._refuse_encryption(content, want)
             self._network(dc, want.network)
@@ -264,22 +299,33 @@ class VSphereDriver:
             for group in want.groups:
                 if group.rule is None:
                     continue
-                rule = {
-                    "type": "anti-affinity",
-                    "enabled": group.rule.enabled,
-                    "mandatory": group.rule.mandatory,
-                    "vms": sorted(group.vms),
-                }
+                wanted_rule = RulePayload(
+                    name=group.rule.name,
+                    enabled=group.rule.enabled,
+                    mandatory=group.rule.mandatory,
+                    vms=tuple(sorted(group.vms)),
+                )
                 have = existing.get(group.rule.name)
                 seen = None
                 if have is not None:
-                    seen = {
-                        "type": "anti-affinity",
-                        "enabled": bool(have.enabled),
-                        "mandatory": bool(have.mandatory),
-                        "vms": sorted(v.name for v in have.vm or []),
-                    }
-                changes.append(compare("rule", group.rule.name, desired=rule, observed=seen))
+                    seen = _rule_view(
+                        enabled=bool(have.enabled),
+                        mandatory=bool(have.mandatory),
+                        vms=sorted(v.name for v in have.vm or []),
+                    )
+                changes.append(
+                    compare(
+                        "rule",
+                        group.rule.name,
+                        desired=_rule_view(
+                            enabled=wanted_rule.enabled,
+                            mandatory=wanted_rule.mandatory,
+                            vms=list(wanted_rule.vms),
+                        ),
+                        observed=seen,
+                        payload=wanted_rule,
+                    )
+                )
         changes.sort(key=lambda c: (_ORDER[c.kind], c.action != "delete", c.name))
         return Plan(target=self.target, cluster=self.cluster, changes=tuple(changes))
 
@@ -290,7 +336,7 @@ class VSphereDriver:
         hosts: dict[str, str | None],
         cluster: Any,
         placed: dict[str, str],
-    ) -> list[Change[VmPayload | None]]:
+    ) -> list[Change[VSpherePayload]]:
         """The ``placement`` change of a group whose VMs may not share a host: where each VM
         runs now, and where it will run (new VMs included). Fills ``placed`` for the clones."""
         if not group.spread:
@@ -304,102 +350,103 @@ class VSphereDriver:
         )
         placed.update(assigned)
         observed = {vm: hosts[vm] for vm in group.vms if hosts.get(vm)}
-        return [compare("placement", group.name, desired=assigned, observed=observed or None)]
+        return [
+            compare(
+                "placement",
+                group.name,
+                desired=assigned,
+                observed=observed or None,
+                payload=PlacementPayload(assigned),
+            )
+        ]
 
     # ------------------------------------------------------------------ apply
 
     def apply(
-        self,
-        plan: Plan[VmPayload | None],
-        progress: Progress = no_progress,
-        *,
-        timeout: float = 300,
+        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
-        """Carry out ``plan``: cluster settings, folders, VMs, placement, DRS rules; then
-        verify that every mandatory anti-affinity rule holds in vCenter's inventory."""
-        want = self._desired()
-        result = Result(target=self.target, cluster=self.cluster)
-        pending = plan.pending
-        with self._session() as (content, dc):
-            self._refuse_encryption(content, want)
-            cluster = self._cluster(content, dc)
-            key = inv.owner_key(content, want.owner_attribute, create=True)
-            assert key is not None
-            for i, change in enumerate(pending):
-                try:
-                    self._apply_one(
-                        change, content=content, dc=dc, cluster=cluster, want=want, timeout=timeout
-                    )
-                except DeployError as exc:
-                    result.error = f"{change.action} {change.key}: {exc.message}"
-                    result.not_done = [c.key for c in pending[i:]]
-                    return result
-                progress(f"{change.action} {change.key}")
-                result.done.append(change.key)
-            progress("verify anti-affinity")
-            broken = self._broken_rules(want, live=self._vms(content, dc))
-            if broken:
-                result.error = "verify: " + "; ".join(broken.values())
-                result.not_done.append("verify anti-affinity")
-        return result
+        """Carry out ``plan`` as every engine driver does (under the cluster's lock, step by
+        step, then wait), in one vCenter session for all the steps and the wait."""
+        with self._session():
+            return super().apply(plan, progress, timeout=timeout)
 
-    def _apply_one(
-        self,
-        change: Change[VmPayload | None],
-        *,
-        content: Any,
-        dc: Any,
-        cluster: Any,
-        want: Desired,
-        timeout: float,
-    ) -> None:
+    def _apply_steps(self, plan: Plan[VSpherePayload], *, timeout: float) -> list[Step]:
+        """Cluster settings, folders, VMs, placement, DRS rules; then wait until every group
+        is converged, which fails when vCenter's inventory breaks a mandatory rule."""
+        want = self._desired()
+        with self._session() as (content, _):
+            self._refuse_encryption(content, want)
+            # Marked before the first clone, so that destroy can find whatever follows.
+            inv.owner_key(content, want.owner_attribute, create=True)
+        steps: list[Step] = [
+            (
+                f"{change.action} {change.key}",
+                partial(self._apply_one, change, want=want, timeout=timeout),
+            )
+            for change in plan.pending
+        ]
+        touched = {"vm", "placement", "rule"}
+        if want.groups and any(c.kind in touched for c in plan.pending):
+            names = [g.name for g in want.groups]
+            steps.append(
+                ("wait for the engine to converge", partial(self.wait, names, timeout=timeout))
+            )
+        return steps
+
+    def _apply_one(self, change: Change[VSpherePayload], *, want: Desired, timeout: float) -> None:
         vim, _, _ = inv.vmodl()
-        if change.kind == "cluster":
-            cfg = vim.cluster.ConfigSpecEx(
-                dasConfig=vim.cluster.DasConfigInfo(
-                    enabled=change.desired["ha"]["enabled"],
-                    hostMonitoring=change.desired["ha"]["host_monitoring"],
-                    admissionControlEnabled=change.desired["ha"]["admission_control"],
-                ),
-                drsConfig=vim.cluster.DrsConfigInfo(
-                    enabled=change.desired["drs"]["enabled"],
-                    defaultVmBehavior=change.desired["drs"]["behavior"],
-                ),
-            )
-            inv.wait(
-                cluster.ReconfigureComputeResource_Task(cfg, True),
-                what=f"configure cluster {cluster.name}",
-                timeout=timeout,
-            )
-        elif change.kind == "folder":
-            inv.ensure_folder(dc, change.name)
-        elif change.kind == "vm":
-            live = self._vms(content, dc)
-            if change.action == "delete":
-                _delete_vm(live[change.name], timeout=timeout)
-                return
+        with self._session() as (content, dc):
+            cluster = self._cluster(content, dc)
             payload = change.payload
-            if payload is None:
-                raise DeployError(f"the plan's change of VM {change.name} names no wanted VM")
-            if change.action == "create":
+            if change.kind == "cluster":
+                settings = change.desired
+                cfg = vim.cluster.ConfigSpecEx(
+                    dasConfig=vim.cluster.DasConfigInfo(
+                        enabled=settings["ha"]["enabled"],
+                        hostMonitoring=settings["ha"]["host_monitoring"],
+                        admissionControlEnabled=settings["ha"]["admission_control"],
+                    ),
+                    drsConfig=vim.cluster.DrsConfigInfo(
+                        enabled=settings["drs"]["enabled"],
+                        defaultVmBehavior=settings["drs"]["behavior"],
+                    ),
+                )
+                inv.wait(
+                    cluster.ReconfigureComputeResource_Task(cfg, True),
+                    what=f"configure cluster {cluster.name}",
+                    timeout=timeout,
+                )
+            elif change.kind == "folder":
+                inv.ensure_folder(dc, change.name)
+            elif change.kind == "vm" and change.action == "delete":
+                _delete_vm(self._vms(content, dc)[change.name], timeout=timeout)
+            elif isinstance(payload, VmPayload) and change.action == "create":
                 self._clone(
                     payload, content=content, dc=dc, cluster=cluster, want=want, timeout=timeout
                 )
+            elif isinstance(payload, VmPayload):
+                live = self._vms(content, dc)[change.name]
+                self._converge_vm(live, payload.vm, content=content, dc=dc, timeout=timeout)
+            elif isinstance(payload, PlacementPayload):
+                self._place(payload, content=content, dc=dc, cluster=cluster, timeout=timeout)
+            elif isinstance(payload, RulePayload):
+                self._set_rule(payload, content=content, dc=dc, cluster=cluster, timeout=timeout)
             else:
-                self._converge_vm(
-                    live[change.name], payload.vm, content=content, dc=dc, timeout=timeout
-                )
-        elif change.kind == "placement":
-            live = self._vms(content, dc)
-            hosts = {h.name: h for h in cluster.host}
-            for vm, host in sorted(change.desired.items()):
-                obj = live.get(vm)
-                if obj is None or obj.runtime.host is None or obj.runtime.host.name == host:
-                    continue
-                move = vim.vm.RelocateSpec(pool=cluster.resourcePool, host=hosts[host])
-                inv.wait(obj.RelocateVM_Task(move), what=f"move {vm} to {host}", timeout=timeout)
-        elif change.kind == "rule":
-            self._set_rule(change, content=content, dc=dc, cluster=cluster, timeout=timeout)
+                raise DeployError(f"the plan's change {change.key} says nothing to apply")
+
+    def _place(
+        self, payload: PlacementPayload, *, content: Any, dc: Any, cluster: Any, timeout: float
+    ) -> None:
+        """Move each VM of a group that does not run on its planned host there."""
+        vim, _, _ = inv.vmodl()
+        live = self._vms(content, dc)
+        hosts = {h.name: h for h in cluster.host}
+        for vm, host in sorted(payload.hosts.items()):
+            obj = live.get(vm)
+            if obj is None or obj.runtime.host is None or obj.runtime.host.name == host:
+                continue
+            move = vim.vm.RelocateSpec(pool=cluster.resourcePool, host=hosts[host])
+            inv.wait(obj.RelocateVM_Task(move), what=f"move {vm} to {host}", timeout=timeout)
 
     def _clone(
         self,
@@ -500,30 +547,24 @@ class VSphereDriver:
         _grow_disk(obj, vm.disk_gib, timeout=timeout)
 
     def _set_rule(
-        self,
-        change: Change[VmPayload | None],
-        *,
-        content: Any,
-        dc: Any,
-        cluster: Any,
-        timeout: float,
+        self, rule: RulePayload, *, content: Any, dc: Any, cluster: Any, timeout: float
     ) -> None:
         vim, _, _ = inv.vmodl()
         live = self._vms(content, dc)
         info = vim.cluster.AntiAffinityRuleSpec(
-            name=change.name,
-            enabled=change.desired["enabled"],
-            mandatory=change.desired["mandatory"],
-            vm=[live[n] for n in change.desired["vms"] if n in live],
+            name=rule.name,
+            enabled=rule.enabled,
+            mandatory=rule.mandatory,
+            vm=[live[n] for n in rule.vms if n in live],
         )
-        existing = inv.rules(cluster).get(change.name)
+        existing = inv.rules(cluster).get(rule.name)
         op = "add"
         if existing is not None:
             info.key, op = existing.key, "edit"
         cfg = vim.cluster.ConfigSpecEx(rulesSpec=[vim.cluster.RuleSpec(operation=op, info=info)])
         inv.wait(
             cluster.ReconfigureComputeResource_Task(cfg, True),
-            what=f"{op} DRS rule {change.name}",
+            what=f"{op} DRS rule {rule.name}",
             timeout=timeout,
         )
 
@@ -548,6 +589,12 @@ class VSphereDriver:
     def status(self) -> list[ServiceStatus]:
         """Per VM group: desired VMs, VMs powered on, VMs powered on with a green status, and
         a broken mandatory anti-affinity rule as the reason the group is not converged."""
+        return self._statuses(None)
+
+    def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
+        return self._statuses(set(names))
+
+    def _statuses(self, names: set[str] | None) -> list[ServiceStatus]:
         vim, _, _ = inv.vmodl()
         want = self._desired()
         out: list[ServiceStatus] = []
@@ -556,6 +603,8 @@ class VSphereDriver:
             broken = self._broken_rules(want, live=live)
             by_name = {vm.name: vm for vm in want.vms}
             for group in want.groups:
+                if names is not None and group.name not in names:
+                    continue
                 objs = [live[n] for n in group.vms if n in live]
                 on = [
                     o
@@ -585,42 +634,48 @@ class VSphereDriver:
             n: o for n, o in self._vms(content, dc).items() if inv.owner_of(o, key) == want.owner
         }
 
-    def removals(self) -> list[str]:
-        """What :meth:`destroy` would remove now (reads only)."""
+    def destroy(self, progress: Progress = no_progress) -> Result:
+        """Remove what the blueprint owns as every engine driver does (under the cluster's
+        lock, step by step), in one vCenter session."""
+        with self._session():
+            return super().destroy(progress)
+
+    def _removal_steps(self) -> list[Step]:
+        """The DRS rules naming only VMs the blueprint owns, then those VMs (reads only)."""
         want = self._desired()
         with self._session() as (content, dc):
             owned = self._owned(content, dc, want)
             rules = _owned_rules(self._cluster(content, dc), owned)
-            return [f"rule/{r.name}" for r in rules] + [f"vm/{n}" for n in sorted(owned)]
+        steps: list[Step] = [(f"rule/{r.name}", partial(self._remove_rule, r.name)) for r in rules]
+        steps += [(f"vm/{n}", partial(self._remove_vm, n, want)) for n in sorted(owned)]
+        return steps
 
-    def destroy(self, progress: Progress = no_progress) -> Result:
-        """Delete every VM marked as owned by the blueprint, and the DRS rules naming them."""
-        want = self._desired()
-        result = Result(target=self.target, cluster=self.cluster)
+    def _remove_rule(self, name: str) -> None:
         vim, _, _ = inv.vmodl()
         with self._session() as (content, dc):
             cluster = self._cluster(content, dc)
-            owned = self._owned(content, dc, want)
-            for rule in _owned_rules(cluster, owned):
-                cfg = vim.cluster.ConfigSpecEx(
-                    rulesSpec=[vim.cluster.RuleSpec(operation="remove", removeKey=rule.key)]
-                )
-                inv.wait(
-                    cluster.ReconfigureComputeResource_Task(cfg, True),
-                    what=f"remove DRS rule {rule.name}",
-                )
-                result.done.append(f"rule/{rule.name}")
-                progress(f"delete rule/{rule.name}")
-            for name in sorted(owned):
-                try:
-                    _delete_vm(owned[name], timeout=300)
-                except DeployError as exc:
-                    result.error = str(exc)
-                    result.not_done.append(f"vm/{name}")
-                    continue
-                result.done.append(f"vm/{name}")
-                progress(f"delete vm/{name}")
-        return result
+            rule = inv.rules(cluster).get(name)
+            if rule is None:
+                return
+            cfg = vim.cluster.ConfigSpecEx(
+                rulesSpec=[vim.cluster.RuleSpec(operation="remove", removeKey=rule.key)]
+            )
+            inv.wait(
+                cluster.ReconfigureComputeResource_Task(cfg, True),
+                what=f"remove DRS rule {name}",
+            )
+
+    def _remove_vm(self, name: str, want: Desired) -> None:
+        with self._session() as (content, dc):
+            # Looked up again: only a VM that still carries the blueprint's mark is deleted.
+            vm = self._owned(content, dc, want).get(name)
+            if vm is not None:
+                _delete_vm(vm, timeout=300)
+
+
+def _rule_view(*, enabled: bool, mandatory: bool, vms: list[str]) -> dict[str, Any]:
+    """The comparable view of a DRS anti-affinity rule (desired and observed alike)."""
+    return {"type": "anti-affinity", "enabled": enabled, "mandatory": mandatory, "vms": vms}
 
 
 def _owned_rules(cluster: Any, owned: dict[str, Any]) -> list[Any]:
