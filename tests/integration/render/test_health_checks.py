@@ -287,7 +287,7 @@ def _podman_health(container: str, *, attempts: int) -> list[int]:
             # Podman's own timer runs the same probe: once failureThreshold is reached, the
             # liveness probe restarts the container, and a check that overlapped the restart
             # answers 125 (no running container). Such a run says nothing about the check.
-            if code == 0 or code == 1 or after == before:
+            if code in {0, 1} or after == before:
                 codes.append(code)
             if code == 0:
                 break
