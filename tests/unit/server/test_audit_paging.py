@@ -140,3 +140,27 @@ def test_the_migration_derives_the_environment_of_older_entries(tmp_path: Path, 
     assert got == ["prod", "prod", ""]
     with ctx.db.session() as s:
         assert audit.verify(s).ok
+
+
+def test_a_time_range_page_is_planned_for_its_values(ctx: ServerContext) -> None:
+    """Past psycopg's prepare threshold (five runs) the page is still right, and on PostgreSQL
+    it is planned for its own values (a generic plan walked the whole key backwards for a
+    narrow time range) with the setting confined to the read's transaction."""
+    with ctx.db.session() as s:
+        for i in range(6):
+            audit.record(s, Actor(f"user-{i % 2}"), "secret.put", target=f"secret/e/s{i}")
+    now = dt.datetime.now(dt.UTC)
+    postgresql = ctx.db.engine.dialect.name == "postgresql"
+    for _ in range(7):
+        with ctx.db.session() as s:
+            q = audit.select_entries(
+                order="desc", limit=2, actor="user-1", since=now - dt.timedelta(hours=1)
+            )
+            assert [e.target for e in audit.read_page(s, q)] == ["secret/e/s5", "secret/e/s3"]
+            if postgresql:
+                mode = s.execute(text("SELECT current_setting('plan_cache_mode')")).scalar()
+                assert mode == "force_custom_plan"
+        if postgresql:
+            with ctx.db.session() as s:
+                mode = s.execute(text("SELECT current_setting('plan_cache_mode')")).scalar()
+                assert mode == "auto"

@@ -80,7 +80,7 @@ def list_audit(
         until=_utc(until),
     )
     with ctx.db.session() as s:
-        rows = s.execute(q).scalars().all()
+        rows = audit.read_page(s, q)
         if len(rows) == limit:
             response.headers[NEXT_CURSOR] = str(rows[-1].seq)
         return [AuditEntryOut(**audit.to_dict(e)) for e in rows]
