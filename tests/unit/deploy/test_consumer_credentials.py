@@ -8,7 +8,6 @@ Attonix does not provision falls back to its declared ``credentials_secret``.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -104,10 +103,11 @@ def test_a_new_login_version_renames_the_podman_secret(tmp_path: Path) -> None:
         secrets=EnvSecretSource(bp.security.secrets, environ=ADMIN),
         state=tmp_path,
     )
-    docs = {"ledger": next(a.content for a in driver.desired() if a.path.endswith(".yaml"))}
+    state = driver.desired_state()
 
     def engine_names() -> dict[str, str]:
-        return driver._versioned(copy.deepcopy(docs))
+        names = driver._secret_names(state).values()
+        return {name: keys[0].secret for name, keys in names}
 
     store.promote(CRED, store.put(CRED, {"username": "atx_g1", "password": "p1"}))
     first = engine_names()

@@ -1,10 +1,10 @@
-"""Podman driver views and status, pure: the rendered Deployment and a recorded ``podman
-inspect`` of the container it ran as (tests/fixtures/deploy/podman-inspect-db.json) compare
-equal once secret names are versioned, and every hand-made change shows in the view."""
+"""Podman driver views and status, pure: the desired state the podman renderer hands over and
+a recorded ``podman inspect`` of the container it ran as
+(tests/fixtures/deploy/podman-inspect-db.json) compare equal once secret names are versioned,
+and every hand-made change shows in the view."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pytest
 
 from attonix.blueprint import load_file
 from attonix.deploy.podman import views
-from attonix.render import render
+from attonix.render.podman import memory_bytes, rendered
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "deploy"
 
@@ -24,16 +24,14 @@ def _inspect() -> dict[str, Any]:
 
 def _desired() -> dict[str, Any]:
     bp = load_file(FIXTURES / "shop-podman.yaml").blueprint
-    doc = next(a.content for a in render(bp, "podman") if a.path.endswith("/db.yaml"))
-    doc = copy.deepcopy(doc)
+    db = rendered(bp).of("podman", "podman-test").workload("attonix-ptest-db")
+    assert db is not None
     # the driver fills in the versioned name the recorded container mounted
     live_secret = next(
         m["Name"] for m in _inspect()["Mounts"] if m["Destination"] == "/run/secrets/db"
     )
-    for vol in doc["spec"]["template"]["spec"]["volumes"]:
-        if "secret" in vol:
-            vol["secret"]["secretName"] = live_secret
-    return dict(doc)
+    (base,) = {m.ref.base for m in db.secrets}
+    return views.pod_view(db, secret_names={base: live_secret})
 
 
 def _entry(info: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +44,7 @@ def _entry(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_untouched_pod_compares_equal_to_the_rendered_yaml() -> None:
-    want = views.pod_from_kube(_desired())
+    want = _desired()
     assert views.service_view(want, [_entry(_inspect())]) == want
     assert want["health"] == "http://localhost:38433/healthz"
     assert want["ports"] == ["127.0.0.1:38433->38433/tcp"]
@@ -63,7 +61,7 @@ def test_untouched_pod_compares_equal_to_the_rendered_yaml() -> None:
     ],
 )
 def test_hand_made_changes_show_in_the_view(edit: Any, field: str) -> None:
-    want = views.pod_from_kube(_desired())
+    want = _desired()
     info = _inspect()
     edit(info)
     seen = views.service_view(want, [_entry(info)])
@@ -72,7 +70,7 @@ def test_hand_made_changes_show_in_the_view(edit: Any, field: str) -> None:
 
 
 def test_the_changed_replica_is_the_one_shown() -> None:
-    want = views.pod_from_kube(_desired())
+    want = _desired()
     changed = _inspect()
     changed["Config"]["Env"].append("DEBUG=1")
     seen = views.service_view(want, [_entry(_inspect()), _entry(changed)])
@@ -105,7 +103,7 @@ def test_status_reports_restarts_exits_and_missing_pods() -> None:
 
 
 def test_memory_quantities() -> None:
-    assert views.memory_bytes("64Mi") == 64 << 20
-    assert views.memory_bytes("1G") == 10**9
+    assert memory_bytes("64Mi") == 64 << 20
+    assert memory_bytes("1G") == 10**9
     with pytest.raises(ValueError, match="not a memory quantity"):
-        views.memory_bytes("lots")
+        memory_bytes("lots")

@@ -11,8 +11,12 @@ refused. Without any connection, this machine's Podman stands in for every host 
 every host; their plan entries are named ``<name>@<host>``.
 
 Observed state is every pod, container, secret, volume and network carrying the blueprint's
-labels (secrets and networks also carry the cluster's); desired state is the podman
-renderer's kube YAML with versioned secret names filled in. A service whose view differs —
+labels (secrets and networks also carry the cluster's); desired state is what the podman
+renderer hands over next to its kube YAML (:func:`attonix.render.podman.rendered`): each
+workload's replicas, settings, secret keys, volumes and network, typed. The driver plans,
+versions secrets and reports status from those, and gives each YAML — with the versioned
+secret names and one host's share of the replicas filled in — to ``podman kube play``
+without reading it back. A service whose view differs —
 image, environment, ports, mounts, or fewer running pods than replicas (or, on several hosts,
 another count per host) — is replaced one host at a time: that host's pods are removed,
 ``podman kube play`` runs its share of the YAML, and the next host waits until they run and
@@ -23,7 +27,8 @@ Always``), but one stopped or removed by hand stays down until the next apply, w
 missing replica as drift.
 
 Podman runs health checks from systemd timers; where systemd is not PID 1 the timers never
-fire, so :meth:`PodmanDriver.status` runs each running container's check once itself.
+fire, so :meth:`PodmanDriver.status` runs each running container's check once itself, at
+most :data:`HEALTH_CHECKS_AT_ONCE` at a time.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -58,24 +64,25 @@ from attonix.deploy.base import (
 )
 from attonix.deploy.connections import Connection, PodmanEndpoint, podman_endpoints
 from attonix.deploy.podman import views
-from attonix.deploy.secrets import SecretSource, version_tag
+from attonix.deploy.secrets import SecretSource
 from attonix.policy.placement import cluster_nodes, database_node, matches
 from attonix.render.base import Artifact, dump_yaml
 from attonix.render.chef.haproxy import CHECK_FALL, CHECK_INTER_SECONDS, CHECK_RISE, haproxy_lbs
+from attonix.render.desired import DesiredState, Rendered, SecretKeyRef, Workload
 from attonix.render.labels import NAME, blueprint_labels
 from attonix.render.podman import (
-    deployment_name,
-    network_name,
-    render,
-    secret_base,
-    tmp_volume,
+    CLUSTER_LABEL,
+    rendered,
+    tmp_volume_of,
     units_of,
-    workloads_of,
+    with_replicas,
+    with_secret_names,
     yaml_path,
 )
-from attonix.render.workloads import consumer_secrets
 
-CLUSTER_LABEL = "attonix.io/podman-cluster"
+#: Health checks :meth:`PodmanDriver.status` runs at once (each is a ``podman healthcheck
+#: run``, mostly waiting on the container's own probe).
+HEALTH_CHECKS_AT_ONCE = 8
 #: Seconds a replaced container gets to finish its requests after SIGTERM.
 STOP_GRACE_SECONDS = 10
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
@@ -121,6 +128,55 @@ class Engine:
         return name if self.host is None else f"{name}@{self.host}"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NetworkPayload:
+    """A network change: the cluster's bridge network (or a stray one) ``name`` on ``engine``,
+    created with ``labels``."""
+
+    engine: Engine
+    name: str
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecretPayload:
+    """A secret change: the Podman secret ``name`` on ``engine``, holding the secret keys
+    ``keys`` (their values are read from the secret source at apply time, never kept in the
+    plan; none for a secret to remove)."""
+
+    engine: Engine
+    name: str
+    keys: tuple[SecretKeyRef, ...] = ()
+
+    @property
+    def secret(self) -> str:
+        """The declared secret (or service login) it holds ("" for a secret to remove)."""
+        return self.keys[0].secret if self.keys else ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PodPayload:
+    """A service to create or replace: its desired state, its kube YAML with the plan's
+    versioned secret names (for ``podman kube play``), and the view its pods must match."""
+
+    workload: Workload
+    file: Artifact
+    view: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemovalPayload:
+    """A service whose pods carry the blueprint's labels but which the blueprint no longer
+    runs on this cluster: ``service`` is the name in its pods' labels."""
+
+    service: str
+
+
+#: The payload of a Podman change, per kind: networks a :class:`NetworkPayload`, secrets a
+#: :class:`SecretPayload`, services a :class:`PodPayload` (or a :class:`RemovalPayload`).
+PodmanPayload = NetworkPayload | SecretPayload | PodPayload | RemovalPayload
+
+
 class PodmanDriver(EngineDriver):
     """Plan, apply, status and destroy for one podman cluster of a blueprint."""
 
@@ -140,12 +196,12 @@ class PodmanDriver(EngineDriver):
         super().__init__(
             blueprint, cluster=cluster, secrets=secrets, state=state, connection=connection
         )
-        self.network = network_name(blueprint, cluster)
         endpoints = podman_endpoints(connection.podman if connection is not None else None)
         self.engines = [
             self._engine(podman, host, endpoint) for host, endpoint in endpoints.items()
         ]
         self._versions: dict[str | None, tuple[int, ...]] = {}
+        self._rendered: Rendered | None = None
 
     def _engine(self, podman: str, host: str | None, endpoint: PodmanEndpoint | None) -> Engine:
         argv = [podman]
@@ -352,79 +408,90 @@ class PodmanDriver(EngineDriver):
 
     # ------------------------------------------------------------------ desired state
 
+    def _every_state(self) -> Rendered:
+        if self._rendered is None:
+            self._rendered = rendered(self.bp)
+        return self._rendered
+
+    def desired_state(self) -> DesiredState:
+        """What the renderer says this cluster runs: workloads with their replicas, settings
+        and secret keys, the network and the scratch volumes (rendered once per driver)."""
+        return self._every_state().of(self.target, self.cluster)
+
     def desired(self) -> list[Artifact]:
-        """This cluster's rendered kube YAML and Quadlet units."""
-        prefix = f"podman/{self.cluster}/"
-        return [a for a in render(self.bp) if a.path.startswith(prefix)]
-
-    def _services(self) -> dict[str, str]:
-        """Service name -> deployment name, for this cluster's workloads."""
-        return {u.name: deployment_name(self.bp, u) for u in units_of(self.bp, self.cluster)}
-
-    def _docs(self, desired: Sequence[Artifact]) -> dict[str, dict[str, Any]]:
-        by_path = {a.path: a for a in desired}
-        out = {}
-        for service in self._services():
-            art = by_path.get(yaml_path(self.cluster, service))
-            if art is not None:
-                out[service] = copy.deepcopy(art.content)
-        return out
+        """This cluster's rendered kube YAML and Quadlet units (copies: the desired state the
+        driver plans from stays as rendered whatever a caller does with them)."""
+        return [
+            dataclasses.replace(a, content=copy.deepcopy(a.content))
+            for a in self.desired_state().files
+        ]
 
     def _secret_labels(self, secret: str) -> dict[str, str]:
         return {**self._labels(), CLUSTER_LABEL: self.cluster, SECRET_LABEL: secret}
 
-    def _versioned(self, docs: dict[str, dict[str, Any]]) -> dict[str, str]:
-        """Engine secret name -> declared secret; rewrites the YAML to the versioned names."""
-        every = [s.name for s in self.bp.security.secrets] + list(consumer_secrets(self.bp))
-        bases = {secret_base(self.bp, n): n for n in every}
-        names: dict[str, str] = {}
-        out: dict[str, str] = {}
-        for doc in docs.values():
-            for vol in doc["spec"]["template"]["spec"].get("volumes", []):
-                ref = vol.get("secret")
-                if ref is None:
-                    continue
-                secret = bases.get(ref["secretName"], ref["secretName"])
-                if secret not in names:
-                    values = self._secrets.get(secret)
-                    tag = version_tag(values, key=self._secret_key())
-                    names[secret] = f"{secret_base(self.bp, secret)}-{tag}"
-                ref["secretName"] = names[secret]
-                out[names[secret]] = secret
+    def _secret_names(self, state: DesiredState) -> dict[str, tuple[str, tuple[SecretKeyRef, ...]]]:
+        """Podman secret name before versioning -> its versioned name and the keys it holds.
+
+        A Podman secret holds every key of one declared secret (a Kubernetes ``Secret``
+        document), so its version tag is keyed over all of their values."""
+        by_base: dict[str, list[SecretKeyRef]] = {}
+        for ref in state.secrets:
+            by_base.setdefault(ref.base, []).append(ref)
+        cache: dict[str, dict[str, str]] = {}
+        out: dict[str, tuple[str, tuple[SecretKeyRef, ...]]] = {}
+        for base, refs in sorted(by_base.items()):
+            values = {r.key: self.key_value(r, cache) for r in refs}
+            out[base] = (self.versioned(base, values), tuple(refs))
         return out
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self, desired: Sequence[Artifact] | None = None) -> Plan:
-        """Compare the rendered pods (with versioned secret names) with the live hosts."""
+    def plan(self) -> Plan[PodmanPayload]:
+        """Compare the desired state (with versioned secret names) with the live hosts."""
         self._check_engines()
-        docs = self._docs(self.desired() if desired is None else desired)
-        wanted_secrets = self._versioned(docs)
-        changes: list[Change] = []
+        state = self.desired_state()
+        secrets = self._secret_names(state)
+        names = {base: name for base, (name, _) in secrets.items()}
+        files = {a.path: a for a in state.files}
+        changes: list[Change[PodmanPayload]] = []
         for engine in self.engines:
-            changes += self._plan_engine(engine, docs=docs, wanted_secrets=wanted_secrets)
+            changes += self._plan_engine(engine, state=state, secrets=secrets)
         containers = self._every_container()
-        services = self._services()
-        service_changes: list[Change] = []
-        for service, doc in sorted(docs.items()):
-            shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
-            want = self._placed(views.pod_from_kube(doc), shares)
-            mine = [c for c in containers.get(service, []) if c["view"] is not None]
-            down = [c for c in containers.get(service, []) if c["view"] is None]
+        service_changes: list[Change[PodmanPayload]] = []
+        for w in sorted(state.workloads, key=lambda w: w.key):
+            shares = self.shares(w.key, w.replicas)
+            view = views.pod_view(w, secret_names=names)
+            want = self._placed(view, shares)
+            mine = [c for c in containers.get(w.key, []) if c["view"] is not None]
+            down = [c for c in containers.get(w.key, []) if c["view"] is None]
             observed = views.service_view(want, mine)
             if observed is None and down:
                 observed = {**want, "replicas": 0}
             if observed is not None and "hosts" in want:
                 observed = {
                     **observed,
-                    "hosts": self._running_per_host(containers.get(service, []), shares),
+                    "hosts": self._running_per_host(containers.get(w.key, []), shares),
                 }
-            service_changes.append(
-                compare("service", services[service], desired=want, observed=observed, payload=doc)
+            rendered_file = files[yaml_path(self.cluster, w.key)]
+            file = Artifact(
+                self.target,
+                rendered_file.path,
+                with_secret_names(rendered_file.content, names),
+                "yaml",
             )
+            service_changes.append(
+                compare(
+                    "service",
+                    w.name,
+                    desired=want,
+                    observed=observed,
+                    payload=PodPayload(w, file, view),
+                )
+            )
+        wanted = {w.key for w in state.workloads}
         others = self._other_clusters_services()
         for service, cs in sorted(containers.items()):
-            if service in docs or service in others:
+            if service in wanted or service in others:
                 continue
             name = _deployment_of(cs[0]["info"].get("Name", service))
             seen = [c["view"] for c in cs if c["view"] is not None]
@@ -434,54 +501,57 @@ class PodmanDriver(EngineDriver):
                     name,
                     desired=None,
                     observed=seen[0] if seen else {"replicas": 0},
-                    payload={"service": service},
+                    payload=RemovalPayload(service),
                 )
             )
         # Networks and secrets come first and go last: keep the plan in that order.
         creates = [c for c in changes if c.action != "delete"]
-        deletes = [c for c in changes if c.action == "delete"]
+        deletes = sorted((c for c in changes if c.action == "delete"), key=_networks_last)
         return Plan(self.target, self.cluster, (*creates, *service_changes, *deletes))
 
     def _plan_engine(
         self,
         engine: Engine,
         *,
-        docs: dict[str, dict[str, Any]],
-        wanted_secrets: dict[str, str],
-    ) -> list[Change]:
+        state: DesiredState,
+        secrets: Mapping[str, tuple[str, tuple[SecretKeyRef, ...]]],
+    ) -> list[Change[PodmanPayload]]:
         """The network and secret changes of one engine."""
         live_secrets = self._secrets_live(engine)
         live_networks = self._networks_live(engine)
-        changes: list[Change] = []
-        if docs or self.network in live_networks:
-            live_net = live_networks.get(self.network)
+        wanted_nets = {n.name: n for n in state.networks}
+        changes: list[Change[PodmanPayload]] = []
+        for name in sorted(set(wanted_nets) | set(live_networks)):
+            net = wanted_nets.get(name)
+            live_net = live_networks.get(name)
             changes.append(
                 compare(
                     "network",
-                    engine.tag(self.network),
-                    desired={"driver": "bridge", "labels": views.own_labels(self._net_labels())}
-                    if docs
-                    else None,
+                    engine.tag(name),
+                    desired=None
+                    if net is None
+                    else {"driver": net.driver, "labels": views.own_labels(net.labels)},
                     observed=None
                     if live_net is None
                     else {
                         "driver": live_net["driver"],
                         "labels": views.own_labels(live_net["labels"]),
                     },
-                    payload=(engine, self.network),
+                    payload=NetworkPayload(engine, name, net.labels if net else {}),
                 )
             )
-        for name, secret in sorted(wanted_secrets.items()):
+        wanted_secrets = dict(secrets.values())
+        for name, refs in sorted(wanted_secrets.items()):
             live = live_secrets.get(name)
             changes.append(
                 compare(
                     "secret",
                     engine.tag(name),
-                    desired={"labels": views.own_labels(self._secret_labels(secret))},
+                    desired={"labels": views.own_labels(self._secret_labels(refs[0].secret))},
                     observed=None
                     if live is None
                     else {"labels": views.own_labels(live["Spec"]["Labels"])},
-                    payload=(engine, name, secret),
+                    payload=SecretPayload(engine, name, refs),
                 )
             )
         for name, item in sorted(live_secrets.items()):
@@ -492,45 +562,29 @@ class PodmanDriver(EngineDriver):
                         engine.tag(name),
                         desired=None,
                         observed={"labels": views.own_labels(item["Spec"]["Labels"])},
-                        payload=(engine, name, ""),
-                    )
-                )
-        for name, net in sorted(live_networks.items()):
-            if name != self.network:  # the cluster's own network is planned above
-                changes.append(
-                    compare(
-                        "network",
-                        engine.tag(name),
-                        desired=None,
-                        observed={"labels": views.own_labels(net["labels"])},
-                        payload=(engine, name),
+                        payload=SecretPayload(engine, name),
                     )
                 )
         return changes
 
-    def _net_labels(self) -> dict[str, str]:
-        return {**self._labels(), CLUSTER_LABEL: self.cluster}
-
     def _other_clusters_services(self) -> set[str]:
         return {
-            w.name
-            for c in self.bp.orchestration.clusters
-            if c.kind == self.target and c.name != self.cluster
-            for w in units_of(self.bp, c.name)
+            w.key
+            for cluster, state in self._every_state().states.items()
+            if cluster != self.cluster
+            for w in state.workloads
         }
 
     # ------------------------------------------------------------------ apply
 
     def apply(
-        self, plan: Plan, progress: Progress = no_progress, *, timeout: float = 300
+        self, plan: Plan[PodmanPayload], progress: Progress = no_progress, *, timeout: float = 300
     ) -> Result:
         """Create the networks and secrets, replace changed pods host by host, prune, wait."""
         self._check_engines()
-        lock = self.lock()
-        with lock.held(purpose="apply"):
-            return self._apply(plan, progress, timeout=timeout)
+        return super().apply(plan, progress, timeout=timeout)
 
-    def _apply(self, plan: Plan, progress: Progress, *, timeout: float) -> Result:
+    def _apply_steps(self, plan: Plan[PodmanPayload], *, timeout: float) -> list[Step]:
         steps: list[Step] = []
         for change in plan.of("update", "network"):
             raise DeployError(
@@ -539,41 +593,51 @@ class PodmanDriver(EngineDriver):
                 hint="Run `attonix destroy` for this target, then apply again.",
             )
         for change in plan.of("create", "network"):
-            engine, name = change.payload
-            steps.append(
-                (f"create network {change.name}", partial(self._create_network, engine, name))
-            )
+            if isinstance(net := change.payload, NetworkPayload):
+                steps.append(
+                    (
+                        f"create network {change.name}",
+                        partial(self._create_network, net),
+                    )
+                )
         for change in plan.of("create", "secret"):
-            steps.append((f"create secret {change.name}", partial(self._create_secret, change)))
+            if isinstance(secret := change.payload, SecretPayload):
+                steps.append((f"create secret {change.name}", partial(self._create_secret, secret)))
+        changed: list[str] = []
         for change in plan.pending:
-            if change.kind == "service" and change.action in ("create", "update"):
+            pod = change.payload
+            if change.kind == "service" and isinstance(pod, PodPayload):
                 rolling = change.action == "update" and len(self.engines) > 1
                 label = f"{change.action} service {change.name}" + (
                     " (host by host)" if rolling else ""
                 )
-                steps.append((label, partial(self._play, change, timeout=timeout)))
+                steps.append((label, partial(self._play, change.name, pod, timeout=timeout)))
+                changed.append(change.name)
         for change in plan.of("delete", "service"):
-            steps.append((f"remove service {change.name}", partial(self._remove_service, change)))
-        changed = [
-            c.name for c in plan.pending if c.kind == "service" and c.action in ("create", "update")
-        ]
+            gone = change.payload
+            service = gone.service if isinstance(gone, RemovalPayload) else change.name
+            steps.append(
+                (
+                    f"remove service {change.name}",
+                    partial(self._remove_service, change.name, service),
+                )
+            )
         if changed:
             steps.append(
-                ("wait for the engine to converge", lambda: self.wait(changed, timeout=timeout))
+                ("wait for the engine to converge", partial(self.wait, changed, timeout=timeout))
             )
-        for change in plan.of("delete", "secret"):
-            engine, name, _ = change.payload
-            steps.append(
-                (f"remove secret {change.name}", partial(self._remove_secret, engine, name))
-            )
-        for change in plan.of("delete", "network"):
-            engine, name = change.payload
-            steps.append((f"remove network {change.name}", partial(self._rm_network, engine, name)))
-        return run_steps(self.target, self.cluster, steps, progress)
+        for kind, remove in (("secret", self._remove_secret), ("network", self._rm_network)):
+            for change in plan.of("delete", kind):
+                item = change.payload
+                if isinstance(item, SecretPayload | NetworkPayload):
+                    steps.append(
+                        (f"remove {kind} {change.name}", partial(remove, item.engine, item.name))
+                    )
+        return steps
 
-    def _create_network(self, engine: Engine, name: str) -> None:
-        labels = [a for k, v in self._net_labels().items() for a in ("--label", f"{k}={v}")]
-        self._run(engine, "network", "create", *labels, name)
+    def _create_network(self, net: NetworkPayload) -> None:
+        labels = [a for k, v in net.labels.items() for a in ("--label", f"{k}={v}")]
+        self._run(net.engine, "network", "create", *labels, net.name)
 
     def secret_document(
         self, name: str, values: dict[str, str], *, engine: Engine | None = None
@@ -581,42 +645,42 @@ class PodmanDriver(EngineDriver):
         """The Kubernetes ``Secret`` a Podman secret holds, for the engine's version."""
         return secret_document(name, values, engine=self.version(engine))
 
-    def _create_secret(self, change: Change) -> None:
-        engine, name, secret = change.payload
-        values = self._secrets.get(secret)
-        tag = version_tag(values, key=self._secret_key())
-        if not name.endswith("-" + tag):
+    def _create_secret(self, secret: SecretPayload) -> None:
+        cache: dict[str, dict[str, str]] = {}
+        values = {r.key: self.key_value(r, cache) for r in secret.keys}
+        if self.versioned(secret.keys[0].base, values) != secret.name:
             raise DeployError(
-                f"secret {secret!r} changed after the plan was made",
+                f"secret {secret.secret!r} changed after the plan was made",
                 hint="Plan again, then apply the new plan.",
             )
         labels = [
-            a for k, v in self._secret_labels(secret).items() for a in ("--label", f"{k}={v}")
+            a
+            for k, v in self._secret_labels(secret.secret).items()
+            for a in ("--label", f"{k}={v}")
         ]
         self._run(
-            engine,
+            secret.engine,
             "secret",
             "create",
             *labels,
-            name,
+            secret.name,
             "-",
-            stdin=self.secret_document(name, values, engine=engine),
+            stdin=self.secret_document(secret.name, values, engine=secret.engine),
         )
 
     def _service_pods(self, engine: Engine, service: str) -> list[str]:
         return [p["Id"] for p in self._pods(engine) if (p.get("Labels") or {}).get(NAME) == service]
 
-    def _play(self, change: Change, *, timeout: float) -> None:
+    def _play(self, name: str, pod: PodPayload, *, timeout: float) -> None:
         """Replace a service's pods one host at a time: remove that host's pods, play its
         share, and wait until they run and pass their check before the next host, so the
         other hosts keep serving while one is replaced."""
-        doc = change.payload
-        service = doc["spec"]["template"]["metadata"]["labels"][NAME]
+        service = pod.workload.key
         unplaceable = self._unplaceable(service)
         if unplaceable:
-            raise ConvergeFailed(service=change.name, failure="unschedulable", reason=unplaceable)
-        shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
-        want = views.pod_from_kube(doc)
+            raise ConvergeFailed(service=name, failure="unschedulable", reason=unplaceable)
+        shares = self.shares(service, pod.workload.replicas)
+        want = pod.view
         rolling = len(self.engines) > 1
         drain, rejoin = self._balanced(service) if rolling else (0.0, 0.0)
         for i, engine in enumerate(self.engines):
@@ -645,14 +709,14 @@ class PodmanDriver(EngineDriver):
                 self._run(engine, "pod", "rm", "-f", *pods)
             if count == 0:
                 continue
-            share = copy.deepcopy(doc)
-            share["spec"]["replicas"] = count
+            share = with_replicas(pod.file.content, count)
             with tempfile.TemporaryDirectory(prefix="attonix-podman-") as tmp:
-                path = os.path.join(tmp, f"{change.name}.yaml")
+                path = os.path.join(tmp, f"{name}.yaml")
                 Path(path).write_text(dump_yaml(share), encoding="utf-8")
-                self._run(engine, "kube", "play", "--replace", "--network", self.network, path)
+                network = pod.workload.networks[0]
+                self._run(engine, "kube", "play", "--replace", "--network", network, path)
             if rolling:
-                self.wait([change.name], timeout=timeout, since=engine)
+                self.wait([name], timeout=timeout, since=engine)
                 if rejoin and i < len(self.engines) - 1:
                     time.sleep(rejoin)  # the balancer takes the host back before the next goes
 
@@ -668,13 +732,12 @@ class PodmanDriver(EngineDriver):
             float(CHECK_INTER_SECONDS * (CHECK_RISE + 1)),
         )
 
-    def _remove_service(self, change: Change) -> None:
-        service = change.payload["service"] if change.payload else change.name
+    def _remove_service(self, name: str, service: str) -> None:
         for engine in self.engines:
             pods = self._service_pods(engine, service)
             if pods:
                 self._run(engine, "pod", "rm", "-f", *pods)
-            self._run(engine, "volume", "rm", "-f", f"{change.name}-tmp", check=False)
+            self._run(engine, "volume", "rm", "-f", tmp_volume_of(name), check=False)
 
     def _remove_secret(self, engine: Engine, name: str) -> None:
         # Podman 4.3 copies a mounted secret into a volume of the same name; it goes too.
@@ -713,26 +776,38 @@ class PodmanDriver(EngineDriver):
         """Desired, running and healthy replicas per service of this cluster (all hosts)."""
         return self._status(self.engines)
 
+    def _checked(self, containers: Sequence[dict[str, Any]]) -> list[bool]:
+        """:meth:`_healthy` of each container, at most :data:`HEALTH_CHECKS_AT_ONCE` checks
+        at a time (each mostly waits on the container's probe, not on this machine)."""
+        if len(containers) <= 1:
+            return [self._healthy(c) for c in containers]
+        workers = min(HEALTH_CHECKS_AT_ONCE, len(containers))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podman-check") as pool:
+            return list(pool.map(self._healthy, containers))
+
     def _status(self, engines: Sequence[Engine]) -> list[ServiceStatus]:
-        docs = self._docs(self.desired())
+        state = self.desired_state()
+        wanted = {w.key: w for w in state.workloads}
         containers: dict[str, list[dict[str, Any]]] = {}
         for engine in engines:
             for service, cs in self._containers(engine).items():
                 containers.setdefault(service, []).extend(cs)
         hosts = {e.host for e in engines}
-        others = self._other_clusters_services()
+        services = sorted(set(wanted) | (set(containers) - self._other_clusters_services()))
+        live = [c for service in services for c in containers.get(service, []) if c["view"]]
+        verdicts = dict(zip((id(c) for c in live), self._checked(live), strict=True))
         out = []
-        for service in sorted(set(docs) | (set(containers) - others)):
+        for service in services:
             cs = containers.get(service, [])
-            doc = docs.get(service)
-            healthy = sum(1 for c in cs if c["view"] is not None and self._healthy(c))
+            w = wanted.get(service)
+            healthy = sum(1 for c in cs if verdicts.get(id(c), False))
             drift = False
-            if doc is not None:
-                name = deployment_name(self.bp, _workload(self.bp, self.cluster, service))
-                shares = self.shares(service, int(doc["spec"].get("replicas", 1)))
+            if w is not None:
+                name = w.name
+                shares = self.shares(service, w.replicas)
                 desired_n = sum(n for h, n in shares.items() if h in hosts)
-                image = doc["spec"]["template"]["spec"]["containers"][0]["image"]
-                want = views.pod_from_kube(doc)
+                image = str(w.spec["image"])
+                want = views.pod_view(w, secret_names={})
                 seen = views.service_view(want, [c for c in cs if c["view"] is not None])
                 drift = seen is not None and views.unversioned(
                     {**seen, "replicas": 0}
@@ -750,10 +825,10 @@ class PodmanDriver(EngineDriver):
                 containers=cs,
                 healthy=healthy,
                 image=image,
-                orphan=doc is None,
+                orphan=w is None,
                 drift=drift,
             )
-            unplaceable = self._unplaceable(service) if doc is not None else ""
+            unplaceable = self._unplaceable(service) if w is not None else ""
             if unplaceable:
                 status = dataclasses.replace(status, failure="unschedulable", reason=unplaceable)
             out.append(status)
@@ -808,7 +883,7 @@ class PodmanDriver(EngineDriver):
             if self._ours(c.get("Labels")) and (c.get("Labels") or {}).get(NAME) not in others
         ]
         secrets = sorted(self._secrets_live(engine))
-        volumes = [f"{tmp_volume(self.bp, w)}" for w in workloads_of(self.bp, self.cluster)]
+        volumes = [v.name for v in self.desired_state().volumes]
         volumes += [
             v["Name"]
             for v in self._inspect(
@@ -882,4 +957,18 @@ def _workload(bp: Blueprint, cluster: str, service: str) -> Any:
     return next(w for w in units_of(bp, cluster) if w.name == service)
 
 
-__all__ = ["CLUSTER_LABEL", "Engine", "PodmanDriver", "secret_document"]
+def _networks_last(change: Change[Any]) -> bool:
+    return change.kind == "network"
+
+
+__all__ = [
+    "CLUSTER_LABEL",
+    "Engine",
+    "NetworkPayload",
+    "PodPayload",
+    "PodmanDriver",
+    "PodmanPayload",
+    "RemovalPayload",
+    "SecretPayload",
+    "secret_document",
+]

@@ -1,6 +1,7 @@
-"""Comparable views of Podman pods, built from the rendered kube YAML (desired) and from
-``podman inspect`` of the pods' containers (observed), and the per-service status derived from
-the same inspect documents — all pure, so planning and status are tested without an engine.
+"""Comparable views of Podman pods, built from the podman renderer's desired state (desired)
+and from ``podman inspect`` of the pods' containers (observed), and the per-service status
+derived from the same inspect documents — all pure, so planning and status are tested without
+an engine.
 
 A view keeps what Attonix sets and what an operator could change by replaying another YAML:
 image, replicas (pods whose container runs), environment, published ports, mounts, user,
@@ -10,84 +11,47 @@ image's own ``ENV``, ``io.podman`` labels) are left out so an untouched pod comp
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attonix.deploy.base import Failure, ServiceStatus
+from attonix.render.desired import Workload
 
 #: Variables Podman adds to every container.
 _ENGINE_ENV = frozenset({"HOSTNAME", "container", "TERM", "HOME"})
 #: Only these label namespaces are Attonix's (images and Podman add others).
 _OWN_LABEL_PREFIXES = ("app.kubernetes.io/", "attonix.io/")
 _URL = re.compile(r"(https?)(://[^\s'\"]+)", re.IGNORECASE)
-_QUANTITY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_UNITS = {
-    None: 1,
-    "Ki": 1 << 10,
-    "Mi": 1 << 20,
-    "Gi": 1 << 30,
-    "Ti": 1 << 40,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-}
 
 
-def memory_bytes(quantity: str) -> int:
-    """A Kubernetes memory quantity (``64Mi``) in bytes."""
-    m = _QUANTITY.match(quantity)
-    if m is None:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def own_labels(labels: dict[str, str] | None) -> dict[str, str]:
+def own_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     """The Attonix labels among ``labels``, sorted by key."""
     return {k: v for k, v in sorted((labels or {}).items()) if k.startswith(_OWN_LABEL_PREFIXES)}
 
 
-def health_url(container: dict[str, Any]) -> str | None:
-    """The URL Podman probes for a kube container's httpGet liveness probe."""
-    probe = container.get("livenessProbe") or {}
-    get = probe.get("httpGet")
-    if not get:
-        return None
-    return f"{get.get('scheme', 'HTTP').lower()}://localhost:{get['port']}{get.get('path', '/')}"
-
-
-def pod_from_kube(doc: dict[str, Any]) -> dict[str, Any]:
-    """The view of the pods a rendered Deployment asks for (secret names already versioned)."""
-    pod = doc["spec"]["template"]["spec"]
-    c = pod["containers"][0]
-    sources: dict[str, str] = {}
-    for vol in pod.get("volumes", []):
-        if "secret" in vol:
-            sources[vol["name"]] = vol["secret"]["secretName"]
-        else:
-            sources[vol["name"]] = vol["name"]
-    sec = c.get("securityContext", {})
-    limits = c.get("resources", {}).get("limits", {})
+def pod_view(w: Workload, *, secret_names: Mapping[str, str]) -> dict[str, Any]:
+    """The view of the pods the desired state asks for ``w``: replicas and secret mounts from
+    its typed fields, the rest from the settings the renderer recorded while building its
+    Deployment. ``secret_names`` gives the engine name of each Podman secret (by its name
+    before versioning; versioned for a plan, left out for status)."""
+    s = w.spec
+    secrets = {
+        f"{posixpath.dirname(m.path)} <- {secret_names.get(m.ref.base, m.ref.base)}"
+        for m in w.secrets
+    }
     return {
-        "image": c["image"],
-        "replicas": int(doc["spec"].get("replicas", 1)),
-        "env": {e["name"]: e.get("value", "") for e in sorted(c.get("env", []), key=_name)},
-        "ports": sorted(
-            f"{p.get('hostIP', '')}:{p['hostPort']}->{p['containerPort']}/"
-            f"{p.get('protocol', 'TCP').lower()}"
-            for p in c.get("ports", [])
-            if "hostPort" in p
-        ),
-        "mounts": sorted(
-            f"{m['mountPath']} <- {sources.get(m['name'], m['name'])}"
-            for m in c.get("volumeMounts", [])
-        ),
-        "user": f"{sec['runAsUser']}:{sec['runAsGroup']}" if "runAsUser" in sec else "",
-        "read_only": bool(sec.get("readOnlyRootFilesystem", False)),
-        "memory_limit": memory_bytes(limits["memory"]) if "memory" in limits else 0,
-        "health": health_url(c),
-        "labels": own_labels(doc["spec"]["template"]["metadata"].get("labels")),
+        "image": s["image"],
+        "replicas": w.replicas,
+        "env": dict(s["env"]),
+        "ports": list(s["ports"]),
+        "mounts": sorted([*s["mounts"], *secrets]),
+        "user": s["user"],
+        "read_only": s["read_only"],
+        "memory_limit": s["memory_limit"],
+        "health": s["health"],
+        "labels": own_labels(s["labels"]),
     }
 
 

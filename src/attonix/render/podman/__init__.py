@@ -22,24 +22,42 @@ What Podman does differently from a Kubernetes cluster shapes the YAML:
   without a nil check and crashes when it is absent (containers/podman#16636);
 * Podman 4.3 turns an ``emptyDir`` into a named volume called after the pod volume, so the
   scratch ``/tmp`` volume gets a name unique to the service.
+
+Next to the files, :func:`rendered` returns each cluster's typed desired state
+(:mod:`attonix.render.desired`), filled while each Deployment is built: per workload its
+replicas, the secret keys it mounts, its volumes and network, and in ``spec`` the settings the
+deploy step compares with ``podman inspect`` (image, environment, published ports, other
+mounts, user, read-only root, memory limit, health URL, labels). The deploy step plans from
+these and hands the YAML to ``podman kube play`` without reading it back.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attonix.blueprint.model import Blueprint, Cluster, Database, Frontend, Service
 from attonix.policy.placement import cluster_nodes, database_node, matches
 from attonix.render.base import Artifact, RenderError
 from attonix.render.database_containers import container_of, standalone
+from attonix.render.desired import (
+    DesiredState,
+    Network,
+    Rendered,
+    SecretKeyRef,
+    SecretMount,
+    Volume,
+)
+from attonix.render.desired import Workload as DesiredWorkload
 from attonix.render.labels import blueprint_labels, component_labels
 from attonix.render.podman.quadlet import kube_unit, network_unit
 from attonix.render.workloads import (
     consumer_secret,
+    consumer_secrets,
     database_mount_path,
     db_volume_name,
     deployment,
@@ -49,22 +67,30 @@ from attonix.render.workloads import (
 )
 
 TARGET = "podman"
+#: The label that keeps the secrets and networks of two podman clusters of a blueprint apart.
+CLUSTER_LABEL = "attonix.io/podman-cluster"
 #: Podman refuses names longer than 253, but volume paths and pod names stay readable short.
 _NAME_MAX = 50
 
 Workload = Service | Frontend
 
 __all__ = [
+    "CLUSTER_LABEL",
     "TARGET",
     "database_doc",
     "deployment_name",
     "kube_doc",
+    "memory_bytes",
     "network_name",
     "render",
+    "rendered",
     "secret_base",
     "tmp_volume",
+    "tmp_volume_of",
     "unit_path",
     "units_of",
+    "with_replicas",
+    "with_secret_names",
     "workloads_of",
     "yaml_path",
 ]
@@ -97,7 +123,13 @@ def secret_base(bp: Blueprint, secret: str) -> str:
 
 def tmp_volume(bp: Blueprint, w: Workload) -> str:
     """The pod volume (and, under Podman 4.3, named volume) mounted on ``/tmp``."""
-    return f"{deployment_name(bp, w)}-tmp"
+    return tmp_volume_of(deployment_name(bp, w))
+
+
+def tmp_volume_of(deployment: str) -> str:
+    """The ``/tmp`` volume of the Deployment named ``deployment`` (also of one no longer in
+    the blueprint, whose pods the deploy step removes)."""
+    return f"{deployment}-tmp"
 
 
 def yaml_path(cluster: str, service: str) -> str:
@@ -312,47 +344,218 @@ def database_doc(bp: Blueprint, db: Database) -> dict[str, Any]:
     }
 
 
+_QUANTITY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_UNITS = {
+    None: 1,
+    "Ki": 1 << 10,
+    "Mi": 1 << 20,
+    "Gi": 1 << 30,
+    "Ti": 1 << 40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (``64Mi``) in bytes."""
+    m = _QUANTITY.match(quantity)
+    if m is None:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _health_url(container: Mapping[str, Any]) -> str | None:
+    """The URL Podman probes for a container's httpGet liveness probe (None: another kind)."""
+    get = (container.get("livenessProbe") or {}).get("httpGet")
+    if not get:
+        return None
+    return f"{get.get('scheme', 'HTTP').lower()}://localhost:{get['port']}{get.get('path', '/')}"
+
+
+def _secret_keys(bp: Blueprint, secret: str) -> list[str]:
+    """The keys a Podman secret holds (its files): those the declared secret names — for a
+    service's own database login, those of the database's credentials secret."""
+    declared = bp.secrets_by_name.get(secret)
+    if declared is None and secret in consumer_secrets(bp):
+        db = bp.databases_by_name[consumer_secrets(bp)[secret][0]]
+        declared = bp.secrets_by_name.get(db.credentials_secret)
+    return list(declared.keys) if declared else ["value"]
+
+
+def _sources(bp: Blueprint, unit: Workload | Database) -> dict[str, str]:
+    """Podman secret name before versioning -> the secret it holds, for the secrets ``unit``
+    mounts: its declared secrets and its own database logins (a database: its credentials)."""
+    if isinstance(unit, Database):
+        names = [unit.credentials_secret]
+    else:
+        names = [m.secret for m in unit.secrets]
+        for db in getattr(unit, "databases", []):
+            names.append(consumer_secret(db, unit.name))
+            if db in bp.databases_by_name:
+                names.append(bp.databases_by_name[db].credentials_secret)
+    return {secret_base(bp, n): n for n in names}
+
+
+def _state_of(
+    bp: Blueprint, unit: Workload | Database, doc: dict[str, Any], net: str
+) -> DesiredWorkload:
+    """What the engine must run for ``unit``, taken from its Deployment ``doc`` while the
+    renderer builds it: the same dicts the file is written from."""
+    sources = _sources(bp, unit)
+    pod = doc["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    sec = c.get("securityContext", {})
+    uid = int(sec.get("runAsUser", 0))
+    by_name = {v["name"]: v for v in pod.get("volumes", [])}
+    secrets: list[SecretMount] = []
+    mounts: list[str] = []
+    for m in c.get("volumeMounts", []):
+        vol = by_name[m["name"]]
+        if "secret" in vol:
+            base = vol["secret"]["secretName"]
+            source = sources[base]
+            secrets += [
+                SecretMount(
+                    SecretKeyRef(source, key, base, base),
+                    f"{m['mountPath']}/{key}",
+                    uid,
+                    int(vol["secret"]["defaultMode"]),
+                )
+                for key in _secret_keys(bp, source)
+            ]
+        else:
+            mounts.append(f"{m['mountPath']} <- {vol['name']}")
+    limits = c.get("resources", {}).get("limits", {})
+    settings = {
+        "image": c["image"],
+        "env": {e["name"]: e.get("value", "") for e in sorted(c.get("env", []), key=_name)},
+        "ports": sorted(
+            f"{p.get('hostIP', '')}:{p['hostPort']}->{p['containerPort']}/"
+            f"{p.get('protocol', 'TCP').lower()}"
+            for p in c.get("ports", [])
+            if "hostPort" in p
+        ),
+        "mounts": sorted(mounts),
+        "user": f"{sec['runAsUser']}:{sec['runAsGroup']}" if "runAsUser" in sec else "",
+        "read_only": bool(sec.get("readOnlyRootFilesystem", False)),
+        "memory_limit": memory_bytes(limits["memory"]) if "memory" in limits else 0,
+        "health": _health_url(c),
+        "labels": dict(sorted(doc["spec"]["template"]["metadata"].get("labels", {}).items())),
+    }
+    return DesiredWorkload(
+        key=unit.name,
+        name=deployment_name(bp, unit),
+        replicas=int(doc["spec"].get("replicas", 1)),
+        kind="Deployment",
+        secrets=tuple(secrets),
+        networks=(net,),
+        volumes=tuple(sorted(v for v, spec in by_name.items() if "secret" not in spec)),
+        spec=settings,
+    )
+
+
+def _name(entry: Mapping[str, Any]) -> str:
+    return str(entry["name"])
+
+
+def with_secret_names(doc: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """The Deployment ``doc`` with its secret volumes naming the engine secrets ``names``
+    gives (unversioned name -> versioned, by the deploy step); ``doc`` is left as rendered."""
+    out = copy.deepcopy(dict(doc))
+    for vol in out["spec"]["template"]["spec"].get("volumes", []):
+        if "secret" in vol:
+            name = vol["secret"]["secretName"]
+            vol["secret"]["secretName"] = names.get(name, name)
+    return out
+
+
+def with_replicas(doc: Mapping[str, Any], replicas: int) -> dict[str, Any]:
+    """The Deployment ``doc`` asking for ``replicas`` pods (one host's share)."""
+    return {**doc, "spec": {**doc["spec"], "replicas": replicas}}
+
+
+def _scratch(doc: Mapping[str, Any]) -> list[str]:
+    """The ``emptyDir`` volumes of a Deployment, which Podman 4.3 keeps as named volumes."""
+    return [v["name"] for v in doc["spec"]["template"]["spec"]["volumes"] if "emptyDir" in v]
+
+
+def _cluster_state(bp: Blueprint, cluster: Cluster) -> DesiredState | None:
+    workloads = workloads_of(bp, cluster.name)
+    databases = standalone(bp, cluster.name)
+    if not workloads and not databases:
+        return None
+    net = network_name(bp, cluster.name)
+    files = [
+        Artifact(
+            TARGET,
+            f"podman/{cluster.name}/{net}.network",
+            network_unit(net, labels=blueprint_labels(bp)),
+            "text",
+        )
+    ]
+    states: list[DesiredWorkload] = []
+    scratch: list[str] = []
+    for w in workloads:
+        doc = kube_doc(bp, cluster, w)
+        states.append(_state_of(bp, w, doc, net))
+        scratch += _scratch(doc)
+        files.append(Artifact(TARGET, yaml_path(cluster.name, w.name), doc, "yaml"))
+        ports = [
+            (p.get("hostIP", ""), p["hostPort"], p["containerPort"])
+            for p in doc["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+            if "hostPort" in p
+        ]
+        unit = kube_unit(
+            description=f"Attonix {bp.metadata.name} {w.name} (podman kube play)",
+            yaml_file=f"{w.name}.yaml",
+            network=f"{net}.network",
+            ports=ports,
+        )
+        files.append(Artifact(TARGET, unit_path(cluster.name, w.name), unit, "text"))
+    for db in databases:
+        doc = database_doc(bp, db)
+        states.append(_state_of(bp, db, doc, net))
+        scratch += _scratch(doc)
+        files.append(Artifact(TARGET, yaml_path(cluster.name, db.name), doc, "yaml"))
+        unit = kube_unit(
+            description=f"Attonix {bp.metadata.name} database {db.name} (podman kube play)",
+            yaml_file=f"{db.name}.yaml",
+            network=f"{net}.network",
+        )
+        files.append(Artifact(TARGET, unit_path(cluster.name, db.name), unit, "text"))
+    return DesiredState(
+        TARGET,
+        cluster.name,
+        files=tuple(sorted(files, key=lambda a: a.path)),
+        workloads=tuple(states),
+        networks=(
+            Network(
+                key=net,
+                name=net,
+                driver="bridge",
+                encrypted=False,
+                labels={**blueprint_labels(bp), CLUSTER_LABEL: cluster.name},
+            ),
+        ),
+        volumes=tuple(Volume(key=v, name=v, driver="local") for v in sorted(set(scratch))),
+    )
+
+
+def rendered(bp: Blueprint) -> Rendered:
+    """Kube YAML, Quadlet units and the network unit of every podman cluster, with each
+    cluster's desired state."""
+    states: dict[str, DesiredState] = {}
+    for cluster in bp.orchestration.clusters:
+        if cluster.kind == TARGET:
+            state = _cluster_state(bp, cluster)
+            if state is not None:
+                states[cluster.name] = state
+    files = sorted((a for s in states.values() for a in s.files), key=lambda a: a.path)
+    return Rendered(tuple(files), states)
+
+
 def render(bp: Blueprint) -> list[Artifact]:
     """Kube YAML, Quadlet ``.kube`` units and the network unit of every podman cluster."""
-    out: list[Artifact] = []
-    for cluster in bp.orchestration.clusters:
-        if cluster.kind != TARGET:
-            continue
-        workloads = workloads_of(bp, cluster.name)
-        databases = standalone(bp, cluster.name)
-        if not workloads and not databases:
-            continue
-        net = network_name(bp, cluster.name)
-        out.append(
-            Artifact(
-                TARGET,
-                f"podman/{cluster.name}/{net}.network",
-                network_unit(net, labels=blueprint_labels(bp)),
-                "text",
-            )
-        )
-        for w in workloads:
-            doc = kube_doc(bp, cluster, w)
-            out.append(Artifact(TARGET, yaml_path(cluster.name, w.name), doc, "yaml"))
-            ports = [
-                (p.get("hostIP", ""), p["hostPort"], p["containerPort"])
-                for p in doc["spec"]["template"]["spec"]["containers"][0].get("ports", [])
-                if "hostPort" in p
-            ]
-            unit = kube_unit(
-                description=f"Attonix {bp.metadata.name} {w.name} (podman kube play)",
-                yaml_file=f"{w.name}.yaml",
-                network=f"{net}.network",
-                ports=ports,
-            )
-            out.append(Artifact(TARGET, unit_path(cluster.name, w.name), unit, "text"))
-        for db in databases:
-            doc = database_doc(bp, db)
-            out.append(Artifact(TARGET, yaml_path(cluster.name, db.name), doc, "yaml"))
-            unit = kube_unit(
-                description=f"Attonix {bp.metadata.name} database {db.name} (podman kube play)",
-                yaml_file=f"{db.name}.yaml",
-                network=f"{net}.network",
-            )
-            out.append(Artifact(TARGET, unit_path(cluster.name, db.name), unit, "text"))
-    return sorted(out, key=lambda a: a.path)
+    return list(rendered(bp).artifacts)

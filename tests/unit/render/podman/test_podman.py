@@ -19,6 +19,7 @@ from attonix.blueprint import Blueprint, load_file
 from attonix.render import render
 from attonix.render.base import RenderError
 from attonix.render.labels import blueprint_labels
+from attonix.render.podman import rendered
 
 FIXTURE = Path(__file__).parents[3] / "fixtures" / "deploy" / "shop-podman.yaml"
 EXAMPLE = Path(__file__).parents[4] / "examples" / "attonixcorp.yaml"
@@ -119,6 +120,48 @@ def test_deployment_is_hardened_labelled_and_mounts_secrets_by_name() -> None:
         "volumeMounts"
     ]
     assert {"name": "attonix-ptest-db-tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+
+
+def test_the_desired_state_says_what_the_file_says() -> None:
+    """What the deploy step plans from (replicas, image, ports, health, secret keys, volumes,
+    network) is what the YAML it hands to ``podman kube play`` asks for."""
+    bp = _bp()
+    state = rendered(bp).of("podman", "podman-test")
+    files = {a.path: a.content for a in state.files}
+    assert [(w.key, w.name, w.replicas) for w in state.workloads] == [
+        ("api", "attonix-ptest-api", 2),
+        ("db", "attonix-ptest-db", 1),
+        ("web", "attonix-ptest-web", 1),
+    ]
+    for w in state.workloads:
+        doc = files[f"podman/podman-test/{w.key}.yaml"]
+        pod = doc["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        assert (w.replicas, w.spec["image"]) == (doc["spec"]["replicas"], c["image"])
+        get = c["livenessProbe"]["httpGet"]
+        assert w.spec["health"] == f"http://localhost:{get['port']}{get['path']}"
+        assert w.spec["ports"] == [
+            f"{p['hostIP']}:{p['hostPort']}->{p['containerPort']}/tcp" for p in c.get("ports", [])
+        ]
+        secret_vols = {
+            v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v
+        }
+        mounted = {m["mountPath"]: secret_vols[m["name"]] for m in c["volumeMounts"]
+                   if m["name"] in secret_vols}  # fmt: skip
+        assert {(m.path.rsplit("/", 1)[0], m.ref.base) for m in w.secrets} == set(mounted.items())
+        assert w.networks == ("attonix-ptest-podman-test",)
+        assert set(w.volumes) == {v["name"] for v in pod["volumes"] if "secret" not in v}
+    db = state.workload("attonix-ptest-db")
+    assert db is not None
+    assert [(m.ref.secret, m.ref.key, m.path, m.uid) for m in db.secrets] == [
+        ("db-credentials", "username", "/run/secrets/db/username", 10001),
+        ("db-credentials", "password", "/run/secrets/db/password", 10001),
+    ]
+    assert [v.name for v in state.volumes] == [
+        f"attonix-ptest-{s}-tmp" for s in ("api", "db", "web")
+    ]
+    (net,) = state.networks
+    assert net.labels["attonix.io/podman-cluster"] == "podman-test"
 
 
 def test_unpublished_workload_lists_no_ports_and_keeps_replicas() -> None:
