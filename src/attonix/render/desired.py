@@ -72,6 +72,58 @@ class Volume:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """A container port the engine publishes on its nodes."""
+
+    published: int
+    target: int
+    protocol: str = "tcp"
+    mode: str = "ingress"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """The engine's health check of a container: the command and how often it runs."""
+
+    test: tuple[str, ...]
+    interval_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """CPUs (a decimal string, as the engine's CLI writes them) and memory in bytes."""
+
+    cpus: str | None = None
+    memory_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """How the engine runs a workload's containers, as the engine receives it (values after
+    the file's own escaping, durations in seconds, memory in bytes), so that a driver compares
+    it field by field with what the engine reports."""
+
+    image: str
+    command: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str = ""
+    read_only: bool = False
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    #: Labels of the service, and of its containers.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    container_labels: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[PublishedPort, ...] = ()
+    healthcheck: HealthCheck | None = None
+    limits: Resources = Resources()
+    reservations: Resources = Resources()
+    #: ``start-first`` or ``stop-first``.
+    update_order: str = "stop-first"
+    constraints: tuple[str, ...] = ()
+    max_replicas_per_node: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """One service (or a database run as a service) as the engine must run it.
 
@@ -81,6 +133,9 @@ class Workload:
     ``Deployment`` or ``StatefulSet``, and its namespace). ``spec`` is the renderer's own
     rendering of the workload in the file (the driver compares it with what the engine runs,
     for the plan's diff), read-only.
+
+    ``container`` is how the engine runs it, typed (Swarm: the driver's plan and status
+    compare these fields, and no dict of the file, with what the engine reports).
     """
 
     key: str
@@ -91,6 +146,7 @@ class Workload:
     secrets: tuple[SecretMount, ...] = ()
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+    container: ContainerSpec | None = None
     spec: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -27,6 +27,7 @@ from attonix.deploy.state import TargetLock, secret_key
 from attonix.deploy.swarm import views
 from attonix.render import render
 from attonix.render.desired import SecretKeyRef, SecretMount, Workload
+from attonix.render.swarm import container_spec, memory_bytes, seconds
 
 SHOP = Path(__file__).parents[2] / "fixtures" / "deploy" / "shop.yaml"
 NOTICE_THEN_FAIL = (
@@ -121,7 +122,7 @@ def _workload() -> Workload:
         replicas=2,
         secrets=(SecretMount(ref, "/run/s/k", 1),),
         networks=("st_net",),
-        spec=_compose_service(),
+        container=container_spec(_compose_service()),
     )
 
 
@@ -144,11 +145,11 @@ def test_views_of_desired_state_and_inspect_agree_then_show_drift() -> None:
 
 
 def test_durations_and_memory() -> None:
-    assert views.seconds("500ms") == 0.5
-    assert views.seconds("2m") == 120
-    assert views.memory_bytes("64m") == 64 << 20
+    assert seconds("500ms") == 0.5
+    assert seconds("2m") == 120
+    assert memory_bytes("64m") == 64 << 20
     with pytest.raises(ValueError):
-        views.memory_bytes("lots")
+        memory_bytes("lots")
 
 
 # ---------------------------------------------------------------- secrets

@@ -14,30 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from attonix.render.desired import Network, SecretKeyRef, Workload
-from attonix.render.swarm import unliteral
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)$")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_MEMORY = re.compile(r"^([0-9]+)([bkmgt]?)$")
-_MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 #: Labels the engine adds itself; never part of a comparison.
 _ENGINE_LABEL_PREFIXES = ("com.docker.",)
-
-
-def seconds(duration: str) -> float:
-    """Compose duration (``"1s"``, ``"500ms"``) in seconds."""
-    m = _DURATION.match(duration)
-    if m is None:
-        raise ValueError(f"not a duration: {duration!r}")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-
-
-def memory_bytes(quantity: str) -> int:
-    """Compose memory (``"64m"``) in bytes (binary units, as Docker reads them)."""
-    m = _MEMORY.match(quantity.lower())
-    if m is None:
-        raise ValueError(f"not a memory size: {quantity!r}")
-    return int(m.group(1)) * _MEMORY_UNITS[m.group(2)]
 
 
 def _cpus_from_nanos(nanos: int) -> str:
@@ -60,52 +39,36 @@ def _strip_digest(image: str) -> str:
 
 
 def service_view(w: Workload, *, secret_names: Mapping[SecretKeyRef, str]) -> dict[str, Any]:
-    """The view of one workload of the desired state: replicas, networks and secret files
-    from its typed fields, the rest from its rendered compose service.
+    """The view of one workload of the desired state, from its typed fields: replicas,
+    networks and secret files, and how the engine runs its containers (``container``).
 
     ``secret_names`` gives the engine name of each secret key (versioned for a plan).
     """
-    svc = w.spec
-    deploy = svc.get("deploy", {})
-    health = svc.get("healthcheck", {})
-    limits = deploy.get("resources", {}).get("limits", {})
-    reservations = deploy.get("resources", {}).get("reservations", {})
-    placement = deploy.get("placement", {})
+    c = w.container
+    if c is None:
+        raise ValueError(f"workload {w.name} has no container spec (not a Swarm workload)")
     return {
-        "image": svc["image"],
+        "image": c.image,
         "replicas": w.replicas,
-        # The stack file escapes dollars from the CLI's substitution; the engine gets them bare.
-        "command": [unliteral(a) for a in svc["command"]] if svc.get("command") else None,
-        "env": {k: unliteral(v) for k, v in sorted((svc.get("environment") or {}).items())},
-        "user": svc.get("user", ""),
-        "read_only": bool(svc.get("read_only", False)),
-        "cap_drop": sorted(svc.get("cap_drop", [])),
-        "cap_add": sorted(svc.get("cap_add", [])),
-        "labels": own_labels(deploy.get("labels")),
-        "container_labels": own_labels(svc.get("labels")),
+        "command": list(c.command) if c.command else None,
+        "env": dict(sorted(c.env.items())),
+        "user": c.user,
+        "read_only": c.read_only,
+        "cap_drop": sorted(c.cap_drop),
+        "cap_add": sorted(c.cap_add),
+        "labels": own_labels(c.labels),
+        "container_labels": own_labels(c.container_labels),
         "networks": sorted(w.networks),
         "secrets": sorted(f"{m.path} <- {secret_names[m.ref]}" for m in w.secrets),
-        "ports": sorted(
-            f"{p['published']}:{p['target']}/{p.get('protocol', 'tcp')} {p.get('mode', 'ingress')}"
-            for p in svc.get("ports", [])
-        ),
+        "ports": sorted(f"{p.published}:{p.target}/{p.protocol} {p.mode}" for p in c.ports),
         "healthcheck": None
-        if health.get("disable")
-        else {
-            "test": [unliteral(t) for t in health.get("test", [])],
-            "interval": seconds(health.get("interval", "30s")),
-        },
-        "limits": {
-            "cpus": limits.get("cpus"),
-            "memory": memory_bytes(limits["memory"]) if "memory" in limits else None,
-        },
-        "reservations": {
-            "cpus": reservations.get("cpus"),
-            "memory": memory_bytes(reservations["memory"]) if "memory" in reservations else None,
-        },
-        "update_order": deploy.get("update_config", {}).get("order", "stop-first"),
-        "constraints": sorted(placement.get("constraints", [])),
-        "max_replicas_per_node": placement.get("max_replicas_per_node", 0),
+        if c.healthcheck is None
+        else {"test": list(c.healthcheck.test), "interval": c.healthcheck.interval_seconds},
+        "limits": {"cpus": c.limits.cpus, "memory": c.limits.memory_bytes},
+        "reservations": {"cpus": c.reservations.cpus, "memory": c.reservations.memory_bytes},
+        "update_order": c.update_order,
+        "constraints": sorted(c.constraints),
+        "max_replicas_per_node": c.max_replicas_per_node,
     }
 
 

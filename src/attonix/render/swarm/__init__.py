@@ -25,6 +25,7 @@ Two choices follow from how Swarm behaves rather than from taste:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +34,13 @@ from attonix.policy.placement import cluster_nodes, database_node, workload_rule
 from attonix.render.base import Artifact
 from attonix.render.database_containers import container_of, data_volume, standalone
 from attonix.render.desired import (
+    ContainerSpec,
     DesiredState,
+    HealthCheck,
     Network,
+    PublishedPort,
     Rendered,
+    Resources,
     SecretKeyRef,
     SecretMount,
     Volume,
@@ -485,6 +490,77 @@ def with_secret_names(doc: dict[str, Any], names: Mapping[SecretKeyRef, str]) ->
     }
 
 
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)$")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MEMORY = re.compile(r"^([0-9]+)([bkmgt]?)$")
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def seconds(duration: str) -> float:
+    """A compose duration (``"1s"``, ``"500ms"``) in seconds."""
+    m = _DURATION.match(duration)
+    if m is None:
+        raise ValueError(f"not a duration: {duration!r}")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+def memory_bytes(quantity: str) -> int:
+    """A compose memory size (``"64m"``) in bytes (binary units, as Docker reads them)."""
+    m = _MEMORY.match(quantity.lower())
+    if m is None:
+        raise ValueError(f"not a memory size: {quantity!r}")
+    return int(m.group(1)) * _MEMORY_UNITS[m.group(2)]
+
+
+def _received(section: Mapping[str, Any]) -> Resources:
+    memory = section.get("memory")
+    return Resources(
+        cpus=section.get("cpus"), memory_bytes=memory_bytes(memory) if memory else None
+    )
+
+
+def container_spec(svc: Mapping[str, Any]) -> ContainerSpec:
+    """How the engine runs the compose service ``svc`` this module wrote: its values as
+    ``docker stack deploy`` hands them to the engine (dollars unescaped), durations in
+    seconds, memory in bytes, and Swarm's defaults where the file leaves a field out."""
+    deploy = svc.get("deploy", {})
+    health = svc.get("healthcheck", {})
+    resources = deploy.get("resources", {})
+    placement = deploy.get("placement", {})
+    command = svc.get("command")
+    return ContainerSpec(
+        image=svc["image"],
+        command=tuple(unliteral(a) for a in command) if command else None,
+        env={k: unliteral(v) for k, v in sorted((svc.get("environment") or {}).items())},
+        user=svc.get("user", ""),
+        read_only=bool(svc.get("read_only", False)),
+        cap_drop=tuple(svc.get("cap_drop", ())),
+        cap_add=tuple(svc.get("cap_add", ())),
+        labels=dict(deploy.get("labels") or {}),
+        container_labels=dict(svc.get("labels") or {}),
+        ports=tuple(
+            PublishedPort(
+                published=p["published"],
+                target=p["target"],
+                protocol=p.get("protocol", "tcp"),
+                mode=p.get("mode", "ingress"),
+            )
+            for p in svc.get("ports", ())
+        ),
+        healthcheck=None
+        if health.get("disable")
+        else HealthCheck(
+            test=tuple(unliteral(t) for t in health.get("test", ())),
+            interval_seconds=seconds(health.get("interval", "30s")),
+        ),
+        limits=_received(resources.get("limits", {})),
+        reservations=_received(resources.get("reservations", {})),
+        update_order=deploy.get("update_config", {}).get("order", "stop-first"),
+        constraints=tuple(placement.get("constraints", ())),
+        max_replicas_per_node=placement.get("max_replicas_per_node", 0),
+    )
+
+
 def _key_ref(bp: Blueprint, secret: str, key: str) -> SecretKeyRef:
     return SecretKeyRef(secret, key, secret_ref(secret, key), secret_base(bp, secret, key))
 
@@ -517,7 +593,7 @@ def desired_state(bp: Blueprint, cluster: Cluster, doc: dict[str, Any]) -> Desir
                 secrets=mounts,
                 networks=tuple(prefix + n for n in networks_of(bp, w.name)),
                 volumes=tuple(prefix + v for v in kept),
-                spec=doc["services"][w.name],
+                container=container_spec(doc["services"][w.name]),
             )
         )
     networks = tuple(

@@ -41,7 +41,14 @@ def test_workloads_carry_effective_replicas_and_engine_names() -> None:
     }
     for w in state.workloads:
         assert w.replicas == doc["services"][w.key]["deploy"]["replicas"]
-        assert w.spec is doc["services"][w.key]
+        # How the engine runs it, typed: what the stack file gives the engine.
+        svc, c = doc["services"][w.key], w.container
+        assert c is not None and (c.image, c.user) == (svc["image"], svc["user"])
+        assert c.update_order == svc["deploy"]["update_config"]["order"]
+        assert c.healthcheck is not None
+        assert list(c.healthcheck.test) == [
+            t.replace("$$", "$") for t in svc["healthcheck"]["test"]
+        ]
         assert state.workload(w.name) is w
     assert state.workload(f"{prefix}missing") is None
 

@@ -121,8 +121,12 @@ def test_values_with_dollars_are_escaped_from_substitution_and_compared_as_the_e
     )
     state = rendered(bp).of("swarm", "swarm")
     (w,) = state.workloads
-    assert w.spec["environment"] == {"PRICE": "$$5", "TEMPLATE": "$${HOME}/x"}
-    assert w.spec["command"] == ["sh", "-c", "echo $$PRICE"]
+    (stack,) = state.files
+    svc = stack.content["services"]["a"]
+    assert svc["environment"] == {"PRICE": "$$5", "TEMPLATE": "$${HOME}/x"}
+    assert svc["command"] == ["sh", "-c", "echo $$PRICE"]
+    # The typed desired state holds what the engine receives.
+    assert w.container is not None and w.container.command == ("sh", "-c", "echo $PRICE")
     view = service_view(w, secret_names={})
     # What drift detection compares with the live spec: the values the engine received.
     assert view["env"] == {"PRICE": "$5", "TEMPLATE": "${HOME}/x"}
