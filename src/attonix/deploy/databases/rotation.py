@@ -39,7 +39,6 @@ from attonix.deploy.databases.driver import DatabaseDriver, Server
 from attonix.deploy.databases.engine import Adapter, Observed, Snapshot, Wanted, Work
 from attonix.deploy.state import TargetLock
 
-STEPS = ("started", "created", "switched", "drained", "dropped")
 #: Called with the credential's name and its new values once the new version is current.
 Switch = Callable[[str, dict[str, str]], None]
 
@@ -56,6 +55,7 @@ class RotationState:
     new_login: str
     generation: int
     version: int
+    #: started, then created, switched, drained, dropped (the last step done).
     step: str = "started"
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,16 +17,11 @@ from typing import Any
 
 from attonix.blueprint.model import Blueprint
 from attonix.render.cloudinit import meta_data, user_data
-from attonix.render.vsphere import Group, Rule, Vcenter
+from attonix.render.vsphere import Group, Vcenter
 
 USERDATA = "guestinfo.userdata"
 METADATA = "guestinfo.metadata"
 ENCODING = "base64"
-
-
-#: A VM group and its DRS rule, as the renderer's desired state has them.
-WantedGroup = Group
-WantedRule = Rule
 
 
 @dataclass(frozen=True, slots=True)

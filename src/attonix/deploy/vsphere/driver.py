@@ -51,9 +51,9 @@ from attonix.deploy.connections import Connection, ConnectionError_
 from attonix.deploy.secrets import SecretSource
 from attonix.deploy.vsphere import _inventory as inv
 from attonix.deploy.vsphere import placement
-from attonix.deploy.vsphere.desired import Desired, WantedGroup, WantedVm, with_guest_data
+from attonix.deploy.vsphere.desired import Desired, WantedVm, with_guest_data
 from attonix.render.base import Artifact
-from attonix.render.vsphere import Rendered, rendered
+from attonix.render.vsphere import Group, Rendered, rendered
 
 _ORDER = {"cluster": 0, "folder": 1, "vm": 2, "placement": 3, "rule": 4}
 
@@ -331,7 +331,7 @@ class VSphereDriver(EngineDriver):
 
     def _placement(
         self,
-        group: WantedGroup,
+        group: Group,
         *,
         hosts: dict[str, str | None],
         cluster: Any,
