@@ -28,7 +28,7 @@ missing replica as drift.
 
 Podman runs health checks from systemd timers; where systemd is not PID 1 the timers never
 fire, so :meth:`PodmanDriver.status` runs each running container's check once itself, at
-most :data:`HEALTH_CHECKS_AT_ONCE` at a time.
+most :data:`HEALTH_CHECKS_AT_ONCE` at a time (eight, or two per CPU).
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ from attonix.render.podman import (
 )
 
 #: Health checks :meth:`PodmanDriver.status` runs at once (each is a ``podman healthcheck
-#: run``, mostly waiting on the container's own probe).
-HEALTH_CHECKS_AT_ONCE = 8
+#: run``, mostly waiting on the container's own probe): eight, or two per CPU where fewer —
+#: more at once on a small machine makes the checks themselves miss their timeout (2 s).
+HEALTH_CHECKS_AT_ONCE = min(8, 2 * (os.cpu_count() or 1))
 #: Seconds a replaced container gets to finish its requests after SIGTERM.
 STOP_GRACE_SECONDS = 10
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
