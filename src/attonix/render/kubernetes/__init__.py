@@ -180,7 +180,6 @@ def _workload(doc: dict[str, Any]) -> Workload:
         replicas=int(doc["spec"].get("replicas", 1)),
         kind=doc["kind"],
         namespace=meta["namespace"],
-        spec=doc,
     )
 
 
