@@ -1448,6 +1448,11 @@ export interface components {
              */
             endpoint: string;
             /**
+             * Endpoints
+             * @description Every endpoint it touches, one line each (a Podman cluster of several hosts: one per host, 'host: url').
+             */
+            endpoints?: string[];
+            /**
              * Kind
              * @enum {string}
              */
@@ -2204,6 +2209,11 @@ export interface components {
              */
             endpoint: string;
             /**
+             * Endpoints
+             * @description Every endpoint the apply will touch, one line each (a Podman cluster of several hosts: one per host, 'host: url').
+             */
+            endpoints?: string[];
+            /**
              * Error
              * @description Why planning failed (status plan_failed).
              * @default
@@ -2223,12 +2233,33 @@ export interface components {
             target: string;
         };
         /**
+         * PodmanHostIn
+         * @description One host's Podman service in a Podman cluster of several hosts: ``unix:///path`` or
+         *     ``ssh://user@host:port/socket`` with its own private key and ``known_hosts`` line.
+         */
+        PodmanHostIn: {
+            /** Known Hosts */
+            known_hosts?: string | null;
+            /** Ssh Key */
+            ssh_key?: string | null;
+            /** Url */
+            url: string;
+        };
+        /**
          * PodmanIn
          * @description A Podman service: ``unix:///path`` or ``ssh://user@host:port/socket`` with a private key
          *     and the host's public key as a ``known_hosts`` line (the host is verified, never trusted
          *     on first use); or ``local``: the Podman of the server's own machine, named explicitly.
+         *
+         *     A Podman cluster of several blueprint hosts gives ``hosts`` instead of ``url``: each
+         *     host's own service by blueprint host name (Podman has no scheduler: each host's pods are
+         *     placed on that host's engine).
          */
         PodmanIn: {
+            /** Hosts */
+            hosts?: {
+                [key: string]: components["schemas"]["PodmanHostIn"];
+            } | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2239,7 +2270,7 @@ export interface components {
             /** Ssh Key */
             ssh_key?: string | null;
             /** Url */
-            url: string;
+            url?: string | null;
         };
         /**
          * Problem

@@ -8,17 +8,17 @@ describe("clustersOf", () => {
         clusters: [
           { name: "k8s-prod", kind: "kubernetes" },
           { name: "swarm-edge", kind: "swarm" },
-          { name: "podman-tools", kind: "podman" },
+          { name: "podman-tools", kind: "podman", workers: ["pod-a", "pod-b"] },
         ],
       },
       storage: { vsphere: [{ name: "vsphere-main" }], openstack: [{ name: "openstack-main" }], ceph: [{ name: "ceph-main" }] },
     };
     expect(clustersOf(parsed)).toEqual([
-      { name: "k8s-prod", kind: "kubernetes", connection: "kubernetes" },
-      { name: "swarm-edge", kind: "swarm", connection: "docker" },
-      { name: "podman-tools", kind: "podman", connection: "podman" },
-      { name: "vsphere-main", kind: "vsphere", connection: "vsphere" },
-      { name: "openstack-main", kind: "openstack", connection: "openstack" },
+      { name: "k8s-prod", kind: "kubernetes", connection: "kubernetes", hosts: [] },
+      { name: "swarm-edge", kind: "swarm", connection: "docker", hosts: [] },
+      { name: "podman-tools", kind: "podman", connection: "podman", hosts: ["pod-a", "pod-b"] },
+      { name: "vsphere-main", kind: "vsphere", connection: "vsphere", hosts: [] },
+      { name: "openstack-main", kind: "openstack", connection: "openstack", hosts: [] },
     ]);
   });
 
@@ -49,6 +49,23 @@ describe("connectionBody", () => {
       ssh_key: "SSH",
       known_hosts: "h ssh-ed25519 AAAA",
     });
+  });
+
+  it("sends one Podman service per blueprint host, each with its own key only for ssh://", () => {
+    const hosts = {
+      "pod-a": { url: " ssh://root@10.0.1.5/run/podman/podman.sock ", sshKey: "KEY-A", knownHosts: " 10.0.1.5 ssh-ed25519 AAAA " },
+      "pod-b": { url: "unix:///run/pod-b.sock", sshKey: "stale", knownHosts: "" },
+    };
+    expect(connectionBody("podman", { ...form, perHost: true, hosts, endpoint: "local" }, ["pod-a", "pod-b"])).toEqual({
+      kind: "podman",
+      hosts: {
+        "pod-a": { url: "ssh://root@10.0.1.5/run/podman/podman.sock", ssh_key: "KEY-A", known_hosts: "10.0.1.5 ssh-ed25519 AAAA" },
+        "pod-b": { url: "unix:///run/pod-b.sock" },
+      },
+    });
+    // Without "per host", one engine stands for every host.
+    expect(connectionBody("podman", { ...form, perHost: false, hosts, endpoint: "local" }, ["pod-a", "pod-b"])).toEqual({ kind: "podman", url: "local" });
+    expect(withoutCredentials({ ...form, hosts }).hosts["pod-a"]).toEqual({ url: hosts["pod-a"].url, sshKey: "", knownHosts: hosts["pod-a"].knownHosts });
   });
 
   it("sends the kubeconfig and the context (null for the current one), and vSphere's fields", () => {

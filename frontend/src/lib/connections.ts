@@ -20,6 +20,8 @@ export interface BlueprintCluster {
   kind: string;
   /** The stored connection's kind, or null when the server has none for this kind. */
   connection: ConnectionKind | null;
+  /** The blueprint hosts it runs on (control plane first, then workers; none for clouds). */
+  hosts: string[];
 }
 
 const CONNECTION_OF: Record<string, ConnectionKind> = {
@@ -30,9 +32,20 @@ const CONNECTION_OF: Record<string, ConnectionKind> = {
   openstack: "openstack",
 };
 
-function named(list: unknown): { name: string; kind?: string }[] {
+interface Named {
+  name: string;
+  kind?: string;
+  control_plane?: unknown;
+  workers?: unknown;
+}
+
+function named(list: unknown): Named[] {
   if (!Array.isArray(list)) return [];
-  return list.filter((x): x is { name: string; kind?: string } => typeof x === "object" && x !== null && typeof (x as { name?: unknown }).name === "string");
+  return list.filter((x): x is Named => typeof x === "object" && x !== null && typeof (x as { name?: unknown }).name === "string");
+}
+
+function strings(list: unknown): string[] {
+  return Array.isArray(list) ? list.filter((x): x is string => typeof x === "string") : [];
 }
 
 /** The orchestration clusters, vSphere clusters and OpenStack clouds of a parsed blueprint. */
@@ -42,15 +55,26 @@ export function clustersOf(parsed: Record<string, unknown> | null | undefined): 
   const out: BlueprintCluster[] = [];
   for (const c of named(orchestration.clusters)) {
     const kind = c.kind ?? "unknown";
-    out.push({ name: c.name, kind, connection: CONNECTION_OF[kind] ?? null });
+    const hosts = [...new Set([...strings(c.control_plane), ...strings(c.workers)])];
+    out.push({ name: c.name, kind, connection: CONNECTION_OF[kind] ?? null, hosts });
   }
-  for (const v of named(storage.vsphere)) out.push({ name: v.name, kind: "vsphere", connection: "vsphere" });
-  for (const o of named(storage.openstack)) out.push({ name: o.name, kind: "openstack", connection: "openstack" });
+  for (const v of named(storage.vsphere)) out.push({ name: v.name, kind: "vsphere", connection: "vsphere", hosts: [] });
+  for (const o of named(storage.openstack)) out.push({ name: o.name, kind: "openstack", connection: "openstack", hosts: [] });
   return out;
+}
+
+/** One host's Podman service in a connection per host. */
+export interface HostForm {
+  url: string;
+  sshKey: string;
+  knownHosts: string;
 }
 
 /** What the connection form holds; only the fields of the chosen kind are sent. */
 export interface ConnectionForm {
+  /** Podman on several hosts: one service per blueprint host (else one engine for all). */
+  perHost: boolean;
+  hosts: Record<string, HostForm>;
   endpoint: string;
   /** More Swarm managers, one a line, tried in that order after the endpoint. */
   fallbacks: string;
@@ -69,6 +93,8 @@ export interface ConnectionForm {
 }
 
 export const EMPTY_FORM: ConnectionForm = {
+  perHost: false,
+  hosts: {},
   endpoint: "",
   fallbacks: "",
   cloud: "",
@@ -87,7 +113,8 @@ export const EMPTY_FORM: ConnectionForm = {
 
 /** The form with every credential blanked (after a store, or when the cluster changes). */
 export function withoutCredentials(form: ConnectionForm): ConnectionForm {
-  return { ...form, ca: "", cert: "", key: "", sshKey: "", kubeconfig: "", password: "", cloudsYaml: "" };
+  const hosts = Object.fromEntries(Object.entries(form.hosts).map(([h, f]) => [h, { ...f, sshKey: "" }]));
+  return { ...form, hosts, ca: "", cert: "", key: "", sshKey: "", kubeconfig: "", password: "", cloudsYaml: "" };
 }
 
 /** Whether a Docker host needs mutual TLS (TCP) or a Podman URL an SSH key. */
@@ -100,8 +127,14 @@ export function needsSsh(url: string): boolean {
 
 const orNull = (s: string) => (s.trim() ? s : null);
 
-/** The PUT body for `kind` from the form: the fields of that kind only, nothing else. */
-export function connectionBody(kind: ConnectionKind, f: ConnectionForm): ConnectionIn {
+/** One Podman service's fields: an SSH key and host key only for an ssh:// URL. */
+function podmanService(url: string, sshKey: string, knownHosts: string) {
+  return needsSsh(url) ? { url: url.trim(), ssh_key: sshKey, known_hosts: knownHosts.trim() } : { url: url.trim() };
+}
+
+/** The PUT body for `kind` from the form: the fields of that kind only, nothing else.
+ * `hosts`: the cluster's blueprint hosts (a Podman connection per host names each). */
+export function connectionBody(kind: ConnectionKind, f: ConnectionForm, hosts: string[] = []): ConnectionIn {
   switch (kind) {
     case "docker":
       return {
@@ -111,9 +144,11 @@ export function connectionBody(kind: ConnectionKind, f: ConnectionForm): Connect
         tls: needsTls(f.endpoint) ? { ca: f.ca, cert: f.cert, key: f.key } : null,
       };
     case "podman":
-      return needsSsh(f.endpoint)
-        ? { kind, url: f.endpoint.trim(), ssh_key: f.sshKey, known_hosts: f.knownHosts.trim() }
-        : { kind, url: f.endpoint.trim() };
+      if (f.perHost && hosts.length > 0) {
+        const each = (h: string) => f.hosts[h] ?? { url: "", sshKey: "", knownHosts: "" };
+        return { kind, hosts: Object.fromEntries(hosts.map((h) => [h, podmanService(each(h).url, each(h).sshKey, each(h).knownHosts)])) };
+      }
+      return { kind, ...podmanService(f.endpoint, f.sshKey, f.knownHosts) };
     case "kubernetes":
       return { kind, kubeconfig: f.kubeconfig, context: orNull(f.context.trim()) };
     case "vsphere":

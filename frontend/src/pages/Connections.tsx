@@ -8,7 +8,7 @@ import { Field } from "../components/Field";
 import { ProblemView } from "../components/ProblemView";
 import { useAction, useAsync } from "../components/useAsync";
 import { useApp } from "../context";
-import { clustersOf, connectionBody, EMPTY_FORM, needsSsh, needsTls, withoutCredentials, type BlueprintCluster, type ConnectionForm, type ConnectionKind } from "../lib/connections";
+import { clustersOf, connectionBody, EMPTY_FORM, needsSsh, needsTls, withoutCredentials, type BlueprintCluster, type ConnectionForm, type ConnectionKind, type HostForm } from "../lib/connections";
 import { Link } from "../router";
 
 type Stored = components["schemas"]["ConnectionOut"];
@@ -18,6 +18,15 @@ type Check = components["schemas"]["ConnectionCheckOut"];
 function setting(settings: Record<string, unknown> | undefined, key: string): string {
   const v = settings?.[key];
   return typeof v === "string" ? v : "";
+}
+
+/** A stored per-host Podman connection's hosts: name -> {url, known_hosts} ({} otherwise). */
+function storedHosts(settings: Record<string, unknown> | undefined): Record<string, HostForm> {
+  const hosts = settings?.hosts;
+  if (typeof hosts !== "object" || hosts === null) return {};
+  return Object.fromEntries(
+    Object.entries(hosts as Record<string, Record<string, unknown>>).map(([h, v]) => [h, { url: setting(v, "url"), knownHosts: setting(v, "known_hosts"), sshKey: "" }]),
+  );
 }
 
 function without<T>(map: Record<string, T>, key: string): Record<string, T> {
@@ -76,7 +85,7 @@ export function Connections({ env }: { env: string }) {
     e.preventDefault();
     if (!kind) return;
     void act.run(async () => {
-      const out = await call(api.PUT("/api/v1/environments/{env}/connections/{cluster}", { params: { path: { env, cluster } }, body: connectionBody(kind, form) }));
+      const out = await call(api.PUT("/api/v1/environments/{env}/connections/{cluster}", { params: { path: { env, cluster } }, body: connectionBody(kind, form, chosen?.hosts ?? []) }));
       // The credentials leave the page with the request: nothing keeps them afterwards.
       setForm(withoutCredentials(form));
       setSaved(`Connection of ${out.cluster} stored (version ${out.version}): ${out.endpoint}. Its credentials cannot be displayed again.`);
@@ -100,8 +109,11 @@ export function Connections({ env }: { env: string }) {
     setCluster(name);
     const s = byName.get(name);
     // Replacing a connection starts from its endpoint; credentials are never filled in.
+    const hosts = storedHosts(s?.settings);
     setForm({
       ...EMPTY_FORM,
+      perHost: Object.keys(hosts).length > 0,
+      hosts,
       endpoint: setting(s?.settings, "host") || setting(s?.settings, "url"),
       fallbacks: Array.isArray(s?.settings.fallback_hosts) ? s.settings.fallback_hosts.join("\n") : "",
       cloud: setting(s?.settings, "cloud"),
@@ -120,7 +132,14 @@ export function Connections({ env }: { env: string }) {
         <th scope="row">{name}</th>
         <td>{inBlueprint ? blueprintKind : <span className="muted">not in the blueprint</span>}</td>
         <td data-testid={`endpoint-${name}`}>
-          {s ? (
+          {s && (s.endpoints ?? []).length > 1 ? (
+            <>
+              <span className="muted">{s.kind}, one engine per host:</span>
+              <ul className="endpoints" aria-label={`Endpoints of ${name}`}>
+                {(s.endpoints ?? []).map((e) => <li key={e}>{e}</li>)}
+              </ul>
+            </>
+          ) : s ? (
             <>
               <span className="muted">{s.kind}:</span> {s.endpoint}
             </>
@@ -217,7 +236,12 @@ export function Connections({ env }: { env: string }) {
               </select>
             )}
           </Field>
-          {kind && kind !== "kubernetes" && kind !== "openstack" ? (
+          {kind === "podman" && chosen && chosen.hosts.length > 1 ? (
+            <label>
+              <input type="checkbox" checked={form.perHost} onChange={(e) => set({ perHost: e.target.checked })} /> One connection per host ({chosen.hosts.join(", ")})
+            </label>
+          ) : null}
+          {kind && kind !== "kubernetes" && kind !== "openstack" && !(kind === "podman" && form.perHost) ? (
             <Field label={ENDPOINT_LABEL[kind]} error={fieldError(act.problem, kind === "docker" ? "host" : "url")} help={ENDPOINT_HELP[kind]}>
               {(c) => <input {...c} required value={form.endpoint} onChange={(e) => set({ endpoint: e.target.value })} />}
             </Field>
@@ -234,7 +258,29 @@ export function Connections({ env }: { env: string }) {
               {cred("Client key (PEM)", form.key, (v) => set({ key: v }), "tls.key", "Unencrypted. Write-only: never shown again.")}
             </>
           ) : null}
-          {kind === "podman" && needsSsh(form.endpoint) ? (
+          {kind === "podman" && form.perHost && chosen
+            ? chosen.hosts.map((h) => {
+                const one = form.hosts[h] ?? { url: "", sshKey: "", knownHosts: "" };
+                const setHost = (patch: Partial<HostForm>) => set({ hosts: { ...form.hosts, [h]: { ...one, ...patch } } });
+                return (
+                  <fieldset key={h} className="host" aria-label={`Host ${h}`}>
+                    <legend>Host {h}</legend>
+                    <Field label={`${h}: Podman URL`} error={fieldError(act.problem, `hosts.${h}.url`)} help="unix:///run/podman/podman.sock, or ssh://USER@HOST:PORT/run/podman/podman.sock with a key.">
+                      {(c) => <input {...c} required value={one.url} onChange={(e) => setHost({ url: e.target.value })} />}
+                    </Field>
+                    {needsSsh(one.url) ? (
+                      <>
+                        {cred(`${h}: SSH private key`, one.sshKey, (v) => setHost({ sshKey: v }), `hosts.${h}.ssh_key`, "Without a passphrase. Write-only: never shown again.")}
+                        <Field label={`${h}: host key (known_hosts line)`} error={fieldError(act.problem, `hosts.${h}.known_hosts`)} help="ssh-keyscan -p PORT HOST: the host is verified, never trusted on first use.">
+                          {(c) => <input {...c} required value={one.knownHosts} onChange={(e) => setHost({ knownHosts: e.target.value })} />}
+                        </Field>
+                      </>
+                    ) : null}
+                  </fieldset>
+                );
+              })
+            : null}
+          {kind === "podman" && !form.perHost && needsSsh(form.endpoint) ? (
             <>
               {cred("SSH private key", form.sshKey, (v) => set({ sshKey: v }), "ssh_key", "Without a passphrase. Write-only: never shown again.")}
               <Field label="Host key (known_hosts line)" error={fieldError(act.problem, "known_hosts")} help="ssh-keyscan -p PORT HOST: the host is verified, never trusted on first use.">

@@ -12,6 +12,31 @@ import { navigate, useLocation } from "../router";
 const TARGETS = ["podman", "kubernetes", "swarm", "vsphere"] as const;
 const DONE = new Set(["succeeded", "failed", "rejected", "plan_failed", "cancelled"]);
 const STEPS = ["planning", "awaiting_approval", "approved", "applying", "succeeded"];
+/** A rotation's steps, and the job-log line that says each is done. */
+const ROTATION_STEPS: [string, string][] = [
+  ["rotate: created and verified ", "new login created and verified"],
+  ["rotate: consumers switched to ", "consumers switched to the new login"],
+  ["rotate: no session uses ", "old login no longer in use"],
+  ["rotate: dropped ", "old login dropped"],
+];
+const LOGIN_KINDS = ["app", "readonly", "owner"] as const;
+
+interface BlueprintDatabases {
+  databases: string[];
+  /** Service name -> the databases it declares. */
+  services: [string, string[]][];
+}
+
+/** The databases of a parsed blueprint and the backend services that use each. */
+function databasesOf(parsed: Record<string, unknown> | undefined): BlueprintDatabases {
+  const names = (list: unknown) =>
+    Array.isArray(list) ? list.filter((x): x is { name: string; databases?: unknown } => typeof x === "object" && x !== null && typeof (x as { name?: unknown }).name === "string") : [];
+  const backend = ((parsed?.services ?? {}) as Record<string, unknown>).backend;
+  return {
+    databases: names(parsed?.databases).map((d) => d.name),
+    services: names(backend).map((s) => [s.name, Array.isArray(s.databases) ? s.databases.filter((d): d is string => typeof d === "string") : []]),
+  };
+}
 
 export function Deployments({ env }: { env: string }) {
   const { api, access } = useApp();
@@ -55,6 +80,7 @@ export function Deployments({ env }: { env: string }) {
           <ProblemView problem={start.problem} />
         </form>
       ) : null}
+      {can(access, "deploy:request", env) && latest ? <RotationForm env={env} version={version ?? latest} onRequested={list.reload} /> : null}
       <ProblemView problem={list.problem} />
       <div className="two-col">
         <section className="card" aria-labelledby="hist">
@@ -78,14 +104,72 @@ export function Deployments({ env }: { env: string }) {
             </tbody>
           </table>
         </section>
-        {selected ? <Detail env={env} id={selected} onChange={list.reload} /> : null}
+        {selected ? <Detail key={`${env}/${selected}`} env={env} id={selected} onChange={list.reload} /> : null}
       </div>
     </>
   );
 }
 
+/**
+ * Request a coordinated rotation of one database login: a new login, the service's consumers
+ * rolled onto it, the old login dropped. It becomes a deployment of target "rotation" that is
+ * planned, approved (by someone else where the two-person rule applies) and run as a job.
+ */
+function RotationForm({ env, version, onRequested }: { env: string; version: number; onRequested: () => void }) {
+  const { api } = useApp();
+  const bp = useAsync(async () => {
+    const v = await call(api.GET("/api/v1/environments/{env}/blueprints/{version}", { params: { path: { env, version } } }));
+    return databasesOf(v.parsed);
+  }, `${env}/${version}`);
+  const [database, setDatabase] = useState("");
+  const [service, setService] = useState("");
+  const [kind, setKind] = useState<(typeof LOGIN_KINDS)[number]>("app");
+  const act = useAction();
+  const databases = bp.data?.databases ?? [];
+  if (bp.data && databases.length === 0) return null;
+  const consumers = (bp.data?.services ?? []).filter(([, dbs]) => dbs.includes(database)).map(([name]) => name);
+  const submit = (e: SyntheticEvent) => {
+    e.preventDefault();
+    void act.run(async () => {
+      const d = await call(api.POST("/api/v1/environments/{env}/rotations", { params: { path: { env } }, body: { version, database, service, kind } }));
+      onRequested();
+      navigate(`/envs/${env}/deployments?d=${d.id}`);
+    });
+  };
+  return (
+    <form className="card inline" onSubmit={submit} aria-labelledby="rot">
+      <h2 id="rot">Rotate a database login</h2>
+      <p className="muted">A new login is created, the service is rolled onto it, then the old login is dropped; planned first, then approved.</p>
+      <label>Database
+        <select aria-label="Database" required value={database} onChange={(e) => { setDatabase(e.target.value); setService(""); }}>
+          <option value="">Choose…</option>
+          {databases.map((d) => <option key={d} value={d}>{d}</option>)}
+        </select>
+      </label>
+      <label>Service
+        <select aria-label="Service" required value={service} onChange={(e) => setService(e.target.value)} disabled={!database}>
+          <option value="">Choose…</option>
+          {consumers.map((n) => <option key={n} value={n}>{n}</option>)}
+        </select>
+      </label>
+      <label>Login
+        <select aria-label="Login" value={kind} onChange={(e) => setKind(e.target.value as (typeof LOGIN_KINDS)[number])}>
+          {LOGIN_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
+        </select>
+      </label>
+      <button className="primary" type="submit" disabled={act.busy || !database || !service}>Request rotation</button>
+      <ProblemView problem={bp.problem ?? act.problem} />
+    </form>
+  );
+}
+
 function Detail({ env, id, onChange }: { env: string; id: number; onChange: () => void }) {
   const { api, access } = useApp();
+  const [logDone, setLogDone] = useState<ReadonlySet<string>>(new Set());
+  const onLine = (line: string) => {
+    const hit = ROTATION_STEPS.find(([marker]) => line.startsWith(marker));
+    if (hit) setLogDone((old) => (old.has(hit[0]) ? old : new Set([...old, hit[0]])));
+  };
   const d = useAsync(() => call(api.GET("/api/v1/environments/{env}/deployments/{deployment_id}", { params: { path: { env, deployment_id: id } } })), `${env}/${id}`);
   const act = useAction();
   const [logEnded, setLogEnded] = useState(0);
@@ -121,11 +205,14 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
   const plan = d.data.plan;
   const changes = plan.changes ?? [];
   const step = STEPS.indexOf(status);
+  const rotation = d.data.target === "rotation" ? plan.rotation : null;
+  const endpoints = plan.endpoints && plan.endpoints.length > 0 ? plan.endpoints : plan.endpoint ? [plan.endpoint] : [];
+  const touches = rotation ? ` replacing ${rotation.old_login} with ${rotation.new_login}` : endpoints.length ? ` at ${endpoints.join("; ")}` : "";
   return (
     <section className="card" aria-labelledby="dd">
       <h2 id="dd">Deployment #{id} · v{d.data.version} → {d.data.target}</h2>
       <ol className="steps" aria-label="Progress">
-        {["check, render, plan", "approval", "apply"].map((s, i) => (
+        {["check, render, plan", "approval", rotation ? "rotate" : "apply"].map((s, i) => (
           <li key={s} className={step > i * 2 || status === "succeeded" ? "done" : step === i * 2 || (i === 1 && step === 1) ? "current" : ""}>{s}</li>
         ))}
       </ol>
@@ -139,7 +226,11 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
             <ConfirmButton
               className="primary"
               disabled={act.busy}
-              question={`Apply v${d.data.version} to ${d.data.target} now? The apply job starts at once and changes the live target${plan.endpoint ? ` at ${plan.endpoint}` : ""}.`}
+              question={
+                rotation
+                  ? `Rotate ${rotation.credential} now? The job starts at once,${touches}, and rolls ${rotation.service} onto the new login.`
+                  : `Apply v${d.data.version} to ${d.data.target} now? The apply job starts at once and changes the live target${touches}.`
+              }
               confirm="Yes, approve and apply"
               onConfirm={() => decide(true)}
             >
@@ -174,11 +265,37 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
       </div>
       <ProblemView problem={act.problem} />
       <h3>Plan</h3>
-      {d.data.cluster || plan.endpoint ? (
+      {!rotation && endpoints.length > 1 ? (
+        <div data-testid="deployment-endpoint">
+          <p>
+            Cluster <strong>{d.data.cluster || "(chosen by the plan)"}</strong> · touches {endpoints.length} endpoints:
+          </p>
+          <ul className="endpoints" aria-label="Endpoints the apply touches">
+            {endpoints.map((e) => <li key={e}><code>{e}</code></li>)}
+          </ul>
+        </div>
+      ) : !rotation && (d.data.cluster || plan.endpoint) ? (
         <p data-testid="deployment-endpoint">
           Cluster <strong>{d.data.cluster || "(chosen by the plan)"}</strong>
           {plan.endpoint ? <> · touches <code>{plan.endpoint}</code></> : null}
         </p>
+      ) : null}
+      {rotation ? (
+        <div data-testid="rotation-plan">
+          <p>
+            Login <strong>{rotation.kind}</strong> of <strong>{rotation.service}</strong> on database <strong>{rotation.database}</strong>
+            {rotation.old_login ? <> · replaces <code>{rotation.old_login}</code> with <code>{rotation.new_login}</code></> : null}
+            {rotation.step ? <> · resumes after step <code>{rotation.step}</code></> : null}
+          </p>
+          <ol className="rotation-steps" aria-label="Rotation steps">
+            {ROTATION_STEPS.map(([marker, label]) => (
+              <li key={marker} className={logDone.has(marker) ? "done" : undefined}>
+                {label}
+                {logDone.has(marker) ? " ✓" : ""}
+              </li>
+            ))}
+          </ol>
+        </div>
       ) : null}
       {plan.error ? <div className="problem" role="alert"><strong>Planning failed</strong><p>{plan.error}</p>{plan.hint ? <p className="hint">{plan.hint}</p> : null}</div> : null}
       {plan.counts ? (
@@ -191,7 +308,7 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
         </details>
       ))}
       <h3>Log</h3>
-      <LiveLog env={env} id={id} key={`${env}/${id}/${status === "approved" || status === "applying" ? "apply" : "plan"}`} onEnd={() => setLogEnded((n) => n + 1)} />
+      <LiveLog env={env} id={id} key={`${env}/${id}/${status === "approved" || status === "applying" ? "apply" : "plan"}`} onEnd={() => setLogEnded((n) => n + 1)} onLine={onLine} />
     </section>
   );
 }
@@ -211,7 +328,7 @@ export function PlanDiff({ text }: { text: string }) {
 }
 
 /** The job log, streamed as server-sent events over fetch so the bearer token is sent. */
-function LiveLog({ env, id, onEnd }: { env: string; id: number; onEnd: () => void }) {
+function LiveLog({ env, id, onEnd, onLine }: { env: string; id: number; onEnd: () => void; onLine?: (line: string) => void }) {
   const { api, apiUrl, session } = useApp();
   const [lines, setLines] = useState<{ at: string; line: string }[]>([]);
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -230,6 +347,7 @@ function LiveLog({ env, id, onEnd }: { env: string; id: number; onEnd: () => voi
             try {
               const parsed = JSON.parse(ev.data) as { at: string; line: string };
               setLines((old) => [...old, parsed]);
+              onLine?.(parsed.line);
             } catch {
               setLines((old) => [...old, { at: "", line: ev.data }]);
             }

@@ -289,3 +289,38 @@ def test_a_host_that_does_not_present_the_pinned_key_is_refused(remote: Remote) 
     assert got["status"] == "plan_failed"
     assert got["plan"]["error"].startswith(f"cluster 'podman-truth': ssh://127.0.0.1:{remote.port}")
     assert "host key is not in known_hosts" in got["plan"]["error"]
+
+
+def test_a_per_host_connection_with_a_wrong_key_fails_naming_the_cluster_and_host(
+    remote: Remote,
+) -> None:
+    from attonix.server import connections
+
+    _cli(remote, "plan", key=remote.client_key)  # writes truth-ssh.yaml
+    ctx = _server(remote, "server-host-wrong")
+    host_key = " ".join((remote.tmp / "host.pub").read_text().split()[:2])
+    url = f"ssh://root@127.0.0.1:{remote.port}{remote.socket}"
+    connections.put_connection(
+        ctx,
+        environment="edge",
+        cluster="podman-truth",
+        body=connections.PodmanIn(
+            kind="podman",
+            hosts={
+                "node-1": connections.PodmanHostIn(
+                    url=url,
+                    ssh_key=remote.wrong_key.read_text(),
+                    known_hosts=f"[127.0.0.1]:{remote.port} {host_key}",
+                )
+            },
+        ),
+        actor=Actor("admin"),
+    )
+    got, lines = _job_path(ctx)
+    assert got["status"] == "plan_failed"
+    said = (
+        f"cluster 'podman-truth', host 'node-1': ssh://127.0.0.1:{remote.port} refused the SSH "
+        "login"
+    )
+    assert got["plan"]["error"].startswith(said), got["plan"]["error"]
+    assert "PRIVATE KEY" not in " ".join(lines) + got["plan"]["error"]
