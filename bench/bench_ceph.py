@@ -1,7 +1,12 @@
 """Time plan and apply of many pools and buckets on a real Ceph (a throwaway one-mon, one-mgr,
 three-OSD cluster with a radosgw on loopback, started here as the tests do), then a no-op plan
-and destroy. Apply stops once for the gateway restart its new placement targets need; the
-restart and the second apply are counted in the apply figure.
+and destroy. Each object pool gets a gateway placement target for its bucket. Apply stops once
+for the gateway restart its new placement targets need; the restart and the second apply are
+counted in the apply figure.
+
+Per phase: wall time, and the CPU time (user + sys) of this process and of the CLI processes
+it ran (``radosgw-admin``, ``rbd``, ``ceph``); the daemons' own CPU is not counted. Monitor
+commands go through librados unless ``--cli`` sends them through the ``ceph`` CLI.
 
     .venv/bin/python bench/bench_ceph.py [--pools 50]
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -58,10 +64,33 @@ storage:
 {svcs}"""
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + sys) of this process and of its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+class Phase:
+    """Wall and CPU time of one phase."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.me, self.kids = _cpu()
+
+    def done(self) -> str:
+        me, kids = _cpu()
+        return (
+            f"{time.perf_counter() - self.wall:.1f} s "
+            f"(CPU {me - self.me:.1f} s Attonix + {kids - self.kids:.1f} s CLIs)"
+        )
+
+
 def main() -> None:
     """Start the cluster, plan, apply, plan again, destroy; print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--pools", type=int, default=50)
+    parser.add_argument("--cli", action="store_true", help="monitor commands through the CLI")
     args = parser.parse_args()
     bp = load_bytes(blueprint(args.pools)).blueprint
     print(f"load average before: {os.getloadavg()[0]:.2f}")
@@ -72,11 +101,19 @@ def main() -> None:
             f" rgw_url: '{cluster.rgw_url}'}}\n"
         )
         os.environ["ATTONIX_CONNECTIONS"] = str(state / "connections.yaml")
-        drv = CephDriver(bp, cluster="store", secrets=EnvSecretSource([], environ={}), state=state)
-        t = time.perf_counter()
+        drv = CephDriver(
+            bp,
+            cluster="store",
+            secrets=EnvSecretSource([], environ={}),
+            state=state,
+            librados=False if args.cli else None,
+        )
+        print(f"monitor commands through {'librados' if drv.admin.uses_librados else 'the CLI'}")
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        t = Phase()
         plan = drv.plan()
-        t_plan = time.perf_counter() - t
-        t = time.perf_counter()
+        t_plan = t.done()
+        t = Phase()
         result = drv.apply(plan)
         t_restart = 0.0
         if not result.ok and "when they restart" in result.error:
@@ -85,21 +122,23 @@ def main() -> None:
             cluster.restart_rgw()
             t_restart = time.perf_counter() - r
             result = drv.apply(drv.plan())
-        t_apply = time.perf_counter() - t
+        t_apply = t.done()
         assert result.ok, result.error
-        t = time.perf_counter()
+        t = Phase()
         assert drv.plan().is_empty
-        t_noop = time.perf_counter() - t
-        t = time.perf_counter()
+        t_noop = t.done()
+        t = Phase()
         assert drv.destroy().ok
-        t_destroy = time.perf_counter() - t
+        t_destroy = t.done()
     print(
-        f"ceph: {args.pools} pools + {args.pools} buckets, {len(plan.changes)} objects: "
-        f"plan {t_plan:.1f} s, apply (incl. verifying plan, one gateway restart of "
-        f"{t_restart:.1f} s and the second plan) {t_apply:.1f} s, "
-        f"no-op plan {t_noop:.1f} s, destroy {t_destroy:.1f} s"
+        f"ceph: {args.pools} pools + {args.pools} buckets, {len(plan.changes)} objects:\n"
+        f"  plan {t_plan}\n"
+        f"  apply (incl. verifying plan, one gateway restart of {t_restart:.1f} s and the "
+        f"second plan) {t_apply}\n"
+        f"  no-op plan {t_noop}\n"
+        f"  destroy {t_destroy}"
     )
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -377,6 +377,54 @@ def _ceph_volume_names(bp: Blueprint) -> Iterator[_Problem]:
                 )
 
 
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _bytes(quantity: str) -> int:
+    return int(quantity[:-2]) * _UNITS[quantity[-2:]]
+
+
+def _subvolume_groups(bp: Blueprint) -> Iterator[_Problem]:
+    """A subvolume group's quota bounds all of its service's subvolumes on the pool: below
+    their sizes together they could never be filled; with no volume of the service on that
+    pool (or on a Rook cluster) there is no group to bound."""
+    volumes: dict[tuple[str, str], int] = {}
+    for s in bp.services.backend:
+        for vol in s.volumes:
+            if vol.pool is not None:
+                key = (vol.pool, s.name)
+                volumes[key] = volumes.get(key, 0) + _bytes(vol.size)
+    for ci, ceph in enumerate(bp.storage.ceph):
+        for pi, pool in enumerate(ceph.pools):
+            for gi, group in enumerate(pool.subvolume_groups):
+                where = ("storage", "ceph", ci, "pools", pi, "subvolume_groups", gi)
+                total = volumes.get((pool.name, group.service))
+                if ceph.mode != "hosts":
+                    yield (
+                        where,
+                        f"subvolume group quotas are for Ceph on hosts; cluster {ceph.name} is "
+                        f"run by Rook",
+                        "Remove subvolume_groups, or use mode: hosts.",
+                    )
+                elif total is None:
+                    yield (
+                        (*where, "service"),
+                        f"service {group.service} has no volume on filesystem pool {pool.name}, "
+                        "so it has no subvolume group there",
+                        f"Give {group.service} a volume with pool: {pool.name}, or remove "
+                        "this entry.",
+                    )
+                elif _bytes(group.quota) < total:
+                    yield (
+                        (*where, "quota"),
+                        f"quota {group.quota} of {group.service}'s subvolume group is less than "
+                        f"its volumes on pool {pool.name} together ({total} bytes): they could "
+                        "never be filled",
+                        "Raise the quota to at least the sum of the volumes' sizes, or make "
+                        "the volumes smaller.",
+                    )
+
+
 def _backs_up(db: Database) -> bool:
     return db.backup.enabled and db.engine in ("postgresql", "mysql", "mongodb")
 
@@ -393,6 +441,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_swarm_volumes(bp),
         *_pools(bp),
         *_ceph_volume_names(bp),
+        *_subvolume_groups(bp),
         *_standalone_databases(bp),
         *_database_clients(bp),
         *_service_calls(bp),

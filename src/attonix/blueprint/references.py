@@ -317,6 +317,13 @@ def check_references(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
     for where, bucket in buckets:
         c.ref((*where, "service"), bucket.service, backend_names, "backend service")
     c.unique("bucket", (((*where, "name"), bucket.name) for where, bucket in buckets))
+    for ci, cluster in enumerate(bp.storage.ceph):
+        for pi, ceph_pool in enumerate(cluster.pools):
+            at = ("storage", "ceph", ci, "pools", pi, "subvolume_groups")
+            svgroups = list(enumerate(ceph_pool.subvolume_groups))
+            for gi, grp in svgroups:
+                c.ref((*at, gi, "service"), grp.service, backend_names, "backend service")
+            c.unique("subvolume group", (((*at, gi, "service"), g.service) for gi, g in svgroups))
     for i, f in enumerate(frontend):
         c.refs(
             ("services", "frontend", i, "backends"), f.backends, backend_names, "backend service"

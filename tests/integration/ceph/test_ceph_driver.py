@@ -75,6 +75,8 @@ def rados(
 def test_apply_creates_everything_and_a_second_plan_is_empty(
     driver: CephDriver, ceph_cluster: CephCluster
 ) -> None:
+    # The machine has librados' binding (the ceph CLI's own): monitor commands go through it.
+    assert driver.admin.uses_librados
     plan = driver.plan()
     assert {c.key for c in plan.of("create")} >= {
         "rule/attonix-host",
@@ -183,6 +185,11 @@ def test_subvolumes_have_their_size_and_namespace(ceph_cluster: CephCluster) -> 
     assert info["data_pool"] == "files"
     (fs,) = ceph_cluster.ceph_json("fs", "ls")  # type: ignore[misc]
     assert fs["metadata_pool"] == "files-metadata" and fs["data_pools"] == ["files"]
+    # The group of orders has its declared quota; billing's group has none.
+    group = ceph_cluster.ceph_json("fs", "subvolumegroup", "info", "files", "orders")
+    assert isinstance(group, dict) and group["bytes_quota"] == 8 * 2**20
+    other = ceph_cluster.ceph_json("fs", "subvolumegroup", "info", "files", "billing")
+    assert isinstance(other, dict) and other["bytes_quota"] == "infinite"
 
 
 def _subvolume_path(cluster: CephCluster, group: str, name: str) -> str:
@@ -296,6 +303,9 @@ def test_drift_shows_in_the_next_plan(driver: CephDriver, ceph_cluster: CephClus
     ceph_cluster.ceph(
         "fs", "subvolume", "resize", "files", "billing-reports", "1048576", "--group_name=billing"
     )
+    # A group quota raised by hand, and one set where the blueprint declares none.
+    ceph_cluster.ceph("fs", "subvolumegroup", "resize", "files", "orders", "16777216")
+    ceph_cluster.ceph("fs", "subvolumegroup", "resize", "files", "billing", "1048576")
     plan = driver.plan()
     updated = {c.key: c.diff for c in plan.of("update")}
     assert set(updated) == {
@@ -304,14 +314,52 @@ def test_drift_shows_in_the_next_plan(driver: CephDriver, ceph_cluster: CephClus
         "key/client.attonix-cephtest-test-billing",
         "bucket/orders-exports",
         "subvolume/files/billing/billing-reports",
+        "group/files/orders",
+        "group/files/billing",
     }
     assert "-size: 1048576" in updated["subvolume/files/billing/billing-reports"]
+    assert "-quota: 16777216" in updated["group/files/orders"]
+    assert "+quota: 8388608" in updated["group/files/orders"]
+    assert "-quota: 1048576" in updated["group/files/billing"]
     assert "-size: 2" in updated["pool/orders-rbd"] and "+size: 3" in updated["pool/orders-rbd"]
     assert "osd: allow *" in updated["key/client.attonix-cephtest-test-billing"]
     # The gateway rounds quotas up to 4 KiB.
     assert "-quota_max_size: 100000768" in updated["bucket/orders-exports"]
     assert not all(s.converged for s in driver.status())
     result = driver.apply(plan)
+    assert result.ok, result.error
+    assert driver.plan().is_empty
+    group = ceph_cluster.ceph_json("fs", "subvolumegroup", "info", "files", "billing")
+    assert isinstance(group, dict) and group["bytes_quota"] == "infinite"
+
+
+def _cli_driver(driver: CephDriver) -> CephDriver:
+    """The same blueprint and state, with monitor commands through the ``ceph`` CLI."""
+    return CephDriver(
+        driver.bp,
+        cluster="store",
+        secrets=EnvSecretSource([], environ={}),
+        state=driver.state_directory,
+        librados=False,
+    )
+
+
+def test_the_cli_reads_and_writes_what_librados_does(
+    driver: CephDriver, ceph_cluster: CephCluster
+) -> None:
+    """Without librados' binding the same commands go through the ``ceph`` CLI: the converged
+    cluster plans nothing, and drift is put right."""
+    cli = _cli_driver(driver)
+    assert not cli.admin.uses_librados
+    assert cli.plan().is_empty
+    ceph_cluster.ceph("osd", "pool", "set", "orders-rbd", "min_size", "1")
+    ceph_cluster.ceph("auth", "caps", "client.attonix-cephtest-test-orders", "mon", "allow r")
+    plan = cli.plan()
+    assert {c.key for c in plan.pending} == {
+        "pool/orders-rbd",
+        "key/client.attonix-cephtest-test-orders",
+    }
+    result = cli.apply(plan)
     assert result.ok, result.error
     assert driver.plan().is_empty
 

@@ -115,3 +115,49 @@ def test_target_picks_the_hosts_cluster_and_needs_a_connection(tmp_path: Path) -
     with pytest.raises(DeployError) as exc:
         load_connection(path, "store")
     assert "unknown setting(s) secret" in exc.value.message
+
+
+def test_a_subvolume_group_carries_its_declared_quota_or_none() -> None:
+    bp = load_file(FIXTURE).blueprint
+    views = {(w.kind, w.name): w.view for w in wanted(bp, bp.storage.ceph[0])}
+    assert views[("group", "files/orders")] == {"quota": 8 * 2**20}
+    assert views[("group", "files/billing")] == {"quota": 0}
+
+
+@pytest.mark.parametrize(
+    ("groups", "pointer", "words"),
+    [
+        # Below the service's volumes on the pool together (orders has 4Mi there).
+        ("[{service: orders, quota: 3Mi}]", "subvolume_groups[0].quota", "less than"),
+        ("[{service: orders, quota: 0Mi}]", "subvolume_groups[0].quota", "less than"),
+        # No volume of that service on the pool: no group to bound.
+        ("[{service: orders, quota: 8Mi}, {service: ghost, quota: 1Mi}]", "[1].service", None),
+        ("[{service: orders, quota: 8Mi}, {service: orders, quota: 9Mi}]", "[1].service", None),
+    ],
+)
+def test_a_bad_subvolume_group_is_a_diagnostic_at_its_line(
+    groups: str, pointer: str, words: str | None
+) -> None:
+    text = FIXTURE.read_text().replace(
+        "subvolume_groups:\n            - {service: orders, quota: 8Mi}\n",
+        f"subvolume_groups: {groups}\n",
+    )
+    assert groups in text
+    with pytest.raises(BlueprintInvalid) as exc:
+        load_bytes(text, file="store.yaml")
+    found = [d for d in exc.value.diagnostics if "subvolume_groups" in d.pointer]
+    assert found, [d.message for d in exc.value.diagnostics]
+    assert found[0].pointer.endswith(pointer)
+    assert words is None or words in found[0].message
+    assert found[0].hint
+
+
+def test_subvolume_groups_on_a_block_pool_are_refused() -> None:
+    text = FIXTURE.read_text().replace(
+        "{name: orders-rbd, type: block, replicas: 3, min_size: 2}",
+        "{name: orders-rbd, type: block, replicas: 3, min_size: 2,"
+        " subvolume_groups: [{service: orders, quota: 1Gi}]}",
+    )
+    with pytest.raises(BlueprintInvalid) as exc:
+        load_bytes(text)
+    assert "subvolume_groups need a filesystem pool" in str(exc.value)

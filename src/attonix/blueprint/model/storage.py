@@ -29,6 +29,16 @@ class Bucket(Model):
     max_objects: int | None = Field(None, ge=1, description="Most objects it may hold.")
 
 
+class SubvolumeGroup(Model):
+    """The quota of one backend service's CephFS subvolume group on a filesystem pool."""
+
+    service: Name = Field(description="The backend service whose volumes the group holds.")
+    quota: MemoryQuantity = Field(
+        description="Most bytes all of the service's volumes on this pool may hold together.",
+        examples=["100Gi"],
+    )
+
+
 class CephPool(Model):
     """A Ceph pool exposed as block (RBD), object (RGW/S3) or file (CephFS) storage."""
 
@@ -55,6 +65,10 @@ class CephPool(Model):
     buckets: list[Bucket] = Field(
         default_factory=list, description="S3 buckets (object pools of a 'hosts' cluster)."
     )
+    subvolume_groups: list[SubvolumeGroup] = Field(
+        default_factory=list,
+        description="Quotas of services' subvolume groups (filesystem pools of a 'hosts' cluster).",
+    )
 
     @model_validator(mode="after")
     def _min_size(self) -> Self:
@@ -62,6 +76,8 @@ class CephPool(Model):
             raise ValueError(f"min_size ({self.min_size}) cannot exceed replicas ({self.replicas})")
         if self.buckets and self.type != "object":
             raise ValueError(f"buckets need an object pool, not a {self.type} pool")
+        if self.subvolume_groups and self.type != "filesystem":
+            raise ValueError(f"subvolume_groups need a filesystem pool, not a {self.type} pool")
         return self
 
 

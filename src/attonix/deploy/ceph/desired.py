@@ -8,7 +8,8 @@ For one ``storage.ceph`` cluster in mode ``hosts``:
 - an RBD image ``<service>-<volume>`` for each backend service volume on a block pool;
 - per filesystem pool a CephFS ``<pool>`` (the pool holds its data, ``<pool>-metadata`` with
   the same replication its metadata), per service with volumes on it a subvolume group
-  ``<service>``, and per volume a subvolume ``<service>-<volume>`` of the volume's size in its
+  ``<service>`` (with the quota of the pool's ``subvolume_groups`` entry for it, if any), and
+  per volume a subvolume ``<service>-<volume>`` of the volume's size in its
   own RADOS namespace;
 - per service using block or filesystem pools a cephx key ``client.<blueprint>-<env>-<service>``
   whose caps are ``profile rbd`` on exactly its block pools, and on each filesystem its group's
@@ -143,8 +144,14 @@ def wanted(bp: Blueprint, ceph: Ceph) -> list[Want]:
                         {"size": to_bytes(vol.size), "namespace": namespace(sub)},
                     )
                 )
+    quotas = {
+        (p.name, g.service): to_bytes(g.quota) for p in ceph.pools for g in p.subvolume_groups
+    }
     for svc_name, by_fs in sorted(files.items()):
-        out.extend(Want("group", f"{fs}/{svc_name}", {}) for fs in sorted(by_fs))
+        out.extend(
+            Want("group", f"{fs}/{svc_name}", {"quota": quotas.get((fs, svc_name), 0)})
+            for fs in sorted(by_fs)
+        )
     out.extend(subvolumes)
     for svc_name in sorted(set(block) | set(files)):
         caps = _caps(block.get(svc_name, set()), files.get(svc_name, {}), svc_name)

@@ -51,7 +51,7 @@ ORDER = (
     "user",
     "bucket",
 )
-PG_NUM = "8"
+PG_NUM = 8
 
 
 class CephDriver:
@@ -67,8 +67,12 @@ class CephDriver:
         secrets: SecretSource,
         state: Path | None = None,
         credentials: CredentialStore | None = None,
+        librados: bool | None = None,
     ) -> None:
+        """``librados``: ``None`` sends monitor commands through librados when its binding
+        loads, ``False`` always through the ``ceph`` CLI (see :mod:`.admin`)."""
         self.bp = blueprint
+        self._librados = librados
         self.cluster = cluster
         self._secrets = secrets
         self._state = state
@@ -109,7 +113,8 @@ class CephDriver:
         """The administrator CLI wrapper (connection read on first use)."""
         if self._admin is None:
             path = connections_path(self.state_directory)
-            self._admin = CephAdmin(load_connection(path, self.cluster))
+            conn = load_connection(path, self.cluster)
+            self._admin = CephAdmin(conn, librados=self._librados)
         return self._admin
 
     @property
@@ -125,7 +130,7 @@ class CephDriver:
         adm = self.admin
         names = {(w.kind, w.name) for w in wants} | {tuple(k.split("/", 1)) for k in registry}
         out: dict[tuple[str, str], Any] = {}
-        rules = {r["rule_id"]: r for r in adm.ceph_json("osd", "crush", "rule", "dump")}
+        rules = {r["rule_id"]: r for r in adm.mon("osd crush rule dump") or []}
         for r in rules.values():
             take: dict[str, Any] = next((s for s in r["steps"] if s["op"] == "take"), {})
             choose: dict[str, Any] = next(
@@ -135,7 +140,7 @@ class CephDriver:
                 "failure_domain": choose.get("type", ""),
                 "root": str(take.get("item_name", "")).split("~")[0],
             }
-        for p in adm.ceph_json("osd", "pool", "ls", "detail"):
+        for p in adm.mon("osd pool ls", detail="detail") or []:
             rule = rules.get(p["crush_rule"], {}).get("rule_name", str(p["crush_rule"]))
             apps = sorted(p.get("application_metadata", {}))
             out[("pool", p["pool_name"])] = {
@@ -153,7 +158,7 @@ class CephDriver:
                 continue
             for img in adm.rbd_json("ls", "-l", "-p", pool) or []:
                 out[("image", f"{pool}/{img['image']}")] = {"size": img["size"]}
-        for entry in adm.ceph_json("auth", "ls").get("auth_dump", []):
+        for entry in (adm.mon("auth ls") or {}).get("auth_dump", []):
             if ("key", entry["entity"]) in names:
                 out[("key", entry["entity"])] = dict(sorted(entry.get("caps", {}).items()))
         users = {n for k, n in names if k == "user"}
@@ -214,7 +219,7 @@ class CephDriver:
     ) -> Result:
         """Carry out ``plan``, then plan again and fail unless nothing is left."""
         with TargetLock(self.state_directory, target=TARGET, cluster=self.cluster).held():
-            steps: list[Step] = [(f"{c.action} {c.key}", self._step(c)) for c in plan.pending]
+            steps = self._steps(plan.pending)
             result = run_steps(TARGET, self.cluster, steps, progress)
             if result.ok:
                 progress("verifying")
@@ -238,13 +243,11 @@ class CephDriver:
         with TargetLock(self.state_directory, target=TARGET, cluster=self.cluster).held(
             purpose="destroy"
         ):
-            keys = self._recorded()
-            steps: list[Step] = []
-            for key in keys:
-                kind, name = key.split("/", 1)
-                change = Change(kind, name, "delete")
-                steps.append((f"delete {key}", self._step(change)))
-            return run_steps(TARGET, self.cluster, steps, progress)
+            changes = [
+                Change(key.split("/", 1)[0], key.split("/", 1)[1], "delete")
+                for key in self._recorded()
+            ]
+            return run_steps(TARGET, self.cluster, self._steps(changes), progress)
 
     def status(self) -> list[ServiceStatus]:
         """Per pool: declared size, live size, and whether all its placement groups are clean;
@@ -252,9 +255,9 @@ class CephDriver:
         plan = self.plan()
         pools = {
             p["pool_name"]: p["pool_id"]
-            for p in self.admin.ceph_json("osd", "pool", "ls", "detail")
+            for p in self.admin.mon("osd pool ls", detail="detail") or []
         }
-        dump = self.admin.ceph_json("pg", "dump", "pgs_brief")
+        dump = self.admin.mon("pg dump", dumpcontents=["pgs_brief"])
         pgs = dump.get("pg_stats", dump) if isinstance(dump, dict) else dump
         out: list[ServiceStatus] = []
         for c in plan.changes:
@@ -294,6 +297,36 @@ class CephDriver:
 
     # ------------------------------------------------------------------ writing
 
+    def _steps(self, changes: Sequence[Change]) -> list[Step]:
+        """One step per change, except that the placement targets to add, and those to remove,
+        are each one step (see :func:`.placement.step_all`)."""
+        batches = {
+            action: [c for c in changes if c.kind == "placement" and c.action == action]
+            for action in ("create", "delete")
+        }
+        steps: list[Step] = []
+        for c in changes:
+            batch = batches.get(c.action, []) if c.kind == "placement" else []
+            if not batch:
+                steps.append((f"{c.action} {c.key}", self._step(c)))
+            elif c is batch[0]:
+                label = f"{c.action} {', '.join(x.key for x in batch)}"
+                steps.append((label, self._placements(batch)))
+        return steps
+
+    def _placements(self, changes: list[Change]) -> Callable[[], object]:
+        def run() -> None:
+            # Recorded before they are added, forgotten once they are removed (as in _step).
+            for c in changes:
+                if c.action == "create":
+                    self.admin.register(self._prefix, c.key, dumps({"cluster": self.cluster}))
+            placement.step_all(self.admin, changes)
+            for c in changes:
+                if c.action == "delete":
+                    self.admin.unregister(self._prefix, c.key)
+
+        return run
+
     def _step(self, change: Change) -> Callable[[], object]:
         handlers = {
             "rule": self._rule,
@@ -323,16 +356,13 @@ class CephDriver:
         adm = self.admin
         if c.action == "delete":
             if c.observed != {"registered": True}:
-                adm.ceph("osd", "crush", "rule", "rm", c.name)
+                adm.mon("osd crush rule rm", name=c.name)
         elif c.action == "create":
-            adm.ceph(
-                "osd",
-                "crush",
-                "rule",
-                "create-replicated",
-                c.name,
-                "default",
-                c.desired["failure_domain"],
+            adm.mon(
+                "osd crush rule create-replicated",
+                name=c.name,
+                root="default",
+                type=c.desired["failure_domain"],
             )
         else:
             raise DeployError(
@@ -345,29 +375,53 @@ class CephDriver:
         adm = self.admin
         if c.action == "delete":
             if c.observed != {"registered": True}:
-                adm.ceph("osd", "pool", "rm", c.name, c.name, "--yes-i-really-really-mean-it")
+                adm.mon(
+                    "osd pool rm",
+                    pool=c.name,
+                    pool2=c.name,
+                    yes_i_really_really_mean_it=True,
+                )
             return
         d, o = c.desired, c.observed or {}
+
+        def pool_set(var: str, val: object) -> None:
+            adm.mon("osd pool set", pool=c.name, var=var, val=str(val))
+
         if c.action == "create":
-            adm.ceph("osd", "pool", "create", c.name, PG_NUM, PG_NUM, "replicated", d["rule"])
-            adm.ceph("osd", "pool", "set", c.name, "pg_autoscale_mode", "off")
+            adm.mon(
+                "osd pool create",
+                pool=c.name,
+                pg_num=PG_NUM,
+                pgp_num=PG_NUM,
+                pool_type="replicated",
+                rule=d["rule"],
+                autoscale_mode="off",
+            )
         if o.get("rule") != d["rule"] and c.action == "update":
-            adm.ceph("osd", "pool", "set", c.name, "crush_rule", d["rule"])
+            pool_set("crush_rule", d["rule"])
         # Raise size before min_size and lower min_size before size: never min_size > size.
         if d["size"] >= o.get("size", 0):
-            adm.ceph("osd", "pool", "set", c.name, "size", str(d["size"]))
-            adm.ceph("osd", "pool", "set", c.name, "min_size", str(d["min_size"]))
+            pool_set("size", d["size"])
+            pool_set("min_size", d["min_size"])
         else:
-            adm.ceph("osd", "pool", "set", c.name, "min_size", str(d["min_size"]))
-            adm.ceph("osd", "pool", "set", c.name, "size", str(d["size"]))
+            pool_set("min_size", d["min_size"])
+            pool_set("size", d["size"])
         if o.get("application") != d["application"]:
-            adm.ceph("osd", "pool", "application", "enable", c.name, d["application"])
+            adm.mon("osd pool application enable", pool=c.name, app=d["application"])
             for extra in set(str(o.get("application", "")).split(",")) - {d["application"], ""}:
-                adm.ceph(
-                    "osd", "pool", "application", "disable", c.name, extra, "--yes-i-really-mean-it"
+                adm.mon(
+                    "osd pool application disable",
+                    pool=c.name,
+                    app=extra,
+                    yes_i_really_mean_it=True,
                 )
         if o.get("quota_max_bytes", 0) != d["quota_max_bytes"]:
-            adm.ceph("osd", "pool", "set-quota", c.name, "max_bytes", str(d["quota_max_bytes"]))
+            adm.mon(
+                "osd pool set-quota",
+                pool=c.name,
+                field="max_bytes",
+                val=str(d["quota_max_bytes"]),
+            )
 
     def _image(self, c: Change) -> None:
         adm = self.admin
@@ -388,18 +442,18 @@ class CephDriver:
     def _key(self, c: Change) -> None:
         adm = self.admin
         if c.action == "delete":
-            adm.ceph("auth", "del", c.name, check=False)
+            adm.mon("auth del", entity=c.name, check=False)
             self.credentials.forget(f"ceph.{self.cluster}.{c.name}")
             return
         caps = [x for k in sorted(c.desired) for x in (k, c.desired[k])]
         if c.action == "create":
-            made = adm.ceph_json("auth", "get-or-create", c.name, *caps)
+            made = adm.mon("auth get-or-create", entity=c.name, caps=caps)
             entry = made[0] if isinstance(made, list) else made
             name = f"ceph.{self.cluster}.{c.name}"
             version = self.credentials.put(name, {"entity": c.name, "key": entry["key"]})
             self.credentials.promote(name, version)
         else:
-            adm.ceph("auth", "caps", c.name, *caps)
+            adm.mon("auth caps", entity=c.name, caps=caps)
 
     def _user(self, c: Change) -> None:
         adm = self.admin
@@ -465,17 +519,15 @@ class CephDriver:
                 hint="A bucket's placement is fixed when it is created: copy its objects into a "
                 "new bucket on the declared pool.",
             )
-        adm.rgw(
-            "quota",
-            "set",
+        limits = [
             "--quota-scope=bucket",
             f"--bucket={c.name}",
             f"--max-size={d['quota_max_size']}",
             f"--max-objects={d['quota_max_objects']}",
-        )
-        adm.rgw(
-            "quota",
-            "enable" if d["quota_enabled"] else "disable",
-            "--quota-scope=bucket",
-            f"--bucket={c.name}",
-        )
+        ]
+        if d["quota_enabled"]:
+            # One call: ``quota enable`` also sets the limits it is given.
+            adm.rgw("quota", "enable", *limits)
+        else:
+            adm.rgw("quota", "set", *limits)
+            adm.rgw("quota", "disable", "--quota-scope=bucket", f"--bucket={c.name}")

@@ -12,12 +12,14 @@ restart them.
 
 from __future__ import annotations
 
-from collections.abc import Set
+import json
+from collections.abc import Sequence, Set
 from typing import Any
 
 from attonix.deploy.base import Change, DeployError
 from attonix.deploy.ceph.admin import CephAdmin
 
+REGISTERED = {"registered": True}
 RESTART_HINT = (
     "New placement targets take effect when the gateways restart (e.g. ceph orch restart "
     "rgw.<service>, or systemctl restart ceph-radosgw@*); then apply again."
@@ -70,9 +72,54 @@ def step(adm: CephAdmin, c: Change) -> None:
         adm.rgw("zone", "placement", "modify", target, *pools)
 
 
+def step_all(adm: CephAdmin, changes: Sequence[Change]) -> None:
+    """Add or remove several placement targets at once: the zonegroup and the zone are each
+    read, changed and written back once (``radosgw-admin zonegroup|zone set``), instead of two
+    ``radosgw-admin`` runs per target."""
+    creates = {c.name: c.desired for c in changes if c.action == "create"}
+    deletes = {c.name for c in changes if c.action == "delete" and c.observed != REGISTERED}
+    if not creates and not deletes:
+        return
+    zonegroup(adm)
+    group: dict[str, Any] = adm.rgw_json("zonegroup", "get")
+    targets = [t for t in group.get("placement_targets", []) if t["name"] not in deletes]
+    known = {t["name"] for t in targets}
+    targets += [
+        {"name": n, "tags": [], "storage_classes": ["STANDARD"]}
+        for n in sorted(creates)
+        if n not in known
+    ]
+    group["placement_targets"] = targets
+    zone: dict[str, Any] = adm.rgw_json("zone", "get")
+    pools = [
+        e
+        for e in zone.get("placement_pools", [])
+        if e["key"] not in deletes and e["key"] not in creates
+    ]
+    pools += [
+        {
+            "key": n,
+            "val": {
+                "index_pool": d["index_pool"],
+                "storage_classes": {"STANDARD": {"data_pool": d["data_pool"]}},
+                "data_extra_pool": d["data_extra_pool"],
+                "index_type": 0,
+            },
+        }
+        for n, d in sorted(creates.items())
+    ]
+    zone["placement_pools"] = pools
+    # Targets first when adding (the zone names them), last when removing.
+    if creates:
+        adm.rgw("zonegroup", "set", stdin=json.dumps(group))
+    adm.rgw("zone", "set", f"--rgw-zone={zone['name']}", stdin=json.dumps(zone))
+    if not creates:
+        adm.rgw("zonegroup", "set", stdin=json.dumps(group))
+
+
 def zonegroup(adm: CephAdmin) -> dict[str, Any]:
     """The gateway's zonegroup, refused when it belongs to a multisite realm."""
-    found: dict[str, Any] = adm.rgw_json("zonegroup", "get")
+    found = adm.zonegroup()
     if found.get("realm_id"):
         raise DeployError(
             "the gateway's zonegroup belongs to a multisite realm; Attonix manages placement "
