@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Select
 
 from attonix.server.audit import Actor
@@ -17,8 +18,6 @@ from attonix.server.concurrency import in_thread
 from attonix.server.context import ServerContext
 from attonix.server.db.loop_reads import LoopReads
 from attonix.server.errors import Forbidden, Unauthorized
-
-_bearer = HTTPBearer(auto_error=False, description="An access token or an API token.")
 
 
 async def get_ctx(request: Request) -> ServerContext:
@@ -50,11 +49,16 @@ def anonymous_actor(request: Request) -> Actor:
     return Actor(name="anonymous", source_ip=client_ip(request))
 
 
-class Require:
+class Require(HTTPBearer):
     """Dependency that authenticates the caller and checks one permission.
 
     Environment-scoped permissions read the ``env`` path parameter. The app factory refuses
     to start if any API route lacks this dependency.
+
+    It is the bearer security scheme itself (FastAPI's documented way to customise one), so
+    OpenAPI declares the scheme on every route as before, and each request solves one
+    dependency instead of this one and a separate ``HTTPBearer`` that built a credentials
+    model (about a tenth of the framework's own work on the hottest read).
     """
 
     def __init__(
@@ -70,6 +74,11 @@ class Require:
         in ``companion_params``). On PostgreSQL it runs in the same statement as the session
         check, and its columns are left in ``request.state.companion`` for the endpoint.
         """
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="An access token or an API token.",
+        )
         self.permission = permission
         self._joined = sessions.with_companion(companion) if companion is not None else None
         self._companion_params = dict(companion_params or {})
@@ -78,20 +87,18 @@ class Require:
         """Show the permission (it names the dependency in debugging output)."""
         return f"Require({self.permission.value})"
 
-    async def __call__(
-        self,
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    async def __call__(  # type: ignore[override]
+        self, request: Request
     ) -> Principal | None:
         """Resolve the principal and check the permission; raise 401/403 otherwise."""
         if self.permission is Permission.PUBLIC:
             return None
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if not token or scheme.lower() != "bearer":
             raise Unauthorized("Sign in first: this endpoint needs a bearer token.")
         # Async: on PostgreSQL the read runs on the event loop; elsewhere (and for API
         # tokens) with one explicit hop to a thread. The permission check needs no thread.
         ctx: ServerContext = request.app.state.ctx
-        token = credentials.credentials
         reads = loop_reads(request)
         if reads is not None and not sessions.is_api_token(token):
             params = {k: request.path_params.get(v) for k, v in self._companion_params.items()}
