@@ -4,6 +4,7 @@ writes them to disk atomically."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -21,6 +22,7 @@ from attonix.render import _yaml
 
 Format = Literal["yaml", "yaml-multi", "json", "text"]
 MANIFEST = ".attonix-manifest.json"
+STAT_CACHE = ".attonix-render.json"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -130,8 +132,11 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
     (``.attonix-manifest.json``) records which target wrote which file, so rendering one
     target never removes another target's files from a shared directory. Files Attonix did
     not write are left alone. A file that already holds exactly its new content is not
-    rewritten (nor is the manifest), so a re-render with no change writes nothing. Returns the
-    files written, by path.
+    rewritten (nor is the manifest), so a re-render with no change writes nothing. Whether a
+    file holds its new content is judged from the stat cache (``.attonix-render.json``: the
+    size, times, inode and content hash of each file as written) where the file's status
+    still matches it, and by reading the file back where it does not. Returns the files
+    written, by path.
     """
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
@@ -139,11 +144,13 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
             f"{root} exists and is not a directory", hint="Choose another output directory with -o."
         )
     base = os.fspath(root)
+    cache = _StatCache.read(root)
     owners: dict[str, str] = {}
     staged: list[tuple[str, str]] = []  # (relative path, temporary file)
     created: list[str] = []  # relative paths of files that did not exist before
     made: list[str] = []  # directories this call created, parents first
     known: set[str] = set()  # directories known to exist: thousands of files share a few
+    fresh: set[str] = set()  # directories this call created: nothing in them yet
     tag = f".{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
         for art in artifacts:
@@ -155,21 +162,29 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
                 )
             owners[rel] = art.target
             data = art.text().encode("utf-8")
+            digest = _digest(data)
             dest = os.path.join(base, rel)
-            state = _state(dest, data)
-            if state is _SAME:
-                continue
             folder, name = os.path.split(dest)
-            if folder not in known:
-                _make_dirs(folder, made)
-                known.add(folder)
+            if folder in fresh:
+                state = _ABSENT  # duplicates are refused above, so nothing is there yet
+            else:
+                state = cache.state(rel, dest, data, digest)
+                if state is _SAME:
+                    continue
+                if folder not in known:
+                    before = len(made)
+                    _make_dirs(folder, made)
+                    known.add(folder)
+                    if len(made) > before:
+                        fresh.update(made[before:])
             if state is _ABSENT:
                 with contextlib.suppress(FileExistsError):  # if it appeared since: staged
-                    _write_new(dest, data)
+                    cache.note(rel, _write_new(dest, data), digest)
                     created.append(rel)
                     continue
             tmp = os.path.join(folder, f".{name}{tag}")
             _write_new(tmp, data)
+            cache.pending(rel, digest)
             staged.append((rel, tmp))
         if not owners:
             _make_dirs(base, made)
@@ -185,11 +200,14 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
                 os.rmdir(folder)
         raise
     for rel, tmp in sorted(staged):
-        os.replace(tmp, os.path.join(base, rel))
+        dest = os.path.join(base, rel)
+        os.replace(tmp, dest)
+        cache.settle(rel, dest)
     written = [root / rel for rel in sorted([*created, *(rel for rel, _ in staged)])]
     previous = _read_manifest(root)
     rendered = set(owners.values())
     manifest: dict[str, set[str]] = {}
+    removed = False
     for target, paths in previous.items():
         kept = {p for p in paths if p not in owners}  # a path now written belongs to its writer
         if target in rendered:
@@ -197,6 +215,7 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
                 stale = root / rel
                 if stale.is_file() and ".." not in PurePosixPath(rel).parts:
                     stale.unlink()
+                    removed = True
                     _remove_empty_parents(stale.parent, root)
         elif kept:
             manifest[target] = kept
@@ -206,7 +225,117 @@ def write_artifacts(artifacts: Iterable[Artifact], out_dir: str | os.PathLike[st
     manifest_text = json.dumps(doc, indent=1) + "\n"
     if not _unchanged(root / MANIFEST, manifest_text):
         _atomic_write(root / MANIFEST, manifest_text)
+    if written or removed:
+        # Only when files changed: a re-render with no change writes nothing, not even this.
+        cache.write(root, {p for paths in manifest.values() for p in paths})
     return written
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class _StatCache:
+    """What each file Attonix wrote looked like right after it was written: its size,
+    modification and change times (ns), inode and content hash (``.attonix-render.json``).
+
+    A file whose status still matches its entry holds the content hashed there, so deciding
+    whether it already holds its new content needs no read. An entry is trusted only if the
+    file's change time is older than the cache file itself: a file changed in the same clock
+    tick as the cache was written (timestamps are coarse) is read back, as git treats its
+    "racily clean" index entries. Any write, ``touch`` or ``utime`` sets the change time to
+    the present, so a file edited since (even to the same size, with its modification time
+    restored) no longer matches and is read back. A missing or unreadable cache only means
+    reading every file back.
+    """
+
+    __slots__ = ("_before", "_entries", "_since")
+
+    def __init__(self, entries: dict[str, list[Any]], since: int) -> None:
+        self._before = entries  # as read: trusted where the file's status matches
+        self._entries: dict[str, list[Any]] = {}  # as they will be written
+        self._since = since  # the cache file's modification time
+
+    @classmethod
+    def read(cls, root: Path) -> _StatCache:
+        path = root / STAT_CACHE
+        try:
+            with open(path, "rb") as fh:
+                since = os.fstat(fh.fileno()).st_mtime_ns
+                doc = json.loads(fh.read())
+            files = doc["files"] if doc.get("version") == 1 else {}
+            entries = {
+                str(k): v
+                for k, v in files.items()
+                if isinstance(v, list)
+                and len(v) == 5
+                and all(type(x) is int for x in v[:4])
+                and isinstance(v[4], str)
+            }
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            return cls({}, 0)
+        return cls(entries, since)
+
+    def state(self, rel: str, dest: str, data: bytes, digest: str) -> str:
+        """``_SAME``, ``_CHANGED`` or ``_ABSENT`` for ``dest`` and its new ``data``."""
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            return _ABSENT
+        except OSError:
+            return _CHANGED
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return _CHANGED
+        entry = self._before.get(rel)
+        if (
+            entry is not None
+            and st.st_ctime_ns < self._since
+            and entry[0] == st.st_size
+            and entry[1] == st.st_mtime_ns
+            and entry[2] == st.st_ctime_ns
+            and entry[3] == st.st_ino
+        ):
+            if entry[4] != digest:
+                return _CHANGED
+            self._entries[rel] = entry
+            return _SAME
+        try:
+            with open(dest, "rb") as fh:
+                same = fh.read() == data
+        except OSError:
+            return _CHANGED
+        if not same:
+            return _CHANGED
+        self._entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest]
+        return _SAME
+
+    def note(self, rel: str, st: os.stat_result, digest: str) -> None:
+        """``rel`` was just written; ``st`` is its status."""
+        self._entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest]
+
+    def pending(self, rel: str, digest: str) -> None:
+        """``rel`` is staged; its status is noted when it is renamed into place."""
+        self._entries[rel] = [0, 0, 0, 0, digest]
+
+    def settle(self, rel: str, dest: str) -> None:
+        """``rel`` was renamed into place as ``dest``: note its status."""
+        entry = self._entries[rel]
+        try:
+            st = os.lstat(dest)
+        except OSError:
+            del self._entries[rel]
+            return
+        entry[:4] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def write(self, root: Path, paths: set[str]) -> None:
+        """Store the entries of ``paths`` (those of files not rendered now kept as read)."""
+        files = {
+            rel: self._entries.get(rel) or self._before[rel]
+            for rel in sorted(paths)
+            if rel in self._entries or rel in self._before
+        }
+        text = json.dumps({"version": 1, "files": files}, separators=(",", ":")) + "\n"
+        _atomic_write(root / STAT_CACHE, text)
 
 
 def _make_dirs(folder: str, made: list[str]) -> None:
@@ -228,20 +357,22 @@ def _make_dirs(folder: str, made: list[str]) -> None:
         made.append(d)
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> os.stat_result:
     """Create ``path`` (which must not exist) holding ``data``, readable by its owner only
-    (as the temporary files of ``_atomic_write``)."""
+    (as the temporary files of ``_atomic_write``); return its status once written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        st = os.fstat(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise
     os.close(fd)
+    return st
 
 
 _SAME, _CHANGED, _ABSENT = "same", "changed", "absent"

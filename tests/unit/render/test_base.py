@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from attonix.render.base import MANIFEST, Artifact, RenderError, to_text, write_artifacts
+from attonix.render.base import (
+    MANIFEST,
+    STAT_CACHE,
+    Artifact,
+    RenderError,
+    to_text,
+    write_artifacts,
+)
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../x.yaml", "a/../../b", "", "a//b", "a\\b"])
@@ -160,3 +168,66 @@ def test_a_relative_output_directory_is_created(
     written = write_artifacts([Artifact("t", "a/one.yaml", {"a": 1})], out)
     assert written == [Path(out) / "a" / "one.yaml"]
     assert (tmp_path / out / "a" / "one.yaml").read_text() == "a: 1\n"
+
+
+def _settle() -> None:
+    """Let the file system's clock (coarse: a few ms) move past what was just written."""
+    time.sleep(0.05)
+
+
+def test_the_stat_cache_decides_without_reading_a_file_whose_status_matches(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    arts = [Artifact("t", "a/one.yaml", {"a": 1}), Artifact("t", "two.txt", "hi", "text")]
+    write_artifacts(arts, out)
+    cache = json.loads((out / STAT_CACHE).read_text())
+    st = (out / "a" / "one.yaml").stat()
+    assert cache["files"]["a/one.yaml"][:4] == [
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+    ]
+    # The entry is trusted once the file is older than the cache: a hash that no longer
+    # matches then means "changed" (the file is not read), and it is rewritten.
+    _settle()
+    cache["files"]["a/one.yaml"][4] = "0" * 32
+    (out / STAT_CACHE).write_text(json.dumps(cache))
+    assert write_artifacts(arts, out) == [out / "a" / "one.yaml"]
+    assert (out / "a" / "one.yaml").read_text() == "a: 1\n"
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_still_rewritten(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    arts = [Artifact("t", "one.yaml", {"a": 1}), Artifact("t", "two.yaml", {"b": 2})]
+    write_artifacts(arts, out)
+    _settle()
+    write_artifacts([*arts[:1], Artifact("t", "two.yaml", {"b": 3})], out)  # rewrites the cache
+    _settle()
+    f = out / "one.yaml"
+    st = f.stat()
+    f.write_text("a: 2\n")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as the cache has them
+    assert write_artifacts(arts, out) == [f, out / "two.yaml"]
+    assert f.read_text() == "a: 1\n"
+
+
+def test_a_broken_stat_cache_means_reading_back(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    arts = [Artifact("t", "one.yaml", {"a": 1})]
+    write_artifacts(arts, out)
+    (out / STAT_CACHE).write_text("{not json")
+    assert write_artifacts(arts, out) == []
+    (out / "one.yaml").write_text("a: 2\n")
+    assert write_artifacts(arts, out) == [out / "one.yaml"]
+    assert json.loads((out / STAT_CACHE).read_text())["version"] == 1
+
+
+def test_a_fresh_directory_is_written_without_asking_for_each_file(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "out"
+    arts = [Artifact("t", f"d{i % 3}/f{i}.yaml", {"i": i}) for i in range(30)]
+    written = write_artifacts(arts, out)
+    assert len(written) == 30
+    assert all((out / a.path).read_text() == f"i: {i}\n" for i, a in enumerate(arts))
+    assert write_artifacts(arts, out) == []
