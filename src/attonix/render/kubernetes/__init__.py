@@ -49,6 +49,11 @@ def _rgw_certificates(ctx: Ctx) -> list[dict[str, Any]]:
 
 def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
     """Every object of one cluster, in apply order, each an independent dictionary."""
+    return _objects(ctx)[0]
+
+
+def _objects(ctx: Ctx) -> tuple[list[dict[str, Any]], list[validation.LabelMaps]]:
+    """``cluster_objects``, with each object's label maps (``validation.name_problems``)."""
     docs: list[dict[str, Any]] = [*workloads.namespaces(ctx), *certificates.issuers(ctx)]
     for w in ctx.workloads:
         docs.extend(workloads.workload_objects(ctx, w))
@@ -64,41 +69,69 @@ def cluster_objects(ctx: Ctx) -> list[dict[str, Any]]:
     docs.extend(databases.databases(ctx))
     # Fresh trees: builders share some sub-objects (module constants among them), and a
     # consumer changing one object must not change another. One object at a time, each
-    # replacing its original, so the copies never coexist with all the originals.
+    # replacing its original, so the copies never coexist with all the originals. The copy
+    # walks every node, so it also collects the label maps the name check needs.
+    labels: list[validation.LabelMaps] = []
     for i, doc in enumerate(docs):
-        docs[i] = _fresh(doc)
-    docs.sort(key=kustomize.sort_key)
-    return docs
+        found: validation.LabelMaps = []
+        docs[i] = _fresh(doc, found)
+        labels.append(found)
+    order = sorted(range(len(docs)), key=lambda i: kustomize.sort_key(docs[i]))
+    return [docs[i] for i in order], [labels[i] for i in order]
 
 
 class _NotPlain(Exception):
     """A value the plain copy does not handle; the object is copied through JSON instead."""
 
 
-def _fresh(doc: dict[str, Any]) -> dict[str, Any]:
+def _fresh(doc: dict[str, Any], labels: validation.LabelMaps) -> dict[str, Any]:
     """A deep copy of one object as a JSON round trip makes it, sharing the immutable
-    strings (hundreds of thousands of them at scale) instead of creating each again."""
+    strings (hundreds of thousands of them at scale) instead of creating each again; the
+    copy's label maps are appended to ``labels`` in document order."""
     try:
-        copy: dict[str, Any] = _plain(doc)
+        copy: dict[str, Any] = _plain_dict(doc, labels)
     except (_NotPlain, RecursionError):
+        del labels[:]
         copy = json.loads(json.dumps(doc))
+        labels.extend(validation.label_maps(copy))
     return copy
 
 
-def _plain(node: Any) -> Any:
-    t = type(node)
-    if t is dict:
-        out = {}
-        for k, v in node.items():
-            if type(k) is not str:
-                raise _NotPlain
-            out[k] = _plain(v)
-        return out
-    if t is list:
-        return [_plain(v) for v in node]
-    if t is str or t is int or t is bool or node is None:
-        return node
-    raise _NotPlain
+def _plain_dict(node: dict[Any, Any], labels: validation.LabelMaps) -> dict[str, Any]:
+    out = {}
+    for k, v in node.items():
+        if type(k) is not str:
+            raise _NotPlain
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            out[k] = v
+        elif t is dict:
+            if k in validation.LABEL_KEYS:
+                copy = _plain_dict(v, [])  # a label map is not searched further
+                labels.append((k, copy))
+                out[k] = copy
+            else:
+                out[k] = _plain_dict(v, labels)
+        elif t is list:
+            out[k] = _plain_list(v, labels)
+        else:
+            raise _NotPlain
+    return out
+
+
+def _plain_list(node: list[Any], labels: validation.LabelMaps) -> list[Any]:
+    out = []
+    for v in node:
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            out.append(v)
+        elif t is dict:
+            out.append(_plain_dict(v, labels))
+        elif t is list:
+            out.append(_plain_list(v, labels))
+        else:
+            raise _NotPlain
+    return out
 
 
 def _clusters(
@@ -109,10 +142,13 @@ def _clusters(
     for cluster in bp.orchestration.clusters:
         if cluster.kind != "kubernetes":
             continue
-        docs = cluster_objects(Ctx(bp, cluster))
+        docs, labels = _objects(Ctx(bp, cluster))
         if validate:
             assert cluster.version is not None
-            validation.validate(docs, version=cluster.version, cluster=cluster.name, crds=crds)
+            validation.validate(
+                docs, version=cluster.version, cluster=cluster.name, crds=crds, label_maps=labels
+            )
+        del labels
         yield cluster, docs
 
 

@@ -10,7 +10,7 @@ which would make a 1,000-service render take tens of seconds.
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,14 +47,21 @@ class Problem:
         return f"{self.kind} {where}: {self.path or '(root)'}: {self.message}"
 
 
-def _schema_root() -> Any:
-    try:
-        return importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    except ModuleNotFoundError:
-        raise RenderError(
-            "Kubernetes schema validation needs the 'kubernetes-validate' package",
-            hint=_INSTALL_HINT + " Or render with --no-validate.",
-        ) from None
+@functools.cache
+def _schema_root() -> Path:
+    """The schemas' directory inside the ``kubernetes-validate`` package, found without
+    importing it: its ``__init__`` imports the pure-Python ``jsonschema`` (and what that
+    needs), a noticeable share of a whole render's time, and only its data is used here."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    places = list(spec.submodule_search_locations or []) if spec is not None else []
+    for place in places:
+        root = Path(place) / "kubernetes-json-schema"
+        if root.is_dir():
+            return root
+    raise RenderError(
+        "Kubernetes schema validation needs the 'kubernetes-validate' package",
+        hint=_INSTALL_HINT + " Or render with --no-validate.",
+    )
 
 
 @functools.cache
@@ -235,6 +242,8 @@ def problems(
             if require_crds:
                 found.append(Problem(*ident, "", f"no schema for {api_version} {kind}"))
             continue
+        if validator.is_valid(doc):  # the common case, without collecting errors
+            continue
         for err in validator.iter_errors(doc):
             found.append(Problem(*ident, _pointer(list(err.instance_path)), err.message))
     return found
@@ -251,10 +260,12 @@ _NAME_LIMITS: dict[str, tuple[int, str]] = {
 }
 
 
-_LABEL_KEYS = frozenset(("labels", "matchLabels"))
+#: Keys whose mapping value is a label map (its values are checked as label values).
+LABEL_KEYS = frozenset(("labels", "matchLabels"))
+LabelMaps = list[tuple[str, Mapping[str, Any]]]
 
 
-def _label_maps(node: Any) -> list[tuple[str, Mapping[str, Any]]]:
+def label_maps(node: Any) -> LabelMaps:
     """Every ``labels``/``matchLabels`` mapping under ``node``, in document order.
 
     A plain recursive walk over the ``dict``/``list`` data renderers produce, collecting into
@@ -272,7 +283,7 @@ def _label_maps(node: Any) -> list[tuple[str, Mapping[str, Any]]]:
 def _labels_in_mapping(node: Mapping[Any, Any], out: list[tuple[str, Mapping[str, Any]]]) -> None:
     for k, v in node.items():
         if isinstance(v, dict):
-            if k in _LABEL_KEYS:
+            if k in LABEL_KEYS:
                 out.append((k, v))
             else:
                 _labels_in_mapping(v, out)
@@ -288,16 +299,20 @@ def _labels_in_list(node: list[Any], out: list[tuple[str, Mapping[str, Any]]]) -
             _labels_in_list(v, out)
 
 
-def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
+def name_problems(
+    docs: Sequence[Mapping[str, Any]], maps: Sequence[LabelMaps] | None = None
+) -> list[Problem]:
     """Names and label values the API server (or an operator) would refuse, as it checks them.
 
     Object names are DNS-1123 subdomains, Services' DNS-1035 labels and Namespaces' DNS-1123
     labels; every label value has at most 63 characters of ``[A-Za-z0-9_.-]`` with alphanumeric
-    ends; some kinds have a shorter limit (``_NAME_LIMITS``).
+    ends; some kinds have a shorter limit (``_NAME_LIMITS``). ``maps``, when given, holds
+    each object's label maps as ``label_maps`` finds them (collected while the objects were
+    copied, so they are not walked again).
     """
     found: list[Problem] = []
     checked: dict[str, bool] = {}  # label values repeat across thousands of objects
-    for doc in docs:
+    for i, doc in enumerate(docs):
         kind = str(doc.get("kind", ""))
         meta = doc.get("metadata") or {}
         name = str(meta.get("name", ""))
@@ -319,7 +334,7 @@ def name_problems(docs: Iterable[Mapping[str, Any]]) -> list[Problem]:
                     f"{name!r} has {len(name)} characters; at most {limit[0]} ({limit[1]})",
                 )
             )
-        for key, labels in _label_maps(doc):
+        for key, labels in maps[i] if maps is not None else label_maps(doc):
             for k, v in labels.items():
                 valid = checked.get(v) if isinstance(v, str) else False
                 if valid is None:
@@ -335,9 +350,10 @@ def validate(
     version: str,
     cluster: str,
     crds: CrdSchemas | None = None,
+    label_maps: Sequence[LabelMaps] | None = None,
 ) -> None:
     """Raise ``RenderError`` naming each invalid object, field path and message."""
-    found = name_problems(docs) + problems(docs, version=version, crds=crds)
+    found = name_problems(docs, label_maps) + problems(docs, version=version, crds=crds)
     if not found:
         return
     shown = "\n  ".join(str(p) for p in found[:MAX_REPORTED])
