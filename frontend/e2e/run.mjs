@@ -723,7 +723,112 @@ async function connections(page) {
   }
 }
 
-const SCENARIOS = { admin, operator, auditor, sweep, bench, connections };
+/** The texts of the rotation steps ticked (done) on the page now. */
+async function stepsDone(page) {
+  return page.getByRole("list", { name: "Rotation steps" }).locator("li.done").allInnerTexts();
+}
+
+/**
+ * A credential rotation: an operator requests one from the Deployments page and sees it planned
+ * and pending someone else's approval (two-person rule); an administrator approves it in
+ * another browser and follows its steps to the end. Set up over the API with the
+ * administrator's own bearer token.
+ */
+async function rotation(page) {
+  const env = cfg.environment;
+  Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [] });
+  let token = null;
+  page.on("request", (r) => {
+    const h = r.headers().authorization;
+    if (h && h.startsWith("Bearer ")) token = h.slice(7);
+  });
+  const approver = cfg.accounts.approver;
+  await signIn(page, approver);
+  await visit(page, "/account");
+  await page.getByRole("heading", { name: "Your account" }).waitFor();
+  if (!token) throw new Error("no bearer token seen on the wire");
+  const api = async (method, path, body) => {
+    const r = await fetch(`${cfg.apiUrl}/api/v1${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r.status === 204 ? null : r.json();
+  };
+  await api("POST", "/environments", { name: env, description: "credential rotation" });
+  await api("POST", `/environments/${env}/blueprints`, { source: cfg.blueprint, filename: "rotation.yaml" });
+  await api("PUT", `/environments/${env}/secrets/${cfg.secret.name}`, { values: cfg.secret.values });
+  const requester = cfg.accounts.requester;
+  requester.password = (await api("POST", "/users", { name: requester.username, full_name: "E2E requester" })).one_time_password;
+  await api("POST", "/bindings", { role: "operator", environment: env, subject_kind: "user", subject: requester.username });
+
+  // The operator requests the rotation and sees it planned, awaiting someone else.
+  const other = await page.context().browser().newContext({ viewport: SIZES[0] });
+  try {
+    const p2 = await other.newPage();
+    p2.setDefaultTimeout(20000);
+    p2.on("pageerror", (err) => consoleErrors.push(`uncaught (requester): ${err.message}`));
+    await signIn(p2, requester);
+    await visit(p2, `/envs/${env}/deployments`);
+    const form = p2.locator("form").filter({ has: p2.getByRole("heading", { name: "Rotate a database login" }) });
+    await form.getByLabel("Database", { exact: true }).locator("option", { hasText: "ledger-db" }).waitFor({ state: "attached" });
+    await form.getByLabel("Database", { exact: true }).selectOption("ledger-db");
+    await form.getByLabel("Service", { exact: true }).selectOption("ledger");
+    await form.getByLabel("Login", { exact: true }).selectOption("app");
+    await form.getByRole("button", { name: "Request rotation" }).click();
+    await p2.getByTestId("rotation-plan").waitFor();
+    await p2.waitForFunction(() => {
+      const s = document.querySelector('[data-testid="deployment-status"]')?.textContent;
+      return s && s !== "planning";
+    }, null, { timeout: 60000 });
+    facts.plannedStatus = await p2.getByTestId("deployment-status").innerText();
+    facts.deploymentUrl = new URL(p2.url()).pathname + new URL(p2.url()).search;
+    await p2.getByRole("list", { name: "Rotation steps" }).waitFor();
+    facts.rotationPlan = await p2.getByTestId("rotation-plan").innerText();
+    facts.requesterApproveButtons = await p2.getByRole("button", { name: "Approve and apply" }).count();
+    facts.requesterNote = await p2.getByTestId("two-person-note").innerText();
+    facts.requesterStepsDone = await stepsDone(p2);
+    await shot(p2, "rotation-requested");
+
+    // The administrator approves it (asked first) and follows the steps to the end.
+    await visit(page, facts.deploymentUrl);
+    await page.getByRole("button", { name: "Approve and apply" }).click();
+    const ask = page.getByRole("alertdialog", { name: "Confirm" });
+    facts.approveQuestion = await ask.innerText();
+    facts.statusWhileAsking = await page.getByTestId("deployment-status").innerText();
+    await ask.getByRole("button", { name: "Yes, approve and apply" }).click();
+    await page.waitForFunction(() => {
+      const s = document.querySelector('[data-testid="deployment-status"]')?.textContent;
+      return s === "succeeded" || s === "failed";
+    }, null, { timeout: 120000 });
+    await page.getByText("Log complete.").waitFor({ timeout: 30000 });
+    facts.finalStatus = await page.getByTestId("deployment-status").innerText();
+    facts.finalText = await page.locator("section.card").filter({ hasText: "Deployment #" }).innerText();
+    facts.finalLog = await page.getByLabel("Deployment log", { exact: true }).innerText();
+    await page.getByRole("list", { name: "Rotation steps" }).locator("li.done").nth(3).waitFor({ timeout: 10000 }).catch(() => {});
+    facts.stepsDone = await stepsDone(page);
+    await shot(page, "rotation-done");
+    for (const size of SIZES) {
+      await page.setViewportSize(size);
+      await visit(page, facts.deploymentUrl);
+      await settle(page);
+      await page.getByText("Log complete.").waitFor({ timeout: 30000 });
+      await checkPage(page, "rotation", size);
+    }
+
+    // The requester's page, reloaded, shows the same end.
+    await visit(p2, facts.deploymentUrl);
+    await p2.getByText("Log complete.").waitFor({ timeout: 30000 });
+    facts.requesterFinal = await p2.getByTestId("deployment-status").innerText();
+    await p2.getByRole("list", { name: "Rotation steps" }).locator("li.done").nth(3).waitFor({ timeout: 10000 }).catch(() => {});
+    facts.requesterStepsAfter = await stepsDone(p2);
+  } finally {
+    await other.close();
+  }
+}
+
+const SCENARIOS = { admin, operator, auditor, sweep, bench, connections, rotation };
 
 async function main() {
   const browser = await chromium.launch({

@@ -75,6 +75,8 @@ class Stack:
     admin_password: str
     env: dict[str, str]
     logs: dict[str, Path] = field(default_factory=dict)
+    #: The server's state directory (its credential store and database connections file).
+    state: Path = Path()
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         """The end of a process's output, for failure messages."""
@@ -146,8 +148,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             **os.environ,
             "ATTONIX_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
             "ATTONIX_DATA_DIR": str(work / "data"),
+            # Its own state directory, never the user's (tests/e2e/test_console_rotation.py
+            # puts its database connections file there).
+            "ATTONIX_STATE_DIR": str(work / "state"),
             "ATTONIX_CORS_ORIGINS": json.dumps([console_url]),
             "ATTONIX_WORKER_POLL_SECONDS": "0.3",
+            # The default (prod) and the rotation scenario's environment.
+            "ATTONIX_TWO_PERSON_RULE": json.dumps(["prod", "rot-e2e"]),
             "NO_COLOR": "1",
         }
         run = {"env": env, "capture_output": True, "text": True, "timeout": 120, "cwd": ROOT}
@@ -179,6 +186,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 admin_password=match.group(1),
                 env=env,
                 logs=logs,
+                state=work / "state",
             )
             wait_http(stack.api_url + "/readyz")
             wait_http(console_url + "/config.json")
