@@ -316,7 +316,7 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
 /** A unified diff with added, removed and hunk lines coloured (and prefixed for non-colour readers). */
 export function PlanDiff({ text }: { text: string }) {
   return (
-    <pre aria-label="Plan diff" tabIndex={0}>
+    <pre role="region" aria-label="Plan diff" tabIndex={0}>
       {text.split("\n").map((l, i) => (
         <span key={i} className={l.startsWith("+") && !l.startsWith("+++") ? "l-add" : l.startsWith("-") && !l.startsWith("---") ? "l-del" : l.startsWith("@@") ? "l-hunk" : undefined}>
           {l}
