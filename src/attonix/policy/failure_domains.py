@@ -262,12 +262,21 @@ def placed_components(bp: Blueprint) -> list[Placed]:
         judge = service_judge(rule.running, floor)
         key = (rule.count, rule.level, rule.guarantee, rule.per_domain, floor)
         out.append(Placed("service", component, path, rule, judge, key))
+    # A database's rule depends only on these terms: databases sharing them share one rule
+    # (its candidate hosts grouped by domain once), and with the same engine and synchronous
+    # standbys they are judged alike.
+    db_rules: dict[tuple[object, ...], Rule] = {}
     for i, d in enumerate(bp.databases):
         if d.managed is not None:
             continue  # managed by the provider, outside these failure domains
-        rule = database_rule(bp, d)
+        terms = (d.cluster, d.host, d.replicas, bp.spread_of(d))
+        if terms not in db_rules:
+            db_rules[terms] = database_rule(bp, d)
+        rule = db_rules[terms]
         judge = _with_note(database_judge(d, rule.running), _unscheduled(rule))
-        out.append(Placed("database", f"database/{d.name}", ("databases", i), rule, judge))
+        sync = d.synchronous_replicas if d.engine == "postgresql" else 0
+        same = ("database", terms, d.engine, sync)
+        out.append(Placed("database", f"database/{d.name}", ("databases", i), rule, judge, same))
     for i, c in enumerate(bp.storage.ceph):
         rule = monitor_rule(bp, c)
         if not rule.hosts:

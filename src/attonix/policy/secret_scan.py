@@ -199,25 +199,30 @@ def model_strings(model: BaseModel, path: Path = ()) -> list[tuple[Path, str]]:
     Walks the validated model itself, in the same order and with the same paths: exporting a
     large blueprint to plain data first costs more than the scan. Enumerations count by
     value and other scalars (addresses, dates) by their text, as the JSON dump writes them.
+    Values that cannot yield a string (short strings, numbers, None) are dropped before a
+    path is built for them, which leaves the order of what is found unchanged.
     """
     out: list[tuple[Path, str]] = []
     stack: list[tuple[Path, Any]] = [(path, model)]
+    push = stack.append
     while stack:
         where, item = stack.pop()
         kind = type(item)
         if kind is str:
-            if len(item) >= 16:
-                out.append((where, item))
+            out.append((where, item))  # only strings of 16 characters or more are pushed
         elif isinstance(item, BaseModel):
-            stack.extend(
-                ((*where, key), value)
-                for name, key in _field_keys(kind)
-                if type(value := getattr(item, name)) is not int
-            )
+            for name, key in _field_keys(kind):
+                value = getattr(item, name)
+                if _worth(value):
+                    push(((*where, key), value))
         elif kind is dict:
-            stack.extend(((*where, str(k)), v) for k, v in item.items() if type(v) is not int)
+            for k, v in item.items():
+                if _worth(v):
+                    push(((*where, str(k)), v))
         elif kind is list or kind is tuple or kind is set or kind is frozenset:
-            stack.extend(((*where, i), v) for i, v in enumerate(item))
+            for i, v in enumerate(item):
+                if _worth(v):
+                    push(((*where, i), v))
         elif isinstance(item, enum.Enum):
             value = item.value
             if isinstance(value, str) and len(value) >= 16:
@@ -227,3 +232,11 @@ def model_strings(model: BaseModel, path: Path = ()) -> list[tuple[Path, str]]:
             if len(text) >= 16:
                 out.append((where, text))
     return out
+
+
+def _worth(value: Any) -> bool:
+    """Whether walking ``value`` can find a string: not a short string, a number or None."""
+    kind = type(value)
+    if kind is str:
+        return len(value) >= 16
+    return kind is not int and kind is not bool and kind is not float and value is not None
