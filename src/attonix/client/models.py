@@ -141,6 +141,7 @@ class PlanOut(_Model):
     hint: str = ""
     rotation: RotationPlanOut | None = None
     endpoint: str = ""
+    endpoints: list[str] = Field(default_factory=list)
     connection_version: int | None = None
 
 
