@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import gc
 import io
 import json
 import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +17,7 @@ from attonix.cli._common import (
     fail,
     guarded,
     load_or_exit,
+    no_cycle_collection,
     output_choice,
     print_document,
     split_legacy_file_flag,
@@ -70,23 +68,6 @@ def _check_output(
     return fmt, output_file
 
 
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a blueprint is loaded and checked.
-
-    Reading, validating and checking build millions of objects (the data, its source map,
-    the model, the rules' indexes) and no cycles among them; the collector's passes over
-    that growing heap cost about as much as the model's validation itself and free nothing.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def check_command(
     file: FileArg = None,
     file_opt: FileOpt = None,
@@ -116,7 +97,7 @@ def check_command(
     file_opt, old = split_legacy_file_flag(file, file_opt, formats=CHECK_FORMATS)
     fmt, output_file = _check_output(output, output_file, legacy_format or old)
     path = blueprint_source(file, file_opt)
-    with _no_cycle_collection():
+    with no_cycle_collection():
         _check(path, fmt, output_file, fail_on=fail_on.value)
 
 

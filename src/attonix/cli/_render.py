@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import inspect
 import sys
 from collections import Counter
@@ -18,6 +16,7 @@ from attonix.cli._common import (
     deprecated,
     guarded,
     load_or_exit,
+    no_cycle_collection,
     output_choice,
     split_legacy_file_flag,
     stderr,
@@ -85,20 +84,6 @@ def _summary(paths: list[str], out: str, written: int) -> str:
     if written == n:
         return f"wrote {n} file{'s' if n != 1 else ''} to {out}: {parts}"
     return f"wrote {written} of {n} files to {out} ({n - written} unchanged): {parts}"
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a render builds hundreds of thousands of plain
-    dicts and lists (no cycles among them), and the collector's passes over that growing heap
-    were a third of a large render's time while freeing nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def render(
@@ -169,7 +154,7 @@ def render(
         usage("which target? --target is required", hint="Pass -t TARGET; -h lists them.")
     targets = list(dict.fromkeys(target_name(t, allowed=RENDER_TARGETS) for t in target))
     out_dir = output_dir if output_dir is not None else "out"
-    with _no_cycle_collection():
+    with no_cycle_collection():
         loaded = guarded(load_or_exit)(blueprint_source(file, file_opt))
         to_stdout = out_dir == "-"
         paths: list[str] = []

@@ -278,14 +278,9 @@ class _StatCache:
 
     def state(self, rel: str, dest: str, data: bytes, digest: str) -> str:
         """``_SAME``, ``_CHANGED`` or ``_ABSENT`` for ``dest`` and its new ``data``."""
-        try:
-            st = os.lstat(dest)
-        except FileNotFoundError:
-            return _ABSENT
-        except OSError:
-            return _CHANGED
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return _CHANGED
+        st = _regular_status(dest, len(data))
+        if isinstance(st, str):
+            return st
         entry = self._before.get(rel)
         if (
             entry is not None
@@ -299,12 +294,7 @@ class _StatCache:
                 return _CHANGED
             self._entries[rel] = entry
             return _SAME
-        try:
-            with open(dest, "rb") as fh:
-                same = fh.read() == data
-        except OSError:
-            return _CHANGED
-        if not same:
+        if not _holds(dest, data):
             return _CHANGED
         self._entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest]
         return _SAME
@@ -378,22 +368,36 @@ def _write_new(path: str, data: bytes) -> os.stat_result:
 _SAME, _CHANGED, _ABSENT = "same", "changed", "absent"
 
 
-def _state(dest: str, data: bytes) -> str:
-    """Whether ``dest`` is a regular file (not a symlink) holding exactly ``data`` (``_SAME``),
-    is not there at all (``_ABSENT``) or is something else (``_CHANGED``)."""
+def _regular_status(dest: str, size: int) -> os.stat_result | str:
+    """The status of ``dest`` if it is a regular file (not a symlink) of ``size`` bytes;
+    else ``_ABSENT`` when nothing is there, ``_CHANGED`` when something else is."""
     try:
         st = os.lstat(dest)
     except FileNotFoundError:
         return _ABSENT
     except OSError:
         return _CHANGED
-    if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         return _CHANGED
+    return st
+
+
+def _holds(dest: str, data: bytes) -> bool:
+    """Whether the file ``dest`` holds exactly ``data`` (False if it cannot be read)."""
     try:
         with open(dest, "rb") as fh:
-            return _SAME if fh.read() == data else _CHANGED
+            return fh.read() == data
     except OSError:
-        return _CHANGED
+        return False
+
+
+def _state(dest: str, data: bytes) -> str:
+    """Whether ``dest`` is a regular file (not a symlink) holding exactly ``data`` (``_SAME``),
+    is not there at all (``_ABSENT``) or is something else (``_CHANGED``)."""
+    st = _regular_status(dest, len(data))
+    if isinstance(st, str):
+        return st
+    return _SAME if _holds(dest, data) else _CHANGED
 
 
 def _unchanged(dest: Path, text: str) -> bool:
