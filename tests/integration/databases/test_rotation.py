@@ -17,6 +17,7 @@ import psycopg
 import pymysql
 import pytest
 from _clusters import MariaServer, PgServer
+from _write_loop import WriteLoop
 
 from attonix.blueprint import Blueprint, load_file
 from attonix.deploy import DeployError, EnvSecretSource
@@ -79,39 +80,25 @@ def logins(pg: PgServer) -> set[str]:
     return {r[0] for r in rows}
 
 
-class Consumer(threading.Thread):
-    """A service replica: a bounded loop of writes, reconnecting when its credential changes."""
+class Consumer(WriteLoop):
+    """A service replica: reads its login from the credential store before each write."""
+
+    errors = (psycopg.Error,)
 
     def __init__(self, driver: DatabaseDriver, pg: PgServer, stop: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.driver, self.pg, self.stop = driver, pg, stop
-        self.ok = 0
-        self.failures: list[str] = []
-        self.users: list[str] = []
+        super().__init__(stop)
+        self.driver, self.pg = driver, pg
 
-    def run(self) -> None:
-        conn: Any = None
-        user = ""
-        deadline = time.monotonic() + 60  # bounded even if the test never sets stop
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                creds = self.driver.credentials.read(CRED)
-                assert creds is not None
-                if creds["username"] != user:
-                    if conn is not None:
-                        conn.close()  # the pool retires the old connection between queries
-                    conn = pg_connect(self.pg, creds)
-                    user = creds["username"]
-                    self.users.append(user)
-                try:
-                    conn.execute("INSERT INTO events DEFAULT VALUES")
-                    self.ok += 1
-                except psycopg.Error as exc:
-                    self.failures.append(str(exc))
-                time.sleep(0.005)
-        finally:
-            if conn is not None:
-                conn.close()
+    def login(self, last: dict[str, str] | None) -> dict[str, str] | None:
+        creds = self.driver.credentials.read(CRED)
+        assert creds is not None
+        return creds
+
+    def connect(self, login: dict[str, str]) -> Any:
+        return pg_connect(self.pg, login)
+
+    def write(self, conn: Any) -> None:
+        conn.execute("INSERT INTO events DEFAULT VALUES")
 
 
 def test_rotation_under_a_query_loop_loses_no_query(

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 import pytest
 from _clusters import PgServer
+from _write_loop import WriteLoop
 
 from attonix.blueprint import Blueprint, load_file
 from attonix.deploy import EnvSecretSource, get_driver
@@ -79,15 +80,16 @@ def mounted_login(address: str) -> dict[str, str] | None:
         return None
 
 
-class Consumer(threading.Thread):
+class Consumer(WriteLoop):
     """A bounded loop of writes with the login the running replicas hold."""
 
+    errors = (psycopg.Error,)
+    seconds = 240.0
+    interval = 0.02
+
     def __init__(self, pg: PgServer, stop: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.pg, self.stop = pg, stop
-        self.ok = 0
-        self.failures: list[str] = []
-        self.users: list[str] = []
+        super().__init__(stop)
+        self.pg = pg
         self.addresses: list[str] = []
         self._refresher = threading.Thread(target=self._refresh, daemon=True)
 
@@ -99,47 +101,30 @@ class Consumer(threading.Thread):
                 self.addresses = []
             time.sleep(0.3)
 
-    def _current(self, last: dict[str, str] | None) -> dict[str, str] | None:
+    def login(self, last: dict[str, str] | None) -> dict[str, str] | None:
         for address in list(self.addresses):
             login = mounted_login(address)
             if login is not None:
                 return login
         return last
 
+    def connect(self, login: dict[str, str]) -> Any:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.pg.port,
+            dbname="atx_ledger",
+            user=login["username"],
+            password=login["password"],
+            sslmode="require",
+            autocommit=True,
+        )
+
+    def write(self, conn: Any) -> None:
+        conn.execute("INSERT INTO entries DEFAULT VALUES")
+
     def run(self) -> None:
         self._refresher.start()
-        conn: Any = None
-        login: dict[str, str] | None = None
-        deadline = time.monotonic() + 240  # bounded even if the test never sets stop
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                now = self._current(login)
-                if now is None:
-                    time.sleep(0.05)
-                    continue
-                if login is None or now["username"] != login["username"]:
-                    if conn is not None:
-                        conn.close()  # the pool retires its old connection between queries
-                    conn = psycopg.connect(
-                        host="127.0.0.1",
-                        port=self.pg.port,
-                        dbname="atx_ledger",
-                        user=now["username"],
-                        password=now["password"],
-                        sslmode="require",
-                        autocommit=True,
-                    )
-                    login = now
-                    self.users.append(now["username"])
-                try:
-                    conn.execute("INSERT INTO entries DEFAULT VALUES")
-                    self.ok += 1
-                except psycopg.Error as exc:
-                    self.failures.append(str(exc))
-                time.sleep(0.02)
-        finally:
-            if conn is not None:
-                conn.close()
+        super().run()
 
 
 def logins(pg: PgServer) -> set[str]:

@@ -26,6 +26,7 @@ import psycopg
 import pymysql
 import pytest
 from _clusters import MariaServer, PgServer
+from _write_loop import WriteLoop
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -311,50 +312,35 @@ def test_rotation_is_requested_approved_by_another_person_and_run_as_a_job(
 MARIA_CRED = "attonix-dbtest.test.orders-my.orders.app"
 
 
-class MariaConsumer(threading.Thread):
-    """A replica of the MariaDB database's consumer: a bounded loop of writes that reads the
-    current login from the credential store before each one and reconnects when it changed
-    (as a pool recycling its connections would)."""
+class MariaConsumer(WriteLoop):
+    """A replica of the MariaDB database's consumer: reads the current login from the
+    credential store before each write."""
+
+    errors = (pymysql.MySQLError,)
 
     def __init__(self, db: DatabaseDriver, port: int, stop: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.db, self.port, self.stop = db, port, stop
-        self.ok = 0
-        self.failures: list[str] = []
-        self.users: list[str] = []
+        super().__init__(stop)
+        self.db, self.port = db, port
 
-    def run(self) -> None:
-        conn: Any = None
-        user = ""
-        deadline = time.monotonic() + 60  # bounded even if the test never sets stop
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                creds = self.db.credentials.read(MARIA_CRED)
-                assert creds is not None
-                if creds["username"] != user:
-                    if conn is not None:
-                        conn.close()
-                    conn = pymysql.connect(
-                        host="127.0.0.1",
-                        port=self.port,
-                        user=creds["username"],
-                        password=creds["password"],
-                        database="atx_orders",
-                        ssl={"check_hostname": False},
-                        autocommit=True,
-                    )
-                    user = creds["username"]
-                    self.users.append(user)
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute("INSERT INTO events () VALUES ()")
-                    self.ok += 1
-                except pymysql.MySQLError as exc:
-                    self.failures.append(str(exc))
-                time.sleep(0.005)
-        finally:
-            if conn is not None:
-                conn.close()
+    def login(self, last: dict[str, str] | None) -> dict[str, str] | None:
+        creds = self.db.credentials.read(MARIA_CRED)
+        assert creds is not None
+        return creds
+
+    def connect(self, login: dict[str, str]) -> Any:
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=login["username"],
+            password=login["password"],
+            database="atx_orders",
+            ssl={"check_hostname": False},
+            autocommit=True,
+        )
+
+    def write(self, conn: Any) -> None:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO events () VALUES ()")
 
 
 def _maria_logins(server: MariaServer) -> set[str]:
