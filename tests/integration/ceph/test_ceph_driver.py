@@ -347,11 +347,11 @@ def _cli_driver(driver: CephDriver) -> CephDriver:
 def test_the_cli_reads_and_writes_what_librados_does(
     driver: CephDriver, ceph_cluster: CephCluster
 ) -> None:
-    """Without librados' binding the same commands go through the ``ceph`` CLI: the converged
-    cluster plans nothing, and drift is put right."""
+    """Without librados' binding the same commands go through the ``ceph`` CLI: a plan reads
+    every kind of object (drift on two of them and nothing else), and its apply puts it right
+    (one full read through the CLI is enough: each costs a process per command)."""
     cli = _cli_driver(driver)
     assert not cli.admin.uses_librados
-    assert cli.plan().is_empty
     ceph_cluster.ceph("osd", "pool", "set", "orders-rbd", "min_size", "1")
     ceph_cluster.ceph("auth", "caps", "client.attonix-cephtest-test-orders", "mon", "allow r")
     plan = cli.plan()
