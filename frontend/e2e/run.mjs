@@ -601,25 +601,16 @@ async function sweep(page) {
 }
 
 /**
- * Cluster connections: an administrator stores, tests, replaces and deletes the connections of
- * a blueprint's clusters; credentials never come back (page, API answers); an operator reads
- * them without any write action. The environment, blueprint and operator are set up over the
- * API with the administrator's own bearer token.
+ * Signs `account` in on `page` and returns a caller of the API (method, path, body: the parsed
+ * answer; throws on an error status) with the bearer token the console itself sent.
  */
-async function connections(page) {
-  const env = cfg.environment;
-  Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [] });
+async function signedInApi(page, account) {
   let token = null;
   page.on("request", (r) => {
     const h = r.headers().authorization;
     if (h && h.startsWith("Bearer ")) token = h.slice(7);
   });
-  // Every answer of the connections API, to check that no credential comes back.
-  const answers = [];
-  page.on("response", (r) => {
-    if (r.url().includes("/connections")) answers.push(r.text().catch(() => ""));
-  });
-  await signIn(page, cfg.accounts.admin);
+  await signIn(page, account);
   await visit(page, "/account");
   await page.getByRole("heading", { name: "Your account" }).waitFor();
   if (!token) throw new Error("no bearer token seen on the wire");
@@ -632,6 +623,24 @@ async function connections(page) {
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     return r.status === 204 ? null : r.json();
   };
+  return api;
+}
+
+/**
+ * Cluster connections: an administrator stores, tests, replaces and deletes the connections of
+ * a blueprint's clusters; credentials never come back (page, API answers); an operator reads
+ * them without any write action. The environment, blueprint and operator are set up over the
+ * API with the administrator's own bearer token.
+ */
+async function connections(page) {
+  const env = cfg.environment;
+  Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [] });
+  // Every answer of the connections API, to check that no credential comes back.
+  const answers = [];
+  page.on("response", (r) => {
+    if (r.url().includes("/connections")) answers.push(r.text().catch(() => ""));
+  });
+  const api = await signedInApi(page, cfg.accounts.admin);
   await api("POST", "/environments", { name: env, description: "cluster connections" });
   await api("POST", `/environments/${env}/blueprints`, { source: cfg.blueprint, filename: "attonixcorp.yaml" });
   const reader = cfg.accounts.reader;
@@ -737,25 +746,8 @@ async function stepsDone(page) {
 async function rotation(page) {
   const env = cfg.environment;
   Object.assign(facts, { tooWide: [], axe: [], pagesChecked: [] });
-  let token = null;
-  page.on("request", (r) => {
-    const h = r.headers().authorization;
-    if (h && h.startsWith("Bearer ")) token = h.slice(7);
-  });
   const approver = cfg.accounts.approver;
-  await signIn(page, approver);
-  await visit(page, "/account");
-  await page.getByRole("heading", { name: "Your account" }).waitFor();
-  if (!token) throw new Error("no bearer token seen on the wire");
-  const api = async (method, path, body) => {
-    const r = await fetch(`${cfg.apiUrl}/api/v1${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.status === 204 ? null : r.json();
-  };
+  const api = await signedInApi(page, approver);
   await api("POST", "/environments", { name: env, description: "credential rotation" });
   await api("POST", `/environments/${env}/blueprints`, { source: cfg.blueprint, filename: "rotation.yaml" });
   await api("PUT", `/environments/${env}/secrets/${cfg.secret.name}`, { values: cfg.secret.values });

@@ -235,3 +235,19 @@ def run_scenario(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Runn
         return result
 
     return run
+
+
+def create_admin(stack: Stack, name: str) -> str:
+    """Create the administrator ``name`` through the CLI; return its one-time password."""
+    created = subprocess.run(
+        [_attonix(), "users", "create-admin", name],
+        env=stack.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = re.search(r"One-time password: (\S+)", created.stdout)
+    assert found, created.stdout + created.stderr
+    return found.group(1)

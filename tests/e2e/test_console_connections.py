@@ -11,8 +11,6 @@ never come back: not on the page, not in an API answer, not in the server's log.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import subprocess
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .conftest import ROOT, Runner, Stack, _attonix, free_port
+from .conftest import ROOT, Runner, Stack, create_admin, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,18 +55,7 @@ def _tls() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def seen(stack: Stack, run_scenario: Runner) -> dict[str, Any]:
     """Run the connections scenario once; every test reads what it recorded."""
-    created = subprocess.run(
-        [_attonix(), "users", "create-admin", "connie"],
-        env=stack.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    found = re.search(r"One-time password: (\S+)", created.stdout)
-    assert found, created.stdout + created.stderr
-    password = found.group(1)
+    password = create_admin(stack, "connie")
     tls, port = _tls(), free_port()
     result = run_scenario(
         "connections",

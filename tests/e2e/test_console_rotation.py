@@ -12,9 +12,7 @@ the server and the new one is stored.
 
 from __future__ import annotations
 
-import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +23,7 @@ from attonix.blueprint import load_bytes
 from attonix.deploy import EnvSecretSource
 from attonix.deploy.databases import DatabaseDriver
 
-from .conftest import PG, ROOT, Runner, Stack, _attonix
+from .conftest import PG, Runner, Stack, create_admin
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -111,17 +109,7 @@ def provisioned(stack: Stack) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def seen(stack: Stack, run_scenario: Runner, provisioned: dict[str, Any]) -> dict[str, Any]:
     """Run the rotation scenario once; every test reads what it recorded."""
-    created = subprocess.run(
-        [_attonix(), "users", "create-admin", "rosa"],
-        env=stack.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    found = re.search(r"One-time password: (\S+)", created.stdout)
-    assert found, created.stdout + created.stderr
+    password = create_admin(stack, "rosa")
     prefix = f"{provisioned['database']}_ledger_app_g"
     before = _logins(prefix)
     result = run_scenario(
@@ -133,7 +121,7 @@ def seen(stack: Stack, run_scenario: Runner, provisioned: dict[str, Any]) -> dic
             "accounts": {
                 "approver": {
                     "username": "rosa",
-                    "password": found.group(1),
+                    "password": password,
                     "newPassword": "Quarry-lantern-thistle-57",
                 },
                 "requester": {"username": "ravi", "newPassword": "Orchid-bramble-falcon-64"},
