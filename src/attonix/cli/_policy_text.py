@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from attonix.cli._common import esc, stdout
 from attonix.policy import RULES, Finding, Rule, Severity, at_or_above
@@ -26,32 +27,45 @@ _STATE_STYLE = {"ok": "bold green", "degraded": "bold yellow", "down": "bold red
 def print_findings(
     console: Console, findings: Sequence[Finding], *, file: str, threshold: Severity
 ) -> None:
-    """Findings grouped by severity, each with its place, rule, component, message and fix."""
+    """Findings grouped by severity, each with its place, rule, component, message and fix.
+
+    Built as one styled text and printed once: no markup is parsed (so no text from the
+    blueprint needs escaping), and a thousand findings cost one render, not three thousand.
+    """
     active = [f for f in findings if not f.suppressed]
+    out = Text()
     for severity in reversed(Severity):
         group = [f for f in active if f.severity is severity]
         if not group:
             continue
-        console.print(f"[{STYLE[severity]}]{severity.upper()}[/] ({len(group)})")
+        style = STYLE[severity]
+        out.append(severity.upper(), style)
+        out.append(f" ({len(group)})\n")
         for f in group:
-            console.print(
-                f"  [bold]{esc(str(f.location))}[/]  [{STYLE[severity]}]{f.rule}[/]  "
-                f"[cyan]{esc(f.component)}[/]  {esc(f.title)}"
-            )
-            console.print(f"      {esc(f.message)}")
-            console.print(f"      [dim]fix:[/] {esc(f.hint)}")
-        console.print()
+            out.append("  ")
+            out.append(str(f.location), "bold")
+            out.append("  ")
+            out.append(f.rule, style)
+            out.append("  ")
+            out.append(f.component, "cyan")
+            out.append(f"  {f.title}\n      {f.message}\n      ")
+            out.append("fix:", "dim")
+            out.append(f" {f.hint}\n")
+        out.append("\n")
     counts = summary(findings)
     parts = [f"{n} {s}" for s, n in counts["by_severity"].items() if n]
     failing = len(at_or_above(findings, threshold))
     if counts["total"]:
-        line = f"[bold]{counts['total']} finding(s)[/] in {esc(file)}: {', '.join(parts)}"
+        out.append(f"{counts['total']} finding(s)", "bold")
+        out.append(f" in {file}: {', '.join(parts)}")
     else:
-        line = f"[bold green]no findings[/] in {esc(file)} ({len(RULES)} rules)"
-    line += f"; {failing} at or above {threshold}"
+        out.append("no findings", "bold green")
+        out.append(f" in {file} ({len(RULES)} rules)")
+    out.append(f"; {failing} at or above {threshold}")
     if counts["suppressed"]:
-        line += f"; {counts['suppressed']} suppressed by policy exceptions"
-    console.print(line + ".")
+        out.append(f"; {counts['suppressed']} suppressed by policy exceptions")
+    out.append(".")
+    console.print(out)
 
 
 def print_rule(rule: Rule) -> None:
