@@ -8,6 +8,10 @@ plus the flows the host needs whatever the rules say: SSH from bastion hosts, tr
 the members of the same cluster, and VRRP between the members of a load balancer. Everything
 else meets ``security.firewall.default_policy``, counted and logged at a limited rate.
 
+On Swarm and Podman hosts the forward chain holds the ports the engines publish (DNAT-ed in
+prerouting, then forwarded to the containers) to the same flows, judged by the original
+destination port; Kubernetes nodes leave forwarding to kube-proxy and the CNI.
+
 ``ruleset.py`` writes the text; cloud-init and Chef install the same text, so they import it
 (the one renderer others may import; it imports none of them).
 """

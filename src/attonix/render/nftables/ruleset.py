@@ -8,6 +8,7 @@ place a ruleset is written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from attonix.blueprint.model import Blueprint, FirewallZone, Host
 from attonix.policy import firewall
@@ -54,6 +55,7 @@ class _Ruleset:
         self.sets: dict[str, tuple[int, list[str]]] = {}
         self.rules: list[str] = []
         self.output: list[str] = []
+        self.forward: list[str] = []
 
     def source_matches(
         self, prefix: str, name: str, nets: Sequence[IpNetwork], *, field: str = "saddr"
@@ -77,6 +79,35 @@ class _Ruleset:
         chain = self.output if output else self.rules
         for match in matches:
             chain.append(f'{match} {tail} comment "{comment}"'.strip())
+
+    def add_published_flow(self, flow: Flow) -> None:
+        """The input flow ``flow`` as forward rules for ports a container engine publishes.
+
+        The engines DNAT a published port in prerouting, so the packet is forwarded to the
+        container and never meets the input chain; conntrack still knows the port the client
+        asked for (``ct original proto-dst``), and the source address is unchanged.
+        """
+        if flow.protocol == "vrrp":
+            return  # nothing DNATs VRRP to a container
+        verdict = "accept" if flow.verdict == "accept" else "drop"
+        if flow.protocol == "any":
+            tail = f"counter {verdict}"
+        else:
+            where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
+            ports = parse_ports(flow.ports, where=where)
+            tail = (
+                f"meta l4proto {flow.protocol} ct original proto-dst {{ {', '.join(ports)} }}"
+                f" counter {verdict}"
+            )
+        if flow.peers is None:
+            matches = ["ct status dnat"]
+        else:
+            matches = [
+                f"ct status dnat {m}"
+                for m in self.source_matches(flow.set_prefix, flow.set_name, flow.peers)
+            ]
+        for match in matches:
+            self.forward.append(f'{match} {tail} comment "{flow.comment}"')
 
     def add_flow(self, flow: Flow, *, output: bool = False) -> None:
         """The flow as one rule per address family of its peers (destinations for output)."""
@@ -125,7 +156,12 @@ def _drop_tail(chain: str) -> list[str]:
 
 
 def _text(
-    bp: Blueprint, rs: _Ruleset, *, title: str, keep_other_tables: bool, forward_open: bool
+    bp: Blueprint,
+    rs: _Ruleset,
+    *,
+    title: str,
+    keep_other_tables: bool,
+    forward: Literal["closed", "open", "engine"],
 ) -> str:
     policy = "drop" if bp.security.firewall.default_policy == "deny" else "accept"
     out = ["#!/usr/sbin/nft -f", f"# Managed by attonix from blueprint {bp.metadata.name}: {title}"]
@@ -156,11 +192,27 @@ def _text(
     if policy == "drop":
         out += [f"\t\t{r}" for r in _drop_tail("input")]
     out += ["\t}", "", "\tchain forward {"]
-    if forward_open:
+    if forward == "open":
         out += [
-            "\t\t# The container engine routes its workloads' traffic through this host.",
+            "\t\t# Kubernetes: kube-proxy and the CNI route the pods' traffic through this host.",
             "\t\ttype filter hook forward priority filter; policy accept;",
         ]
+    elif forward == "engine":
+        out += [
+            "\t\t# Docker, Swarm and Podman publish ports by DNAT in prerouting: that traffic is",
+            "\t\t# forwarded to the containers, never meets the input chain, and is judged here.",
+            f"\t\ttype filter hook forward priority filter; policy {policy};",
+            "\t\tct state invalid counter drop",
+            "\t\tct state established,related accept",
+        ]
+        out += [
+            f'\t\tiifname "{pattern}" counter accept comment "from container engine bridges"'
+            for pattern in _ENGINE_BRIDGES
+            if pattern != "veth*"  # a veth may well be the uplink; containers' are bridge ports
+        ]
+        out += [f"\t\t{r}" for r in rs.forward]
+        if policy == "drop":
+            out += [f"\t\t{r}" for r in _drop_tail("forward")]
     else:
         out += ["\t\ttype filter hook forward priority filter; policy drop;"]
         out += [f"\t\t{r}" for r in _drop_tail("forward")]
@@ -190,7 +242,8 @@ def host_ruleset(bp: Blueprint, host: Host) -> str:
         rs.add_flow(flow)
     for flow in firewall.host_output_flows(bp, host):
         rs.add_flow(flow, output=True)
-    if any(c.kind != "kubernetes" for c in firewall.clusters_of(bp, host)):
+    kinds = {c.kind for c in firewall.clusters_of(bp, host)}
+    if kinds - {"kubernetes"}:
         # Docker and Podman name their bridges themselves and pick their subnets at run time.
         for pattern in _ENGINE_BRIDGES:
             rs.add(
@@ -199,14 +252,18 @@ def host_ruleset(bp: Blueprint, host: Host) -> str:
                 "container engine bridges",
                 output=True,
             )
+        # Their published ports are reachable from exactly where the host's own would be.
+        for flow in firewall.host_input_flows(bp, host):
+            rs.add_published_flow(flow)
     members = ", ".join(z.name for z in firewall.host_zones(bp, host)) or "none"
-    containers = bool(firewall.clusters_of(bp, host))
     return _text(
         bp,
         rs,
         title=f"host {host.name} ({host.address}), zones: {members}",
-        keep_other_tables=containers,
-        forward_open=containers,
+        keep_other_tables=bool(kinds),
+        # A Kubernetes node's forwarding belongs to kube-proxy and the CNI (pod-to-pod and
+        # Service traffic is DNAT-ed too), so it stays open there, also next to an engine.
+        forward="open" if "kubernetes" in kinds else "engine" if kinds else "closed",
     )
 
 
@@ -223,5 +280,5 @@ def zone_ruleset(bp: Blueprint, zone: FirewallZone) -> str:
         rs,
         title=f"any machine in zone {zone.name}",
         keep_other_tables=False,
-        forward_open=False,
+        forward="closed",
     )

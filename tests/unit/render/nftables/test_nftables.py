@@ -335,3 +335,82 @@ def test_a_deny_before_the_management_flow_makes_a_host_unreachable() -> None:
     assert firewall.unreachable_for_management(bad, bad.hosts_by_name["lone"]) is None
     # no management zone at all: every host is reported
     assert "no management zone" in (firewall.unreachable_for_management(bp, bp.hosts[0]) or "")
+
+
+def forward_rules(text: str) -> list[str]:
+    lines = [line.strip() for line in text.split("chain forward {", 1)[1].splitlines()]
+    return [line for line in lines[: lines.index("}")] if line and not line.startswith("#")]
+
+
+def engine_blueprint(*kinds: str, **overrides: Any) -> Blueprint:
+    """srv and cli in one cluster of each kind."""
+    clusters: list[dict[str, Any]] = []
+    for kind in kinds:
+        cluster: dict[str, Any] = {"name": f"{kind}-c", "kind": kind, "workers": ["srv", "cli"]}
+        if kind != "podman":
+            cluster["control_plane"] = ["srv"]
+        if kind == "kubernetes":
+            cluster["version"] = "1.33"
+        clusters.append(cluster)
+    return blueprint(orchestration={"clusters": clusters}, **overrides)
+
+
+@pytest.mark.parametrize("kind", ["swarm", "podman"])
+def test_engine_hosts_judge_published_ports_by_the_input_zone_rules(kind: str) -> None:
+    text = files(engine_blueprint(kind))["nftables/srv.nft"]
+    rules = forward_rules(text)
+    assert rules[:3] == [
+        "type filter hook forward priority filter; policy drop;",
+        "ct state invalid counter drop",
+        "ct state established,related accept",
+    ]
+    # Containers' own traffic (between them and out) comes from the engines' bridges ...
+    bridges = [r for r in rules if r.startswith("iifname")]
+    assert [r.split('"')[1] for r in bridges] == [
+        "docker0",
+        "docker_gwbridge",
+        "br-*",
+        "podman*",
+        "cni-podman*",
+    ], "never veth*: a host's uplink may be a veth"
+    # ... and a published port (DNAT-ed, then forwarded) meets the input chain's zone rules,
+    # matched on the port the client asked for, in the same order: denies first.
+    assert [r for r in rules if r.startswith("ct status dnat")] == [
+        "ct status dnat ip saddr @zone_ops meta l4proto tcp ct original proto-dst { 8080 } "
+        'counter drop comment "deny no-ops: ops -> server"',
+        "ct status dnat ip saddr @zone_client meta l4proto tcp ct original proto-dst { 8080 } "
+        'counter accept comment "allow web: client -> server"',
+        "ct status dnat ip saddr @zone_ops meta l4proto udp ct original proto-dst "
+        '{ 9100-9199, 22 } counter accept comment "allow range: ops -> server"',
+        f"ct status dnat ip saddr @cluster_{kind}_c counter accept comment "
+        f'"{kind} cluster {kind}-c peers"',
+    ]
+    assert rules[-2] == (
+        'limit rate 6/minute burst 10 packets log prefix "attonix drop forward: " level info'
+    )
+    assert rules[-1] == "counter drop"
+    # The engine's own tables stay.
+    assert "flush ruleset" not in text and "delete table inet attonix" in text
+
+
+def test_published_ports_from_the_internet_and_under_default_allow() -> None:
+    cli = forward_rules(files(engine_blueprint("podman"))["nftables/cli.nft"])
+    assert (
+        "ct status dnat meta l4proto tcp ct original proto-dst { 443 } counter accept "
+        'comment "allow public: internet -> client"' in cli
+    )
+    security = blueprint().security.model_dump()
+    security["firewall"]["default_policy"] = "allow"
+    rules = forward_rules(files(engine_blueprint("swarm", security=security))["nftables/srv.nft"])
+    assert rules[0] == "type filter hook forward priority filter; policy accept;"
+    assert any('counter drop comment "deny no-ops' in r for r in rules)
+    assert not any("attonix drop forward" in r for r in rules)
+
+
+def test_kubernetes_nodes_leave_forwarding_to_kube_proxy_and_the_cni() -> None:
+    for kinds in (("kubernetes",), ("kubernetes", "podman")):
+        rules = forward_rules(files(engine_blueprint(*kinds))["nftables/srv.nft"])
+        assert rules == ["type filter hook forward priority filter; policy accept;"], kinds
+    plain = forward_rules(files(blueprint())["nftables/srv.nft"])
+    assert plain[0] == "type filter hook forward priority filter; policy drop;"
+    assert not any("ct status dnat" in r for r in plain)
