@@ -145,6 +145,25 @@ def secret_file(bp: Blueprint, w: Workload, secret: str) -> str:
     return f"{mount.mount_path or f'{SECRETS_DIR}/{secret}'}/{key}"
 
 
+def in_cluster_callers(bp: Blueprint, w: Workload) -> list[Workload]:
+    """The workloads of ``w``'s cluster that call it (``depends_on`` and ``backends``), in
+    blueprint order: the pods its Kubernetes NetworkPolicy admits besides the ingress."""
+    every: list[Workload] = [*bp.services.backend, *bp.services.frontend]
+    return [
+        c
+        for c in every
+        if c.cluster == w.cluster
+        and w.name in (*getattr(c, "depends_on", []), *getattr(c, "backends", []))
+    ]
+
+
+def only_the_ingress_reaches(bp: Blueprint, w: Workload) -> bool:
+    """Whether the NetworkPolicy of ``w`` on Kubernetes admits connections from the ingress
+    controller's namespace and from nothing else: exposed, with ports, and no in-cluster
+    callers."""
+    return w.expose is not None and bool(w.ports) and not in_cluster_callers(bp, w)
+
+
 def _served_behind(bp: Blueprint, w: Service) -> list[dict[str, str]]:
     """How the API is reached: the consoles allowed to call it (CORS), TLS at the edge
     (HSTS), and the proxies whose forwarded client addresses it believes (without them every
@@ -161,7 +180,10 @@ def _served_behind(bp: Blueprint, w: Service) -> list[dict[str, str]]:
         out.append({"name": "ATTONIX_TLS", "value": "true"})
     cluster = bp.clusters_by_name.get(w.cluster)
     if cluster is not None and cluster.kind == "kubernetes":
-        proxies = [cluster.network.pod_cidr]  # the ingress controller's pods
+        # The ingress controller's pods have no fixed addresses, so the trust is the whole pod
+        # range, and it is sound only while the service's NetworkPolicy admits nothing else:
+        # any other pod that may connect could write X-Forwarded-For and pick its address.
+        proxies = [cluster.network.pod_cidr] if only_the_ingress_reaches(bp, w) else []
     else:  # haproxy on the load balancers' hosts, publishing to the nodes' ports
         hosts = bp.hosts_by_name
         proxies = sorted(

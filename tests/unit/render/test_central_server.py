@@ -104,12 +104,12 @@ def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
     assert settings.resolve_audit_key() == base64.urlsafe_b64decode(audit)
     assert KeyRing.from_settings(kek=None, kek_file=str(settings.kek_path())).ids
     if name == "attonix-server":
-        # Behind the ingress: the console may call it, TLS at the edge, the ingress
-        # controller's forwarded addresses believed.
+        # Behind the ingress: the console may call it, TLS at the edge. The console's pods
+        # may also connect directly (it lists the server in its backends), so no pod's
+        # forwarded address is believed (see the test below).
         assert settings.cors_origins == ["https://console.attonixcorp.com"]
         assert settings.tls is True
-        cluster = load_file(EXAMPLE).blueprint.clusters_by_name["k8s-prod"]
-        assert settings.trusted_proxies == [cluster.network.pod_cidr]
+        assert settings.trusted_proxies == []
 
 
 def test_a_central_server_on_swarm_gets_the_same_settings_from_swarm_secrets() -> None:
@@ -159,3 +159,70 @@ def test_a_central_server_without_its_secrets_mounted_is_a_diagnostic() -> None:
     assert "not mounted" in found[f"{base}.signing_key_secret"]
     assert "not mounted" in found[f"{base}.audit_key_secret"]
     assert f"{base}.kek_secret" not in found
+
+
+def _kube_central(*, caller: bool) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """The exposed Central Server on Kubernetes: its environment and its NetworkPolicy."""
+    other = (
+        """
+        - {name: reporter, cluster: kube, image: "localhost/reporter:1",
+           ports: [{name: http, port: 9000}], depends_on: [central]}
+        """
+        if caller
+        else ""
+    )
+    source = text(
+        services="""
+        - {name: central, cluster: kube, image: "localhost/attonix:1",
+           ports: [{name: http, port: 8000}], databases: [state],
+           secrets: [{secret: kek}, {secret: signing}, {secret: audit}],
+           central_server: {database: state, kek_secret: kek, signing_key_secret: signing,
+                            audit_key_secret: audit},
+           expose: {host: api.site.example.com}}
+        """
+        + other,
+        databases="""
+        - {name: state, engine: postgresql, version: "16", cluster: kube, replicas: 1,
+           credentials_secret: db-creds, tls: false, backup: {enabled: false}}
+        """,
+    )
+    bp = load_bytes(source.replace(CREDS, f"{CREDS}{MORE}"), file="site.yaml").blueprint
+    env: dict[str, str | None] = {}
+    policy: dict[str, Any] = {}
+    for art in render(bp, "kubernetes"):
+        doc = art.content
+        if not isinstance(doc, dict) or doc.get("metadata", {}).get("name") != "central":
+            continue
+        if doc["kind"] == "Deployment":
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+        elif doc["kind"] == "NetworkPolicy":
+            policy = doc["spec"]
+    assert env and policy
+    return env, policy
+
+
+def test_the_pod_range_is_trusted_only_while_the_network_policy_admits_only_the_ingress() -> None:
+    # X-Forwarded-For is believed from the whole pod range (the ingress controller's pods
+    # have no fixed addresses): sound only because no other pod may connect at all.
+    env, policy = _kube_central(caller=False)
+    assert env["ATTONIX_TRUSTED_PROXIES"] == '["10.244.0.0/16"]'
+    assert policy["policyTypes"][0] == "Ingress"
+    assert policy["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    },
+                    "podSelector": {},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+    # A pod that may call it directly could name any client address, so nothing is trusted:
+    # the clients share the ingress controller's sign-in budget instead.
+    env, policy = _kube_central(caller=True)
+    assert len(policy["ingress"]) == 2
+    assert "ATTONIX_TRUSTED_PROXIES" not in env
