@@ -128,6 +128,7 @@ def seed(url: str, key: bytes, start: int, stop: int, total: int) -> tuple[int, 
         )
         # What autovacuum does to a table after bulk inserts: statistics, hint bits and the
         # visibility map (without it, the first reads of each page write it).
+        conn.commit()  # VACUUM runs outside a transaction
         conn.autocommit = True
         conn.execute("VACUUM (ANALYZE) audit_log")
     return stop - 1, prev
