@@ -53,7 +53,7 @@ def rotate_cmd(
         bool,
         typer.Option(
             "--switch/--no-switch",
-            help="Roll the service on its Swarm or Podman cluster onto the new login "
+            help="Roll the service on its Swarm, Podman or Kubernetes cluster onto the new login "
             "before the old one is dropped (default), or leave the consumers to reread it.",
         ),
     ] = True,
@@ -62,8 +62,8 @@ def rotate_cmd(
 ) -> None:
     """Rotate a database login in two phases: new login, consumers switched, old login dropped.
 
-    The switch makes the new login current and rolls the service on its Swarm or Podman
-    cluster onto it (a new versioned engine secret, a rolling update, verified converged);
+    The switch makes the new login current and rolls the service on its Swarm, Podman or
+    Kubernetes cluster onto it (a new secret version, a rolling update, verified converged);
     the old login is dropped only after that, once no session uses it.
 
     Each step is recorded; if the rotation stops (the old login still has sessions, a server

@@ -5,8 +5,11 @@ new version of a service's login is current in the credential store, the service
 secret (:func:`~attonix.render.workloads.consumer_secret`, filled by
 :class:`~attonix.deploy.credentials.ConsumerCredentials`) gets a new versioned name, so a
 converge of the service's Swarm or Podman cluster creates the new secret and rolls the service
-onto it — the same lock → plan → apply → wait → verify path as ``attonix apply``. The rotation
-drops the old login only after this returns, i.e. once every replica runs with the new one.
+onto it — the same lock → plan → apply → wait → verify path as ``attonix apply``. On a
+Kubernetes cluster the Secret keeps its name and gets the new values, and the versioned name
+its consumers' pod template carries (:data:`attonix.deploy.kubernetes.SECRET_VERSIONS`)
+changes, so the Deployment or StatefulSet rolls its pods. The rotation drops the old login only
+after this returns, i.e. once every replica runs with the new one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from attonix.deploy.converging import converge
 from attonix.deploy.secrets import SecretSource
 
 #: Engines whose services Attonix itself rolls onto a new secret.
-ENGINES = ("swarm", "podman")
+ENGINES = ("swarm", "podman", "kubernetes")
 
 
 def switch_consumers(

@@ -51,7 +51,9 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def secret_key(directory: Path) -> bytes:
-    """The local HMAC key for secret version tags, created (0600) on first use."""
+    """The local HMAC key for secret version tags, created (0600) on first use (and its
+    directory, 0700, with it)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / _KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -5,8 +5,10 @@ and stdin it receives and answers from the recorded output."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from attonix.blueprint import load_file
 from attonix.deploy import EnvSecretSource, LockHeld, get_driver
-from attonix.deploy.kubernetes import KubernetesDriver
+from attonix.deploy.kubernetes import SECRET_VERSIONS, KubernetesDriver
 from attonix.deploy.kubernetes.parsing import (
     ObjectKey,
     parse_diff,
@@ -346,3 +349,120 @@ def test_operator_logins_give_each_cloudnativepg_consumer_its_own_role_login(
     # a second run keeps the logins it made
     assert drv.operator_logins(refs) == []
     assert store.read(server) == one
+
+
+def _controllers(stream: str) -> dict[str, dict[str, Any]]:
+    """``kind/name`` -> the Deployment or StatefulSet among the YAML documents of ``stream``."""
+    docs = [d for d in yaml.safe_load_all(stream) if d]
+    return {
+        f"{d['kind']}/{d['metadata']['name']}": d
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+    }
+
+
+def _versions_of(doc: dict[str, Any]) -> str | None:
+    annotations = doc["spec"]["template"].get("metadata", {}).get("annotations", {})
+    value = annotations.get(SECRET_VERSIONS)
+    return None if value is None else str(value)
+
+
+def test_a_new_secret_value_changes_the_pod_template_of_its_consumers_only(
+    tmp_path: Path, calls: Path
+) -> None:
+    """A Secret keeps its name when its value changes; the pod templates that reference it
+    carry its versioned name, so the plan updates them and the apply rolls their pods."""
+    bp = load_file(BLUEPRINT).blueprint
+
+    def driver(token: str) -> KubernetesDriver:
+        environ = {**SECRETS, "ATTONIX_SECRET_API_TOKEN_TOKEN": token}
+        return KubernetesDriver(
+            bp,
+            cluster="kube-test",
+            secrets=EnvSecretSource(bp.security.secrets, environ=environ),
+            kubectl=str(KUBECTL / "fake-kubectl"),
+            state=tmp_path / "state",
+        )
+
+    old_token, new_token = SECRETS["ATTONIX_SECRET_API_TOKEN_TOKEN"], "tok-k8s-rotated-9d2e"
+    before = driver(old_token)
+    before.plan()
+    after = driver(new_token)
+    after.plan()
+    diffed = [c["stdin"] for c in _recorded(calls) if c["argv"][1] == "diff"]
+    old, new = _controllers(diffed[0]), _controllers(diffed[1])
+    api, db, web = "Deployment/api", "Deployment/db", "Deployment/web"
+    versions = {k: _versions_of(d) for k, d in old.items()}
+    assert versions[web] is None  # its pods reference no declared secret
+    assert re.fullmatch(r"api-token-[0-9a-f]{10}", versions[api] or "")
+    assert re.fullmatch(r"db-credentials-[0-9a-f]{10}", versions[db] or "")
+    # the token's new value changes the template of its consumer, and of no other workload
+    assert _versions_of(new[api]) != versions[api]
+    assert {k: _versions_of(d) for k, d in new.items() if k != api} == {
+        k: v for k, v in versions.items() if k != api
+    }
+    # the annotation is the Swarm/Podman versioned name: keyed, never the value or its hash
+    assert versions[api] == after.versioned("api-token", {"token": old_token})
+    for token in (old_token, new_token):
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        for stream in diffed:
+            assert token not in "".join(str(_versions_of(d)) for d in _controllers(stream).values())
+            assert digest[:10] not in stream
+    # the applied tree carries it too; the rendered files (and golden files) do not
+    assert after.apply(after.plan(), timeout=60).ok
+    (tree,) = [c["tree"] for c in _recorded(calls) if "tree" in c]
+    applied = yaml.safe_load(tree["attonix-ktest/deployment-api.yaml"])
+    assert _versions_of(applied) == _versions_of(new[api])
+    assert SECRET_VERSIONS not in "".join(a.text() for a in after.desired())
+
+
+def test_a_rotated_login_changes_the_pod_template_of_its_service_only(tmp_path: Path) -> None:
+    """``attonix rotate`` promotes a new version of a service's login in the credential store:
+    the Deployment or StatefulSet of that service, and of no other, gets a new template."""
+    from attonix.deploy.credentials import FileCredentialStore, credential_name
+
+    example = load_file(Path(__file__).parents[3] / "examples" / "attonixcorp.yaml").blueprint
+    drv = KubernetesDriver(
+        example,
+        cluster="k8s-prod",
+        secrets=EnvSecretSource(example.security.secrets, environ=_example_secrets(example)),
+        state=tmp_path / "state",
+    )
+    state = drv.desired_state()
+    drv.operator_logins(state.secret_objects)
+
+    def templates() -> dict[str, str | None]:
+        versions = drv.secret_versions(state.secret_objects)
+        return {
+            f"{d['kind']}/{d['metadata']['name']}": _versions_of(
+                dict(drv.with_versions(d, versions))
+            )
+            for d in state.manifests
+            if d["kind"] in ("Deployment", "StatefulSet")
+        }
+
+    first = templates()
+    assert first["Deployment/attonix-console"] is None
+    assert "pg-main.attonix-server-" in (first["Deployment/attonix-server"] or "")
+    assert "analytics.analytics-api-" in (first["StatefulSet/analytics-api"] or "")
+    store = FileCredentialStore(tmp_path / "state" / "credentials")
+    login = credential_name(example, "pg-main", "attonix-server", "app")
+    values = store.read(login)
+    assert values is not None
+    store.promote(login, store.put(login, {**values, "password": "rotated-7f3c-never-shown"}))
+    second = templates()
+    assert {k for k in first if first[k] != second[k]} == {"Deployment/attonix-server"}
+    assert "rotated-7f3c-never-shown" not in str(second)
+    # the rendered objects themselves are left as rendered
+    assert all(SECRET_VERSIONS not in json.dumps(d) for d in state.manifests)
+
+
+def _example_secrets(bp: Any) -> dict[str, str]:
+    """A value for every key of every declared secret of ``bp``."""
+    from attonix.blueprint.model import secret_env_var
+
+    return {
+        secret_env_var(s.name, key): f"{s.name}-{key}-value"
+        for s in bp.security.secrets
+        for key in s.keys
+    }

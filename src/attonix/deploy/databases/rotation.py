@@ -7,9 +7,9 @@ database, in four persisted steps:
    generation is created with the same group membership and verified by logging in with it;
 2. ``switched`` — the pending version becomes current in the credential store and the
    optional ``switch`` hook runs (the CLI's: :func:`attonix.deploy.consumers.switch_consumers`,
-   a rolling update of the consuming service through its Swarm or Podman cluster): consumers
-   that open a connection from now on use the new login. If the hook fails the rotation stops
-   before this step is recorded, and a rerun repeats it;
+   a rolling update of the consuming service through its Swarm, Podman or Kubernetes
+   cluster): consumers that open a connection from now on use the new login. If the hook
+   fails the rotation stops before this step is recorded, and a rerun repeats it;
 3. ``drained``  — the old login holds no session any more (polled until ``drain_timeout``;
    at the timeout the rotation stops here, nothing is dropped, and a rerun resumes);
 4. ``dropped``  — the old login is dropped and its credential versions forgotten.

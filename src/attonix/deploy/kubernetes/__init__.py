@@ -9,6 +9,12 @@ API server's own (the same semantics any client gets), and it builds kustomize t
 * apply — secrets first, as ``Secret`` objects piped to ``kubectl apply -f -`` (values never
   touch the disk or the command line), then ``kubectl apply --server-side -k`` of the tree,
   then the deletions, then ``kubectl rollout status`` for every Deployment and StatefulSet.
+* secret versions — a Secret keeps its name when its value changes (a rotated login, a new
+  token), which alone rolls no pod. So the objects the driver diffs and applies (not the
+  rendered files) carry, on the pod template of each Deployment and StatefulSet, the
+  annotation :data:`SECRET_VERSIONS`: the versioned name (``<secret>-<tag>``, the tag keyed
+  over the values as the Swarm and Podman secret names are) of each declared secret its pods
+  reference. A new value changes the template, so the controller rolls the pods onto it.
 * status — ``.status`` of the labelled Deployments and StatefulSets; destroy — ``kubectl
   delete`` by label selector, namespaces last.
 
@@ -18,6 +24,8 @@ API server's own (the same semantics any client gets), and it builds kustomize t
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import os
 import tempfile
 import time
@@ -48,7 +56,7 @@ from attonix.deploy.kubernetes.parsing import (
 from attonix.deploy.secrets import SecretSource
 from attonix.render.base import Artifact, dump_yaml, write_artifacts
 from attonix.render.desired import DesiredState, SecretObject, Workload
-from attonix.render.kubernetes import rendered
+from attonix.render.kubernetes import ROLLOUT_KINDS, rendered, secret_objects
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE
 from attonix.render.kubernetes.databases import login_role
 from attonix.render.labels import blueprint_labels, selector
@@ -56,6 +64,9 @@ from attonix.render.workloads import consumer_secrets
 
 FIELD_MANAGER = "attonix"
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
+#: Pod-template annotation of a Deployment or StatefulSet: the versioned names of the declared
+#: secrets its pods reference, comma-separated (never a value, nor an unkeyed hash of one).
+SECRET_VERSIONS = "attonix.io/secret-versions"  # noqa: S105 - an annotation name
 #: Kinds searched for labelled objects to prune or destroy, besides the rendered ones.
 BASE_KINDS = (
     "deployment.apps",
@@ -187,6 +198,32 @@ class KubernetesDriver(EngineDriver):
             )
         return out
 
+    def secret_versions(self, secrets: Sequence[SecretObject]) -> dict[str, str]:
+        """The versioned name of each declared secret in ``secrets`` (by secret name):
+        ``<secret>-<tag>``, the tag keyed over all its values by this machine's key, so it
+        changes with any value and does not reveal one."""
+        source = self._secrets
+        names = sorted({ref.secret for ref in secrets})
+        return {name: self.versioned(name, source.get(name)) for name in names}
+
+    @staticmethod
+    def with_versions(doc: Mapping[str, Any], versions: Mapping[str, str]) -> Mapping[str, Any]:
+        """``doc`` as applied: a Deployment or StatefulSet whose pods reference some of the
+        secrets in ``versions`` gets a copy whose pod template carries their versioned names
+        (:data:`SECRET_VERSIONS`); any other object is ``doc`` itself."""
+        if doc.get("kind") not in ROLLOUT_KINDS:
+            return doc
+        used = sorted({ref.secret for ref in secret_objects([dict(doc)], declared=set(versions))})
+        if not used:
+            return doc
+        out = copy.deepcopy(dict(doc))
+        meta = out["spec"]["template"].setdefault("metadata", {})
+        meta["annotations"] = {
+            **meta.get("annotations", {}),
+            SECRET_VERSIONS: ",".join(versions[name] for name in used),
+        }
+        return out
+
     def _kinds(self, objects: Sequence[Mapping[str, Any]]) -> list[str]:
         return sorted(set(BASE_KINDS) | {ObjectKey.of(d).resource for d in objects} - {"namespace"})
 
@@ -212,7 +249,8 @@ class KubernetesDriver(EngineDriver):
     def plan(self) -> Plan[ObjectKey]:
         """Creates and updates from ``kubectl diff``; deletes for labelled objects not rendered."""
         state = self.desired_state()
-        objects = state.manifests
+        versions = self.secret_versions(state.secret_objects)
+        objects = [self.with_versions(d, versions) for d in state.manifests]
         secrets = self.secret_manifests(state.secret_objects)
         stream = "".join("---\n" + dump_yaml(d) for d in [*secrets, *objects])
         argv = self.diff_command()
@@ -251,7 +289,7 @@ class KubernetesDriver(EngineDriver):
             steps.append(
                 (
                     f"apply {len(state.manifests)} object(s) server-side",
-                    partial(self._apply_tree, state.files),
+                    partial(self._apply_tree, state),
                 )
             )
         for change in plan.of("delete"):
@@ -313,9 +351,17 @@ class KubernetesDriver(EngineDriver):
         stream = "".join("---\n" + dump_yaml(d) for d in docs)
         _process.run(self.apply_command(), stdin=stream, unavailable=self._engine_down)
 
-    def _apply_tree(self, desired: Sequence[Artifact]) -> None:
+    def _apply_tree(self, state: DesiredState) -> None:
+        # The versions are read here, after the secrets step stored any operator login.
+        versions = self.secret_versions(state.secret_objects)
+        files = [
+            dataclasses.replace(a, content=self.with_versions(a.content, versions))
+            if isinstance(a.content, Mapping)
+            else a
+            for a in state.files
+        ]
         with tempfile.TemporaryDirectory(prefix="attonix-kube-") as tmp:
-            write_artifacts(desired, tmp)
+            write_artifacts(files, tmp)
             _process.run(
                 self.apply_command(kustomization=os.path.join(tmp, self.cluster)),
                 unavailable=self._engine_down,
