@@ -58,7 +58,9 @@ def _forbidden_calls(bp: Blueprint) -> Iterator[_Problem]:
         for i, w in enumerate(items):
             for j, name in enumerate(getattr(w, key)):
                 other = workloads.get(name)
-                if other is None or fw.allows(w.zone, other.zone):
+                if other is None or name not in w.connects_to():
+                    continue  # browsers call it (calls_from: browser), not the replicas
+                if fw.allows(w.zone, other.zone):
                     continue
                 yield (
                     ("services", section, i, key, j),
@@ -291,6 +293,26 @@ def _service_calls(bp: Blueprint) -> Iterator[_Problem]:
             )
 
 
+def _browser_calls(bp: Blueprint) -> Iterator[_Problem]:
+    """A frontend whose calls come from browsers (``calls_from: browser``) needs backends a
+    browser can reach: exposed through their cluster's ingress or behind a load balancer."""
+    balanced = {fe.backend for lb in bp.ha.load_balancers for fe in lb.frontends}
+    for i, f in enumerate(bp.services.frontend):
+        if f.calls_from != "browser":
+            continue
+        for j, name in enumerate(f.backends):
+            other = bp.workloads_by_name.get(name)
+            if other is None or other.expose is not None or name in balanced:
+                continue
+            yield (
+                ("services", "frontend", i, "backends", j),
+                f"{f.name} calls {name} from the browser (calls_from: browser), but {name} is "
+                "neither exposed nor behind a load balancer, so no browser can reach it",
+                f"Give {name} an 'expose' host, or set calls_from: server on {f.name} if its "
+                "own replicas call it.",
+            )
+
+
 def _pools(bp: Blueprint) -> Iterator[_Problem]:
     """Ceph pools a Kubernetes object needs must be run by Rook in that same cluster."""
     rook: dict[str, dict[str, list[str]]] = {}  # cluster -> pool type -> pool names
@@ -445,6 +467,7 @@ def check_consistency(bp: Blueprint, source: SourceMap) -> list[Diagnostic]:
         *_standalone_databases(bp),
         *_database_clients(bp),
         *_service_calls(bp),
+        *_browser_calls(bp),
     ]
     return [
         Diagnostic(

@@ -146,15 +146,12 @@ def secret_file(bp: Blueprint, w: Workload, secret: str) -> str:
 
 
 def in_cluster_callers(bp: Blueprint, w: Workload) -> list[Workload]:
-    """The workloads of ``w``'s cluster that call it (``depends_on`` and ``backends``), in
-    blueprint order: the pods its Kubernetes NetworkPolicy admits besides the ingress."""
+    """The workloads of ``w``'s cluster whose replicas call it (``depends_on``, and the
+    ``backends`` of a frontend that calls from the server), in blueprint order: the pods its
+    Kubernetes NetworkPolicy admits besides the ingress. A frontend whose calls come from
+    browsers (``calls_from: browser``) is not one: its visitors come through the ingress."""
     every: list[Workload] = [*bp.services.backend, *bp.services.frontend]
-    return [
-        c
-        for c in every
-        if c.cluster == w.cluster
-        and w.name in (*getattr(c, "depends_on", []), *getattr(c, "backends", []))
-    ]
+    return [c for c in every if c.cluster == w.cluster and w.name in c.connects_to()]
 
 
 def only_the_ingress_reaches(bp: Blueprint, w: Workload) -> bool:

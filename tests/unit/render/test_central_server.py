@@ -104,12 +104,12 @@ def test_the_rendered_central_server_has_every_deployed_setting_and_would_start(
     assert settings.resolve_audit_key() == base64.urlsafe_b64decode(audit)
     assert KeyRing.from_settings(kek=None, kek_file=str(settings.kek_path())).ids
     if name == "attonix-server":
-        # Behind the ingress: the console may call it, TLS at the edge. The console's pods
-        # may also connect directly (it lists the server in its backends), so no pod's
-        # forwarded address is believed (see the test below).
+        # Behind the ingress: the console may call it, TLS at the edge. The console's
+        # browsers call it through the ingress (calls_from: browser) and no pod may connect
+        # directly, so the ingress pods' forwarded addresses are believed (see below).
         assert settings.cors_origins == ["https://console.attonixcorp.com"]
         assert settings.tls is True
-        assert settings.trusted_proxies == []
+        assert [str(p) for p in settings.trusted_proxies] == ["10.244.0.0/16"]
 
 
 def test_a_central_server_on_swarm_gets_the_same_settings_from_swarm_secrets() -> None:

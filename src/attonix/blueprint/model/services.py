@@ -295,6 +295,11 @@ class Workload(Model):
             raise ValueError("an HTTP health path needs a port; add one under 'ports'")
         return self
 
+    def connects_to(self) -> list[str]:
+        """The services its own replicas open connections to (the calls network policies,
+        Swarm networks and firewall checks admit); none for a bare workload."""
+        return []
+
     def health_check(self) -> ResolvedHealth | None:
         """The check every target renders for this workload (None: not checked).
 
@@ -389,6 +394,10 @@ class Service(Workload):
         False, description="Mount a ServiceAccount token (only if the service calls the API)."
     )
 
+    def connects_to(self) -> list[str]:
+        """The backend services it calls (``depends_on``)."""
+        return list(self.depends_on)
+
 
 class Frontend(Workload):
     """A separately hosted frontend that talks to backend services over TLS."""
@@ -396,12 +405,28 @@ class Frontend(Workload):
     ports: list[ServicePort] = Field(min_length=1, description="Listening ports; at least one.")
 
     backends: list[Name] = Field(
-        default_factory=list, description="Backend services it calls over TLS."
+        default_factory=list,
+        description="Backend services it calls over TLS; they accept its origin (CORS).",
+    )
+    calls_from: Literal["browser", "server"] = Field(
+        "server",
+        description="Where the calls to its backends come from. 'browser': only visitors' "
+        "browsers call them, through the backends' own ingress (a static single-page app); "
+        "the backends accept the frontend's origin (CORS) and its replicas get no network "
+        "access to them. 'server': its replicas call them too (server-side rendering, a "
+        "proxy); network policies, Swarm networks and firewall checks admit them as well. "
+        "Prefer 'browser' where it holds: it is least privilege, and an exposed Central "
+        "Server that no pod may call believes its ingress's forwarded client addresses.",
     )
     content_security_policy: Annotated[str, StringConstraints(max_length=2000)] = Field(
         "default-src 'self'",
         description="The Content-Security-Policy header sent with its pages.",
     )
+
+    def connects_to(self) -> list[str]:
+        """The backends its replicas call: all of them when it calls from the server, none
+        when only browsers do (they come in through the backends' ingress)."""
+        return list(self.backends) if self.calls_from == "server" else []
 
 
 class Services(Model):

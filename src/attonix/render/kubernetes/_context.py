@@ -81,10 +81,11 @@ class Ctx:
 
     @functools.cached_property
     def callers(self) -> dict[str, list[Workload]]:
-        """Workload name -> the workloads that call it (``depends_on`` and ``backends``)."""
+        """Workload name -> the workloads whose replicas call it (``depends_on``, and the
+        ``backends`` of a frontend that calls from the server)."""
         out: dict[str, list[Workload]] = {}
         for w in self.workloads:
-            for target in getattr(w, "depends_on", []) + getattr(w, "backends", []):
+            for target in w.connects_to():
                 out.setdefault(target, []).append(w)
         return out
 

@@ -137,8 +137,7 @@ def workload_policy(ctx: Ctx, w: wl.Workload) -> dict[str, Any]:
             }
         )
     egress: list[dict[str, Any]] = []
-    peers = w.depends_on if isinstance(w, Service) else w.backends
-    for name in peers:
+    for name in w.connects_to():
         dep = ctx.bp.workloads_by_name[name]
         if dep.cluster != ctx.cluster.name or not dep.ports:
             continue  # another cluster: reached through its ingress, not pod to pod

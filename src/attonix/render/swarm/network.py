@@ -5,11 +5,12 @@ Overlay networks have no direction and no ports: any two containers on one netwo
 any connection to each other, and a network shared by three services connects all three. The
 model therefore gives every declared connection a network of its own:
 
-* a declared call — a backend's ``depends_on``, a frontend's ``backends``, a backend's
-  ``databases`` run in the same stack — from ``caller`` to ``callee`` is one encrypted overlay,
-  ``<caller>_<callee>`` (an underscore, which no blueprint name holds, keeps pairs apart), or
-  ``pair_<hash>`` where the engine's name ``<stack>_<network>`` would not be a DNS label
-  (Swarm requires one), joined by exactly those two;
+* a declared call — a backend's ``depends_on``, the ``backends`` of a frontend whose replicas
+  call them (``calls_from: server``; browsers come in through the published ports), a
+  backend's ``databases`` run in the same stack — from ``caller`` to ``callee`` is one
+  encrypted overlay, ``<caller>_<callee>`` (an underscore, which no blueprint name holds,
+  keeps pairs apart), or ``pair_<hash>`` where the engine's name ``<stack>_<network>`` would
+  not be a DNS label (Swarm requires one), joined by exactly those two;
 * a call crosses firewall zones only where the firewall allows it
   (:meth:`~attonix.blueprint.model.Firewall.allows`): ``validate`` reports a declared call the
   firewall forbids at its line, and such a call would get no network here;
@@ -55,10 +56,11 @@ def pair_network(bp: Blueprint, cluster: str, caller: str, callee: str) -> str:
 
 def calls(bp: Blueprint, w: Service | Frontend) -> list[str]:
     """Everything ``w`` declares it connects to in its own stack and the firewall allows:
-    services (``depends_on``, ``backends``) and databases run in the stack (``databases``)."""
+    services (``depends_on``, the ``backends`` of a frontend that calls from the server) and
+    databases run in the stack (``databases``)."""
     fw = bp.security.firewall
     out: list[str] = []
-    for name in [*getattr(w, "depends_on", []), *getattr(w, "backends", [])]:
+    for name in w.connects_to():
         other = bp.workloads_by_name.get(name)
         if other is not None and other.cluster == w.cluster and fw.allows(w.zone, other.zone):
             out.append(name)
