@@ -8,7 +8,8 @@ API server's own (the same semantics any client gets), and it builds kustomize t
   blueprint's labels that the rendered set no longer holds are planned for deletion.
 * apply — secrets first, as ``Secret`` objects piped to ``kubectl apply -f -`` (values never
   touch the disk or the command line), then ``kubectl apply --server-side -k`` of the tree,
-  then the deletions, then ``kubectl rollout status`` for every Deployment and StatefulSet.
+  then the deletions, then ``kubectl rollout status`` for each Deployment and StatefulSet the
+  plan creates or updates.
 * secret versions — a Secret keeps its name when its value changes (a rotated login, a new
   token), which alone rolls no pod. So the objects the driver diffs and applies (not the
   rendered files) carry, on the pod template of each Deployment and StatefulSet, the
@@ -296,9 +297,12 @@ class KubernetesDriver(EngineDriver):
             steps.append(
                 (f"delete {change.kind} {change.name}", partial(self._delete, change.payload))
             )
-        if plan.pending:
-            for w in state.workloads:
-                key = _controller(w)
+        # Only the workloads this plan creates or updates are waited for: a Deployment the
+        # apply did not touch (however broken) neither slows nor fails it (verify judges all).
+        changed = {c.payload for c in plan.pending if c.action in ("create", "update")}
+        for w in state.workloads:
+            key = _controller(w)
+            if key in changed:
                 steps.append(
                     (
                         f"wait for rollout of {key.kind} {key.ref}",
