@@ -1,6 +1,7 @@
 """The haproxy configuration of the Chef target, run for real: it terminates TLS with a
 certificate from an internal CA (curl trusts only that CA), balances over two plain-HTTP
-backends with health checks, and keeps serving when one of them dies.
+backends with health checks, keeps serving when one of them dies, and sends the frontend's
+declared Content-Security-Policy with its pages.
 
 Everything is on loopback: the load balancer's virtual IP is 127.0.0.1, the two Swarm hosts
 behind it 127.0.0.2 and 127.0.0.3 (all of 127/8 is local on Linux). The only edits to the
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.render.test_host_tools import _erb
 
 from attonix.blueprint.model import Blueprint
 from attonix.render.chef import haproxy
@@ -26,6 +28,11 @@ from attonix.render.chef import haproxy
 pytestmark = pytest.mark.integration
 
 NAME = "status.lab.example.com"
+#: Quotes, semicolons, spaces and every character haproxy's configuration treats specially.
+CSP = (
+    "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; img-src data: https://cdn.example.com; "
+    'report-uri /csp?p=100%25&q=$HOME&r="x\\y"#z'
+)
 BACKENDS = {"s1": "127.0.0.2", "s2": "127.0.0.3"}
 
 # A backend that names itself in every answer and answers /healthz.
@@ -36,6 +43,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = (name + "\\n").encode()
         self.send_response(200)
+        self.send_header("Content-Security-Policy", "default-src *")  # the load balancer's wins
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -45,7 +53,7 @@ http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), H).serve_foreve
 """
 
 
-def _blueprint(backend_port: int, tls_port: int) -> Blueprint:
+def _blueprint(backend_port: int, tls_port: int, csp: str = CSP) -> Blueprint:
     return Blueprint.model_validate(
         {
             "metadata": {"name": "lab", "domain": "lab.example.com"},
@@ -66,7 +74,7 @@ def _blueprint(backend_port: int, tls_port: int) -> Blueprint:
                 "clusters": [{"name": "edge", "kind": "swarm", "control_plane": ["s1", "s2"]}]
             },
             "services": {
-                "backend": [
+                "frontend": [
                     {
                         "name": "status",
                         "cluster": "edge",
@@ -75,6 +83,7 @@ def _blueprint(backend_port: int, tls_port: int) -> Blueprint:
                         "ports": [{"name": "http", "port": backend_port}],
                         "health": {"path": "/healthz"},
                         "expose": {"host": NAME, "path": "/app"},
+                        "content_security_policy": csp,
                     }
                 ]
             },
@@ -180,6 +189,33 @@ class Lab:
         )
         return proc.returncode, proc.stdout.strip()
 
+    def headers(self, path: str = "/app") -> list[tuple[str, str]]:
+        """The response headers of one request through haproxy, names lowercased."""
+        proc = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "--fail",
+                "--max-time",
+                "5",
+                "--cacert",
+                str(self.root / "ca.pem"),
+                "--resolve",
+                f"{NAME}:{self.tls_port}:127.0.0.1",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                f"https://{NAME}:{self.tls_port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=True,
+        )
+        lines = proc.stdout.splitlines()[1:]  # after the status line
+        return [(k.lower(), v.strip()) for k, _, v in (x.partition(":") for x in lines if x)]
+
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
@@ -253,6 +289,12 @@ def test_haproxy_routes_only_the_exposed_host_and_path(lab: Lab) -> None:
     assert lab.get("/")[0] == 22
 
 
+def test_haproxy_sends_the_declared_content_security_policy(lab: Lab) -> None:
+    # Exactly the blueprint's value, once, in place of the server's own.
+    csp = [v for k, v in lab.headers() if k == "content-security-policy"]
+    assert csp == [CSP]
+
+
 def test_haproxy_terminates_tls_and_balances_with_health_checks(lab: Lab) -> None:
     # TLS with the internal CA's certificate: curl trusts nothing else, and it verified.
     bodies = [lab.get() for _ in range(10)]
@@ -287,3 +329,19 @@ def test_haproxy_terminates_tls_and_balances_with_health_checks(lab: Lab) -> Non
         assert time.monotonic() < deadline, _server_states(lab)
         time.sleep(0.5)
     assert _server_states(lab)["s2"] == "2"
+
+
+def test_chef_template_renders_the_policy_verbatim(tmp_path: Path) -> None:
+    # The cookbook's template is ERB: a "<%" in a header value stays text, not Ruby code.
+    bp = _blueprint(20000, 30000, csp=CSP + "; style-src <%= exit 1 %> -%>")
+    template = tmp_path / "haproxy.cfg.erb"
+    template.write_text(haproxy.haproxy_template(bp))
+    cfg = _erb(template, {"load_balancers": ["edge-lb"]}, {})
+    assert cfg == haproxy.haproxy_config(bp, haproxy.haproxy_lbs(bp))
+    _internal_ca(tmp_path)
+    cfg = cfg.replace(haproxy.CERT_DIR, str(tmp_path / "certs"))
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    assert (
+        "Configuration file is valid"
+        in _run("haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")).stdout
+    )

@@ -282,3 +282,37 @@ def test_hints_explain_the_field_from_its_description(example_text: str) -> None
     assert (
         by_pointer["hosts[1].zone"] == "Names are lowercase letters, digits and '-' (DNS labels)."
     )
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"),
+    [
+        ("\"default-src 'self';\\nscript-src 'none'\"", "'\\n'"),
+        ("\"default-src 'self';\\rX-Injected: 1\"", "'\\r'"),
+        ("\"default-src\\t'self'\"", "'\\t'"),
+        ("\"default-src 'self' https://exämple.com\"", "'ä'"),
+    ],
+)
+def test_a_content_security_policy_is_one_line_of_printable_ascii(
+    example_text: str, policy: str, shown: str
+) -> None:
+    # haproxy and the ingress send the header verbatim: nothing that could end or bend it.
+    needle = "      content_security_policy: "
+    start = example_text.index(needle) + len(needle)
+    end = example_text.index("\n", start)
+    text = example_text[:start] + policy + example_text[end:]
+    (diag,) = problems(text)
+    assert diag.code == "BP013"
+    assert diag.pointer == "services.frontend[0].content_security_policy"
+    assert diag.location.line == line_of(text, needle)
+    assert f"the Content-Security-Policy contains {shown}" in diag.message
+
+
+def test_a_content_security_policy_has_no_surrounding_spaces(example_text: str) -> None:
+    text = example_text.replace(
+        "content_security_policy: \"default-src 'self';",
+        "content_security_policy: \" default-src 'self';",
+    )
+    (diag,) = problems(text)
+    assert diag.pointer == "services.frontend[0].content_security_policy"
+    assert "starts or ends with a space" in diag.message

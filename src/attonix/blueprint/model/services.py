@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from attonix.blueprint.model.common import (
     CpuQuantity,
@@ -15,6 +15,26 @@ from attonix.blueprint.model.common import (
     Name,
     Port,
 )
+
+
+def _header_value(value: str) -> str:
+    """An HTTP header value that every edge can send verbatim: printable ASCII on one line,
+    without surrounding spaces (HTTP would strip them)."""
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        raise ValueError(
+            f"the Content-Security-Policy contains {bad!r}: a header value is printable ASCII "
+            "on one line (no line breaks, tabs or other control or non-ASCII characters)"
+        )
+    if value != value.strip(" "):
+        raise ValueError("the Content-Security-Policy starts or ends with a space")
+    return value
+
+
+#: A Content-Security-Policy header value (haproxy and ingress-nginx can send these verbatim).
+HeaderValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_header_value)
+]
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 
@@ -418,9 +438,12 @@ class Frontend(Workload):
         "Prefer 'browser' where it holds: it is least privilege, and an exposed Central "
         "Server that no pod may call believes its ingress's forwarded client addresses.",
     )
-    content_security_policy: Annotated[str, StringConstraints(max_length=2000)] = Field(
+    content_security_policy: HeaderValue = Field(
         "default-src 'self'",
-        description="The Content-Security-Policy header sent with its pages.",
+        description="The Content-Security-Policy header sent with its pages (printable ASCII "
+        "on one line, at most 2000 characters) by the haproxy load balancers' HTTP-mode "
+        "frontends for it (those that terminate TLS for a Swarm or Podman cluster). Nothing "
+        "else Attonix renders sends it: elsewhere the frontend's own server must.",
     )
 
     def connects_to(self) -> list[str]:

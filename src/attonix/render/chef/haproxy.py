@@ -19,6 +19,10 @@ Ingress does on Kubernetes — validation requires such a frontend for every exp
 workload. The certificate is ``<cert_dir>/<load balancer>.pem`` (certificate chain and
 key, delivered out of band, never rendered), at ``security.tls.min_version``, and HTTP is
 balanced with health checks.
+
+Headers: every HTTP-mode frontend whose backend is a blueprint frontend sends that frontend's
+``content_security_policy`` with its responses (replacing any the server sent), so the
+declared policy is the one browsers get.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from attonix.blueprint.model import Blueprint, Host, LoadBalancer, LoadBalancerFrontend
+from attonix.blueprint.model import Blueprint, Frontend, Host, LoadBalancer, LoadBalancerFrontend
 from attonix.render import hosts
 from attonix.render.base import RenderError
 
@@ -118,6 +122,26 @@ def terminates_tls(bp: Blueprint, frontend: LoadBalancerFrontend) -> bool:
     return frontend.protocol == "https" and not upstream(bp, frontend).tls
 
 
+def quoted(value: str) -> str:
+    """``value`` as one double-quoted haproxy argument that is a log-format string (as
+    ``http-response set-header`` takes): backslash, double quote and dollar (environment
+    variables) are escaped for the configuration parser, ``%`` (a format variable) is doubled.
+    The blueprint admits only printable ASCII, which needs nothing else."""
+    if any(not " " <= c <= "~" for c in value):
+        raise RenderError(f"haproxy: {value!r} is not printable ASCII on one line")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + escaped.replace("%", "%%") + '"'
+
+
+def _response_headers(bp: Blueprint, fe: LoadBalancerFrontend, mode: str) -> list[str]:
+    """The headers the load balancer sets on the responses of a blueprint frontend."""
+    w = bp.workloads_by_name.get(fe.backend)
+    if mode != "http" or not isinstance(w, Frontend):
+        return []
+    policy = quoted(w.content_security_policy)
+    return [f"    http-response set-header Content-Security-Policy {policy}"]
+
+
 def _expose_routing(bp: Blueprint, fe: LoadBalancerFrontend, mode: str) -> list[str]:
     """Host and path routing for a Swarm or Podman workload's ``expose`` (what an Ingress does
     on Kubernetes): requests for another host, or outside the path, are refused with 404."""
@@ -161,6 +185,7 @@ def _sections(bp: Blueprint, lb: LoadBalancer, *, cert_dir: str = CERT_DIR) -> s
             if fe.protocol == "https":
                 out.append("    # TLS passes through to the backend, which terminates it.")
             out.append(f"    option {'httplog' if mode == 'http' else 'tcplog'}")
+        out += _response_headers(bp, fe, mode)
         out += _expose_routing(bp, fe, mode)
         out += [
             f"    default_backend {name}",
@@ -203,7 +228,9 @@ def haproxy_template(bp: Blueprint) -> str:
     parts = [_GLOBAL.format(name=bp.metadata.name)]
     for lb in haproxy_lbs(bp):
         parts.append(f"<% if @load_balancers.include?('{lb.name}') -%>\n")
-        parts.append(_sections(bp, lb))
+        # ERB would run a "<%" of a header value as code: "<%%" is its literal "<%".
+        # ERB would run a "<%" of a header value as code: "<%%" is its literal "<%".
+        parts.append(_sections(bp, lb).replace("<%", "<%%"))
         parts.append("<% end -%>\n")
     return "".join(parts)
 

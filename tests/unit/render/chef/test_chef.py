@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from attonix.blueprint.loader import load_file
 from attonix.blueprint.model import Blueprint
@@ -176,3 +177,40 @@ def test_https_to_a_plain_backend_terminates_tls_and_tls_backends_pass_through(
     console = cfg.split("frontend lb-edge-console", 1)[1].split("backend", 1)[0]
     assert "mode tcp" in console and "ssl crt" not in console
     assert "-----BEGIN" not in cfg
+
+
+def _status_page_as_frontend(example_path: Path, policy: str) -> Blueprint:
+    """The example with its status page (Swarm, behind lb-edge) declared as a frontend."""
+    data = yaml.safe_load(example_path.read_text())
+    backends = data["services"]["backend"]
+    page = next(w for w in backends if w["name"] == "status-page")
+    backends.remove(page)
+    data["services"]["frontend"].append({**page, "content_security_policy": policy})
+    return Blueprint.model_validate(data)
+
+
+def test_haproxy_sends_a_frontends_content_security_policy(example_path: Path) -> None:
+    policy = "default-src 'self'; report-uri /csp?p=100%25&q=$x&r=\"a\\b\""
+    bp = _status_page_as_frontend(example_path, policy)
+    cfg = haproxy.haproxy_config(bp, haproxy.haproxy_lbs(bp))
+    status = cfg.split("frontend lb-edge-status\n", 1)[1].split("\n\n", 1)[0]
+    # Escaped for haproxy: \\ \" \$ inside double quotes, %% in the log-format string.
+    line = (
+        "    http-response set-header Content-Security-Policy "
+        '"default-src \'self\'; report-uri /csp?p=100%%25&q=\\$x&r=\\"a\\\\b\\""'
+    )
+    assert line in status.splitlines()
+    # TLS passed through to the Kubernetes ingress (mode tcp): haproxy sees no headers.
+    console = cfg.split("frontend lb-edge-console\n", 1)[1].split("\n\n", 1)[0]
+    assert "mode tcp" in console and "Content-Security-Policy" not in console
+
+
+def test_haproxy_sends_no_policy_for_a_backend_service(example: Blueprint) -> None:
+    cfg = haproxy.haproxy_config(example, haproxy.haproxy_lbs(example))
+    assert "Content-Security-Policy" not in cfg
+
+
+def test_haproxy_quoting_refuses_what_it_cannot_represent() -> None:
+    assert haproxy.quoted("a 'b'; c") == "\"a 'b'; c\""
+    with pytest.raises(RenderError, match="printable ASCII"):
+        haproxy.quoted("a\nb")
