@@ -316,3 +316,12 @@ def test_a_content_security_policy_has_no_surrounding_spaces(example_text: str) 
     (diag,) = problems(text)
     assert diag.pointer == "services.frontend[0].content_security_policy"
     assert "starts or ends with a space" in diag.message
+
+
+def test_ingress_custom_headers_is_only_for_kubernetes(example_text: str) -> None:
+    text = example_text.replace(
+        "      kind: swarm\n", "      kind: swarm\n      ingress_custom_headers: true\n", 1
+    )
+    (diag,) = problems(text)
+    assert diag.code == "BP013"
+    assert "'ingress_custom_headers' is only for kubernetes clusters, not swarm" in diag.message

@@ -47,6 +47,18 @@ def fw_rule(d: D, source: str, dest: str, ports: list[Any]) -> None:
     )
 
 
+def k8s(d: D) -> D:
+    return d["orchestration"]["clusters"][0]  # type: ignore[no-any-return]
+
+
+def console_over_http(d: D) -> None:
+    """The console's ingress sends no header; an haproxy http frontend for it does."""
+    k8s(d).update(ingress_custom_headers=False)
+    d["ha"]["load_balancers"][0]["frontends"].append(
+        {"name": "console-http", "port": 80, "protocol": "http", "backend": "attonix-console"}
+    )
+
+
 def exception(d: D, rule: str, component: str, expires: str) -> None:
     d["policy"]["exceptions"].append(
         {
@@ -294,6 +306,12 @@ FIRES: list[tuple[str, Edit, tuple[str | int, ...], str]] = [
         "rotation_days: 400",
     ),
     (
+        "ATX051",
+        lambda d: k8s(d).update(ingress_custom_headers=False),
+        ("services", "frontend", 0, "content_security_policy"),
+        "content_security_policy:",
+    ),
+    (
         "ATX055",
         lambda d: sec(d)["firewall"].update(default_policy="allow"),
         ("security", "firewall", "default_policy"),
@@ -504,6 +522,7 @@ QUIET: list[tuple[str, Edit]] = [
             control_plane=["sw-a", "sw-b", "sw-c", "cp-a", "cp-b"]
         ),
     ),
+    ("ATX051", console_over_http),
     ("ATX090", lambda d: svc(d, 0).update(placement={"zones": ["zone-a", "zone-b"]})),
     ("ATX091", lambda d: db(d, 1).update(replicas=5, synchronous_replicas=2)),
     ("ATX098", lambda d: exception(d, "ATX020", "service/docs", "2026-06-01")),  # last valid day

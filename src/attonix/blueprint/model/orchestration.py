@@ -62,6 +62,16 @@ class Cluster(Model):
         description="The Kubernetes IngressClass that publishes exposed services "
         "(services[].expose).",
     )
+    ingress_custom_headers: bool = Field(
+        False,
+        description="Kubernetes: the cluster's ingress-nginx controller (1.11 or later) lists "
+        "Content-Security-Policy in 'global-allowed-response-headers' of its ConfigMap, so an "
+        "Ingress may set that response header ('custom-headers' annotation naming a "
+        "ConfigMap). Then each exposed frontend's Ingress sends its content_security_policy. "
+        "Leave false until the controller allows it: it refuses every path of an Ingress "
+        "asking for a header it does not allow (503); 'attonix check' then reports (ATX051) "
+        "that the frontend's own server must send the header.",
+    )
 
     @model_validator(mode="after")
     def _kind_specific(self) -> Self:
@@ -69,6 +79,10 @@ class Cluster(Model):
             raise ValueError("a kubernetes cluster needs 'version' (for example '1.33')")
         if self.kind != "kubernetes" and self.version is not None:
             raise ValueError(f"'version' is only for kubernetes clusters, not {self.kind}")
+        if self.kind != "kubernetes" and self.ingress_custom_headers:
+            raise ValueError(
+                f"'ingress_custom_headers' is only for kubernetes clusters, not {self.kind}"
+            )
         if self.kind == "podman" and self.control_plane:
             raise ValueError("podman clusters have no control plane; list their hosts as workers")
         if self.kind in ("kubernetes", "swarm") and not self.control_plane:

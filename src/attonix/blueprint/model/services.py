@@ -441,9 +441,11 @@ class Frontend(Workload):
     content_security_policy: HeaderValue = Field(
         "default-src 'self'",
         description="The Content-Security-Policy header sent with its pages (printable ASCII "
-        "on one line, at most 2000 characters) by the haproxy load balancers' HTTP-mode "
-        "frontends for it (those that terminate TLS for a Swarm or Podman cluster). Nothing "
-        "else Attonix renders sends it: elsewhere the frontend's own server must.",
+        "on one line, at most 2000 characters) by the edge Attonix renders in front of them: "
+        "the haproxy load balancers' HTTP-mode frontends for it (those that terminate TLS for "
+        "a Swarm or Podman cluster) and, on Kubernetes, its Ingress when the cluster's "
+        "ingress controller allows the header (ingress_custom_headers). Where nothing sends "
+        "it, 'attonix check' reports ATX051: the frontend's own server must.",
     )
 
     def connects_to(self) -> list[str]:

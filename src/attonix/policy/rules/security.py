@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from attonix.blueprint.diagnostics import Path
+from attonix.blueprint.model import Blueprint, Frontend
 from attonix.policy.components import all_components, workloads
 from attonix.policy.findings import Area, Context, Issue, Rule, Severity
 from attonix.policy.secret_scan import literal_secret, looks_like_secret, model_strings
@@ -146,6 +147,59 @@ def _rotation(ctx: Context) -> Iterator[Issue]:
             )
 
 
+def csp_edges(bp: Blueprint, w: Frontend) -> list[str]:
+    """What Attonix renders that sends the frontend's Content-Security-Policy: the haproxy
+    load balancers' HTTP-mode frontends for it (plain ``http``, or ``https`` terminated in
+    front of a Swarm or Podman cluster: TLS to a Kubernetes ingress passes through) and, on a
+    Kubernetes cluster whose ingress allows the header, its Ingress. The renderers' tests hold
+    them to this."""
+    cluster = bp.clusters_by_name.get(w.cluster)
+    kind = cluster.kind if cluster is not None else ""
+    edges = [
+        f"load balancer {lb.name} ({fe.name})"
+        for lb in bp.ha.load_balancers
+        if lb.kind == "haproxy"
+        for fe in lb.frontends
+        if fe.backend == w.name
+        and (fe.protocol == "http" or (fe.protocol == "https" and kind != "kubernetes"))
+    ]
+    if (
+        cluster is not None
+        and kind == "kubernetes"
+        and w.expose is not None
+        and cluster.ingress_custom_headers
+    ):
+        edges.append(f"the Ingress of cluster {cluster.name}")
+    return edges
+
+
+def _csp_unsent(ctx: Context) -> Iterator[Issue]:
+    bp = ctx.blueprint
+    for i, w in enumerate(bp.services.frontend):
+        if csp_edges(bp, w):
+            continue
+        cluster = bp.clusters_by_name.get(w.cluster)
+        if cluster is not None and cluster.kind == "kubernetes" and w.expose is not None:
+            hint = (
+                f"Allow the header in the ingress controller of cluster {cluster.name} "
+                "(global-allowed-response-headers: Content-Security-Policy in its ConfigMap) "
+                "and set its 'ingress_custom_headers: true'; or send it from the frontend's "
+                "server."
+            )
+        else:
+            hint = (
+                "Put it behind an haproxy load balancer's https (or http) frontend, or send "
+                "the header from the frontend's own server."
+            )
+        yield Issue(
+            ("services", "frontend", i, "content_security_policy"),
+            f"frontend/{w.name}",
+            f"nothing Attonix renders sends the Content-Security-Policy of frontend/{w.name}: "
+            "its own server must",
+            hint=hint,
+        )
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         id="ATX040",
@@ -255,5 +309,17 @@ RULES: tuple[Rule, ...] = (
         rationale="Long-lived secrets widen the window in which a leaked copy is useful.",
         fix="Set 'rotation_days' to 365 or less (90 is usual).",
         check=_rotation,
+    ),
+    Rule(
+        id="ATX051",
+        title="Frontend's Content-Security-Policy not sent by Attonix",
+        severity=Severity.medium,
+        area=Area.security,
+        rationale="A declared policy that no edge sends protects nothing: browsers enforce "
+        "only the header they receive, and the frontend's server may not send it.",
+        fix="Serve the frontend through an haproxy HTTP-mode frontend, or on Kubernetes let "
+        "the ingress controller allow the header and set the cluster's "
+        "'ingress_custom_headers: true'; otherwise send the header from the frontend's server.",
+        check=_csp_unsent,
     ),
 )

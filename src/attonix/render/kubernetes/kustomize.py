@@ -22,6 +22,7 @@ KIND_ORDER = [
     "ServiceAccount",
     "Role",
     "RoleBinding",
+    "ConfigMap",
     "NetworkPolicy",
     "Certificate",
     "CephCluster",

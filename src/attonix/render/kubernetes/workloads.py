@@ -1,11 +1,12 @@
 """Namespaces and everything one workload needs: ServiceAccount, Deployment or StatefulSet,
-Service, HorizontalPodAutoscaler, PodDisruptionBudget and Ingress."""
+Service, HorizontalPodAutoscaler, PodDisruptionBudget and Ingress (and, for an exposed
+frontend on a cluster whose ingress allows it, the ConfigMap of its response headers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from attonix.blueprint.model import Service
+from attonix.blueprint.model import Frontend, Service
 from attonix.blueprint.naming import derived
 from attonix.render import workloads as wl
 from attonix.render.kubernetes._context import DATABASES_NAMESPACE, Ctx, obj
@@ -215,8 +216,39 @@ def public_tls_secret(w: wl.Workload) -> str:
     return derived(w.name, "public-tls")
 
 
+def response_headers_name(w: wl.Workload) -> str:
+    """Name of the ConfigMap holding the response headers of a frontend's Ingress."""
+    return derived(w.name, "response-headers")
+
+
+def sends_response_headers(ctx: Ctx, w: wl.Workload) -> bool:
+    """Whether the Ingress of ``w`` sends its Content-Security-Policy: an exposed frontend on a
+    cluster whose ingress-nginx allows the header (``ingress_custom_headers``)."""
+    return isinstance(w, Frontend) and w.expose is not None and ctx.cluster.ingress_custom_headers
+
+
+def response_headers(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
+    """The ConfigMap that ingress-nginx's ``custom-headers`` annotation names: header names to
+    the values it sets on every response of the Ingress (``more_set_headers``, replacing the
+    server's). The controller sends only headers listed in its
+    ``global-allowed-response-headers``; without that, it answers 503 on the Ingress's paths,
+    hence the blueprint's ``ingress_custom_headers`` (None when it is false)."""
+    if not sends_response_headers(ctx, w):
+        return None
+    assert isinstance(w, Frontend)
+    return obj(
+        "v1",
+        "ConfigMap",
+        response_headers_name(w),
+        namespace=wl.namespace_of(ctx.bp, w),
+        labels=wl.workload_labels(ctx.bp, w),
+        data={"Content-Security-Policy": w.content_security_policy},
+    )
+
+
 def ingress(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
-    """An Ingress on the cluster's ingress class for an exposed workload, TLS terminated."""
+    """An Ingress on the cluster's ingress class for an exposed workload, TLS terminated; an
+    exposed frontend's sends its Content-Security-Policy where the controller allows it."""
     if w.expose is None:
         return None
     e = w.expose
@@ -224,6 +256,11 @@ def ingress(ctx: Ctx, w: wl.Workload) -> dict[str, Any] | None:
         "nginx.ingress.kubernetes.io/ssl-redirect": "true",
         "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
     }
+    if sends_response_headers(ctx, w):
+        namespace = wl.namespace_of(ctx.bp, w)
+        annotations["nginx.ingress.kubernetes.io/custom-headers"] = (
+            f"{namespace}/{response_headers_name(w)}"
+        )
     spec: dict[str, Any] = {"ingressClassName": ctx.cluster.ingress_class}
     if e.tls:
         spec["tls"] = [{"hosts": [e.host], "secretName": public_tls_secret(w)}]
@@ -265,6 +302,7 @@ def workload_objects(ctx: Ctx, w: wl.Workload) -> list[dict[str, Any]]:
     for extra in (
         autoscaler(ctx, w, kind=ctrl["kind"]),
         disruption_budget(ctx, w),
+        response_headers(ctx, w),
         ingress(ctx, w),
     ):
         if extra is not None:

@@ -17,7 +17,7 @@ hosts:
 orchestration:
   clusters:
     - {name: kube, kind: kubernetes, version: "VERSION", control_plane: [cp-1],
-       workers: [n-1, n-2, n-3]}
+       workers: [n-1, n-2, n-3], ingress_custom_headers: true}
 storage:
   ceph:
     - name: ceph
@@ -58,7 +58,8 @@ services:
        volumes: [{name: data, size: 1Gi, mount_path: /data}]}
   frontend:
     - {name: web, cluster: kube, namespace: web, image: "localhost/web:1",
-       ports: [{name: http, port: 8080}], backends: [api], expose: {host: small.example.com}}
+       ports: [{name: http, port: 8080}], backends: [api], expose: {host: small.example.com},
+       content_security_policy: "default-src 'self'; connect-src https://api.small.example.com"}
 """
 
 

@@ -224,6 +224,19 @@ def test_workload_objects(docs: list[dict[str, Any]]) -> None:
     assert ing["spec"]["tls"] == [
         {"hosts": ["console.attonixcorp.com"], "secretName": "attonix-console-public-tls"}
     ]
+    # The cluster's ingress allows the header: the console's Ingress sends its policy.
+    headers = _find(docs, "ConfigMap", "attonix-console-response-headers")
+    assert headers["metadata"]["namespace"] == ing["metadata"]["namespace"] == "attonix-web"
+    assert headers["data"] == {
+        "Content-Security-Policy": "default-src 'self'; connect-src 'self' "
+        "https://api.attonixcorp.com; frame-ancestors 'none'"
+    }
+    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/custom-headers"] == (
+        "attonix-web/attonix-console-response-headers"
+    )
+    # A backend service's Ingress sets no response headers.
+    api = _find(docs, "Ingress", "attonix-server")["metadata"]["annotations"]
+    assert "nginx.ingress.kubernetes.io/custom-headers" not in api
     cert = _find(docs, "Certificate", "attonix-console-public-tls")["spec"]
     assert cert["issuerRef"]["name"] == "acme" and cert["dnsNames"] == ["console.attonixcorp.com"]
     pdb = _find(docs, "PodDisruptionBudget", "attonix-worker")["spec"]
@@ -343,10 +356,10 @@ def test_cli_writes_tree_and_prunes(tmp_path: Path) -> None:
         app, ["render", str(EXAMPLE), "--target", "kubernetes", "--output-dir", str(out)]
     )
     assert res.exit_code == 0, res.output
-    assert "wrote 119 files" in res.output and "k8s-prod" in res.output
+    assert "wrote 120 files" in res.output and "k8s-prod" in res.output
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "k8s", "--output-dir", str(out)])
     assert res.exit_code == 0, res.output
-    assert "wrote 0 of 119 files" in res.output and "(119 unchanged)" in res.output
+    assert "wrote 0 of 120 files" in res.output and "(120 unchanged)" in res.output
     stale.write_text("x")
     manifest = json.loads((out / ".attonix-manifest.json").read_text())
     manifest["targets"]["kubernetes"].append("k8s-prod/old.yaml")
@@ -360,7 +373,7 @@ def test_cli_stdout_and_errors() -> None:
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "kubernetes", "--output-dir", "-"])
     assert res.exit_code == 0
     docs = [d for d in yaml.safe_load_all(res.stdout) if d]
-    assert docs[0]["kind"] == "Namespace" and len(docs) == 117
+    assert docs[0]["kind"] == "Namespace" and len(docs) == 118
     res = runner.invoke(app, ["render", str(EXAMPLE), "-t", "nope"])
     assert res.exit_code == 2  # a usage error
     assert "unknown target 'nope'" in res.output and "kubernetes" in res.output
