@@ -310,8 +310,8 @@ def test_a_content_security_policy_is_one_line_of_printable_ascii(
 
 def test_a_content_security_policy_has_no_surrounding_spaces(example_text: str) -> None:
     text = example_text.replace(
-        "content_security_policy: \"default-src 'self';",
-        "content_security_policy: \" default-src 'self';",
+        "content_security_policy: \"default-src 'none';",
+        "content_security_policy: \" default-src 'none';",
     )
     (diag,) = problems(text)
     assert diag.pointer == "services.frontend[0].content_security_policy"

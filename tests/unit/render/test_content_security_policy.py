@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from attonix.blueprint.model import Blueprint
+from attonix.blueprint.loader import load_file
+from attonix.blueprint.model import Blueprint, Frontend
+from attonix.cli._console import security_headers
 from attonix.policy.rules.security import csp_edges
 from attonix.render import render
 from attonix.render.chef import haproxy
@@ -74,3 +76,12 @@ def test_the_rule_and_the_renderers_agree(edit: Callable[[D], None], sent: dict[
         by = {"haproxy": _sent_by_haproxy(bp, w.name), "ingress": _sent_by_ingress(bp, w.name)}
         assert {k for k, v in by.items() if v} == ({sent[w.name]} - {""}), w.name
         assert bool(csp_edges(bp, w)) == any(by.values()), w.name
+
+
+def test_the_examples_console_declares_the_consoles_own_policy() -> None:
+    # The edge replaces the header the console server sends: the declared policy must be as
+    # strict as the console's own, or the Ingress would weaken it.
+    console = load_file(EXAMPLE).blueprint.workloads_by_name["attonix-console"]
+    assert isinstance(console, Frontend)
+    own = security_headers("https://api.attonixcorp.com")["Content-Security-Policy"]
+    assert console.content_security_policy == own

@@ -444,8 +444,9 @@ class Frontend(Workload):
         "on one line, at most 2000 characters) by the edge Attonix renders in front of them: "
         "the haproxy load balancers' HTTP-mode frontends for it (those that terminate TLS for "
         "a Swarm or Podman cluster) and, on Kubernetes, its Ingress when the cluster's "
-        "ingress controller allows the header (ingress_custom_headers). Where nothing sends "
-        "it, 'attonix check' reports ATX051: the frontend's own server must.",
+        "ingress controller allows the header (ingress_custom_headers); it replaces any the "
+        "frontend's server sends, so declare the whole policy its pages need. Where nothing "
+        "sends it, 'attonix check' reports ATX051: the frontend's own server must.",
     )
 
     def connects_to(self) -> list[str]:

@@ -208,7 +208,7 @@ def test_consumer_logins_are_secret_objects_in_both_namespaces(bp: Blueprint) ->
     assert ("attonix", "pg-main.attonix-server") in {(o.namespace, o.secret) for o in objs}
 
 
-def test_workload_objects(docs: list[dict[str, Any]]) -> None:
+def test_workload_objects(bp: Blueprint, docs: list[dict[str, Any]]) -> None:
     ns = _find(docs, "Namespace", "attonix")["metadata"]["labels"]
     assert ns["pod-security.kubernetes.io/enforce"] == "restricted"
     assert ns["pod-security.kubernetes.io/warn"] == "restricted"
@@ -228,8 +228,7 @@ def test_workload_objects(docs: list[dict[str, Any]]) -> None:
     headers = _find(docs, "ConfigMap", "attonix-console-response-headers")
     assert headers["metadata"]["namespace"] == ing["metadata"]["namespace"] == "attonix-web"
     assert headers["data"] == {
-        "Content-Security-Policy": "default-src 'self'; connect-src 'self' "
-        "https://api.attonixcorp.com; frame-ancestors 'none'"
+        "Content-Security-Policy": bp.services.frontend[0].content_security_policy
     }
     assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/custom-headers"] == (
         "attonix-web/attonix-console-response-headers"
