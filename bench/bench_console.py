@@ -1,7 +1,10 @@
 """Console figures: bundle size (gzip, as `attonix console` serves it) and the overview page's
 time to interactive in headless Chromium, against a real server holding the example blueprint.
 
-    .venv/bin/python bench/bench_console.py [--runs 5]
+    .venv/bin/python bench/bench_console.py [--runs 5] [--services 1000]
+
+With ``--services N`` the server holds a generated blueprint of N services (bench/generate.py,
+50 databases, 200 hosts) instead of the example, to show the overview at data-center scale.
 
 Needs the built console and Chromium (scripts/setup.d/40-console.sh). Prints JSON.
 """
@@ -55,10 +58,18 @@ def wait(url: str) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def tti(runs: int) -> dict[str, object]:
+def tti(runs: int, services: int | None) -> dict[str, object]:
     """Sign in (password, forced change, MFA enrolment) then load the overview repeatedly."""
     api_port, console_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
+        blueprint = "examples/attonixcorp.yaml"
+        if services is not None:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from generate import generate_blueprint  # noqa: PLC0415
+
+            generated = Path(tmp) / "blueprint.yaml"
+            generated.write_text(generate_blueprint(services, databases=50, hosts=200))
+            blueprint = str(generated)
         env = {
             **os.environ,
             "ATTONIX_DATA_DIR": tmp,
@@ -69,7 +80,7 @@ def tti(runs: int) -> dict[str, object]:
         up_log = Path(tmp) / "up.log"
         with up_log.open("w") as log:
             server = subprocess.Popen(
-                [ATTONIX, "up", "examples/attonixcorp.yaml", "--port", str(api_port)],
+                [ATTONIX, "up", blueprint, "--port", str(api_port)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -140,8 +151,10 @@ def main() -> None:
     """Print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--services", type=int, default=None, help="a generated blueprint")
     args = parser.parse_args()
-    print(json.dumps({"bundle_bytes": bundle(), **tti(args.runs)}, indent=2))
+    figures = {"bundle_bytes": bundle(), **tti(args.runs, args.services)}
+    print(json.dumps({**figures, "load_average": [round(x, 2) for x in os.getloadavg()]}, indent=2))
 
 
 if __name__ == "__main__":
