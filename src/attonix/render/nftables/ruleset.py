@@ -93,10 +93,8 @@ class _Ruleset:
         if flow.protocol == "any":
             tail = f"counter {verdict}"
         else:
-            where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
-            ports = parse_ports(flow.ports, where=where)
             tail = (
-                f"meta l4proto {flow.protocol} ct original proto-dst {{ {', '.join(ports)} }}"
+                f"meta l4proto {flow.protocol} ct original proto-dst {_port_set(flow)}"
                 f" counter {verdict}"
             )
         if flow.peers is None:
@@ -117,9 +115,7 @@ class _Ruleset:
             # VRRP is IP protocol 112: keepalived's adverts that move the virtual IP.
             tail = f"meta l4proto 112 counter {flow.verdict}"
         else:
-            where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
-            ports = parse_ports(flow.ports, where=where)
-            tail = f"{flow.protocol} dport {{ {', '.join(ports)} }} counter {flow.verdict}"
+            tail = f"{flow.protocol} dport {_port_set(flow)} counter {flow.verdict}"
         if flow.peers is None:
             self.add([""], tail, flow.comment, output=output)
             return
@@ -131,6 +127,13 @@ class _Ruleset:
             (self.output if output else self.rules).append(
                 f"# {flow.rule}: zone {flow.set_name} has no cidrs, so it matches nothing"
             )
+
+
+def _port_set(flow: Flow) -> str:
+    """The flow's ports as an nftables anonymous set (``{ 22, 8000-8010 }``); a bad port names
+    the rule (or the flow) it came from."""
+    where = f"security.firewall.rules[{flow.rule}].ports" if flow.rule else flow.comment
+    return f"{{ {', '.join(parse_ports(flow.ports, where=where))} }}"
 
 
 _ICMP = (
