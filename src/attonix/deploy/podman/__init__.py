@@ -768,10 +768,12 @@ class PodmanDriver(EngineDriver):
         return health.get("Status") == "healthy" and streak < int(check.get("Retries") or 1)
 
     def _rollout(self, names: Collection[str], since: Any) -> list[ServiceStatus]:
-        """While one host is replaced (``since`` is its engine), the status of its share."""
-        if isinstance(since, Engine):
-            return [s for s in self._status([since]) if s.name in names]
-        return super()._rollout(names, since)
+        """The status of the services an apply waits for (``names``) and of no other: only
+        their containers are looked at and health-checked, so another service of the cluster
+        — broken, or with a slow check — neither fails nor slows an apply that did not touch
+        it. While one host is replaced (``since`` is its engine), the status of its share."""
+        engines = [since] if isinstance(since, Engine) else self.engines
+        return self._status(engines, only=names)
 
     def status(self) -> list[ServiceStatus]:
         """Desired, running and healthy replicas per service of this cluster (all hosts)."""
@@ -786,7 +788,11 @@ class PodmanDriver(EngineDriver):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podman-check") as pool:
             return list(pool.map(self._healthy, containers))
 
-    def _status(self, engines: Sequence[Engine]) -> list[ServiceStatus]:
+    def _status(
+        self, engines: Sequence[Engine], *, only: Collection[str] | None = None
+    ) -> list[ServiceStatus]:
+        """The status of every service of the cluster on ``engines``, or (``only``) of the
+        blueprint's services of those names: the others' containers are not checked."""
         state = self.desired_state()
         wanted = {w.key: w for w in state.workloads}
         containers: dict[str, list[dict[str, Any]]] = {}
@@ -794,7 +800,10 @@ class PodmanDriver(EngineDriver):
             for service, cs in self._containers(engine).items():
                 containers.setdefault(service, []).extend(cs)
         hosts = {e.host for e in engines}
-        services = sorted(set(wanted) | (set(containers) - self._other_clusters_services()))
+        if only is None:
+            services = sorted(set(wanted) | (set(containers) - self._other_clusters_services()))
+        else:
+            services = sorted(k for k, w in wanted.items() if w.name in only)
         live = [c for service in services for c in containers.get(service, []) if c["view"]]
         verdicts = dict(zip((id(c) for c in live), self._checked(live), strict=True))
         out = []
