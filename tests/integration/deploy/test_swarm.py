@@ -137,6 +137,26 @@ def test_second_apply_plans_nothing(driver: SwarmDriver) -> None:
     assert plan.counts()["unchanged"] == 8  # 3 secrets, 2 networks, 3 services
 
 
+def test_editing_desired_files_leaves_the_plan_unchanged(driver: SwarmDriver) -> None:
+    before = driver.plan()
+    stack = next(c.payload for c in before.changes if c.kind == "service")
+    rendered = json.dumps(stack.file.content, sort_keys=True)
+    handed = driver.desired()
+    services = handed[0].content["services"]
+    for svc in services.values():
+        svc["image"] = "localhost/attonix-test-missing:1"
+        svc["deploy"]["replicas"] = 9
+    services["intruder"] = {"image": "localhost/attonix-test-httpd:1"}
+    handed.clear()
+    after = driver.plan()
+    assert after.is_empty, [c.to_dict() for c in after.pending]
+    assert after.to_dict() == before.to_dict()
+    stack = next(c.payload for c in after.changes if c.kind == "service")
+    assert json.dumps(stack.file.content, sort_keys=True) == rendered
+    assert "intruder" not in rendered and "attonix-test-missing" not in rendered
+    assert driver.desired()[0].content["services"].keys() == {"api", "db", "web"}
+
+
 def test_secrets_are_files_never_env_nor_rendered(driver: SwarmDriver) -> None:
     assert (
         in_container("api", "cat /run/secrets/api-token/token").stdout

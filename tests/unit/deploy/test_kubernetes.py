@@ -189,7 +189,7 @@ def test_desired_state_carries_the_workloads_with_their_replicas(
     assert [w.replicas for w in state.workloads] == [d["spec"]["replicas"] for d in controllers]
     assert {w.key: w.replicas for w in state.workloads}["api"] == 2
     files = {a.path: a.content for a in driver.desired()}
-    assert all(any(m is c for c in files.values()) for m in state.manifests)
+    assert all(any(m == c for c in files.values()) for m in state.manifests)
     assert len(files) == len(state.manifests) + 2  # the kustomization and the node labels
 
 

@@ -166,8 +166,13 @@ class KubernetesDriver(EngineDriver):
     # ------------------------------------------------------------------ desired state
 
     def desired(self) -> list[Artifact]:
-        """This cluster's kustomize tree, as the kubernetes renderer writes it."""
-        return list(self.desired_state().files)
+        """This cluster's kustomize tree, as the kubernetes renderer writes it (copies: the
+        desired state the driver plans and applies from stays as rendered whatever a caller
+        does with them)."""
+        return [
+            dataclasses.replace(a, content=copy.deepcopy(a.content))
+            for a in self.desired_state().files
+        ]
 
     def desired_state(self) -> DesiredState:
         """What the renderer says this cluster runs: its objects in file order, the

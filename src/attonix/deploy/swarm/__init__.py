@@ -9,11 +9,12 @@ deploy``; old versions are removed once no service uses them.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,10 @@ class SwarmDriver(EngineDriver):
     # ------------------------------------------------------------------ desired state
 
     def desired(self) -> list[Artifact]:
-        """This cluster's rendered stack file (none if the cluster runs no workload)."""
-        return list(self.desired_state().files)
+        """This cluster's rendered stack file, none if the cluster runs no workload (copies:
+        the desired state the driver plans from stays as rendered whatever a caller does with
+        them)."""
+        return [replace(a, content=copy.deepcopy(a.content)) for a in self.desired_state().files]
 
     def desired_state(self) -> DesiredState:
         """What the renderer says this cluster runs: services with their replicas and
