@@ -30,6 +30,10 @@ _UNREACHABLE_HINTS = {
 }
 
 
+class TimedOut(DeployError):
+    """A command did not finish within its time limit (it was killed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Completed:
     """What a finished command printed and returned."""
@@ -109,7 +113,7 @@ def run(
             command=args,
         ) from None
     except subprocess.TimeoutExpired:
-        raise DeployError(
+        raise TimedOut(
             f"`{shown(args)}` did not finish within {timeout:g} seconds",
             hint="The engine may be overloaded or hung; check it, then retry.",
             command=args,

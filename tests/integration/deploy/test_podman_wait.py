@@ -6,7 +6,8 @@ container still runs, but its health check now hangs (Podman 4.3 does not end it
 timeout) and, after ``retries`` failures, Podman would restart it. An apply that changes only
 ``pecho`` succeeds without running ``pother``'s check once: a service the apply did not touch
 neither fails nor slows it, and is not restarted by it. (That a changed service which never
-becomes healthy fails the apply by name is test_truth.py's ``failing-health`` case.)
+becomes healthy fails the apply by name is test_truth.py's ``failing-health`` case.) Status,
+which does judge every service, stops the hung check and reports ``pother`` not healthy.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import yaml
 
 from attonix.blueprint import Blueprint
 from attonix.deploy import EnvSecretSource, _process
-from attonix.deploy.podman import Engine, PodmanDriver
+from attonix.deploy.podman import CHECK_GRACE_SECONDS, Engine, PodmanDriver
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +74,15 @@ class Recording(PodmanDriver):
         self.commands: list[tuple[str, ...]] = []
 
     def _run(
-        self, engine: Engine, *args: str, stdin: str | None = None, check: bool = True
+        self,
+        engine: Engine,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = _process.DEFAULT_TIMEOUT,
     ) -> _process.Completed:
         self.commands.append(args)
-        return super()._run(engine, *args, stdin=stdin, check=check)
+        return super()._run(engine, *args, stdin=stdin, check=check, timeout=timeout)
 
     def checked(self) -> set[str]:
         """The containers whose health check this driver ran."""
@@ -144,3 +150,12 @@ def test_apply_judges_only_the_services_it_changed(state: Path) -> None:
     assert (now["Id"], now["State"]["StartedAt"]) == (other["Id"], other["State"]["StartedAt"])
     assert now["State"]["Status"] == "running"
     print(f"\napply of pecho beside the frozen pother: {took:.2f}s")
+
+    # status judges every service: the hung check is stopped and counts as failed
+    started = time.monotonic()
+    statuses = {s.name: (s.running, s.healthy) for s in good.status()}
+    took = time.monotonic() - started
+    assert statuses == {f"{BP}-pecho": (1, 1), f"{BP}-pother": (1, 0)}
+    limit = 2 * other["Config"]["Healthcheck"]["Timeout"] / 1e9 + CHECK_GRACE_SECONDS
+    assert took < limit + 5, took
+    print(f"status with the hung check of pother: {took:.2f}s (limit {limit:g}s)")

@@ -84,6 +84,9 @@ from attonix.render.podman import (
 #: run``, mostly waiting on the container's own probe): eight, or two per CPU where fewer —
 #: more at once on a small machine makes the checks themselves miss their timeout (2 s).
 HEALTH_CHECKS_AT_ONCE = min(8, 2 * (os.cpu_count() or 1))
+#: Seconds beyond twice its own timeout after which :meth:`PodmanDriver.status` stops a
+#: container's health check and counts it as failed.
+CHECK_GRACE_SECONDS = 5
 #: Seconds a replaced container gets to finish its requests after SIGTERM.
 STOP_GRACE_SECONDS = 10
 SECRET_LABEL = "attonix.io/secret"  # noqa: S105 - a label name, not a password
@@ -231,12 +234,18 @@ class PodmanDriver(EngineDriver):
     # ------------------------------------------------------------------ engine access
 
     def _run(
-        self, engine: Engine, *args: str, stdin: str | None = None, check: bool = True
+        self,
+        engine: Engine,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = _process.DEFAULT_TIMEOUT,
     ) -> _process.Completed:
         return _process.run(
             [*engine.argv, *args],
             stdin=stdin,
             check=check,
+            timeout=timeout,
             env=engine.env,
             unavailable=self._engine_down,
         )
@@ -753,14 +762,26 @@ class PodmanDriver(EngineDriver):
     def _healthy(self, c: dict[str, Any]) -> bool:
         """Runs the container's check once (systemd timers may not); a container that was
         healthy stays so through fewer failures in a row than its check's ``retries``, as
-        Podman itself judges it — one slow check on a busy host is not a failed service."""
+        Podman itself judges it — one slow check on a busy host is not a failed service.
+
+        A check still running at twice its own timeout, plus :data:`CHECK_GRACE_SECONDS`, is
+        stopped and counts as failed: Podman 4.3 does not end a hung check (a frozen web
+        server) at its timeout, and without this limit one such container stalled status,
+        and every wait and verify reading it, for the engine call's ten minutes."""
         info = c["info"]
         if not views.running(info):
             return False
         check = info.get("Config", {}).get("Healthcheck") or {}
         if not check.get("Test"):
             return True
-        done = self._run(c["engine"], "healthcheck", "run", info["Id"], check=False)
+        # Timeout in nanoseconds; Podman's default (30 s) where none is set.
+        limit = 2 * int(check.get("Timeout") or 30e9) / 1e9 + CHECK_GRACE_SECONDS
+        try:
+            done = self._run(
+                c["engine"], "healthcheck", "run", info["Id"], check=False, timeout=limit
+            )
+        except _process.TimedOut:
+            return False
         if done.returncode == 0:
             return True
         health = info.get("State", {}).get("Health") or {}
