@@ -229,7 +229,6 @@ def haproxy_template(bp: Blueprint) -> str:
     for lb in haproxy_lbs(bp):
         parts.append(f"<% if @load_balancers.include?('{lb.name}') -%>\n")
         # ERB would run a "<%" of a header value as code: "<%%" is its literal "<%".
-        # ERB would run a "<%" of a header value as code: "<%%" is its literal "<%".
         parts.append(_sections(bp, lb).replace("<%", "<%%"))
         parts.append("<% end -%>\n")
     return "".join(parts)
