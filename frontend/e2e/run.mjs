@@ -751,6 +751,9 @@ async function rotation(page) {
   await api("POST", "/environments", { name: env, description: "credential rotation" });
   await api("POST", `/environments/${env}/blueprints`, { source: cfg.blueprint, filename: "rotation.yaml" });
   await api("PUT", `/environments/${env}/secrets/${cfg.secret.name}`, { values: cfg.secret.values });
+  for (const [cluster, connection] of Object.entries(cfg.connections || {})) {
+    await api("PUT", `/environments/${env}/connections/${cluster}`, connection);
+  }
   const requester = cfg.accounts.requester;
   requester.password = (await api("POST", "/users", { name: requester.username, full_name: "E2E requester" })).one_time_password;
   await api("POST", "/bindings", { role: "operator", environment: env, subject_kind: "user", subject: requester.username });
@@ -764,8 +767,8 @@ async function rotation(page) {
     await signIn(p2, requester);
     await visit(p2, `/envs/${env}/deployments`);
     const form = p2.locator("form").filter({ has: p2.getByRole("heading", { name: "Rotate a database login" }) });
-    await form.getByLabel("Database", { exact: true }).locator("option", { hasText: "ledger-db" }).waitFor({ state: "attached" });
-    await form.getByLabel("Database", { exact: true }).selectOption("ledger-db");
+    await form.getByLabel("Database", { exact: true }).locator("option", { hasText: cfg.database }).waitFor({ state: "attached" });
+    await form.getByLabel("Database", { exact: true }).selectOption(cfg.database);
     await form.getByLabel("Service", { exact: true }).selectOption("ledger");
     await form.getByLabel("Login", { exact: true }).selectOption("app");
     await form.getByRole("button", { name: "Request rotation" }).click();

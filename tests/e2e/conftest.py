@@ -27,6 +27,10 @@ from typing import Any
 
 import pytest
 
+from attonix.blueprint.loader import load_bytes
+from attonix.deploy import get_driver
+from attonix.deploy.secrets import EnvSecretSource
+
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
 # Screenshots of every page at every size land here ($ATTONIX_E2E_ARTIFACTS, git-ignored).
@@ -136,10 +140,28 @@ def _process(
                 proc.wait(5)
 
 
+def _remove_the_examples_podman_deployment() -> None:
+    """Remove what deployments of the example's podman-tools cluster left on this machine's
+    Podman (the journeys approve one; its images cannot be pulled here, so its pods stay
+    created): found by the example's labels, as ``attonix destroy`` finds them."""
+    example = ROOT / "examples" / "attonixcorp.yaml"
+    bp = load_bytes(example.read_bytes(), file=str(example)).blueprint
+    secrets_ = EnvSecretSource(bp.security.secrets, environ={})
+    get_driver("podman", bp, cluster="podman-tools", secrets=secrets_).destroy()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A fresh server on its own PostgreSQL database, with the console beside it."""
+    """A fresh server on its own PostgreSQL database, with the console beside it; what its
+    deployments left on this machine's Podman is removed afterwards."""
     _require_tools()
+    try:
+        yield from _stack(tmp_path_factory)
+    finally:
+        _remove_the_examples_podman_deployment()
+
+
+def _stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
     api_port, console_port = free_port(), free_port()
     console_url = f"http://127.0.0.1:{console_port}"

@@ -1,18 +1,23 @@
-"""The console's credential rotation in headless Chromium against a real server and database.
+"""The console's credential rotation in headless Chromium against a real server, a real
+database server and a real consumer.
 
-A blueprint declares a PostgreSQL database on this machine's server (a throwaway database
-name, so runs do not meet) used by one service; Attonix provisions its logins first (as
-``attonix apply -t databases`` would). In an environment under the two-person rule an
-operator asks the Deployments page for a rotation of the service's application login and sees
-it planned (old login -> new login) and pending someone else's approval, without an Approve
-button; an administrator, in another browser, approves it and follows the job to
-``succeeded`` with every step of the rotation ticked. Afterwards the old login is gone from
-the server and the new one is stored.
+The blueprint is tests/fixtures/databases/rotation-podman.yaml: a managed PostgreSQL database
+(the server's connections file points it at a throwaway local server with TLS) used by one
+service on this machine's Podman, both provisioned first (as ``attonix apply -t databases`` and
+``-t podman`` would). In an environment under the two-person rule an operator asks the
+Deployments page for a rotation of the service's application login and sees it planned (old
+login -> new login) and pending someone else's approval, without an Approve button; an
+administrator, in another browser, approves it and follows the job to ``succeeded`` with every
+step of the rotation ticked, while the server rolls the service's containers onto the new login
+through the environment's stored connection to this machine's Podman. Afterwards the old login
+is gone from the database server, the new one is stored, and the running containers hold it.
 """
 
 from __future__ import annotations
 
-import secrets
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,104 +25,121 @@ import psycopg
 import pytest
 
 from attonix.blueprint import load_bytes
-from attonix.deploy import EnvSecretSource
+from attonix.deploy import EnvSecretSource, get_driver
 from attonix.deploy.databases import DatabaseDriver
 
-from .conftest import PG, Runner, Stack, create_admin
+from .conftest import ROOT, Runner, Stack, create_admin
+
+# The throwaway database servers of the database tests (initdb, TLS, a free port).
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "databases"))
+from _clusters import PG_BIN, PgServer, start_pg, temp_base
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ENV = "rot-e2e"  # under the two-person rule (conftest's stack)
+FIXTURE = ROOT / "tests" / "fixtures" / "databases" / "rotation-podman.yaml"
+DATABASE, CLUSTER = "ledger-pg", "podman-rot"
+PREFIX = "atx_ledger_ledger_app_g"  # <database>_<service>_<kind>_g<generation>
+#: Plaintext refused for the rotated database; everything else needs a SCRAM password.
+PG_HBA = [
+    "local all all scram-sha-256",
+    "hostnossl atx_ledger all 127.0.0.1/32 reject",
+    "host all all 127.0.0.1/32 scram-sha-256",
+]
 
 
-def _blueprint(database: str) -> str:
-    return f"""\
-apiVersion: attonix.io/v1
-kind: DataCenter
-metadata: {{name: attonix-rote2e, environment: test, domain: rote2e.example.com}}
-hosts:
-  - {{name: node-1, address: 127.0.0.1, zone: zone-a, rack: rack-a, roles: [compute, database]}}
-orchestration:
-  clusters:
-    - {{name: k8s, kind: kubernetes, version: "1.33", control_plane: [node-1]}}
-storage:
-  ceph:
-    - name: ceph
-      kubernetes_cluster: k8s
-      hosts: [node-1]
-      pools:
-        - {{name: block, type: block, replicas: 1, min_size: 1, default: true}}
-        - {{name: objects, type: object, replicas: 1, min_size: 1}}
-security:
-  tls:
-    ca: {{name: rote2e-ca, common_name: Rotation E2E CA}}
-  secrets:
-    - {{name: e2e-pg-admin, description: PostgreSQL administrator, keys: [username, password]}}
-databases:
-  - {{name: ledger-db, engine: postgresql, version: "15", cluster: k8s, replicas: 1,
-     credentials_secret: e2e-pg-admin, database: {database}, tls: false}}
-services:
-  backend:
-    - name: ledger
-      cluster: k8s
-      image: localhost/attonix-test-httpd:1
-      replicas: 1
-      ports: [{{name: http, port: 8080}}]
-      databases: [ledger-db]
-"""
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[PgServer]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(
+            "PostgreSQL 15 server binaries are missing: run scripts/setup.d/30-databases.sh",
+            pytrace=False,
+        )
+    with temp_base("attonix-e2e-pg-") as base:
+        server = start_pg(base, hba=PG_HBA)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
-def _logins(prefix: str) -> set[str]:
-    with psycopg.connect(**PG, autocommit=True) as conn:  # type: ignore[arg-type]
+def _logins(pg: PgServer) -> set[str]:
+    with psycopg.connect(pg.dsn()) as conn:
         rows = conn.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (prefix + "%",)
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (PREFIX + "%",)
         ).fetchall()
     return {str(r[0]) for r in rows}
 
 
+def _podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _mounted_usernames() -> set[str]:
+    """The login each running container of the service holds (its mounted username file)."""
+    ids = _podman("ps", "-q", "--filter", "label=app.kubernetes.io/instance=attonix-rottest-ledger")
+    if not ids.split():
+        return set()
+    replicas = [c["Id"] for c in json.loads(_podman("inspect", *ids.split())) if not c["IsInfra"]]
+    return {
+        _podman("exec", c, "cat", f"/run/secrets/databases/{DATABASE}/username").strip()
+        for c in replicas
+    }
+
+
 @pytest.fixture(scope="module")
-def provisioned(stack: Stack) -> Iterator[dict[str, Any]]:
-    """The blueprint's database and logins on this machine's PostgreSQL, through the server's
-    own state directory (so the server's rotation finds them); removed afterwards."""
-    database = f"atx_r{secrets.token_hex(3)}"
-    source = _blueprint(database)
+def provisioned(stack: Stack, pg_server: PgServer) -> Iterator[dict[str, Any]]:
+    """The database's logins on the throwaway server and the service on this machine's Podman,
+    through the server's own state directory (so the server's rotation finds them); removed
+    afterwards."""
     stack.state.mkdir(mode=0o700, parents=True, exist_ok=True)
     (stack.state / "connections.yaml").write_text(
-        "databases:\n  ledger-db: {host: 127.0.0.1, port: 5432, admin_database: postgres, "
-        "sslmode: disable}\n"
+        f"databases:\n  {DATABASE}:\n"
+        f"    {{host: 127.0.0.1, port: {pg_server.port}, admin_database: postgres,\n"
+        f"     sslrootcert: {pg_server.cert}}}\n"
     )
-    bp = load_bytes(source.encode(), file="rotation.yaml").blueprint
-    admin = {"username": "postgres", "password": "unused-trust-auth"}
+    source = FIXTURE.read_text(encoding="utf-8")
+    bp = load_bytes(source.encode(), file=FIXTURE.name).blueprint
+    admin = {"username": pg_server.superuser, "password": pg_server.password}
     env = {
-        "ATTONIX_SECRET_E2E_PG_ADMIN_USERNAME": admin["username"],
-        "ATTONIX_SECRET_E2E_PG_ADMIN_PASSWORD": admin["password"],
+        "ATTONIX_SECRET_PG_ADMIN_USERNAME": admin["username"],
+        "ATTONIX_SECRET_PG_ADMIN_PASSWORD": admin["password"],
     }
-    db = DatabaseDriver(
-        bp,
-        cluster="ledger-db",
-        secrets=EnvSecretSource(bp.security.secrets, environ=env),
-        state=stack.state,
-    )
-    result = db.apply(db.plan())
-    assert result.ok, result.error
+    secrets = EnvSecretSource(bp.security.secrets, environ=env)
+    db = DatabaseDriver(bp, cluster=DATABASE, secrets=secrets, state=stack.state)
+    engine = get_driver("podman", bp, secrets=secrets)
+    engine.destroy()  # leftovers of an interrupted earlier run
     try:
-        yield {"source": source, "database": database, "admin": admin, "driver": db}
+        result = db.apply(db.plan())
+        assert result.ok, result.error
+        # The service runs with the first login, from the same state as the server's.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ATTONIX_STATE_DIR", str(stack.state))
+            deployed = get_driver("podman", bp, secrets=secrets)
+            applied = deployed.apply(deployed.plan(), timeout=90)
+        assert applied.ok, applied.error
+        yield {"source": source, "admin": admin, "driver": db}
     finally:
+        engine.destroy()
         assert db.destroy().ok
 
 
 @pytest.fixture(scope="module")
-def seen(stack: Stack, run_scenario: Runner, provisioned: dict[str, Any]) -> dict[str, Any]:
+def seen(
+    stack: Stack, run_scenario: Runner, provisioned: dict[str, Any], pg_server: PgServer
+) -> dict[str, Any]:
     """Run the rotation scenario once; every test reads what it recorded."""
     password = create_admin(stack, "rosa")
-    prefix = f"{provisioned['database']}_ledger_app_g"
-    before = _logins(prefix)
+    before, mounted_before = _logins(pg_server), _mounted_usernames()
     result = run_scenario(
         "rotation",
         {
             "environment": ENV,
             "blueprint": provisioned["source"],
-            "secret": {"name": "e2e-pg-admin", "values": provisioned["admin"]},
+            "database": DATABASE,
+            "secret": {"name": "pg-admin", "values": provisioned["admin"]},
+            # The consumers roll through the environment's stored connection only.
+            "connections": {CLUSTER: {"kind": "podman", "url": "local"}},
             "accounts": {
                 "approver": {
                     "username": "rosa",
@@ -132,8 +154,10 @@ def seen(stack: Stack, run_scenario: Runner, provisioned: dict[str, Any]) -> dic
         "result": result,
         "facts": result["facts"],
         "before": before,
-        "after": _logins(prefix),
-        "prefix": prefix,
+        "after": _logins(pg_server),
+        "mounted_before": mounted_before,
+        "mounted_after": _mounted_usernames(),
+        "prefix": PREFIX,
         "driver": provisioned["driver"],
     }
 
@@ -144,7 +168,7 @@ def test_the_requester_sees_the_rotation_planned_and_pending_anothers_approval(
     facts, prefix = seen["facts"], seen["prefix"]
     assert facts["plannedStatus"] == "awaiting_approval"
     assert f"replaces {prefix}1 with {prefix}2" in facts["rotationPlan"]
-    assert "Login app of ledger on database ledger-db" in facts["rotationPlan"]
+    assert "Login app of ledger on database ledger-pg" in facts["rotationPlan"]
     assert facts["requesterApproveButtons"] == 0
     assert "someone other than ravi" in facts["requesterNote"]
     assert facts["requesterStepsDone"] == []
@@ -174,9 +198,12 @@ def test_the_old_login_is_dropped_and_the_new_one_stored(seen: dict[str, Any]) -
     prefix = seen["prefix"]
     assert seen["before"] == {f"{prefix}1"}
     assert seen["after"] == {f"{prefix}2"}
-    stored = seen["driver"].credentials.read("attonix-rote2e.test.ledger-db.ledger.app")
+    stored = seen["driver"].credentials.read("attonix-rottest.test.ledger-pg.ledger.app")
     assert stored is not None and stored["username"] == f"{prefix}2"
     assert stored["password"] not in str(seen["facts"])
+    # The server rolled the running containers onto the new login.
+    assert seen["mounted_before"] == {f"{prefix}1"}
+    assert seen["mounted_after"] == {f"{prefix}2"}
 
 
 def test_the_page_fits_both_sizes_without_accessibility_violations(
