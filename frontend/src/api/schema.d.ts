@@ -2401,6 +2401,12 @@ export interface components {
             kind: "owner" | "app" | "readonly";
             /** Service */
             service: string;
+            /**
+             * Switch
+             * @description Roll the service on its cluster (through the environment's stored connection) onto the new login before the old one is dropped; false leaves its replicas to reread the login themselves (the CLI's --no-switch), and the old login is still dropped only once no session uses it.
+             * @default true
+             */
+            switch: boolean;
             /** Version */
             version: number;
         };
@@ -2453,6 +2459,12 @@ export interface components {
              * @default
              */
             step: string;
+            /**
+             * Switch
+             * @description Whether the rotation rolls the service onto the new login.
+             * @default true
+             */
+            switch: boolean;
         };
         /**
          * SecretIn

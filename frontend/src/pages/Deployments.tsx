@@ -124,6 +124,7 @@ function RotationForm({ env, version, onRequested }: { env: string; version: num
   const [database, setDatabase] = useState("");
   const [service, setService] = useState("");
   const [kind, setKind] = useState<(typeof LOGIN_KINDS)[number]>("app");
+  const [roll, setRoll] = useState(true);
   const act = useAction();
   const databases = bp.data?.databases ?? [];
   if (bp.data && databases.length === 0) return null;
@@ -131,7 +132,7 @@ function RotationForm({ env, version, onRequested }: { env: string; version: num
   const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     void act.run(async () => {
-      const d = await call(api.POST("/api/v1/environments/{env}/rotations", { params: { path: { env } }, body: { version, database, service, kind } }));
+      const d = await call(api.POST("/api/v1/environments/{env}/rotations", { params: { path: { env } }, body: { version, database, service, kind, switch: roll } }));
       onRequested();
       navigate(`/envs/${env}/deployments?d=${d.id}`);
     });
@@ -156,6 +157,9 @@ function RotationForm({ env, version, onRequested }: { env: string; version: num
         <select aria-label="Login" value={kind} onChange={(e) => setKind(e.target.value as (typeof LOGIN_KINDS)[number])}>
           {LOGIN_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
         </select>
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={roll} onChange={(e) => setRoll(e.target.checked)} /> Roll the service onto the new login (through this environment's connection to its cluster)
       </label>
       <button className="primary" type="submit" disabled={act.busy || !database || !service}>Request rotation</button>
       <ProblemView problem={bp.problem ?? act.problem} />
@@ -286,6 +290,7 @@ function Detail({ env, id, onChange }: { env: string; id: number; onChange: () =
             Login <strong>{rotation.kind}</strong> of <strong>{rotation.service}</strong> on database <strong>{rotation.database}</strong>
             {rotation.old_login ? <> · replaces <code>{rotation.old_login}</code> with <code>{rotation.new_login}</code></> : null}
             {rotation.step ? <> · resumes after step <code>{rotation.step}</code></> : null}
+            {!rotation.switch ? <> · the service is not rolled: its replicas must reread the login</> : null}
           </p>
           <ol className="rotation-steps" aria-label="Rotation steps">
             {ROTATION_STEPS.map(([marker, label]) => (

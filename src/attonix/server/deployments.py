@@ -96,14 +96,14 @@ def request(
     actor: Actor,
     cluster: str | None = None,
     rollback_of: int | None = None,
-    rotation: dict[str, str] | None = None,
+    rotation: dict[str, str | bool] | None = None,
 ) -> DeploymentOut:
     """Ask for a deployment of ``version`` to ``target``'s ``cluster`` (when omitted, the plan
     takes the blueprint's only cluster of that kind); planning starts as a job.
 
-    ``rotation`` (database, service, kind) asks instead for the rotation of one database login
-    as that version declares it (target ``rotation``): planned, approved and run as a job like
-    a deployment."""
+    ``rotation`` (database, service, kind, switch) asks instead for the rotation of one
+    database login as that version declares it (target ``rotation``): planned, approved and run
+    as a job like a deployment."""
     if rotation is not None:
         target = ROTATION
     elif target not in DEPLOY_TARGETS:

@@ -314,7 +314,7 @@ def converge(
 
 
 def rotation_plan(
-    loaded: Loaded, params: dict[str, str], *, secrets: SecretSource
+    loaded: Loaded, params: dict[str, Any], *, secrets: SecretSource
 ) -> dict[str, Any]:
     """What rotating one database login would do (changes nothing), as a plan document:
     the new login created, the consumers rolled, the old login dropped."""
@@ -396,6 +396,13 @@ def rotate(
             progress=progress,
         )
 
+    if not want.get("switch", True):
+        progress(f"{service}'s replicas are not rolled (switch off): they must reread the login")
     return rotate_login(
-        drv, database=database, service=service, kind=kind, switch=roll, progress=progress
+        drv,
+        database=database,
+        service=service,
+        kind=kind,
+        switch=roll if want.get("switch", True) else None,
+        progress=progress,
     ).to_dict()

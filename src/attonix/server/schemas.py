@@ -185,6 +185,9 @@ class RotationPlanOut(BaseModel):
     new_login: str = ""
     generation: int = 0
     step: str = Field("", description="Where a stopped rotation of this login resumes.")
+    switch: bool = Field(
+        True, description="Whether the rotation rolls the service onto the new login."
+    )
 
 
 class PlanOut(BaseModel):

@@ -82,9 +82,14 @@ def run_plan(ctx: ServerContext, job: Job, log: LogFn) -> dict[str, Any]:
                 loaded, d.plan["rotation"], secrets=VaultSecretSource(ctx, env)
             )
             r = summary["rotation"]
+            consumers = (
+                f"roll {r['service']}'s consumers"
+                if r.get("switch", True)
+                else f"leave {r['service']}'s consumers to reread it"
+            )
             log(
-                f"plan: rotate {r['credential']}: create {r['new_login']}, roll "
-                f"{r['service']}'s consumers, then drop {r['old_login']}"
+                f"plan: rotate {r['credential']}: create {r['new_login']}, {consumers}, "
+                f"then drop {r['old_login']}"
                 + (f" (resumes after step {r['step']!r})" if r["version"] else "")
             )
             status = _move(ctx, dep_id, DeploymentEvent.PLANNED, plan=summary, findings=found)
@@ -196,7 +201,8 @@ def _rotate(
     try:
         with contextlib.ExitStack() as stack:
             consumer: tuple[str, Connection | None] | None = None
-            where = pipeline.consumer_cluster(loaded, want["service"])
+            rolls = want.get("switch", True)
+            where = pipeline.consumer_cluster(loaded, want["service"]) if rolls else None
             if where is not None:
                 # Opened before the first step: a cluster without a stored connection stops
                 # the rotation before a new login exists, naming the cluster.

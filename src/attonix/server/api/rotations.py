@@ -24,6 +24,13 @@ class RotationIn(BaseModel):
     database: str = Field(pattern=NAME_PATTERN, max_length=64)
     service: str = Field(pattern=NAME_PATTERN, max_length=64)
     kind: Literal["owner", "app", "readonly"] = "app"
+    switch: bool = Field(
+        True,
+        description="Roll the service on its cluster (through the environment's stored "
+        "connection) onto the new login before the old one is dropped; false leaves its "
+        "replicas to reread the login themselves (the CLI's --no-switch), and the old login is "
+        "still dropped only once no session uses it.",
+    )
 
 
 @router.post("", response_model=DeploymentOut, status_code=202, name="request_rotation")
@@ -44,5 +51,10 @@ def request_rotation(
         version=body.version,
         target="rotation",
         actor=actor_of(request, p),
-        rotation={"database": body.database, "service": body.service, "kind": body.kind},
+        rotation={
+            "database": body.database,
+            "service": body.service,
+            "kind": body.kind,
+            "switch": body.switch,
+        },
     )
