@@ -127,6 +127,7 @@ class RotationPlanOut(_Model):
     new_login: str = ""
     generation: int = 0
     step: str = ""
+    switch: bool = True
 
 
 class PlanOut(_Model):

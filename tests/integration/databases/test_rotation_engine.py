@@ -14,6 +14,7 @@ An interrupted rotation (the CLI killed in the middle of the switch) resumes and
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -76,7 +77,7 @@ def mounted_login(address: str) -> dict[str, str] | None:
             with urllib.request.urlopen(url, timeout=0.5) as resp:
                 got[key] = resp.read().decode()
         return got
-    except OSError:
+    except (OSError, http.client.HTTPException):  # a replica stopped mid-answer: IncompleteRead
         return None
 
 
