@@ -32,7 +32,7 @@ from .conftest import ROOT, Runner, Stack, create_admin
 
 # The throwaway database servers of the database tests (initdb, TLS, a free port).
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "databases"))
-from _clusters import PG_BIN, PgServer, start_pg, temp_base
+from _clusters import PG_BIN, PgServer, running_pg
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -55,12 +55,8 @@ def pg_server() -> Iterator[PgServer]:
             "PostgreSQL 15 server binaries are missing: run scripts/setup.d/30-databases.sh",
             pytrace=False,
         )
-    with temp_base("attonix-e2e-pg-") as base:
-        server = start_pg(base, hba=PG_HBA)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_pg("attonix-e2e-pg-", hba=PG_HBA) as server:
+        yield server
 
 
 def _logins(pg: PgServer) -> set[str]:

@@ -153,6 +153,17 @@ def start_pg(
 
 
 @contextlib.contextmanager
+def running_pg(prefix: str, *, hba: list[str]) -> Iterator[PgServer]:
+    """A throwaway PostgreSQL server (initdb, TLS, a free port) for the ``with`` block."""
+    with temp_base(prefix) as base:
+        server = start_pg(base, hba=hba)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
 def temp_base(prefix: str) -> Iterator[Path]:
     """A temporary directory the service users can enter."""
     base = Path(tempfile.mkdtemp(prefix=prefix))

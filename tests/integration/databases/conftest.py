@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _clusters import PG_BIN, MariaServer, PgServer, start_mariadb, start_pg, temp_base
+from _clusters import PG_BIN, MariaServer, PgServer, running_pg, start_mariadb, temp_base
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "databases" / "shop-db.yaml"
 
@@ -30,12 +30,8 @@ def pg_server() -> Iterator[PgServer]:
         pytest.skip(
             "PostgreSQL 15 server binaries are not installed (scripts/setup.d/30-databases.sh)"
         )
-    with temp_base("attonix-dbtest-pg-") as base:
-        server = start_pg(base, hba=PG_HBA)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_pg("attonix-dbtest-pg-", hba=PG_HBA) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -165,9 +165,9 @@ class Lab:
     def __init__(self, root: Path, tls_port: int, backends: dict[str, subprocess.Popen[bytes]]):
         self.root, self.tls_port, self.backends = root, tls_port, backends
 
-    def get(self, path: str = "/app", *, host: str = NAME) -> tuple[int, str]:
-        """One request through haproxy (``Host: host``): curl's exit code and the body."""
-        proc = subprocess.run(
+    def _curl(self, path: str, *extra: str, check: bool) -> subprocess.CompletedProcess[str]:
+        """One HTTPS request through haproxy to ``path``, trusting the test CA."""
+        return subprocess.run(
             [
                 "curl",
                 "-sS",
@@ -178,41 +178,23 @@ class Lab:
                 str(self.root / "ca.pem"),
                 "--resolve",
                 f"{NAME}:{self.tls_port}:127.0.0.1",
-                "-H",
-                f"Host: {host}",
+                *extra,
                 f"https://{NAME}:{self.tls_port}{path}",
             ],
             capture_output=True,
             text=True,
             timeout=15,
-            check=False,
+            check=check,
         )
+
+    def get(self, path: str = "/app", *, host: str = NAME) -> tuple[int, str]:
+        """One request through haproxy (``Host: host``): curl's exit code and the body."""
+        proc = self._curl(path, "-H", f"Host: {host}", check=False)
         return proc.returncode, proc.stdout.strip()
 
     def headers(self, path: str = "/app") -> list[tuple[str, str]]:
         """The response headers of one request through haproxy, names lowercased."""
-        proc = subprocess.run(
-            [
-                "curl",
-                "-sS",
-                "--fail",
-                "--max-time",
-                "5",
-                "--cacert",
-                str(self.root / "ca.pem"),
-                "--resolve",
-                f"{NAME}:{self.tls_port}:127.0.0.1",
-                "-o",
-                "/dev/null",
-                "-D",
-                "-",
-                f"https://{NAME}:{self.tls_port}{path}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=True,
-        )
+        proc = self._curl(path, "-o", "/dev/null", "-D", "-", check=True)
         lines = proc.stdout.splitlines()[1:]  # after the status line
         return [(k.lower(), v.strip()) for k, _, v in (x.partition(":") for x in lines if x)]
 
